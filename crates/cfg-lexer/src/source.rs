@@ -1,0 +1,335 @@
+//! Source files, byte spans and line/column positions.
+//!
+//! Every token and every diagnostic carries a [`Span`]: a [`FileId`] and a byte range. The
+//! [`SourceMap`] owns the text of every file that took part in a lexing run — the main file,
+//! included files, and *virtual* files that hold text which exists in no file on disk (a
+//! define given on the command line, the value computed by `#!defexp`, a builtin define) —
+//! and turns a span back into `file:line:column`.
+//!
+//! Columns are counted as Kamailio counts them: from 1, one column per byte (a TAB is one
+//! column), a newline starts the next line at column 1.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// Identifies one source file in a [`SourceMap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct FileId(pub u32);
+
+/// A byte range in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Span {
+    /// The file the bytes are in.
+    pub file: FileId,
+    /// Offset of the first byte.
+    pub start: u32,
+    /// Offset one past the last byte.
+    pub end: u32,
+}
+
+impl Span {
+    /// A span covering `start..end` of `file`.
+    pub fn new(file: FileId, start: usize, end: usize) -> Self {
+        Span {
+            file,
+            start: clamp_u32(start),
+            end: clamp_u32(end),
+        }
+    }
+
+    /// The byte range as `usize`s.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    /// The smallest span covering both `self` and `other` (same file assumed; if the files
+    /// differ, `self` is returned unchanged).
+    pub fn to(&self, other: Span) -> Span {
+        if self.file != other.file {
+            return *self;
+        }
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+fn clamp_u32(v: usize) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// A 1-based line and column, as Kamailio reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LineCol {
+    /// Line number, from 1.
+    pub line: u32,
+    /// Column number, from 1, one column per byte.
+    pub col: u32,
+}
+
+/// Where the text of a [`SourceFile`] came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum SourceOrigin {
+    /// A file read through a [`SourceLoader`].
+    File(PathBuf),
+    /// Text that exists in no file (command-line define, computed define value, builtin).
+    Virtual(String),
+}
+
+/// One file's text and its line table.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    origin: SourceOrigin,
+    text: Arc<str>,
+    line_starts: Vec<u32>,
+}
+
+impl SourceFile {
+    fn new(origin: SourceOrigin, text: Arc<str>) -> Self {
+        let mut line_starts = vec![0u32];
+        line_starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| clamp_u32(i + 1)),
+        );
+        SourceFile {
+            origin,
+            text,
+            line_starts,
+        }
+    }
+
+    /// The file's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Where the text came from.
+    pub fn origin(&self) -> &SourceOrigin {
+        &self.origin
+    }
+
+    /// The name to show in messages: the path as it was opened, or `<name>` for virtual text.
+    pub fn display_name(&self) -> String {
+        match &self.origin {
+            SourceOrigin::File(p) => p.display().to_string(),
+            SourceOrigin::Virtual(n) => format!("<{n}>"),
+        }
+    }
+
+    /// Line and column of a byte offset (offsets past the end map to the end).
+    pub fn line_col(&self, offset: usize) -> LineCol {
+        let offset = clamp_u32(offset.min(self.text.len()));
+        let line_idx = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        };
+        let line_start = self.line_starts.get(line_idx).copied().unwrap_or(0);
+        LineCol {
+            line: clamp_u32(line_idx + 1),
+            col: offset - line_start + 1,
+        }
+    }
+
+    pub(crate) fn shared_text(&self) -> Arc<str> {
+        Arc::clone(&self.text)
+    }
+}
+
+/// All source files of one lexing run.
+#[derive(Debug, Clone, Default)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a file and returns its id.
+    pub fn add(&mut self, origin: SourceOrigin, text: impl Into<Arc<str>>) -> FileId {
+        let id = FileId(clamp_u32(self.files.len()));
+        self.files.push(SourceFile::new(origin, text.into()));
+        id
+    }
+
+    /// The file with this id.
+    ///
+    /// # Panics
+    /// Never for ids handed out by this map; an id from another map may panic.
+    pub fn file(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    /// All files, in the order they were added.
+    pub fn files(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(clamp_u32(i)), f))
+    }
+
+    /// The text a span covers (empty if the span is out of range).
+    pub fn text(&self, span: Span) -> &str {
+        self.file(span.file).text().get(span.range()).unwrap_or("")
+    }
+
+    /// Resolves a span's start to a printable location.
+    pub fn location(&self, span: Span) -> Location {
+        let file = self.file(span.file);
+        Location {
+            file: file.display_name(),
+            start: file.line_col(span.start as usize),
+            end: file.line_col((span.end as usize).max(span.start as usize + 1) - 1),
+        }
+    }
+}
+
+/// A resolved position: file name, first and last character of a span.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// File name as shown to the user.
+    pub file: String,
+    /// Line and column of the first byte.
+    pub start: LineCol,
+    /// Line and column of the last byte (Kamailio's "end column").
+    pub end: LineCol,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.start.line, self.start.col)
+    }
+}
+
+/// Reads the text of included files. The lexer never touches the file system itself, so an
+/// editor can feed unsaved buffers and tests can use an in-memory tree.
+pub trait SourceLoader {
+    /// Returns the text of `path`, or an I/O error (`NotFound` for missing files).
+    fn load(&self, path: &Path) -> std::io::Result<String>;
+
+    /// Whether `path` exists (used to pick between candidate include paths).
+    fn exists(&self, path: &Path) -> bool;
+
+    /// A key that identifies the file regardless of how its path was spelled (used to detect
+    /// include loops). The default is the path itself.
+    fn identity(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
+}
+
+/// A [`SourceLoader`] over the real file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FsLoader;
+
+impl SourceLoader for FsLoader {
+    fn load(&self, path: &Path) -> std::io::Result<String> {
+        let bytes = std::fs::read(path)?;
+        String::from_utf8(bytes).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "not valid UTF-8 (first bad byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+
+    fn identity(&self, path: &Path) -> PathBuf {
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+/// A [`SourceLoader`] over an in-memory set of files, keyed by path.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryLoader {
+    files: std::collections::HashMap<PathBuf, String>,
+}
+
+impl MemoryLoader {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a file.
+    pub fn insert(&mut self, path: impl Into<PathBuf>, text: impl Into<String>) {
+        self.files.insert(normalize_path(&path.into()), text.into());
+    }
+}
+
+impl SourceLoader for MemoryLoader {
+    fn load(&self, path: &Path) -> std::io::Result<String> {
+        self.files
+            .get(&normalize_path(path))
+            .cloned()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.files.contains_key(&normalize_path(path))
+    }
+
+    fn identity(&self, path: &Path) -> PathBuf {
+        normalize_path(path)
+    }
+}
+
+/// Removes `.` components and folds `dir/..` pairs, without touching the file system.
+pub fn normalize_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    out.iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_bytes_from_one() {
+        let mut map = SourceMap::new();
+        let id = map.add(SourceOrigin::Virtual("t".into()), "ab\n\tcd\n");
+        let f = map.file(id);
+        assert_eq!(f.line_col(0), LineCol { line: 1, col: 1 });
+        assert_eq!(f.line_col(2), LineCol { line: 1, col: 3 });
+        assert_eq!(f.line_col(3), LineCol { line: 2, col: 1 });
+        assert_eq!(f.line_col(5), LineCol { line: 2, col: 3 });
+        assert_eq!(f.line_col(7), LineCol { line: 3, col: 1 });
+        assert_eq!(f.line_col(999), LineCol { line: 3, col: 1 });
+    }
+
+    #[test]
+    fn normalize_folds_dots() {
+        assert_eq!(
+            normalize_path(Path::new("a/./b/../c.cfg")),
+            PathBuf::from("a/c.cfg")
+        );
+        assert_eq!(normalize_path(Path::new("../x")), PathBuf::from("../x"));
+    }
+}
