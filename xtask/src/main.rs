@@ -1,0 +1,166 @@
+//! Project automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
+//!
+//! - `ci`: every check CI runs, in order, stopping at the first failure with a clear message.
+//! - `bench`: generates the large benchmark config and runs the criterion benchmarks.
+//! - `gen-cfg [--lines N] [-o FILE]`: writes the large, deterministic benchmark config.
+//!
+//! Standard library only, so that `cargo xtask` builds in seconds on a fresh machine.
+
+mod gen_cfg;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench(&args[1..]),
+        Some("gen-cfg") => gen_cfg_cmd(&args[1..]),
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci                          fmt, clippy, tests, docs, cargo-deny (what CI runs)
+  bench [criterion args]      generate the large config and run the criterion benchmarks
+  gen-cfg [--lines N] [-o F]  write the large benchmark config (default 20000 lines, stdout)";
+
+/// The workspace root (the parent of this crate's directory).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Runs one step; a failure names the step and its exit status.
+fn step(name: &str, mut cmd: Command) -> Result<(), String> {
+    println!("\n=== xtask ci: {name}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("step `{name}` could not start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("step `{name}` failed ({status})"))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    step("cargo fmt --check", fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    step("cargo clippy -D warnings", clippy)?;
+
+    let mut test = cargo();
+    test.args(["test", "--workspace"]);
+    step("cargo test --workspace", test)?;
+
+    let mut doc = cargo();
+    doc.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    step("cargo doc (warnings denied)", doc)?;
+
+    ensure_cargo_deny()?;
+    let mut deny = cargo();
+    deny.args(["deny", "check", "bans", "licenses", "sources"]);
+    step("cargo deny check bans licenses sources", deny)?;
+
+    println!("\nxtask ci: all checks passed");
+    Ok(())
+}
+
+fn ensure_cargo_deny() -> Result<(), String> {
+    let present = cargo()
+        .args(["deny", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    let mut install = cargo();
+    install.args(["install", "--locked", "cargo-deny"]);
+    step("cargo install --locked cargo-deny", install)
+}
+
+fn bench_cfg_path() -> PathBuf {
+    root().join("target").join("bench").join("big.cfg")
+}
+
+fn bench(extra: &[String]) -> Result<(), String> {
+    let path = bench_cfg_path();
+    write_big_cfg(&path, 20_000)?;
+    let mut cmd = cargo();
+    cmd.args(["bench", "--workspace"])
+        .env("SIPROUTER_BENCH_CFG", &path);
+    if !extra.is_empty() {
+        cmd.arg("--").args(extra);
+    }
+    step("cargo bench", cmd)
+}
+
+fn write_big_cfg(path: &Path, lines: usize) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let text = gen_cfg::generate(lines);
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("xtask: wrote {} ({lines}+ lines)", path.display());
+    Ok(())
+}
+
+fn gen_cfg_cmd(args: &[String]) -> Result<(), String> {
+    let mut lines = 20_000usize;
+    let mut out: Option<PathBuf> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--lines" | "-n" => {
+                let v = it.next().ok_or("--lines needs a number")?;
+                lines = v
+                    .parse()
+                    .map_err(|_| format!("--lines: `{v}` is not a number"))?;
+            }
+            "-o" => out = Some(PathBuf::from(it.next().ok_or("-o needs a file name")?)),
+            other => return Err(format!("gen-cfg: unknown argument `{other}`")),
+        }
+    }
+    match out {
+        Some(p) => write_big_cfg(&p, lines),
+        None => {
+            print!("{}", gen_cfg::generate(lines));
+            Ok(())
+        }
+    }
+}
