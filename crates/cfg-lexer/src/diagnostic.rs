@@ -93,9 +93,9 @@ pub enum LexError {
     /// A `$` followed by nothing that makes a pseudo-variable or attribute.
     #[error("`$` must be followed by a variable name")]
     BadPvar,
-    /// A `%` not followed by an attribute name.
-    #[error("`%` must be followed by an attribute name (use `mod` for modulo)")]
-    BadAttr,
+    /// An attribute mark (`%`, or `$` where it starts an attribute) not followed by a name.
+    #[error("`{0}` must be followed by an attribute name{hint}", hint = if *.0 == '%' { " (use `mod` for modulo)" } else { "" })]
+    BadAttr(char),
     /// `@` not followed by a select name.
     #[error("`@` must be followed by a select name")]
     BadSelect,
@@ -150,6 +150,9 @@ pub enum LexError {
     /// Too many nested define expansions.
     #[error("define expansion nested too deeply (more than {0} levels)")]
     ExpansionTooDeep(usize),
+    /// More define expansions than a config can sensibly need (exponential growth).
+    #[error("more than {0} define expansions: the defines grow exponentially")]
+    TooManyExpansions(usize),
     /// A define value ends in a `#` comment and more tokens follow on the line of use.
     #[error("the value of `{0}` ends in a comment: Kamailio would ignore the rest of this line")]
     DefineCommentSwallows(String),
@@ -165,8 +168,9 @@ pub enum LexError {
     /// A second `#!else` for the same conditional.
     #[error("second `#!else` for the same conditional")]
     DuplicateElse,
-    /// Text after an `#!ifdef NAME`, `#!else` or `#!endif`.
-    #[error("text after `#!{0}`: Kamailio would not read this line as a directive ({1})")]
+    /// Text after an `#!ifdef NAME`, `#!else` or `#!endif`; the second field says what
+    /// Kamailio does with it.
+    #[error("text after `#!{0}`: {1}")]
     DirectiveTrailingText(String, &'static str),
     /// `#!endif`/`#!else` on the last line with no newline.
     #[error("`#!{0}` at end of file without a newline: Kamailio does not recognise it")]

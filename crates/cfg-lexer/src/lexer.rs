@@ -22,6 +22,9 @@ use crate::{CompatMode, Define, LexOptions};
 
 /// Deepest nesting of define expansions before we call it a loop.
 pub(crate) const MAX_EXPANSION_DEPTH: usize = 64;
+/// Most define expansions in one run: defines that each use the next one twice grow
+/// exponentially, and a config must not be able to hang the lexer that way.
+pub(crate) const MAX_EXPANSIONS: usize = 1_000_000;
 
 /// What a frame reads.
 #[derive(Debug)]
@@ -548,6 +551,11 @@ impl<'a> Lexer<'a> {
         let Some(value) = def.value else {
             return; // a define without value makes the identifier vanish
         };
+        if self.expansions.len() >= MAX_EXPANSIONS {
+            self.flush_string();
+            self.error(LexError::TooManyExpansions(MAX_EXPANSIONS), use_site);
+            return;
+        }
         let expansion = ExpansionId(u32::try_from(self.expansions.len()).unwrap_or(u32::MAX));
         self.expansions.push(Expansion {
             name: name.clone(),
@@ -799,7 +807,11 @@ impl<'a> Lexer<'a> {
         let id = ident_len(&b[i..cur.end]);
         if id == 0 {
             self.flush_string();
-            self.error(LexError::BadAttr, Span::new(cur.file, pos, i.max(pos + 1)));
+            let mark = char::from(b[pos]);
+            self.error(
+                LexError::BadAttr(mark),
+                Span::new(cur.file, pos, i.max(pos + 1)),
+            );
             return i.max(pos + 1);
         }
         i += id;

@@ -416,7 +416,7 @@ impl Lexer<'_> {
                     self.warn(
                         LexError::DirectiveTrailingText(
                             directive.into(),
-                            "it ignores the extra text and echoes it to stdout",
+                            "Kamailio ignores it (and echoes it to stdout)",
                         ),
                         Span::new(cur.file, rest, line_end(cur, rest)),
                     );
@@ -451,7 +451,7 @@ impl Lexer<'_> {
                     self.warn(
                         LexError::DirectiveTrailingText(
                             directive.into(),
-                            "it reads the line as a comment and the conditionals end up unbalanced",
+                            "Kamailio does not read this line as a directive but as a comment, which leaves its conditionals unbalanced",
                         ),
                         Span::new(cur.file, rest, line_end(cur, rest)),
                     );

@@ -93,9 +93,16 @@ impl SubstRule {
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }
-        let regex = builder
-            .build()
-            .map_err(|e| format!("bad regular expression `{pattern}`: {e}"))?;
+        let regex = builder.build().map_err(|e| {
+            // The regex crate's messages span several lines; keep the last (the reason).
+            let full = e.to_string();
+            let reason = full
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            format!("bad regular expression `{pattern}`: {reason}")
+        })?;
         let replacement = parse_replacement(repl);
         let replacement_text = replacement
             .iter()
