@@ -75,8 +75,9 @@ impl Diagnostic {
 /// Everything the lexer and preprocessor can report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 pub enum LexError {
-    /// A byte that starts no token.
-    #[error("unexpected character {0:?}")]
+    /// A character that starts no token (Kamailio echoes such characters to stdout and goes
+    /// on; we reject them).
+    #[error("unexpected character {0:?} (Kamailio would print it to stdout and ignore it)")]
     UnexpectedChar(char),
     /// `*/` outside a comment.
     #[error("`*/` outside a comment")]
