@@ -1,0 +1,399 @@
+//! Editing for proxies: edits ("lumps", as Kamailio calls them) are collected against the
+//! original buffer and the output is built in one pass into one allocation. Untouched
+//! octets are copied as received.
+//!
+//! Edits whose range starts inside a range an earlier-positioned edit deletes are
+//! dropped when the output is built (for example a value edit on a header that is also
+//! removed): removal wins.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+
+use thiserror::Error;
+
+use crate::error::ParseError;
+use crate::headers::HeaderName;
+use crate::host_port::{Host, HostPort};
+use crate::message::Message;
+use crate::scan::{is_token, split_commas};
+use crate::uri::Uri;
+use crate::via::Rport;
+
+/// Why an edit was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EditError {
+    /// The edit only applies to requests.
+    #[error("not a request")]
+    NotARequest,
+    /// The message has no header the edit needs.
+    #[error("no {0} header")]
+    Missing(&'static str),
+    /// A header the edit must read is malformed.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// Text that would break the message (a CR/LF, a non-token name, a bad URI).
+    #[error("invalid text for {0}")]
+    InvalidText(&'static str),
+    /// Max-Forwards is 0: the request must not be forwarded (answer 483).
+    #[error("Max-Forwards exhausted")]
+    MaxForwardsExhausted,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Lump {
+    start: usize,
+    end: usize,
+    prio: i64,
+    text_start: usize,
+    text_end: usize,
+}
+
+/// Collects edits against a parsed message and builds the edited message.
+#[derive(Debug)]
+pub struct Editor<'m, 'a> {
+    msg: &'m Message<'a>,
+    lumps: Vec<Lump>,
+    arena: Vec<u8>,
+    seq: i64,
+    body_added: usize,
+}
+
+fn check_text(s: &str, what: &'static str) -> Result<(), EditError> {
+    if s.bytes().any(|c| c == b'\r' || c == b'\n') {
+        Err(EditError::InvalidText(what))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_token(s: &str, what: &'static str) -> Result<(), EditError> {
+    if s.is_empty() || !s.bytes().all(is_token) {
+        Err(EditError::InvalidText(what))
+    } else {
+        Ok(())
+    }
+}
+
+impl<'m, 'a> Editor<'m, 'a> {
+    /// An editor with no edits.
+    pub fn new(msg: &'m Message<'a>) -> Self {
+        Editor {
+            msg,
+            lumps: Vec::with_capacity(8),
+            arena: Vec::with_capacity(256),
+            seq: 0,
+            body_added: 0,
+        }
+    }
+
+    /// Records a lump. `top` inserts at the same position go before earlier ones.
+    fn lump(&mut self, start: usize, end: usize, top: bool, text: impl FnOnce(&mut Vec<u8>)) {
+        self.seq += 1;
+        let text_start = self.arena.len();
+        text(&mut self.arena);
+        let prio = if top { -self.seq } else { self.seq };
+        self.lumps.push(Lump {
+            start,
+            end,
+            prio,
+            text_start,
+            text_end: self.arena.len(),
+        });
+    }
+
+    fn first_line(&self, name: HeaderName) -> Option<std::ops::Range<usize>> {
+        self.msg.header(name).map(|h| h.line_range())
+    }
+
+    /// Inserts `Via: SIP/2.0/<transport> <sent_by>;branch=<branch><extra>` above the
+    /// topmost Via. `extra` is appended verbatim (e.g. `;rport`). The sent-by is written
+    /// through [`HostPort`], so IPv6 hosts are bracketed.
+    pub fn insert_via(
+        &mut self,
+        transport: &str,
+        sent_by: &HostPort<'_>,
+        branch: &str,
+        extra: &str,
+    ) -> Result<(), EditError> {
+        check_token(transport, "Via transport")?;
+        check_token(branch, "Via branch")?;
+        check_text(extra, "Via parameters")?;
+        let at = self
+            .first_line(HeaderName::Via)
+            .map_or(self.msg.start_line_end(), |r| r.start);
+        self.lump(at, at, true, |w| {
+            let _ = write!(
+                w,
+                "Via: SIP/2.0/{transport} {sent_by};branch={branch}{extra}\r\n"
+            );
+        });
+        Ok(())
+    }
+
+    /// Removes the first value of the first header named `name` (the whole line when it
+    /// holds one value).
+    fn remove_first_value(
+        &mut self,
+        name: HeaderName,
+        what: &'static str,
+    ) -> Result<(), EditError> {
+        let h = *self.msg.header(name).ok_or(EditError::Missing(what))?;
+        let mut it = split_commas(h.value());
+        let first = it
+            .next()
+            .transpose()
+            .map_err(|e| self.msg.error_in(h.value(), e))?;
+        let second = it
+            .next()
+            .transpose()
+            .map_err(|e| self.msg.error_in(h.value(), e))?;
+        match (first, second) {
+            (Some((_, a)), Some((_, b))) if !b.is_empty() => {
+                let s = self.msg.offset_of(a);
+                let e = self.msg.offset_of(b);
+                self.lump(s, e, false, |_| {});
+            }
+            _ => {
+                let r = h.line_range();
+                self.lump(r.start, r.end, false, |_| {});
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the topmost Via value (a proxy removing its own Via from a response).
+    pub fn remove_top_via(&mut self) -> Result<(), EditError> {
+        self.remove_first_value(HeaderName::Via, "Via")
+    }
+
+    /// Removes the topmost Route value (loose routing, RFC 3261 §16.4).
+    pub fn remove_top_route(&mut self) -> Result<(), EditError> {
+        self.remove_first_value(HeaderName::Route, "Route")
+    }
+
+    /// Sets `received` on the topmost Via of a request (RFC 3261 §18.2.1). The value is
+    /// an address without brackets, as RFC 5118 §4.5 asks of senders.
+    pub fn set_via_received(&mut self, ip: IpAddr) -> Result<(), EditError> {
+        let via = self.msg.top_via()?.ok_or(EditError::Missing("Via"))?;
+        let host = Host::from(ip);
+        if let Some(Some(v)) = via.params.get("received") {
+            let s = self.msg.offset_of(v);
+            self.lump(s, s + v.len(), false, |w| {
+                let _ = write!(w, "{}", host.unbracketed());
+            });
+        } else {
+            let at = self.via_end(&via);
+            self.lump(at, at, false, |w| {
+                let _ = write!(w, ";received={}", host.unbracketed());
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets `rport=<port>` on the topmost Via (RFC 3581): fills a valueless `rport`,
+    /// replaces a value, or adds the parameter.
+    pub fn set_via_rport(&mut self, port: u16) -> Result<(), EditError> {
+        let via = self.msg.top_via()?.ok_or(EditError::Missing("Via"))?;
+        let param = via
+            .params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case("rport"));
+        match (via.rport, param) {
+            (Rport::Value(_), Some(p)) => {
+                if let Some(v) = p.value {
+                    let s = self.msg.offset_of(v);
+                    self.lump(s, s + v.len(), false, |w| {
+                        let _ = write!(w, "{port}");
+                    });
+                }
+            }
+            (_, Some(p)) => {
+                let at = self.msg.offset_of(p.name) + p.name.len();
+                // Attached to the name: goes before anything appended at the same place.
+                self.lump(at, at, true, |w| {
+                    let _ = write!(w, "={port}");
+                });
+            }
+            (_, None) => {
+                let at = self.via_end(&via);
+                self.lump(at, at, false, |w| {
+                    let _ = write!(w, ";rport={port}");
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn via_end(&self, via: &crate::via::Via<'_>) -> usize {
+        if via.params.is_empty() {
+            // Parameters are empty: the via-parm ends where the params text starts.
+            self.msg.offset_of(via.params.as_str())
+        } else {
+            self.msg.offset_of(via.params.as_str()) + via.params.as_str().len()
+        }
+    }
+
+    /// Inserts `Record-Route: <sip:<host_port>;<params>>` above the first Record-Route
+    /// (or at the end of the headers). `params` is e.g. `lr` or `transport=tcp;lr`.
+    pub fn prepend_record_route(
+        &mut self,
+        host_port: &HostPort<'_>,
+        params: &str,
+    ) -> Result<(), EditError> {
+        check_text(params, "Record-Route parameters")?;
+        if params
+            .bytes()
+            .any(|c| matches!(c, b'>' | b'<' | b' ' | b','))
+        {
+            return Err(EditError::InvalidText("Record-Route parameters"));
+        }
+        let at = self
+            .first_line(HeaderName::RecordRoute)
+            .map_or(self.msg.headers_end(), |r| r.start);
+        self.lump(at, at, true, |w| {
+            let _ = write!(w, "Record-Route: <sip:{host_port}");
+            if !params.is_empty() {
+                let _ = write!(w, ";{params}");
+            }
+            let _ = write!(w, ">\r\n");
+        });
+        Ok(())
+    }
+
+    /// Rewrites the Request-URI.
+    pub fn set_request_uri(&mut self, uri: &str) -> Result<(), EditError> {
+        let cur = self.msg.request_uri_str().ok_or(EditError::NotARequest)?;
+        Uri::parse(uri).map_err(|_| EditError::InvalidText("Request-URI"))?;
+        let s = self.msg.offset_of(cur);
+        self.lump(s, s + cur.len(), false, |w| {
+            w.extend_from_slice(uri.as_bytes())
+        });
+        Ok(())
+    }
+
+    /// Decrements Max-Forwards, or adds `Max-Forwards: <default>` when absent. Returns
+    /// the value written; fails with [`EditError::MaxForwardsExhausted`] at 0.
+    pub fn decrement_max_forwards(&mut self, default: u8) -> Result<u8, EditError> {
+        if !self.msg.is_request() {
+            return Err(EditError::NotARequest);
+        }
+        match self.msg.header(HeaderName::MaxForwards).copied() {
+            Some(h) => {
+                let n = self.msg.max_forwards()?.unwrap_or(0);
+                let n = n.checked_sub(1).ok_or(EditError::MaxForwardsExhausted)?;
+                let s = self.msg.offset_of(h.value());
+                self.lump(s, s + h.value().len(), false, |w| {
+                    let _ = write!(w, "{n}");
+                });
+                Ok(n)
+            }
+            None => {
+                self.add_header("Max-Forwards", &default.to_string())?;
+                Ok(default)
+            }
+        }
+    }
+
+    /// Appends `name: value` at the end of the headers.
+    pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
+        check_token(name, "header name")?;
+        check_text(value, "header value")?;
+        let at = self.msg.headers_end();
+        self.lump(at, at, false, |w| {
+            let _ = write!(w, "{name}: {value}\r\n");
+        });
+        Ok(())
+    }
+
+    /// Removes every header line named `name` (long/compact form, any case); returns how
+    /// many lines.
+    pub fn remove_headers(&mut self, name: &str) -> usize {
+        let ranges: Vec<_> = self
+            .msg
+            .headers()
+            .iter()
+            .filter(|h| h.is(name))
+            .map(|h| h.line_range())
+            .collect();
+        for r in &ranges {
+            self.lump(r.start, r.end, false, |_| {});
+        }
+        ranges.len()
+    }
+
+    /// Replaces every header named `name` by one `name: value` line, written where the
+    /// first one was (or appended when there was none).
+    pub fn replace_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
+        check_token(name, "header name")?;
+        check_text(value, "header value")?;
+        let first = self
+            .msg
+            .headers()
+            .iter()
+            .find(|h| h.is(name))
+            .map(|h| h.line_range().start);
+        self.remove_headers(name);
+        let at = first.unwrap_or(self.msg.headers_end());
+        self.lump(at, at, first.is_some(), |w| {
+            let _ = write!(w, "{name}: {value}\r\n");
+        });
+        Ok(())
+    }
+
+    /// Appends octets to the body; Content-Length is updated (or added) when built.
+    pub fn append_body(&mut self, data: &[u8]) {
+        let at = self.msg.end();
+        self.body_added += data.len();
+        self.lump(at, at, false, |w| w.extend_from_slice(data));
+    }
+
+    /// Builds the edited message: one pass, one allocation of the exact size.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.body_added > 0 {
+            let n = self.msg.body().len() + self.body_added;
+            match self.msg.header(HeaderName::ContentLength).copied() {
+                Some(h) => {
+                    let s = self.msg.offset_of(h.value());
+                    self.lump(s, s + h.value().len(), false, |w| {
+                        let _ = write!(w, "{n}");
+                    });
+                }
+                None => {
+                    let at = self.msg.headers_end();
+                    self.lump(at, at, false, |w| {
+                        let _ = write!(w, "Content-Length: {n}\r\n");
+                    });
+                }
+            }
+        }
+        self.lumps.sort_by_key(|l| (l.start, l.prio));
+        let buf = self.msg.buffer();
+        let (start, end) = (self.msg.start(), self.msg.end());
+        // First pass over the lumps only: exact output size.
+        let mut size = 0;
+        let mut cursor = start;
+        for l in &self.lumps {
+            if l.start < cursor {
+                continue;
+            }
+            size += l.start - cursor + (l.text_end - l.text_start);
+            cursor = l.end;
+        }
+        size += end.saturating_sub(cursor);
+        let mut out = Vec::with_capacity(size);
+        cursor = start;
+        for l in &self.lumps {
+            if l.start < cursor {
+                continue;
+            }
+            out.extend_from_slice(&buf[cursor..l.start]);
+            out.extend_from_slice(&self.arena[l.text_start..l.text_end]);
+            cursor = l.end;
+        }
+        if cursor < end {
+            out.extend_from_slice(&buf[cursor..end]);
+        }
+        out
+    }
+}

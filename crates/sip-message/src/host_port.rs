@@ -1,0 +1,268 @@
+//! [`Host`] and [`HostPort`]: the one type that renders addresses, so IPv6 brackets cannot
+//! be forgotten (RFC 3261 §19.1.1, RFC 5118).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::error::{ErrorKind, SyntaxError, SyntaxResult};
+
+/// A host: a domain name, an IPv4 address or an IPv6 address.
+///
+/// `Display` writes IPv6 addresses inside `[` `]`, as SIP requires wherever a host appears
+/// in a URI, Via sent-by or Record-Route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host<'a> {
+    /// A domain name (or any non-IP host text), as written.
+    Domain(Cow<'a, str>),
+    /// An IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 address (written bracketed).
+    V6(Ipv6Addr),
+    /// Text between `[` `]` that follows the RFC 3261 ABNF but is not an RFC 4291 address,
+    /// e.g. `2001:db8:::192.0.2.1` (RFC 5118 §4.10); kept verbatim, without the brackets.
+    V6Lenient(Cow<'a, str>),
+}
+
+impl Host<'_> {
+    /// The IP address, if the host is one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Host::V4(a) => Some(IpAddr::V4(*a)),
+            Host::V6(a) => Some(IpAddr::V6(*a)),
+            _ => None,
+        }
+    }
+
+    /// True for IPv6 hosts (including lenient ones).
+    pub fn is_ipv6(&self) -> bool {
+        matches!(self, Host::V6(_) | Host::V6Lenient(_))
+    }
+
+    /// Copies borrowed text so the host outlives the parsed buffer.
+    pub fn into_owned(self) -> Host<'static> {
+        match self {
+            Host::Domain(d) => Host::Domain(Cow::Owned(d.into_owned())),
+            Host::V4(a) => Host::V4(a),
+            Host::V6(a) => Host::V6(a),
+            Host::V6Lenient(t) => Host::V6Lenient(Cow::Owned(t.into_owned())),
+        }
+    }
+
+    /// Writes the host without IPv6 brackets (the form of the Via `received` parameter).
+    pub fn unbracketed(&self) -> impl fmt::Display + '_ {
+        Unbracketed(self)
+    }
+}
+
+struct Unbracketed<'h, 'a>(&'h Host<'a>);
+
+impl fmt::Display for Unbracketed<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Host::Domain(d) => f.write_str(d),
+            Host::V4(a) => write!(f, "{a}"),
+            Host::V6(a) => write!(f, "{a}"),
+            Host::V6Lenient(t) => f.write_str(t),
+        }
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(d),
+            Host::V4(a) => write!(f, "{a}"),
+            Host::V6(a) => write!(f, "[{a}]"),
+            Host::V6Lenient(t) => write!(f, "[{t}]"),
+        }
+    }
+}
+
+impl From<IpAddr> for Host<'static> {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(a) => Host::V4(a),
+            IpAddr::V6(a) => Host::V6(a),
+        }
+    }
+}
+
+/// A host with an optional port: `example.com`, `192.0.2.1:5060`, `[2001:db8::1]:5061`.
+///
+/// This is the type every crate uses to render an address into SIP text; its `Display`
+/// brackets IPv6 hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort<'a> {
+    /// The host.
+    pub host: Host<'a>,
+    /// The port, when written.
+    pub port: Option<u16>,
+}
+
+impl<'a> HostPort<'a> {
+    /// A host with an optional port.
+    pub fn new(host: Host<'a>, port: Option<u16>) -> Self {
+        HostPort { host, port }
+    }
+
+    /// A domain name with an optional port.
+    pub fn domain(name: impl Into<Cow<'a, str>>, port: Option<u16>) -> Self {
+        HostPort {
+            host: Host::Domain(name.into()),
+            port,
+        }
+    }
+
+    /// Parses `host[:port]` (RFC 3261 `hostport`), IPv6 references in brackets.
+    pub fn parse(s: &'a str) -> SyntaxResult<Self> {
+        let (hp, end) = parse_hostport(s, 0)?;
+        if end != s.len() {
+            return Err(crate::scan::unexpected(s.as_bytes(), end));
+        }
+        Ok(hp)
+    }
+
+    /// Copies borrowed text so the value outlives the parsed buffer.
+    pub fn into_owned(self) -> HostPort<'static> {
+        HostPort {
+            host: self.host.into_owned(),
+            port: self.port,
+        }
+    }
+}
+
+impl fmt::Display for HostPort<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<SocketAddr> for HostPort<'static> {
+    fn from(sa: SocketAddr) -> Self {
+        HostPort {
+            host: sa.ip().into(),
+            port: Some(sa.port()),
+        }
+    }
+}
+
+impl From<IpAddr> for HostPort<'static> {
+    fn from(ip: IpAddr) -> Self {
+        HostPort {
+            host: ip.into(),
+            port: None,
+        }
+    }
+}
+
+fn is_host_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'
+}
+
+/// Parses a host at `i` of `s` (no port); returns it and the end index.
+pub(crate) fn parse_host(s: &str, i: usize) -> SyntaxResult<(Host<'_>, usize)> {
+    let b = s.as_bytes();
+    if b.get(i) == Some(&b'[') {
+        let close = memchr::memchr(b']', &b[i..])
+            .map(|p| p + i)
+            .ok_or(SyntaxError::new(i, ErrorKind::Host))?;
+        let inner = &s[i + 1..close];
+        return Ok((
+            parse_ipv6_text(inner).map_err(|_| SyntaxError::new(i, ErrorKind::Host))?,
+            close + 1,
+        ));
+    }
+    let mut j = i;
+    while j < b.len() && is_host_char(b[j]) {
+        j += 1;
+    }
+    if j == i {
+        return Err(crate::scan::unexpected(b, i));
+    }
+    Ok((
+        classify_name(&s[i..j]).map_err(|e| SyntaxError::new(i + e.pos, e.kind))?,
+        j,
+    ))
+}
+
+/// Classifies host text without brackets: IPv4 address or domain name.
+fn classify_name(t: &str) -> SyntaxResult<Host<'_>> {
+    let b = t.as_bytes();
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        if let Ok(a) = t.parse::<Ipv4Addr>() {
+            return Ok(Host::V4(a));
+        }
+    }
+    if b.first() == Some(&b'.') || b.first() == Some(&b'-') || t.contains("..") {
+        return Err(SyntaxError::new(0, ErrorKind::Host));
+    }
+    Ok(Host::Domain(Cow::Borrowed(t)))
+}
+
+/// Parses the text of an IPv6 reference without brackets. Accepts RFC 4291 addresses and,
+/// leniently, the RFC 3261 ABNF forms RFC 5118 §4.10 asks to tolerate.
+pub(crate) fn parse_ipv6_text(t: &str) -> SyntaxResult<Host<'_>> {
+    if let Ok(a) = t.parse::<Ipv6Addr>() {
+        return Ok(Host::V6(a));
+    }
+    let ok = t.len() >= 2
+        && t.len() <= 64
+        && t.contains(':')
+        && t.bytes()
+            .all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
+    if ok {
+        Ok(Host::V6Lenient(Cow::Borrowed(t)))
+    } else {
+        Err(SyntaxError::new(0, ErrorKind::Host))
+    }
+}
+
+/// Parses a port (1*DIGIT, at most 65535).
+pub(crate) fn parse_port(s: &str) -> SyntaxResult<u16> {
+    crate::scan::parse_decimal(s, u64::from(u16::MAX))
+        .map(|p| p as u16)
+        .map_err(|e| SyntaxError::new(e.pos, ErrorKind::Port))
+}
+
+/// Parses `host [":" port]` at `i`; returns the value and the end index.
+pub(crate) fn parse_hostport(s: &str, i: usize) -> SyntaxResult<(HostPort<'_>, usize)> {
+    let (host, mut j) = parse_host(s, i)?;
+    let b = s.as_bytes();
+    let mut port = None;
+    if b.get(j) == Some(&b':') {
+        let start = j + 1;
+        let mut k = start;
+        while k < b.len() && b[k].is_ascii_digit() {
+            k += 1;
+        }
+        if k == start
+            || b.get(k)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b':')
+        {
+            return Err(SyntaxError::new(start, ErrorKind::Port));
+        }
+        port = Some(parse_port(&s[start..k]).map_err(|e| SyntaxError::new(start, e.kind))?);
+        j = k;
+    }
+    Ok((HostPort { host, port }, j))
+}
+
+/// Parses a Via `received` value: an IPv4 or IPv6 address, the latter with or without
+/// brackets (RFC 5118 §4.5 asks receivers to accept both).
+pub(crate) fn parse_received(t: &str) -> SyntaxResult<Host<'_>> {
+    let inner = t.strip_prefix('[').and_then(|r| r.strip_suffix(']'));
+    if let Some(inner) = inner {
+        return parse_ipv6_text(inner);
+    }
+    if t.contains(':') {
+        return parse_ipv6_text(t);
+    }
+    t.parse::<Ipv4Addr>()
+        .map(Host::V4)
+        .map_err(|_| SyntaxError::new(0, ErrorKind::Host))
+}

@@ -1,0 +1,766 @@
+//! The message: one pass over the start line and header lines, lazy access to values.
+
+use crate::error::{ErrorKind, ParseError, SyntaxError};
+use crate::headers::{self, CSeq, HeaderName, MediaType};
+use crate::name_addr::{self, Contact, NameAddr};
+use crate::scan::{is_token, split_commas, trim_lws};
+use crate::uri::Uri;
+use crate::via::Via;
+
+/// Hard limits applied while parsing and framing; exceeding one is a typed error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest header section (start line + headers + empty line), in octets.
+    pub max_header_size: usize,
+    /// Largest message (header section + body), in octets.
+    pub max_message_size: usize,
+    /// Largest number of header lines.
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_size: 16 * 1024,
+            max_message_size: 64 * 1024,
+            max_headers: 256,
+        }
+    }
+}
+
+/// The first line of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartLine<'a> {
+    /// `Method SP Request-URI SP SIP-Version`.
+    Request {
+        /// Method token as written.
+        method: &'a str,
+        /// Request-URI text (parse it with [`Message::request_uri`]).
+        uri: &'a str,
+        /// Version as written.
+        version: &'a str,
+    },
+    /// `SIP-Version SP Status-Code SP Reason-Phrase`.
+    Response {
+        /// Version as written.
+        version: &'a str,
+        /// Status code (100..=699).
+        code: u16,
+        /// Reason phrase (may be empty).
+        reason: &'a str,
+    },
+}
+
+/// One header line (folded continuation lines included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// Recognised name.
+    pub name: HeaderName,
+    name_str: &'a str,
+    value: &'a str,
+    line_start: usize,
+    line_end: usize,
+}
+
+impl<'a> Header<'a> {
+    /// The name as written (`v`, `VIA`, `X-Foo`).
+    pub fn name_str(&self) -> &'a str {
+        self.name_str
+    }
+
+    /// The raw value, trimmed of LWS; folded lines keep their inner CRLF.
+    pub fn value(&self) -> &'a str {
+        self.value
+    }
+
+    /// Byte range of the whole line(s) in the parsed buffer, line end included.
+    pub fn line_range(&self) -> std::ops::Range<usize> {
+        self.line_start..self.line_end
+    }
+
+    /// True if the header has this name (for [`HeaderName::Other`], compares the text).
+    pub fn is(&self, name: &str) -> bool {
+        let n = HeaderName::from_name(name);
+        if n == HeaderName::Other {
+            self.name == HeaderName::Other && self.name_str.eq_ignore_ascii_case(name)
+        } else {
+            self.name == n
+        }
+    }
+}
+
+/// A parsed SIP message borrowing the received buffer.
+///
+/// Parsing locates the start line and every header line in one pass; values are parsed on
+/// demand by the accessors and return slices of the buffer.
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    buf: &'a [u8],
+    start: usize,
+    start_line: StartLine<'a>,
+    start_line_end: usize,
+    headers: Vec<Header<'a>>,
+    headers_end: usize,
+    body_start: usize,
+    end: usize,
+    content_length: Option<usize>,
+    cl_conflict: bool,
+}
+
+pub(crate) enum Mode {
+    Datagram,
+    Stream,
+}
+
+fn err(buf: &[u8], at: usize, kind: ErrorKind) -> ParseError {
+    ParseError::at(buf, at, kind)
+}
+
+fn parse_start_line<'a>(
+    buf: &'a [u8],
+    at: usize,
+    line: &'a str,
+) -> Result<StartLine<'a>, ParseError> {
+    let b = line.as_bytes();
+    if b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"SIP/") {
+        let sp = memchr::memchr(b' ', b)
+            .ok_or_else(|| err(buf, at, ErrorKind::StartLine("no status code")))?;
+        let version = &line[..sp];
+        let rest = &b[sp + 1..];
+        let code_len = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if code_len != 3 || rest.get(3).is_some_and(|&c| c != b' ') {
+            return Err(err(buf, at + sp + 1, ErrorKind::StatusCode));
+        }
+        let code = u16::from(rest[0] - b'0') * 100
+            + u16::from(rest[1] - b'0') * 10
+            + u16::from(rest[2] - b'0');
+        if !(100..=699).contains(&code) {
+            return Err(err(buf, at + sp + 1, ErrorKind::StatusCode));
+        }
+        let reason = line.get(sp + 5..).unwrap_or("");
+        return Ok(StartLine::Response {
+            version,
+            code,
+            reason,
+        });
+    }
+    let me = crate::scan::scan_token(b, 0);
+    if me == 0 || b.get(me) != Some(&b' ') {
+        return Err(err(buf, at + me, ErrorKind::StartLine("bad method")));
+    }
+    let us = me + 1;
+    let ue = memchr::memchr(b' ', &b[us..])
+        .map(|p| p + us)
+        .ok_or_else(|| err(buf, at + us, ErrorKind::StartLine("no SIP version")))?;
+    if ue == us {
+        return Err(err(
+            buf,
+            at + us,
+            ErrorKind::StartLine("extra space before Request-URI"),
+        ));
+    }
+    let version = &line[ue + 1..];
+    let vb = version.as_bytes();
+    if vb.len() < 5 || !vb[..4].eq_ignore_ascii_case(b"SIP/") {
+        return Err(err(
+            buf,
+            at + ue + 1,
+            ErrorKind::StartLine("bad SIP version"),
+        ));
+    }
+    if let Some(p) = vb
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'/' | b'.')))
+    {
+        return Err(err(
+            buf,
+            at + ue + 1 + p,
+            ErrorKind::StartLine("junk after SIP version"),
+        ));
+    }
+    Ok(StartLine::Request {
+        method: &line[..me],
+        uri: &line[us..ue],
+        version,
+    })
+}
+
+struct Pending {
+    name: HeaderName,
+    name_s: usize,
+    name_e: usize,
+    value_s: usize,
+    value_e: usize,
+    line_s: usize,
+    line_e: usize,
+}
+
+impl<'a> Message<'a> {
+    /// Parses a datagram (UDP): the body is framed by Content-Length when present, else it
+    /// is the rest of the datagram; octets after the body are ignored.
+    pub fn parse(buf: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_with(buf, &Limits::default())
+    }
+
+    /// [`Message::parse`] with explicit limits.
+    pub fn parse_with(buf: &'a [u8], limits: &Limits) -> Result<Self, ParseError> {
+        Self::parse_mode(buf, limits, Mode::Datagram)
+    }
+
+    pub(crate) fn parse_mode(
+        buf: &'a [u8],
+        limits: &Limits,
+        mode: Mode,
+    ) -> Result<Self, ParseError> {
+        let mut start = 0;
+        while start < buf.len() && matches!(buf[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        // Common case: validate the whole header section as UTF-8 once, then slice it.
+        let head: Option<&'a str> = memchr::memmem::find(&buf[start..], b"\r\n\r\n")
+            .and_then(|p| std::str::from_utf8(&buf[start..start + p + 4]).ok());
+        let line_of = |s: usize, e: usize| -> Result<&'a str, ParseError> {
+            if let Some(t) = head.and_then(|h| h.get(s - start..e - start)) {
+                return Ok(t);
+            }
+            std::str::from_utf8(&buf[s..e])
+                .map_err(|u| err(buf, s + u.valid_up_to(), ErrorKind::NotUtf8))
+        };
+        let too_big = |pos: usize| pos - start > limits.max_header_size;
+        let nl = memchr::memchr(b'\n', &buf[start..])
+            .map(|p| p + start)
+            .ok_or_else(|| {
+                if too_big(buf.len()) {
+                    err(
+                        buf,
+                        buf.len(),
+                        ErrorKind::HeadersTooLarge(limits.max_header_size),
+                    )
+                } else {
+                    err(buf, buf.len(), ErrorKind::UnterminatedHeaders)
+                }
+            })?;
+        let ce = if nl > start && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        let start_line = parse_start_line(buf, start, line_of(start, ce)?)?;
+        let start_line_end = nl + 1;
+        let mut headers: Vec<Header<'a>> = Vec::with_capacity(24);
+        let mut pending: Option<Pending> = None;
+        let mut content_length = None;
+        let mut cl_conflict = false;
+        let mut cl_error = None;
+        let mut pos = start_line_end;
+        let headers_end;
+        loop {
+            let Some(nl) = memchr::memchr(b'\n', &buf[pos..]).map(|p| p + pos) else {
+                let kind = if too_big(buf.len()) {
+                    ErrorKind::HeadersTooLarge(limits.max_header_size)
+                } else {
+                    ErrorKind::UnterminatedHeaders
+                };
+                return Err(err(buf, buf.len(), kind));
+            };
+            if too_big(nl) {
+                return Err(err(
+                    buf,
+                    pos,
+                    ErrorKind::HeadersTooLarge(limits.max_header_size),
+                ));
+            }
+            let ce = if nl > pos && buf[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            let first = buf.get(pos).copied();
+            if ce != pos && matches!(first, Some(b' ' | b'\t')) {
+                // Folded continuation of the previous header.
+                let p = pending
+                    .as_mut()
+                    .ok_or_else(|| err(buf, pos, ErrorKind::HeaderLine))?;
+                p.value_e = ce;
+                p.line_e = nl + 1;
+                pos = nl + 1;
+                continue;
+            }
+            if let Some(p) = pending.take() {
+                let h = self::finish_header(buf, &p, &line_of)?;
+                if h.name == HeaderName::ContentLength {
+                    match headers::parse_content_length(h.value) {
+                        Ok(n) => {
+                            if content_length.is_some_and(|c| c != n) {
+                                cl_conflict = true;
+                            }
+                            content_length.get_or_insert(n);
+                        }
+                        Err(_) => {
+                            cl_error.get_or_insert(p.value_s);
+                        }
+                    }
+                }
+                headers.push(h);
+            }
+            if ce == pos {
+                headers_end = pos;
+                pos = nl + 1;
+                break;
+            }
+            if headers.len() >= limits.max_headers {
+                return Err(err(buf, pos, ErrorKind::TooManyHeaders(limits.max_headers)));
+            }
+            let line = &buf[pos..ce];
+            let colon =
+                memchr::memchr(b':', line).ok_or_else(|| err(buf, pos, ErrorKind::HeaderLine))?;
+            let mut ne = colon;
+            while ne > 0 && matches!(line[ne - 1], b' ' | b'\t') {
+                ne -= 1;
+            }
+            if ne == 0 || !line[..ne].iter().all(|&c| is_token(c)) {
+                return Err(err(buf, pos, ErrorKind::HeaderLine));
+            }
+            // Names are ASCII tokens, so this cannot fail.
+            let name = std::str::from_utf8(&line[..ne])
+                .map(HeaderName::from_name)
+                .unwrap_or(HeaderName::Other);
+            pending = Some(Pending {
+                name,
+                name_s: pos,
+                name_e: pos + ne,
+                value_s: pos + colon + 1,
+                value_e: ce,
+                line_s: pos,
+                line_e: nl + 1,
+            });
+            pos = nl + 1;
+        }
+        let body_start = pos;
+        if let Some(at) = cl_error {
+            return Err(err(buf, at, ErrorKind::ContentLength));
+        }
+        let available = buf.len() - body_start;
+        let end = match (mode, content_length) {
+            (Mode::Datagram, _) if cl_conflict => buf.len(),
+            (Mode::Datagram, None) => buf.len(),
+            (Mode::Stream, None) => {
+                return Err(err(buf, body_start, ErrorKind::MissingContentLength))
+            }
+            (Mode::Stream, Some(_)) if cl_conflict => {
+                return Err(err(buf, body_start, ErrorKind::ConflictingContentLength))
+            }
+            (_, Some(n)) => {
+                if body_start - start + n > limits.max_message_size {
+                    return Err(err(
+                        buf,
+                        body_start,
+                        ErrorKind::MessageTooLarge(limits.max_message_size),
+                    ));
+                }
+                if n > available {
+                    return Err(err(
+                        buf,
+                        body_start,
+                        ErrorKind::BodyTruncated {
+                            declared: n,
+                            available,
+                        },
+                    ));
+                }
+                body_start + n
+            }
+        };
+        if end - start > limits.max_message_size {
+            return Err(err(
+                buf,
+                body_start,
+                ErrorKind::MessageTooLarge(limits.max_message_size),
+            ));
+        }
+        Ok(Message {
+            buf,
+            start,
+            start_line,
+            start_line_end,
+            headers,
+            headers_end,
+            body_start,
+            end,
+            content_length,
+            cl_conflict,
+        })
+    }
+}
+
+fn finish_header<'a>(
+    buf: &'a [u8],
+    p: &Pending,
+    line_of: &dyn Fn(usize, usize) -> Result<&'a str, ParseError>,
+) -> Result<Header<'a>, ParseError> {
+    let name_str = line_of(p.name_s, p.name_e)?;
+    let raw = line_of(p.value_s, p.value_e)?;
+    let (_, value) = trim_lws(raw);
+    let _ = buf;
+    Ok(Header {
+        name: p.name,
+        name_str,
+        value,
+        line_start: p.line_s,
+        line_end: p.line_e,
+    })
+}
+
+impl<'a> Message<'a> {
+    fn pos_of(&self, s: &str) -> usize {
+        (s.as_ptr() as usize).saturating_sub(self.buf.as_ptr() as usize)
+    }
+
+    /// Turns an error inside `within` (a slice of this message) into a [`ParseError`].
+    pub fn error_in(&self, within: &str, e: SyntaxError) -> ParseError {
+        ParseError::at(self.buf, self.pos_of(within) + e.pos, e.kind)
+    }
+
+    /// The start line.
+    pub fn start_line(&self) -> &StartLine<'a> {
+        &self.start_line
+    }
+
+    /// True for requests.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start_line, StartLine::Request { .. })
+    }
+
+    /// The request method (`None` for responses).
+    pub fn method(&self) -> Option<&'a str> {
+        match self.start_line {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code (`None` for requests).
+    pub fn status_code(&self) -> Option<u16> {
+        match self.start_line {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The SIP version as written.
+    pub fn version(&self) -> &'a str {
+        match self.start_line {
+            StartLine::Request { version, .. } | StartLine::Response { version, .. } => version,
+        }
+    }
+
+    /// The Request-URI text (`None` for responses).
+    pub fn request_uri_str(&self) -> Option<&'a str> {
+        match self.start_line {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// Parses the Request-URI (`Ok(None)` for responses). URI headers (`?h=v`) are not
+    /// allowed in a Request-URI (RFC 3261 §19.1.1) and are an error here.
+    pub fn request_uri(&self) -> Result<Option<Uri<'a>>, ParseError> {
+        let Some(s) = self.request_uri_str() else {
+            return Ok(None);
+        };
+        let uri = Uri::parse(s).map_err(|e| self.error_in(s, e))?;
+        if let Uri::Sip(u) = &uri {
+            if let Some(h) = u.headers {
+                return Err(self.error_in(
+                    s,
+                    SyntaxError::new(
+                        crate::scan::offset_in(s, h),
+                        ErrorKind::Uri("headers in Request-URI"),
+                    ),
+                ));
+            }
+        }
+        Ok(Some(uri))
+    }
+
+    /// All header lines in order.
+    pub fn headers(&self) -> &[Header<'a>] {
+        &self.headers
+    }
+
+    /// Header lines with this recognised name.
+    pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &Header<'a>> + '_ {
+        self.headers.iter().filter(move |h| h.name == name)
+    }
+
+    /// The first header line with this recognised name.
+    pub fn header(&self, name: HeaderName) -> Option<&Header<'a>> {
+        self.headers.iter().find(|h| h.name == name)
+    }
+
+    /// The first header whose name matches `name` (long/compact form, any case).
+    pub fn header_str(&self, name: &str) -> Option<&Header<'a>> {
+        self.headers.iter().find(|h| h.is(name))
+    }
+
+    /// Every Via value, top first, across lines and commas; each parsed on iteration.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'a>, ParseError>> + '_ {
+        self.headers_named(HeaderName::Via).flat_map(move |h| {
+            split_commas(h.value).map(move |el| {
+                let (off, el) = el.map_err(|e| self.error_in(h.value, e))?;
+                if el.is_empty() {
+                    return Err(self.error_in(h.value, SyntaxError::new(off, ErrorKind::Empty)));
+                }
+                Via::parse(el).map_err(|e| self.error_in(el, e))
+            })
+        })
+    }
+
+    /// The topmost Via value (parses only that one).
+    pub fn top_via(&self) -> Result<Option<Via<'a>>, ParseError> {
+        self.vias().next().transpose()
+    }
+
+    fn single_name_addr(&self, name: HeaderName) -> Result<Option<NameAddr<'a>>, ParseError> {
+        let Some(h) = self.header(name) else {
+            return Ok(None);
+        };
+        NameAddr::parse(h.value)
+            .map(Some)
+            .map_err(|e| self.error_in(h.value, e))
+    }
+
+    /// The From value.
+    pub fn from(&self) -> Result<Option<NameAddr<'a>>, ParseError> {
+        self.single_name_addr(HeaderName::From)
+    }
+
+    /// The To value.
+    pub fn to(&self) -> Result<Option<NameAddr<'a>>, ParseError> {
+        self.single_name_addr(HeaderName::To)
+    }
+
+    /// The Call-ID value (validated as `word ["@" word]`).
+    pub fn call_id(&self) -> Result<Option<&'a str>, ParseError> {
+        let Some(h) = self.header(HeaderName::CallId) else {
+            return Ok(None);
+        };
+        headers::parse_call_id(h.value)
+            .map(Some)
+            .map_err(|e| self.error_in(h.value, e))
+    }
+
+    /// The CSeq value.
+    pub fn cseq(&self) -> Result<Option<CSeq<'a>>, ParseError> {
+        let Some(h) = self.header(HeaderName::CSeq) else {
+            return Ok(None);
+        };
+        CSeq::parse(h.value)
+            .map(Some)
+            .map_err(|e| self.error_in(h.value, e))
+    }
+
+    /// The Max-Forwards value.
+    pub fn max_forwards(&self) -> Result<Option<u8>, ParseError> {
+        let Some(h) = self.header(HeaderName::MaxForwards) else {
+            return Ok(None);
+        };
+        headers::parse_max_forwards(h.value)
+            .map(Some)
+            .map_err(|e| self.error_in(h.value, e))
+    }
+
+    /// The Content-Length value (already parsed while framing).
+    pub fn content_length(&self) -> Option<usize> {
+        self.content_length
+    }
+
+    /// True when several Content-Length headers disagree (RFC 4475 `mcl01`).
+    pub fn has_conflicting_content_length(&self) -> bool {
+        self.cl_conflict
+    }
+
+    /// The Content-Type value.
+    pub fn content_type(&self) -> Result<Option<MediaType<'a>>, ParseError> {
+        let Some(h) = self.header(HeaderName::ContentType) else {
+            return Ok(None);
+        };
+        MediaType::parse(h.value)
+            .map(Some)
+            .map_err(|e| self.error_in(h.value, e))
+    }
+
+    /// The Expires value.
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        let Some(h) = self.header(HeaderName::Expires) else {
+            return Ok(None);
+        };
+        headers::parse_expires(h.value)
+            .map(Some)
+            .map_err(|e| self.error_in(h.value, e))
+    }
+
+    fn name_addr_list(&self, name: HeaderName) -> Result<Vec<NameAddr<'a>>, ParseError> {
+        let mut out = Vec::new();
+        for h in self.headers_named(name) {
+            name_addr::parse_list(h.value, &mut out).map_err(|e| self.error_in(h.value, e))?;
+        }
+        Ok(out)
+    }
+
+    /// Every Contact value (`*` gives [`Contact::Star`]).
+    pub fn contacts(&self) -> Result<Vec<Contact<'a>>, ParseError> {
+        let mut out = Vec::new();
+        for h in self.headers_named(HeaderName::Contact) {
+            if h.value == "*" {
+                out.push(Contact::Star);
+                continue;
+            }
+            let mut v = Vec::new();
+            name_addr::parse_list(h.value, &mut v).map_err(|e| self.error_in(h.value, e))?;
+            out.extend(v.into_iter().map(Contact::Addr));
+        }
+        Ok(out)
+    }
+
+    /// Every Route value, top first.
+    pub fn routes(&self) -> Result<Vec<NameAddr<'a>>, ParseError> {
+        self.name_addr_list(HeaderName::Route)
+    }
+
+    /// Every Record-Route value, top first.
+    pub fn record_routes(&self) -> Result<Vec<NameAddr<'a>>, ParseError> {
+        self.name_addr_list(HeaderName::RecordRoute)
+    }
+
+    /// The tokens of a list header (Allow, Supported, Require, Proxy-Require...), across
+    /// all its lines.
+    pub fn token_list(&self, name: HeaderName) -> Result<Vec<&'a str>, ParseError> {
+        let mut out = Vec::new();
+        for h in self.headers_named(name) {
+            headers::parse_token_list(h.value, &mut out).map_err(|e| self.error_in(h.value, e))?;
+        }
+        Ok(out)
+    }
+
+    /// The body.
+    pub fn body(&self) -> &'a [u8] {
+        &self.buf[self.body_start..self.end]
+    }
+
+    /// The message octets exactly as received (leading CRLFs and trailing octets excluded).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Octets of the input consumed by this message (leading CRLFs included).
+    pub fn consumed(&self) -> usize {
+        self.end
+    }
+
+    /// The whole input buffer given to the parser.
+    pub(crate) fn buffer(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Offset of the first header line (just after the start line).
+    pub(crate) fn start_line_end(&self) -> usize {
+        self.start_line_end
+    }
+
+    /// Offset of the empty line that ends the header section.
+    pub(crate) fn headers_end(&self) -> usize {
+        self.headers_end
+    }
+
+    /// Offset of the start line.
+    pub(crate) fn start(&self) -> usize {
+        self.start
+    }
+
+    /// Offset where the message ends.
+    pub(crate) fn end(&self) -> usize {
+        self.end
+    }
+
+    /// Byte offset of `s` (a slice of this message) in the buffer.
+    pub(crate) fn offset_of(&self, s: &str) -> usize {
+        self.pos_of(s)
+    }
+
+    /// Parses every known header and the Request-URI, and checks the cross-header rules
+    /// a proxy relies on: SIP/2.0, CSeq method equal to the request method, numbers in
+    /// range, well-formed Date. The first problem is returned as a typed error.
+    pub fn check_syntax(&self) -> Result<(), ParseError> {
+        if !self.version().eq_ignore_ascii_case("SIP/2.0") {
+            let at = self.pos_of(self.version());
+            return Err(ParseError::at(self.buf, at, ErrorKind::UnsupportedVersion));
+        }
+        self.request_uri()?;
+        for h in &self.headers {
+            let v = h.value;
+            let map = |e: SyntaxError| self.error_in(v, e);
+            match h.name {
+                HeaderName::Via => {
+                    for el in split_commas(v) {
+                        let (off, el) = el.map_err(map)?;
+                        if el.is_empty() {
+                            return Err(map(SyntaxError::new(off, ErrorKind::Empty)));
+                        }
+                        Via::parse(el).map_err(|e| self.error_in(el, e))?;
+                    }
+                }
+                HeaderName::From | HeaderName::To => {
+                    NameAddr::parse(v).map_err(map)?;
+                }
+                HeaderName::Contact if v == "*" => {}
+                HeaderName::Contact | HeaderName::Route | HeaderName::RecordRoute => {
+                    let mut out = Vec::new();
+                    name_addr::parse_list(v, &mut out).map_err(map)?;
+                    for na in &out {
+                        if let Some(exp) = na.params.get("expires").flatten() {
+                            headers::parse_expires(exp).map_err(|e| self.error_in(exp, e))?;
+                        }
+                    }
+                }
+                HeaderName::CallId => {
+                    headers::parse_call_id(v).map_err(map)?;
+                }
+                HeaderName::CSeq => {
+                    let c = CSeq::parse(v).map_err(map)?;
+                    if let Some(m) = self.method() {
+                        if c.method != m {
+                            let at = self.pos_of(c.method);
+                            return Err(ParseError::at(
+                                self.buf,
+                                at,
+                                ErrorKind::CSeqMethodMismatch,
+                            ));
+                        }
+                    }
+                }
+                HeaderName::MaxForwards => {
+                    headers::parse_max_forwards(v).map_err(map)?;
+                }
+                HeaderName::Expires => {
+                    headers::parse_expires(v).map_err(map)?;
+                }
+                HeaderName::ContentType => {
+                    MediaType::parse(v).map_err(map)?;
+                }
+                HeaderName::Date => {
+                    headers::parse_date(v).map_err(map)?;
+                }
+                HeaderName::Allow
+                | HeaderName::Supported
+                | HeaderName::Require
+                | HeaderName::ProxyRequire
+                | HeaderName::Unsupported => {
+                    headers::parse_token_list(v, &mut Vec::new()).map_err(map)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
