@@ -147,11 +147,10 @@ pub fn roundtrip(data: &[u8]) -> Report {
         assert_eq!(top.sent_by.to_string(), "[2001:db8::1]:5060");
     }
     if rr_ok {
-        let rr = re.record_routes().expect("inserted Record-Route parses");
-        assert_eq!(
-            rr.first().map(|r| r.uri_text),
-            Some("sip:192.0.2.1:5060;lr")
-        );
+        // Only the inserted header is ours to check: the input may carry malformed
+        // Record-Route headers of its own, which make the full list fail to parse.
+        let first = re.headers().iter().find(|h| h.is("Record-Route"));
+        assert_eq!(first.map(|h| h.value()), Some("<sip:192.0.2.1:5060;lr>"));
     }
     if hdr_ok {
         assert!(re

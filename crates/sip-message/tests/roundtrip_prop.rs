@@ -100,3 +100,17 @@ fn corpus_messages_through_harness() {
         }
     }
 }
+
+/// Inputs the fuzzer once failed on (`tests/fuzz_regressions/`), replayed through the harness.
+#[test]
+fn fuzz_regressions() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz_regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("fuzz_regressions folder") {
+        let path = entry.expect("dir entry").path();
+        let data = std::fs::read(&path).expect("regression input");
+        let _ = sip_message::fuzzing::roundtrip(&data);
+        n += 1;
+    }
+    assert!(n >= 1, "no regression inputs found in {dir}");
+}
