@@ -3,9 +3,12 @@
 //! - `ci`: every check CI runs, in order, stopping at the first failure with a clear message.
 //! - `bench`: generates the large benchmark config and runs the criterion benchmarks.
 //! - `gen-cfg [--lines N] [-o FILE]`: writes the large, deterministic benchmark config.
+//! - `fuzz [--seconds N] [TARGET]`: builds every `crates/*/fuzz` target with libFuzzer's
+//!   coverage instrumentation and runs each for a bounded time.
 //!
 //! Standard library only, so that `cargo xtask` builds in seconds on a fresh machine.
 
+mod fuzz;
 mod gen_cfg;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
         Some("gen-cfg") => gen_cfg_cmd(&args[1..]),
+        Some("fuzz") => fuzz::run(&root(), &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -37,7 +41,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci                          fmt, clippy, tests, docs, cargo-deny (what CI runs)
   bench [criterion args]      generate the large config and run the criterion benchmarks
-  gen-cfg [--lines N] [-o F]  write the large benchmark config (default 20000 lines, stdout)";
+  gen-cfg [--lines N] [-o F]  write the large benchmark config (default 20000 lines, stdout)
+  fuzz [--seconds N] [NAME]   run every fuzz target (or NAME) for N seconds each (default 60)";
 
 /// The workspace root (the parent of this crate's directory).
 fn root() -> PathBuf {
@@ -122,7 +127,9 @@ fn bench(extra: &[String]) -> Result<(), String> {
     let path = bench_cfg_path();
     write_big_cfg(&path, 20_000)?;
     let mut cmd = cargo();
-    cmd.args(["bench", "--workspace"])
+    // `--bench '*'`: only the criterion targets, so that criterion's arguments do not reach
+    // the libraries' test harnesses.
+    cmd.args(["bench", "--workspace", "--bench", "*"])
         .env("SIPROUTER_BENCH_CFG", &path);
     if !extra.is_empty() {
         cmd.arg("--").args(extra);

@@ -215,11 +215,9 @@ impl<'a> Lexer<'a> {
                 let rest = &parent.text.as_bytes()[parent.pos.min(parent.end)..parent.end];
                 let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
                 let line = &rest[..line_end];
-                let has_code = line.iter().any(|&b| !is_blank(b))
-                    && !line
-                        .iter()
-                        .find(|&&b| !is_blank(b))
-                        .is_some_and(|&b| b == b'#');
+                // Code follows unless the rest of the line is blank or a comment.
+                let first = line.iter().find(|&&b| !is_blank(b));
+                let has_code = first.is_some_and(|&b| b != b'#');
                 if has_code {
                     let use_site = self.expansions[expansion.0 as usize].use_site;
                     self.warn(LexError::DefineCommentSwallows(name), use_site);
