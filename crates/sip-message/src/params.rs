@@ -114,14 +114,7 @@ fn scan_header_param(s: &str, i: usize) -> SyntaxResult<Option<(Param<'_>, usize
     let ve = if b.get(vs) == Some(&b'"') {
         scan_quoted(b, vs)?
     } else {
-        let mut e = vs;
-        while e < b.len() && is_gen_value(b[e]) {
-            e += 1;
-        }
-        if e == vs {
-            return Err(unexpected(b, vs));
-        }
-        e
+        nonempty_run(b, vs, is_gen_value)?
     };
     Ok(Some((
         Param {
@@ -149,6 +142,19 @@ pub(crate) fn parse_header_params(s: &str, i: usize) -> SyntaxResult<Params<'_>>
     })
 }
 
+/// The end of the run of bytes from `start` that satisfy `class`; an empty run is an error
+/// at `start`.
+fn nonempty_run(b: &[u8], start: usize, class: fn(u8) -> bool) -> SyntaxResult<usize> {
+    let len = b[start.min(b.len())..]
+        .iter()
+        .take_while(|&&c| class(c))
+        .count();
+    if len == 0 {
+        return Err(unexpected(b, start));
+    }
+    Ok(start + len)
+}
+
 fn is_paramchar(b: u8) -> bool {
     is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%')
 }
@@ -171,13 +177,7 @@ fn scan_uri_param(s: &str, i: usize) -> SyntaxResult<Option<(Param<'_>, usize)>>
         return Ok(Some((Param { name, value: None }, j)));
     }
     let vs = j + 1;
-    let mut e = vs;
-    while e < b.len() && is_paramchar(b[e]) {
-        e += 1;
-    }
-    if e == vs {
-        return Err(unexpected(b, vs));
-    }
+    let e = nonempty_run(b, vs, is_paramchar)?;
     Ok(Some((
         Param {
             name,
