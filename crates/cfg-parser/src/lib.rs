@@ -1,12 +1,13 @@
 //! # cfg-parser
 //!
-//! The second stage of siprouter's pipeline (text → **tokens → AST** → socket records →
-//! transports → router): it will turn the tokens of [`cfg_lexer`] into a typed,
-//! span-carrying AST of a whole `kamailio.cfg` (global parameters, modules, listen
-//! directives, route blocks).
+//! The second stage of siprouter's pipeline (text → tokens → **AST** → socket records →
+//! transports → router): it turns the tokens of [`cfg_lexer`] into the typed, span-carrying
+//! AST of a whole `kamailio.cfg` ([`ast::Config`]): global parameters, modules, the listen
+//! family, route blocks with their statements and expressions.
 //!
-//! Status: the grammar is not written yet (tracked as the cfg-parser issue). Until then this
-//! crate only re-exports the lexer, so that tools can already depend on `cfg-parser` alone
-//! and get the token stream with exact positions.
+//! Status: the AST is defined; the grammar that fills it is being written (the cfg-parser
+//! issue). The lexer is re-exported so that tools can depend on `cfg-parser` alone.
 
 pub use cfg_lexer as lexer;
+
+pub mod ast;
