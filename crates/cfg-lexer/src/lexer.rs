@@ -870,11 +870,15 @@ impl<'a> Lexer<'a> {
                             .map(|q| q + 2)
                             .filter(|&q| inner.get(q) == Some(&b']'))
                     } else {
-                        let d = inner
-                            .iter()
-                            .take_while(|c| c.is_ascii_alphanumeric())
-                            .count();
-                        Some(d).filter(|&d| d > 0 && inner.get(d) == Some(&b']'))
+                        // A number, possibly negative (`@eval.pop[-1]`: Kamailio's grammar
+                        // takes an `intno` there).
+                        let sign = usize::from(inner.first() == Some(&b'-'));
+                        let d = sign
+                            + inner[sign..]
+                                .iter()
+                                .take_while(|c| c.is_ascii_alphanumeric())
+                                .count();
+                        Some(d).filter(|&d| d > sign && inner.get(d) == Some(&b']'))
                     };
                     match len {
                         Some(l) => i += l + 2,

@@ -467,11 +467,17 @@ pub enum Stmt {
         span: Span,
     },
     /// `break`
-    Break(Span),
+    Break {
+        /// Where.
+        span: Span,
+    },
     /// `{ … }`
     Block(Block),
-    /// A lone `;`
-    Empty(Span),
+    /// A lone `;` (also what a statement with a syntax error is replaced by).
+    Empty {
+        /// Where.
+        span: Span,
+    },
 }
 
 /// `return`, `exit`, `drop`.

@@ -2,12 +2,176 @@
 //!
 //! The second stage of siprouter's pipeline (text → tokens → **AST** → socket records →
 //! transports → router): it turns the tokens of [`cfg_lexer`] into the typed, span-carrying
-//! AST of a whole `kamailio.cfg` ([`ast::Config`]): global parameters, modules, the listen
-//! family, route blocks with their statements and expressions.
+//! AST of a whole `kamailio.cfg` ([`ast::Config`]): global parameters (each value checked
+//! against its type), modules, the listen family as structured values, route blocks with their
+//! statements and expressions (Kamailio's precedence table, legacy condition operands, core
+//! actions with address arguments, module calls).
 //!
-//! Status: the AST is defined; the grammar that fills it is being written (the cfg-parser
-//! issue). The lexer is re-exported so that tools can depend on `cfg-parser` alone.
+//! ```
+//! let parsed = cfg_parser::parse_str("k.cfg", "listen=udp:127.0.0.1:5060\nrequest_route { drop; }\n",
+//!     &Default::default());
+//! assert!(!parsed.has_errors(), "{:?}", parsed.diagnostics);
+//! assert_eq!(parsed.config.items.len(), 2);
+//! ```
+//!
+//! One entry point per source ([`parse_file`], [`parse_str`]); the result always carries the
+//! partial AST *and* every diagnostic (syntax errors are recovered at statement, block and
+//! item level, so N independent mistakes give N diagnostics). Semantic checks that need the
+//! whole file run after parsing: duplicate routes, `route(X)` to an undefined route, flags used
+//! before `flags`, empty blocks (a warning: Kamailio rejects them).
+//!
+//! ## Dependencies
+//! - `chumsky`: the grammar (named by the product owner), over cfg-lexer's tokens.
+//! - `ariadne`: renders a diagnostic as a source snippet with a caret.
+//! - `serde`: the AST serialises (`siprouter --dump-ast`).
 
 pub use cfg_lexer as lexer;
 
 pub mod ast;
+mod check;
+mod diagnostic;
+mod grammar;
+pub mod params;
+pub mod printer;
+
+use std::path::Path;
+
+use chumsky::prelude::*;
+
+use cfg_lexer::{FsLoader, LexOptions, Lexed, SourceLoader, SourceMap};
+
+pub use diagnostic::{Diagnostic, Severity};
+
+/// The result of parsing: the (possibly partial) AST, every diagnostic, and the sources the
+/// spans point into.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The AST (partial when there were errors).
+    pub config: ast::Config,
+    /// Errors and warnings of the lexer, the parser and the checks, in source order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The lexer's output (sources, defines, tokens).
+    pub lexed: Lexed,
+}
+
+impl Parsed {
+    /// The sources the spans refer to.
+    pub fn sources(&self) -> &SourceMap {
+        &self.lexed.sources
+    }
+
+    /// The errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    /// Whether there was any error.
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+
+    /// The AST if there was no error, else every diagnostic.
+    pub fn into_result(self) -> Result<ast::Config, Vec<Diagnostic>> {
+        if self.has_errors() {
+            Err(self.diagnostics)
+        } else {
+            Ok(self.config)
+        }
+    }
+}
+
+/// Parses the config at `path` (includes read through `loader`).
+pub fn parse_file(path: &Path, opts: &LexOptions, loader: &dyn SourceLoader) -> Parsed {
+    parse_lexed(cfg_lexer::lex_file(path, opts, loader))
+}
+
+/// Parses config text (`name` is its path for messages and includes).
+pub fn parse_str(name: &str, text: &str, opts: &LexOptions) -> Parsed {
+    parse_lexed(cfg_lexer::lex_str_with(name, text, opts, &FsLoader))
+}
+
+/// Parses tokens the lexer already produced.
+pub fn parse_lexed(lexed: Lexed) -> Parsed {
+    let mut diagnostics: Vec<Diagnostic> = lexed
+        .diagnostics
+        .iter()
+        .map(Diagnostic::from_lexer)
+        .collect();
+    let cx = grammar::Cx {
+        toks: &lexed.tokens,
+        sources: &lexed.sources,
+    };
+    let input: Vec<(cfg_lexer::TokenKind, SimpleSpan)> = lexed
+        .tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.kind.clone(), SimpleSpan::from(i..i + 1)))
+        .collect();
+    let n = input.len();
+    let (items, errs) = grammar::config(cx)
+        .parse(
+            input
+                .as_slice()
+                .map(SimpleSpan::from(n..n), |(t, s)| (t, s)),
+        )
+        .into_output_errors();
+    let braces = brace_balance(&lexed.tokens);
+    // With unbalanced braces, everything after the unclosed `{` is misread: keep the parser's
+    // errors before it only, and say where the brace is.
+    let cutoff = braces.iter().map(|d| (d.span.file, d.span.start)).min();
+    diagnostics.extend(
+        errs.iter()
+            .map(|e| Diagnostic::from_rich(e, cx))
+            .filter(|d| cutoff.is_none_or(|c| (d.span.file, d.span.start) < c)),
+    );
+    diagnostics.extend(braces);
+    let config = ast::Config {
+        items: items.unwrap_or_default().into_iter().flatten().collect(),
+    };
+    if lexed.tokens.is_empty() && !lexed.has_errors() {
+        let main = Span::new(cfg_lexer::FileId(0), 0, 0);
+        diagnostics.push(Diagnostic::error(
+            "the configuration is empty (Kamailio rejects an empty file)",
+            main,
+        ));
+    }
+    diagnostics.extend(check::check(&config));
+    diagnostics.sort_by_key(|d| (d.span.file, d.span.start));
+    Parsed {
+        config,
+        diagnostics,
+        lexed,
+    }
+}
+
+use cfg_lexer::Span;
+
+/// Checks that `{` and `}` balance: an unmatched `}` is reported where it is, an unclosed `{`
+/// at the innermost one still open at the end (usually the line with the extra brace).
+fn brace_balance(tokens: &[cfg_lexer::Token]) -> Vec<Diagnostic> {
+    use cfg_lexer::{Punct, TokenKind};
+    let mut open: Vec<Span> = Vec::new();
+    let mut out = Vec::new();
+    for t in tokens {
+        match t.kind {
+            TokenKind::Punct(Punct::LBrace) => open.push(t.span),
+            TokenKind::Punct(Punct::RBrace) if open.pop().is_none() => {
+                out.push(Diagnostic::error("`}` without a matching `{`", t.span));
+            }
+            _ => {}
+        }
+    }
+    if let Some(last) = open.last() {
+        out.push(
+            Diagnostic::error(
+                format!(
+                    "`{{` is never closed ({} unclosed brace(s) at the end of the file)",
+                    open.len()
+                ),
+                *last,
+            )
+            .with_help("check the braces of this block and the blocks inside it"),
+        );
+    }
+    out
+}

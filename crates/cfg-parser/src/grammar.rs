@@ -1,0 +1,1313 @@
+//! The chumsky grammar over cfg-lexer tokens.
+//!
+//! chumsky sees the token kinds with their token *index* as span; [`Cx`] turns index spans
+//! back into source spans (file and byte range) when AST nodes are built.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use chumsky::input::ValueInput;
+use chumsky::prelude::*;
+
+use cfg_lexer::{Punct, SourceMap, Span, Token, TokenKind as Tok};
+
+use crate::ast::Spanned;
+use crate::ast::*;
+use crate::params::{self, ParamType};
+
+/// chumsky's error type over our tokens.
+pub(crate) type Err<'t> = Rich<'t, Tok, SimpleSpan>;
+type Ext<'t> = extra::Err<Err<'t>>;
+
+/// The input chumsky parses: token kinds with index spans.
+pub(crate) trait In<'t>: ValueInput<'t, Token = Tok, Span = SimpleSpan> {}
+impl<'t, T: ValueInput<'t, Token = Tok, Span = SimpleSpan>> In<'t> for T {}
+
+/// Maps token-index spans back to source spans.
+#[derive(Clone, Copy)]
+pub(crate) struct Cx<'a> {
+    pub(crate) toks: &'a [Token],
+    pub(crate) sources: &'a SourceMap,
+}
+
+impl<'a> Cx<'a> {
+    /// The source span covering tokens `s.start..s.end` (the first token's file wins when a
+    /// construct spans an include boundary).
+    pub(crate) fn span(&self, s: SimpleSpan) -> Span {
+        let Some(first) = self.toks.get(s.start).or_else(|| self.toks.last()) else {
+            return Span::new(cfg_lexer::FileId(0), 0, 0);
+        };
+        if s.end <= s.start + 1 || s.end > self.toks.len() {
+            return first.span;
+        }
+        let last = &self.toks[s.end - 1];
+        if last.span.file == first.span.file && last.span.start >= first.span.start {
+            first.span.to(last.span)
+        } else {
+            first.span
+        }
+    }
+
+    /// The source text of one token (for numbers used as host labels).
+    fn text(&self, s: SimpleSpan) -> &'a str {
+        self.toks
+            .get(s.start)
+            .map_or("", |t| self.sources.text(t.span))
+    }
+}
+
+fn p<'t, I: In<'t>>(x: Punct) -> impl Parser<'t, I, (), Ext<'t>> + Clone {
+    just(Tok::Punct(x)).ignored()
+}
+
+fn kw<'t, I: In<'t>>(c: &'static str) -> impl Parser<'t, I, (), Ext<'t>> + Clone {
+    any()
+        .filter(move |t: &Tok| matches!(t, Tok::Keyword(k) if k.is(c)))
+        .ignored()
+        .labelled(c)
+}
+
+fn string<'t, I: In<'t>>() -> impl Parser<'t, I, String, Ext<'t>> + Clone {
+    select! { Tok::Str(s) => s }.labelled("string")
+}
+
+fn number<'t, I: In<'t>>() -> impl Parser<'t, I, i64, Ext<'t>> + Clone {
+    select! { Tok::Number(n) => n }.labelled("number")
+}
+
+fn ident<'t, I: In<'t>>() -> impl Parser<'t, I, String, Ext<'t>> + Clone {
+    select! { Tok::Ident(s) => s }.labelled("identifier")
+}
+
+fn spanned<'t, I: In<'t>, T, P>(
+    cx: Cx<'t>,
+    parser: P,
+) -> impl Parser<'t, I, Spanned<T>, Ext<'t>> + Clone
+where
+    P: Parser<'t, I, T, Ext<'t>> + Clone,
+{
+    parser.map_with(move |v, e| Spanned::new(v, cx.span(e.span())))
+}
+
+// ------------------------------------------------------------------ hosts and addresses
+
+/// A host as parsed: an IP, a name, or a single number/identifier (which parameters may
+/// take as a plain value).
+#[derive(Debug, Clone)]
+enum HostParse {
+    Ip(IpAddr),
+    Name {
+        text: String,
+        single_number: Option<i64>,
+        single_ident: bool,
+    },
+}
+
+fn ipv6<'t, I: In<'t>>() -> impl Parser<'t, I, Ipv6Addr, Ext<'t>> + Clone {
+    let bare = select! { Tok::Ipv6(s) => s }.try_map(|s, span| {
+        s.parse::<Ipv6Addr>()
+            .map_err(|_| Rich::custom(span, format!("bad IPv6 address `{s}`")))
+    });
+    choice((
+        bare,
+        bare.delimited_by(p(Punct::LBracket), p(Punct::RBracket)),
+    ))
+    .labelled("IPv6 address")
+}
+
+/// `label { ("." | "-") label }` with labels ID, NUM_ID or NUMBER (numbers keep their text);
+/// four numbers joined by dots are an IPv4 address.
+fn host_or_ip<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, HostParse, Ext<'t>> + Clone {
+    #[derive(Clone)]
+    enum Label {
+        Num(i64, String),
+        Word(String, bool),
+    }
+    let label = choice((
+        select! { Tok::Number(n) => n }
+            .map_with(move |n, e| Label::Num(n, cx.text(e.span()).to_string())),
+        select! { Tok::Ident(s) => Label::Word(s, true) },
+        select! { Tok::NumIdent(s) => Label::Word(s, false) },
+    ));
+    let sep = choice((p(Punct::Dot).to('.'), p(Punct::Minus).to('-')));
+    label
+        .then(sep.then(label).repeated().collect::<Vec<_>>())
+        .try_map(|(first, rest), span| {
+            let all: Vec<&Label> = std::iter::once(&first)
+                .chain(rest.iter().map(|(_, l)| l))
+                .collect();
+            let dotted_numbers = all.len() == 4
+                && rest.iter().all(|(s, _)| *s == '.')
+                && all.iter().all(|l| matches!(l, Label::Num(..)));
+            if dotted_numbers {
+                let mut octets = [0u8; 4];
+                for (o, l) in octets.iter_mut().zip(&all) {
+                    if let Label::Num(n, _) = l {
+                        *o = u8::try_from(*n).map_err(|_| {
+                            Rich::custom(span, "invalid IPv4 address: each part must be 0..255")
+                        })?;
+                    }
+                }
+                return Ok(HostParse::Ip(IpAddr::V4(Ipv4Addr::from(octets))));
+            }
+            let mut text = String::new();
+            let push = |t: &mut String, l: &Label| match l {
+                Label::Num(_, s) | Label::Word(s, _) => t.push_str(s),
+            };
+            push(&mut text, &first);
+            for (s, l) in &rest {
+                text.push(*s);
+                push(&mut text, l);
+            }
+            let (single_number, single_ident) = match (&first, rest.is_empty()) {
+                (Label::Num(n, _), true) => (Some(*n), false),
+                (Label::Word(_, is_id), true) => (None, *is_id),
+                _ => (None, false),
+            };
+            Ok(HostParse::Name {
+                text,
+                single_number,
+                single_ident,
+            })
+        })
+}
+
+/// `listen_id`: an IP literal, a string, or a host/interface name.
+fn listen_id<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<HostSpec>, Ext<'t>> + Clone {
+    spanned(
+        cx,
+        choice((
+            ipv6().map(|a| HostSpec::Ip(IpAddr::V6(a))),
+            string().map(HostSpec::Quoted),
+            host_or_ip(cx).map(|h| match h {
+                HostParse::Ip(ip) => HostSpec::Ip(ip),
+                HostParse::Name { text, .. } => HostSpec::Name(text),
+            }),
+        ))
+        .labelled("ip address, interface name or hostname"),
+    )
+}
+
+fn proto<'t, I: In<'t>>(with_ws: bool) -> impl Parser<'t, I, Proto, Ext<'t>> + Clone {
+    any()
+        .try_map(move |t: Tok, span| {
+            let proto = match &t {
+                Tok::Punct(Punct::Star) => Some(Proto::Any),
+                Tok::Keyword(k) => match k.canonical() {
+                    "udp" => Some(Proto::Udp),
+                    "tcp" => Some(Proto::Tcp),
+                    "tls" => Some(Proto::Tls),
+                    "sctp" => Some(Proto::Sctp),
+                    "ws" if with_ws => Some(Proto::Ws),
+                    "wss" if with_ws => Some(Proto::Wss),
+                    _ => None,
+                },
+                _ => None,
+            };
+            proto.ok_or_else(|| Rich::custom(span, format!("expected a protocol, found {t}")))
+        })
+        .labelled("protocol")
+}
+
+fn port_number<'t, I: In<'t>>() -> impl Parser<'t, I, u16, Ext<'t>> + Clone {
+    number()
+        .try_map(|n, span| {
+            u16::try_from(n)
+                .map_err(|_| Rich::custom(span, format!("port {n} is out of range (0..65535)")))
+        })
+        .labelled("port number")
+}
+
+fn port<'t, I: In<'t>>() -> impl Parser<'t, I, PortSpec, Ext<'t>> + Clone {
+    choice((
+        port_number().map(PortSpec::Number),
+        p(Punct::Star).to(PortSpec::Default),
+    ))
+    .labelled("port number")
+}
+
+/// `[proto:] (listen_id | "(" listen_id {, listen_id} ")") [:port [-port]]`
+fn listen_addr<'t, I: In<'t>>(
+    cx: Cx<'t>,
+    ranges: bool,
+) -> impl Parser<'t, I, ListenAddr, Ext<'t>> + Clone {
+    let hosts = choice((
+        listen_id(cx)
+            .separated_by(p(Punct::Comma))
+            .at_least(1)
+            .collect::<Vec<_>>()
+            .delimited_by(p(Punct::LParen), p(Punct::RParen))
+            .map(|h| (h, true)),
+        listen_id(cx).map(|h| (vec![h], false)),
+    ));
+    let range_end = p(Punct::Minus).ignore_then(spanned(cx, port_number()));
+    let range_end = range_end
+        .or_not()
+        .map(move |r| if ranges { r } else { None });
+    spanned(cx, proto(false))
+        .then_ignore(p(Punct::Colon))
+        .or_not()
+        .then(hosts)
+        .then(p(Punct::Colon).ignore_then(spanned(cx, port())).or_not())
+        .then(range_end)
+        .map_with(
+            move |(((proto, (hosts, multihomed)), port), port_end), e| ListenAddr {
+                proto,
+                hosts,
+                multihomed,
+                port,
+                port_end,
+                span: cx.span(e.span()),
+            },
+        )
+}
+
+fn advertise_clause<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Advertise, Ext<'t>> + Clone {
+    let with_proto = spanned(cx, proto(true))
+        .then_ignore(p(Punct::Colon))
+        .then(listen_id(cx))
+        .then_ignore(p(Punct::Colon))
+        .then(spanned(cx, port_number()))
+        .map(|((proto, host), port)| (Some(proto), host, Some(port)));
+    let plain = listen_id(cx)
+        .then(
+            p(Punct::Colon)
+                .ignore_then(spanned(cx, port_number()))
+                .or_not(),
+        )
+        .map(|(host, port)| (None, host, port));
+    choice((with_proto, plain)).map_with(move |(proto, host, port), e| Advertise {
+        proto,
+        host,
+        port,
+        span: cx.span(e.span()),
+    })
+}
+
+fn listen_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    kw("listen")
+        .ignore_then(p(Punct::Assign))
+        .ignore_then(
+            listen_addr(cx, false)
+                .repeated()
+                .at_least(1)
+                .collect::<Vec<_>>(),
+        )
+        .then(kw("advertise").ignore_then(advertise_clause(cx)).or_not())
+        .then(kw("name").ignore_then(spanned(cx, string())).or_not())
+        .then(kw("virtual").or_not().map(|v| v.is_some()))
+        .map_with(move |(((addrs, advertise), name), is_virtual), e| {
+            Item::Listen(Listen {
+                addrs,
+                advertise,
+                name,
+                is_virtual,
+                span: cx.span(e.span()),
+            })
+        })
+}
+
+fn alias_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    choice((kw("alias"), kw("domain")))
+        .ignore_then(p(Punct::Assign))
+        .ignore_then(
+            listen_addr(cx, false)
+                .repeated()
+                .at_least(1)
+                .collect::<Vec<_>>(),
+        )
+        .map_with(move |addrs, e| {
+            Item::Alias(Alias {
+                addrs,
+                span: cx.span(e.span()),
+            })
+        })
+}
+
+#[derive(Clone)]
+enum SocketAttr {
+    Bind(ListenAddr),
+    Advertise(Advertise),
+    Name(Spanned<String>),
+    Agname(Spanned<String>),
+    Virtual(Spanned<bool>),
+    Vrf(Spanned<String>),
+    Workers(Spanned<u32>),
+    Sep,
+}
+
+fn socket_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    let eq = || p(Punct::Assign);
+    let workers_word = any().filter(|t: &Tok| matches!(t, Tok::Ident(s) if s == "workers"));
+    let attr = choice((
+        kw("bind")
+            .ignore_then(eq())
+            .ignore_then(listen_addr(cx, true))
+            .map(SocketAttr::Bind),
+        kw("advertise")
+            .ignore_then(eq())
+            .ignore_then(advertise_clause(cx))
+            .map(SocketAttr::Advertise),
+        kw("name")
+            .ignore_then(eq())
+            .ignore_then(spanned(cx, string()))
+            .map(SocketAttr::Name),
+        kw("agname")
+            .ignore_then(eq())
+            .ignore_then(spanned(cx, string()))
+            .map(SocketAttr::Agname),
+        kw("virtual")
+            .ignore_then(eq())
+            .ignore_then(spanned(cx, number().map(|n| n != 0)))
+            .map(SocketAttr::Virtual),
+        kw("vrf")
+            .ignore_then(eq())
+            .ignore_then(spanned(cx, string()))
+            .map(SocketAttr::Vrf),
+        workers_word
+            .ignore_then(eq())
+            .ignore_then(spanned(
+                cx,
+                number().try_map(|n, span| {
+                    u32::try_from(n)
+                        .map_err(|_| Rich::custom(span, "workers must be a non-negative number"))
+                }),
+            ))
+            .map(SocketAttr::Workers),
+        p(Punct::Semi).to(SocketAttr::Sep),
+    ));
+    kw("socket")
+        .ignore_then(eq())
+        .ignore_then(
+            attr.repeated()
+                .collect::<Vec<_>>()
+                .delimited_by(p(Punct::LBrace), p(Punct::RBrace)),
+        )
+        .validate(move |attrs, e, emitter| {
+            let mut b = SocketBlock {
+                bind: None,
+                advertise: None,
+                name: None,
+                agname: None,
+                is_virtual: None,
+                vrf: None,
+                workers: None,
+                span: cx.span(e.span()),
+            };
+            for a in attrs {
+                match a {
+                    SocketAttr::Bind(x) => b.bind = Some(x),
+                    SocketAttr::Advertise(x) => {
+                        if x.port.is_none() {
+                            emitter.emit(Rich::custom(
+                                e.span(),
+                                "`advertise` in a socket block needs a port",
+                            ));
+                        }
+                        b.advertise = Some(x)
+                    }
+                    SocketAttr::Name(x) => b.name = Some(x),
+                    SocketAttr::Agname(x) => b.agname = Some(x),
+                    SocketAttr::Virtual(x) => b.is_virtual = Some(x),
+                    SocketAttr::Vrf(x) => b.vrf = Some(x),
+                    SocketAttr::Workers(x) => b.workers = Some(x),
+                    SocketAttr::Sep => {}
+                }
+            }
+            if b.bind.is_none() {
+                emitter.emit(Rich::custom(e.span(), "socket block without `bind = …`"));
+            }
+            Item::Socket(b)
+        })
+}
+
+// ------------------------------------------------------------------ global parameters
+
+/// A parameter value before its type is checked.
+#[derive(Debug, Clone)]
+enum Raw {
+    Neg(i64),
+    Host(HostParse),
+    Str(String),
+    Proto(Proto),
+    Word(String),
+}
+
+fn raw_value<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Raw, Ext<'t>> + Clone {
+    let tls_method = any().try_map(|t: Tok, span| match t {
+        Tok::Keyword(k) if matches!(k.canonical(), "SSLv23" | "SSLv2" | "SSLv3" | "TLSv1") => {
+            Ok(Raw::Word(k.canonical().to_string()))
+        }
+        other => Err(Rich::custom(span, format!("unexpected {other}"))),
+    });
+    choice((
+        p(Punct::Minus).ignore_then(number()).map(Raw::Neg),
+        ipv6().map(|a| Raw::Host(HostParse::Ip(IpAddr::V6(a)))),
+        string().map(Raw::Str),
+        proto(false).map(Raw::Proto),
+        tls_method,
+        host_or_ip(cx).map(Raw::Host),
+    ))
+    .labelled("value")
+}
+
+/// Checks a raw value against a parameter type.
+fn typed(ty: ParamType, raw: Raw) -> Option<Value> {
+    use ParamType as T;
+    let num = match &raw {
+        Raw::Host(HostParse::Name { single_number, .. }) => *single_number,
+        _ => None,
+    };
+    let ident = match &raw {
+        Raw::Host(HostParse::Name {
+            text,
+            single_ident: true,
+            ..
+        }) => Some(text.clone()),
+        _ => None,
+    };
+    Some(match (ty, raw) {
+        (T::Num | T::Bool | T::NumOrIdent | T::NumOrStr, _) if num.is_some() => Value::Int(num?),
+        (T::SignedNum, Raw::Neg(n)) => Value::Int(-n),
+        (T::SignedNum, _) if num.is_some() => Value::Int(num?),
+        (T::Str | T::IdentOrStr | T::NumOrStr | T::ListenId, Raw::Str(s)) => {
+            if ty == T::ListenId {
+                Value::Host(HostSpec::Quoted(s))
+            } else {
+                Value::Str(s)
+            }
+        }
+        (T::Ident | T::IdentOrStr | T::NumOrIdent, _) if ident.is_some() => Value::Ident(ident?),
+        (T::ListenId, Raw::Host(HostParse::Ip(ip))) => Value::Ip(ip),
+        (T::ListenId, Raw::Host(HostParse::Name { text, .. })) => Value::Host(HostSpec::Name(text)),
+        (T::Ipv4, Raw::Host(HostParse::Ip(ip @ IpAddr::V4(_)))) => Value::Ip(ip),
+        (T::Ipv6, Raw::Host(HostParse::Ip(ip @ IpAddr::V6(_)))) => Value::Ip(ip),
+        (T::Proto, Raw::Proto(pr)) => Value::Proto(pr),
+        (T::TlsMethod, Raw::Word(w)) => Value::Ident(w),
+        _ => return None,
+    })
+}
+
+fn param_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    let name = any().try_map(|t: Tok, span| match &t {
+        Tok::Keyword(k) => params::lookup(k.spelling())
+            .map(|(canon, ty)| (k.spelling().to_string(), canon.to_string(), ty))
+            .ok_or_else(|| Rich::custom(span, format!("unexpected {t}"))),
+        _ => Err(Rich::custom(span, format!("unexpected {t}"))),
+    });
+    spanned(cx, name)
+        .then_ignore(p(Punct::Assign))
+        .then(spanned(cx, raw_value(cx)))
+        .validate(move |(name, raw), e, emitter| {
+            let (spelling, canon, ty) = name.value;
+            let value = match typed(ty, raw.value) {
+                Some(v) => v,
+                None => {
+                    emitter.emit(Rich::custom(
+                        e.span(),
+                        format!("wrong value type: `{spelling}` takes {}", ty.describe()),
+                    ));
+                    Value::Str(String::new())
+                }
+            };
+            Item::Param(Param {
+                name: Spanned::new(canon, name.span),
+                spelling,
+                value: Spanned::new(value, raw.span),
+                span: cx.span(e.span()),
+            })
+        })
+}
+
+/// `word = value` where `word` is no parameter: an error with a suggestion (and no item),
+/// parsed so that the rest of the file is still checked.
+fn unknown_param<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Option<Item>, Ext<'t>> + Clone {
+    let word = select! { Tok::Ident(s) => s, Tok::NumIdent(s) => s };
+    word.then_ignore(p(Punct::Assign))
+        .then_ignore(raw_value(cx))
+        .validate(|w, e, emitter| {
+            let hint = params::suggest(&w)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            emitter.emit(Rich::custom(
+                e.span(),
+                format!("unknown core parameter `{w}`{hint}"),
+            ));
+            None
+        })
+}
+
+fn cfg_var<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    let name = choice((ident(), kw("default").to("default".to_string())));
+    let value = choice((number().map(Scalar::Int), string().map(Scalar::Str)));
+    spanned(cx, name.clone())
+        .then(
+            spanned(cx, number())
+                .delimited_by(p(Punct::LBracket), p(Punct::RBracket))
+                .or_not(),
+        )
+        .then_ignore(p(Punct::Dot))
+        .then(spanned(cx, name))
+        .then_ignore(p(Punct::Assign))
+        .then(spanned(cx, value))
+        .then(
+            kw("description")
+                .ignore_then(spanned(cx, string()))
+                .or_not(),
+        )
+        .map_with(move |((((group, instance), var), value), descr), e| {
+            Item::CfgVar(CfgVar {
+                group,
+                instance,
+                var,
+                value,
+                descr,
+                span: cx.span(e.span()),
+            })
+        })
+}
+
+fn module_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    let s = || spanned(cx, string());
+    let loadmodule = choice((kw("loadmodule").to(false), kw("loadmodulex").to(true)))
+        .then(choice((
+            s().map(|a| (a, None)),
+            s().then(p(Punct::Comma).ignore_then(s()).or_not())
+                .delimited_by(p(Punct::LParen), p(Punct::RParen)),
+        )))
+        .map_with(move |(expand, (path, options)), e| {
+            Item::LoadModule(LoadModule {
+                path,
+                options,
+                expand,
+                span: cx.span(e.span()),
+            })
+        });
+    let loadpath = kw("loadpath")
+        .ignore_then(p(Punct::Assign).or_not())
+        .ignore_then(s())
+        .map(Item::LoadPath);
+    let cfgengine = kw("cfgengine")
+        .ignore_then(p(Punct::Assign).or_not())
+        .ignore_then(s())
+        .map(Item::CfgEngine);
+    let scalar = choice((
+        string().map(Scalar::Str),
+        p(Punct::Minus)
+            .ignore_then(number())
+            .map(|n| Scalar::Int(-n)),
+        number().map(Scalar::Int),
+        select! { Tok::Pvar(v) => Scalar::Pvar(v), Tok::AvpOrPvar(v) => Scalar::Pvar(v) },
+    ))
+    .labelled("string or number");
+    let modparam = choice((kw("modparam").to(false), kw("modparamx").to(true)))
+        .then(
+            s().then_ignore(p(Punct::Comma))
+                .then(s())
+                .then_ignore(p(Punct::Comma))
+                .then(spanned(cx, scalar))
+                .delimited_by(p(Punct::LParen), p(Punct::RParen)),
+        )
+        .validate(move |(expand, ((module, param), value)), e, emitter| {
+            if !expand && matches!(value.value, Scalar::Pvar(_)) {
+                emitter.emit(Rich::custom(
+                    e.span(),
+                    "`modparam` takes a string or a number (use `modparamx` for variables)",
+                ));
+            }
+            Item::ModParam(ModParam {
+                module,
+                param,
+                value,
+                expand,
+                span: cx.span(e.span()),
+            })
+        });
+    choice((loadmodule, loadpath, cfgengine, modparam))
+}
+
+fn flags_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    let fname = || spanned(cx, choice((string(), ident())));
+    let spec = fname()
+        .then(p(Punct::Colon).ignore_then(spanned(cx, number())).or_not())
+        .map(|(name, position)| FlagDecl { name, position });
+    let flags = kw("flags")
+        .ignore_then(
+            spec.separated_by(p(Punct::Comma))
+                .at_least(1)
+                .collect::<Vec<_>>(),
+        )
+        .map_with(move |flags, e| {
+            Item::Flags(FlagsDecl {
+                flags,
+                span: cx.span(e.span()),
+            })
+        });
+    let avpflags = kw("avpflags")
+        .ignore_then(
+            fname()
+                .map(|name| FlagDecl {
+                    name,
+                    position: None,
+                })
+                .separated_by(p(Punct::Comma))
+                .at_least(1)
+                .collect::<Vec<_>>(),
+        )
+        .map_with(move |flags, e| {
+            Item::AvpFlags(FlagsDecl {
+                flags,
+                span: cx.span(e.span()),
+            })
+        });
+    choice((flags, avpflags))
+}
+
+fn misc_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    let kemi_key = spanned(
+        cx,
+        any().try_map(|t: Tok, span| match t {
+            Tok::Keyword(k) => Ok(k.spelling().to_string()),
+            Tok::Ident(s) => Ok(s),
+            other => Err(Rich::custom(
+                span,
+                format!("expected a kemi callback name, found {other}"),
+            )),
+        }),
+    );
+    let kemi = kw("kemi")
+        .ignore_then(p(Punct::Dot))
+        .ignore_then(kemi_key)
+        .then_ignore(p(Punct::Assign))
+        .then(spanned(cx, string()))
+        .map_with(move |(key, value), e| {
+            Item::Kemi(Kemi {
+                key,
+                value,
+                span: cx.span(e.span()),
+            })
+        });
+    let coreparam = kw("coreparam")
+        .ignore_then(
+            spanned(cx, choice((ident(), string())))
+                .delimited_by(p(Punct::LBracket), p(Punct::RBracket)),
+        )
+        .then_ignore(p(Punct::Assign))
+        .then(spanned(
+            cx,
+            choice((
+                string().map(Scalar::Str),
+                p(Punct::Minus)
+                    .ignore_then(number())
+                    .map(|n| Scalar::Int(-n)),
+                number().map(Scalar::Int),
+            )),
+        ))
+        .map_with(move |(name, value), e| {
+            Item::CoreParam(CoreParam {
+                name,
+                value,
+                span: cx.span(e.span()),
+            })
+        });
+    let subst = select! { Tok::Subst(k) => k }
+        .then(spanned(cx, string()))
+        .map_with(move |(kind, rule), e| {
+            Item::Subst(Subst {
+                kind,
+                rule,
+                span: cx.span(e.span()),
+            })
+        });
+    choice((kemi, coreparam, subst))
+}
+
+// ------------------------------------------------------------------ expressions
+
+fn legacy_operand(canonical: &str) -> bool {
+    matches!(
+        canonical,
+        "method"
+            | "uri"
+            | "from_uri"
+            | "to_uri"
+            | "src_ip"
+            | "src_port"
+            | "dst_ip"
+            | "dst_port"
+            | "snd_ip"
+            | "snd_port"
+            | "snd_proto"
+            | "snd_af"
+            | "to_af"
+            | "to_ip"
+            | "to_port"
+            | "proto"
+            | "af"
+            | "msg:len"
+            | "uri:host"
+            | "uri:port"
+    )
+}
+
+/// Action keywords that may be written without parentheses.
+fn bare_action(canonical: &str) -> bool {
+    matches!(
+        canonical,
+        "force_rport"
+            | "add_local_rport"
+            | "revert_uri"
+            | "force_tcp_alias"
+            | "set_forward_no_connect"
+            | "set_reply_no_connect"
+            | "set_forward_close"
+            | "set_reply_close"
+    )
+}
+
+/// Keywords that start statements and therefore are never call names.
+fn statement_keyword(canonical: &str) -> bool {
+    matches!(
+        canonical,
+        "if" | "else"
+            | "switch"
+            | "case"
+            | "default"
+            | "while"
+            | "return"
+            | "exit"
+            | "drop"
+            | "break"
+    )
+}
+
+fn binary_op(t: &Tok) -> Option<BinaryOp> {
+    use BinaryOp::*;
+    let Tok::Punct(p) = t else { return None };
+    Some(match p {
+        Punct::OrOr => Or,
+        Punct::AndAnd => And,
+        Punct::BitOr => BitOr,
+        Punct::BitAnd => BitAnd,
+        Punct::BitXor => BitXor,
+        Punct::Shl => Shl,
+        Punct::Shr => Shr,
+        Punct::EqEq => Eq,
+        Punct::NotEq => Ne,
+        Punct::Match => Match,
+        Punct::StrEq => StrEq,
+        Punct::StrNe => StrNe,
+        Punct::IntEq => IntEq,
+        Punct::IntNe => IntNe,
+        Punct::Gt => Gt,
+        Punct::Lt => Lt,
+        Punct::Ge => Ge,
+        Punct::Le => Le,
+        Punct::Plus => Add,
+        Punct::Minus => Sub,
+        Punct::Star => Mul,
+        Punct::Slash => Div,
+        Punct::Mod => Mod,
+        _ => return None,
+    })
+}
+
+/// The statement and expression parsers, built together (they are mutually recursive).
+pub(crate) struct Grammar<'t, I: In<'t>> {
+    pub(crate) stmt: Recursive<chumsky::recursive::Indirect<'t, 't, I, Stmt, Ext<'t>>>,
+}
+
+fn call_args<'t, I: In<'t>, E>(cx: Cx<'t>, expr: E) -> impl Parser<'t, I, Vec<Arg>, Ext<'t>> + Clone
+where
+    E: Parser<'t, I, Expr, Ext<'t>> + Clone,
+{
+    let end = choice((p(Punct::Comma), p(Punct::RParen))).rewind();
+    let arg = choice((
+        expr.then_ignore(end.clone()).map(Arg::Expr),
+        listen_addr(cx, false).then_ignore(end).map(Arg::Address),
+    ));
+    arg.separated_by(p(Punct::Comma))
+        .collect::<Vec<_>>()
+        .delimited_by(p(Punct::LParen), p(Punct::RParen))
+}
+
+fn call_name<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<String>, Ext<'t>> + Clone {
+    spanned(
+        cx,
+        any().try_map(|t: Tok, span| match t {
+            Tok::Ident(s) => Ok(s),
+            Tok::Keyword(k)
+                if !statement_keyword(k.canonical())
+                    && !legacy_operand(k.canonical())
+                    && !matches!(k.canonical(), "max_len" | "statistics") =>
+            {
+                Ok(k.spelling().to_string())
+            }
+            other => Err(Rich::custom(
+                span,
+                format!("expected a function name, found {other}"),
+            )),
+        }),
+    )
+    .labelled("function name")
+}
+
+impl<'t, I: In<'t>> Grammar<'t, I> {
+    pub(crate) fn new(cx: Cx<'t>) -> Self {
+        let mut stmt = Recursive::declare();
+        let mut expr = Recursive::declare();
+
+        let block = stmt
+            .clone()
+            .repeated()
+            .collect::<Vec<_>>()
+            .delimited_by(p(Punct::LBrace), p(Punct::RBrace))
+            .map_with(move |stmts, e| Block {
+                stmts,
+                span: cx.span(e.span()),
+            })
+            .recover_with(via_parser(nested_delimiters(
+                Tok::Punct(Punct::LBrace),
+                Tok::Punct(Punct::RBrace),
+                [(Tok::Punct(Punct::LParen), Tok::Punct(Punct::RParen))],
+                move |s| Block {
+                    stmts: Vec::new(),
+                    span: cx.span(s),
+                },
+            )))
+            .boxed();
+
+        let call = call_name(cx)
+            .then(call_args(cx, expr.clone()))
+            .map_with(move |(name, args), e| Call {
+                name,
+                args,
+                parens: true,
+                span: cx.span(e.span()),
+            })
+            .boxed();
+
+        // --- atoms
+        let ip_net = {
+            let v4 = host_or_ip(cx).try_map(|h, span| match h {
+                HostParse::Ip(ip) => Ok(ip),
+                HostParse::Name { .. } => Err(Rich::custom(span, "expected an IP address")),
+            });
+            let addr = choice((ipv6().map(IpAddr::V6), v4));
+            let mask = choice((
+                number().try_map(|n, span| {
+                    u8::try_from(n)
+                        .ok()
+                        .filter(|&b| b <= 128)
+                        .ok_or_else(|| Rich::custom(span, "invalid bit number in netmask"))
+                }),
+                addr.clone().map(|m| match m {
+                    IpAddr::V4(a) => u32::from(a).count_ones() as u8,
+                    IpAddr::V6(a) => u128::from(a).count_ones() as u8,
+                }),
+            ));
+            addr.then(p(Punct::Slash).ignore_then(mask).or_not())
+                .map_with(move |(addr, prefix), e| Expr::Net {
+                    addr,
+                    prefix,
+                    span: cx.span(e.span()),
+                })
+        };
+        let word = {
+            let label = select! { Tok::Ident(s) => s, Tok::NumIdent(s) => s };
+            let sep = choice((p(Punct::Dot).to('.'), p(Punct::Minus).to('-')));
+            label
+                .then(sep.then(label).repeated().collect::<Vec<_>>())
+                .map_with(move |(first, rest), e| {
+                    let mut w = first;
+                    for (s, l) in rest {
+                        w.push(s);
+                        w.push_str(&l);
+                    }
+                    Expr::Word {
+                        word: w,
+                        span: cx.span(e.span()),
+                    }
+                })
+        };
+        let keyword_atom = any().try_map_with(move |t: Tok, e| {
+            let span = cx.span(e.span());
+            match &t {
+                Tok::Keyword(k) if legacy_operand(k.canonical()) => Ok(Expr::Legacy {
+                    operand: k.canonical().to_string(),
+                    span,
+                }),
+                Tok::Keyword(k)
+                    if matches!(
+                        k.canonical(),
+                        "myself" | "udp" | "tcp" | "tls" | "sctp" | "ws" | "wss"
+                    ) =>
+                {
+                    Ok(Expr::Word {
+                        word: k.canonical().to_string(),
+                        span,
+                    })
+                }
+                other => Err(Rich::custom(e.span(), format!("unexpected {other}"))),
+            }
+        });
+        let simple = select! {
+            Tok::Number(n) => n,
+        }
+        .map_with(move |value, e| Expr::Int {
+            value,
+            span: cx.span(e.span()),
+        });
+        let str_atom = string().map_with(move |value, e| Expr::Str {
+            value,
+            span: cx.span(e.span()),
+        });
+        let var = select! {
+            Tok::Pvar(v) => v,
+            Tok::AvpOrPvar(v) => v,
+            Tok::Attr(v) => v,
+        }
+        .map_with(move |name, e| Expr::Var {
+            name,
+            span: cx.span(e.span()),
+        });
+        let select_atom = select! { Tok::Select(s) => s }.map_with(move |path, e| Expr::Select {
+            path,
+            span: cx.span(e.span()),
+        });
+        let paren = expr
+            .clone()
+            .delimited_by(p(Punct::LParen), p(Punct::RParen));
+        let unary_fn = choice((
+            kw("strlen").to(UnaryOp::Strlen),
+            kw("strempty").to(UnaryOp::Strempty),
+        ))
+        .then(
+            expr.clone()
+                .delimited_by(p(Punct::LParen), p(Punct::RParen)),
+        )
+        .map_with(move |(op, x), e| Expr::Unary {
+            op,
+            operand: Box::new(x),
+            span: cx.span(e.span()),
+        });
+        let selval = kw("selval")
+            .ignore_then(
+                expr.clone()
+                    .then_ignore(p(Punct::Comma))
+                    .then(expr.clone())
+                    .then_ignore(p(Punct::Comma))
+                    .then(expr.clone())
+                    .delimited_by(p(Punct::LParen), p(Punct::RParen)),
+            )
+            .map_with(move |((c, a), b), e| Expr::Select3 {
+                cond: Box::new(c),
+                then: Box::new(a),
+                otherwise: Box::new(b),
+                span: cx.span(e.span()),
+            });
+        let atom = choice((
+            ip_net,
+            simple,
+            str_atom,
+            var,
+            select_atom,
+            paren,
+            unary_fn,
+            selval,
+            call.clone().map(Expr::Call),
+            keyword_atom,
+            word,
+        ))
+        .labelled("expression")
+        .boxed();
+
+        let prefix = choice((
+            p(Punct::Not).to(UnaryOp::Not),
+            p(Punct::Minus).to(UnaryOp::Neg),
+            p(Punct::BitNot).to(UnaryOp::BitNot),
+            p(Punct::IntCast).to(UnaryOp::IntCast),
+            p(Punct::StrCast).to(UnaryOp::StrCast),
+            kw("defined").to(UnaryOp::Defined),
+        ))
+        .map_with(|op, e| (op, e.span()));
+        let unary = prefix
+            .repeated()
+            .foldr_with(atom, move |(op, s): (UnaryOp, SimpleSpan), operand, e| {
+                let whole: SimpleSpan = e.span();
+                let span = cx.span(SimpleSpan::from(s.start..whole.end));
+                match (op, operand) {
+                    (UnaryOp::Neg, Expr::Int { value, .. }) => Expr::Int {
+                        value: -value,
+                        span,
+                    },
+                    (op, operand) => Expr::Unary {
+                        op,
+                        operand: Box::new(operand),
+                        span,
+                    },
+                }
+            })
+            .boxed();
+
+        // Binary levels, loosest first; each level folds the next tighter one.
+        let mut level = unary;
+        for prec in (2..=12).rev() {
+            let op = any()
+                .filter(move |t: &Tok| binary_op(t).is_some_and(|o| o.precedence() == prec))
+                .map(|t| binary_op(&t).unwrap_or(BinaryOp::Or));
+            level = level
+                .clone()
+                .foldl_with(op.then(level).repeated(), move |left, (op, right), e| {
+                    Expr::Binary {
+                        op,
+                        left: Box::new(left),
+                        right: Box::new(right),
+                        span: cx.span(e.span()),
+                    }
+                })
+                .boxed();
+        }
+        expr.define(level);
+
+        // --- statements
+        let semi = || p(Punct::Semi);
+        let bare_call = any()
+            .try_map(|t: Tok, span| match t {
+                Tok::Keyword(k) if bare_action(k.canonical()) => Ok(k.spelling().to_string()),
+                other => Err(Rich::custom(span, format!("unexpected {other}"))),
+            })
+            .map_with(move |name, e| {
+                let span = cx.span(e.span());
+                Call {
+                    name: Spanned::new(name, span),
+                    args: Vec::new(),
+                    parens: false,
+                    span,
+                }
+            });
+        let call_stmt = choice((call.clone(), bare_call))
+            .then_ignore(semi().labelled("`;` after the call"))
+            .map(Stmt::Call);
+        let assign = spanned(
+            cx,
+            select! { Tok::Pvar(v) => v, Tok::AvpOrPvar(v) => v, Tok::Attr(v) => v },
+        )
+        .then_ignore(p(Punct::Assign))
+        .then(expr.clone())
+        .then_ignore(semi())
+        .map_with(move |(target, value), e| Stmt::Assign {
+            target,
+            value,
+            span: cx.span(e.span()),
+        });
+        let if_stmt = kw("if")
+            .ignore_then(expr.clone())
+            .then(stmt.clone())
+            .then(kw("else").ignore_then(stmt.clone()).or_not())
+            .map_with(move |((cond, then), otherwise), e| Stmt::If {
+                cond,
+                then: Box::new(then),
+                otherwise: otherwise.map(Box::new),
+                span: cx.span(e.span()),
+            });
+        let while_stmt = kw("while")
+            .ignore_then(expr.clone())
+            .then(stmt.clone())
+            .map_with(move |(cond, body), e| Stmt::While {
+                cond,
+                body: Box::new(body),
+                span: cx.span(e.span()),
+            });
+        let case = choice((
+            kw("case")
+                .ignore_then(p(Punct::Slash).or_not().map(|s| s.is_some()))
+                .then(expr.clone())
+                .map(|(regex, label)| (Some(label), regex)),
+            kw("default").to((None, false)),
+        ))
+        .then_ignore(p(Punct::Colon))
+        .then(stmt.clone().repeated().collect::<Vec<_>>())
+        .map_with(move |((label, regex), body), e| Case {
+            label,
+            regex,
+            body,
+            span: cx.span(e.span()),
+        });
+        let switch_stmt = kw("switch")
+            .ignore_then(expr.clone())
+            .then(
+                case.repeated()
+                    .collect::<Vec<_>>()
+                    .delimited_by(p(Punct::LBrace), p(Punct::RBrace)),
+            )
+            .map_with(move |(value, cases), e| Stmt::Switch {
+                value,
+                cases,
+                span: cx.span(e.span()),
+            });
+        let ret_kind = choice((
+            kw("return").to(ReturnKind::Return),
+            kw("exit").to(ReturnKind::Exit),
+            kw("drop").to(ReturnKind::Drop),
+        ));
+        let ret = ret_kind
+            .then(
+                choice((
+                    p(Punct::LParen).then(p(Punct::RParen)).to(None),
+                    expr.clone().map(Some),
+                ))
+                .or_not()
+                .map(Option::flatten),
+            )
+            .then_ignore(semi())
+            .map_with(move |(kind, value), e| Stmt::Return {
+                kind,
+                value,
+                span: cx.span(e.span()),
+            });
+        let brk = kw("break")
+            .then_ignore(semi())
+            .map_with(move |_, e| Stmt::Break {
+                span: cx.span(e.span()),
+            });
+        let empty = semi().map_with(move |_, e| Stmt::Empty {
+            span: cx.span(e.span()),
+        });
+        // A broken statement: report it, skip to its `;`, go on with the next one.
+        // It never starts at a `case`/`default` label or a brace, so that it cannot swallow
+        // the next case of a switch or the end of a block.
+        let skip_stmt = any()
+            .and_is(
+                choice((
+                    semi(),
+                    p(Punct::RBrace),
+                    p(Punct::LBrace),
+                    kw("case"),
+                    kw("default"),
+                ))
+                .not(),
+            )
+            .repeated()
+            .at_least(1)
+            .then(semi())
+            .map_with(move |_, e| Stmt::Empty {
+                span: cx.span(e.span()),
+            });
+        stmt.define(
+            choice((
+                if_stmt,
+                switch_stmt,
+                while_stmt,
+                ret,
+                brk,
+                assign,
+                call_stmt,
+                block.clone().map(Stmt::Block),
+                empty,
+            ))
+            .recover_with(via_parser(skip_stmt))
+            .boxed(),
+        );
+        Grammar { stmt }
+    }
+}
+
+fn route_name<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<String>, Ext<'t>> + Clone {
+    spanned(
+        cx,
+        choice((number().map(|n| n.to_string()), ident(), string())).labelled("route name"),
+    )
+    .delimited_by(p(Punct::LBracket), p(Punct::RBracket))
+}
+
+fn route_stmt<'t, I: In<'t>>(
+    cx: Cx<'t>,
+    g: &Grammar<'t, I>,
+) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    let block = g
+        .stmt
+        .clone()
+        .repeated()
+        .collect::<Vec<_>>()
+        .delimited_by(p(Punct::LBrace), p(Punct::RBrace))
+        .map_with(move |stmts, e| Block {
+            stmts,
+            span: cx.span(e.span()),
+        })
+        .recover_with(via_parser(nested_delimiters(
+            Tok::Punct(Punct::LBrace),
+            Tok::Punct(Punct::RBrace),
+            [(Tok::Punct(Punct::LParen), Tok::Punct(Punct::RParen))],
+            move |s| Block {
+                stmts: Vec::new(),
+                span: cx.span(s),
+            },
+        )));
+    let head = any().try_map(|t: Tok, span| match &t {
+        Tok::Keyword(k) => {
+            let kind = match k.canonical() {
+                "route" | "request_route" => RouteKind::Request,
+                "failure_route" => RouteKind::Failure,
+                "onreply_route" | "reply_route" => RouteKind::Reply,
+                "branch_route" => RouteKind::Branch,
+                "onsend_route" => RouteKind::Send,
+                "event_route" => RouteKind::Event,
+                _ => return Err(Rich::custom(span, format!("unexpected {t}"))),
+            };
+            Ok((kind, k.spelling().to_string()))
+        }
+        _ => Err(Rich::custom(span, format!("unexpected {t}"))),
+    });
+    let event_name = spanned(cx, select! { Tok::EventRouteName(n) => n })
+        .delimited_by(p(Punct::LBracket), p(Punct::RBracket));
+    head.then(choice((event_name, route_name(cx))).or_not())
+        .then(block)
+        .validate(move |(((kind, keyword), name), body), e, emitter| {
+            if kind == RouteKind::Event && name.is_none() {
+                emitter.emit(Rich::custom(
+                    e.span(),
+                    "`event_route` needs a name: event_route[module:event]",
+                ));
+            }
+            if name.is_some() && matches!(keyword.as_str(), "request_route" | "reply_route") {
+                emitter.emit(Rich::custom(
+                    e.span(),
+                    format!("`{keyword}` takes no name (use `route[…]` / `onreply_route[…]`)"),
+                ));
+            }
+            // `route[0]` is the default block of its type.
+            let name = name.filter(|n| !(n.value == "0" && kind != RouteKind::Event));
+            Item::Route(RouteBlock {
+                kind,
+                keyword,
+                name,
+                body,
+                span: cx.span(e.span()),
+            })
+        })
+}
+
+/// The whole file: items until the end, with recovery so that every broken item is reported.
+pub(crate) fn config<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Vec<Option<Item>>, Ext<'t>> {
+    let g = Grammar::new(cx);
+    let item = choice((
+        listen_stmt(cx),
+        alias_stmt(cx),
+        socket_stmt(cx),
+        param_stmt(cx),
+        module_stmts(cx),
+        flags_stmts(cx),
+        misc_stmts(cx),
+        route_stmt(cx, &g),
+        cfg_var(cx),
+    ))
+    .map(Some)
+    .or(unknown_param(cx))
+    .boxed();
+    let semi = p(Punct::Semi).to(None);
+    choice((item, semi))
+        .recover_with(skip_then_retry_until(any().ignored(), end()))
+        .repeated()
+        .collect::<Vec<_>>()
+        .then_ignore(end())
+}

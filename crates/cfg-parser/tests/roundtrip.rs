@@ -1,0 +1,84 @@
+//! The printer's property: for every corpus file that parses cleanly,
+//! `parse(print(parse(file))) == parse(file)`, spans aside.
+
+use std::path::Path;
+
+use cfg_lexer::{FsLoader, LexOptions};
+use cfg_parser::{parse_file, parse_str, printer};
+
+/// The AST as JSON with every `span` removed.
+fn without_spans(config: &cfg_parser::ast::Config) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("span");
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(config).expect("AST serialises");
+    strip(&mut v);
+    v
+}
+
+/// The path and both values of the first difference between two JSON values.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Object(x), Object(y)) => x
+            .iter()
+            .find_map(|(k, v)| match y.get(k) {
+                Some(w) => first_difference(v, w, &format!("{path}/{k}")),
+                None => Some(format!("{path}/{k}: missing on the right")),
+            })
+            .or_else(|| (x.len() != y.len()).then(|| format!("{path}: keys differ"))),
+        (Array(x), Array(y)) => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{path}/{i}")))
+            .or_else(|| {
+                (x.len() != y.len()).then(|| format!("{path}: {} vs {} elements", x.len(), y.len()))
+            }),
+        _ => (a != b).then(|| format!("{path}: {a} vs {b}")),
+    }
+}
+
+#[test]
+fn printing_then_parsing_gives_the_same_ast() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let mut checked = 0;
+    for corpus in ["kamailio-cfg", "kamailio-tests-cfg"] {
+        let index = std::fs::read_to_string(dir.join(corpus).join("index.tsv")).unwrap();
+        for line in index.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols[2] != "cfg" && cols[2] != "cfg-include" {
+                continue;
+            }
+            let path = dir.join(corpus).join(cols[0]);
+            let first = parse_file(&path, &LexOptions::default(), &FsLoader);
+            if first.has_errors() {
+                continue;
+            }
+            let text = printer::print(&first.config);
+            let second = parse_str("printed.cfg", &text, &LexOptions::default());
+            let errors: Vec<String> = second
+                .errors()
+                .map(|d| d.render(second.sources()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{}: printed text does not parse: {errors:#?}\n{text}",
+                cols[0]
+            );
+            let (a, b) = (without_spans(&first.config), without_spans(&second.config));
+            if let Some(diff) = first_difference(&a, &b, "") {
+                panic!("{}: AST differs after printing at {diff}\n{text}", cols[0]);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} files checked");
+}
