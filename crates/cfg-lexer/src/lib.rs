@@ -193,12 +193,13 @@ impl Lexed {
 /// Lexes the config file at `path`, reading it and its includes through `loader`.
 pub fn lex_file(path: &Path, opts: &LexOptions, loader: &dyn SourceLoader) -> Lexed {
     let mut lx = Lexer::new(opts, loader);
-    predefine(&mut lx);
+    // The main file is always FileId(0), so it is added before the builtin defines.
     match loader.load(path) {
         Ok(text) => {
             let identity = loader.identity(path);
             let len = text.len();
             let id = lx.sources.add(SourceOrigin::File(path.to_path_buf()), text);
+            predefine(&mut lx);
             push_main(&mut lx, id, len, identity);
         }
         Err(e) => {
@@ -219,10 +220,10 @@ pub fn lex_str(name: &str, text: &str, opts: &LexOptions) -> Lexed {
 /// are resolved relative to its directory).
 pub fn lex_str_with(name: &str, text: &str, opts: &LexOptions, loader: &dyn SourceLoader) -> Lexed {
     let mut lx = Lexer::new(opts, loader);
-    predefine(&mut lx);
     let id = lx
         .sources
         .add(SourceOrigin::File(name.into()), text.to_string());
+    predefine(&mut lx);
     push_main(&mut lx, id, text.len(), Path::new(name).to_path_buf());
     finish(lx)
 }
@@ -289,5 +290,25 @@ fn predefine(lx: &mut Lexer<'_>) {
             defined_at: None,
         };
         lx.set_define(&name, def, DefineMode::Redefine, span);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_main_file_is_file_zero() {
+        let lexed = lex_str(
+            "main.cfg",
+            "port = KAMAILIO_VERSION",
+            &LexOptions::default(),
+        );
+        assert_eq!(lexed.tokens[0].span.file, FileId(0));
+        assert_eq!(lexed.sources.file(FileId(0)).display_name(), "main.cfg");
+        let mut loader = MemoryLoader::new();
+        loader.insert("a.cfg", "x");
+        let lexed = lex_file(Path::new("a.cfg"), &LexOptions::default(), &loader);
+        assert_eq!(lexed.tokens[0].span.file, FileId(0));
     }
 }

@@ -145,10 +145,18 @@ impl Diagnostic {
                     Some(t) => format!("unexpected {}", **t),
                     None => "unexpected end of file".to_string(),
                 };
+                // chumsky quotes tokens as '…' around our own `…`; keep ours, and drop the
+                // patterns of negative lookaheads ("something else").
                 let exp: Vec<String> = expected
                     .iter()
-                    .map(|p| p.to_string())
-                    .filter(|s| !s.is_empty())
+                    .map(|p| {
+                        let s = p.to_string();
+                        match s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+                            Some(inner) if inner.starts_with('`') => inner.to_string(),
+                            _ => s,
+                        }
+                    })
+                    .filter(|s| !s.is_empty() && s != "something else")
                     .collect();
                 if !exp.is_empty() {
                     let shown = exp.iter().take(6).cloned().collect::<Vec<_>>().join(", ");

@@ -131,7 +131,7 @@ fn host_or_ip<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, HostParse, Ext<'t
     let sep = choice((p(Punct::Dot).to('.'), p(Punct::Minus).to('-')));
     label
         .then(sep.then(label).repeated().collect::<Vec<_>>())
-        .try_map(|(first, rest), span| {
+        .validate(|(first, rest), e, emitter| {
             let all: Vec<&Label> = std::iter::once(&first)
                 .chain(rest.iter().map(|(_, l)| l))
                 .collect();
@@ -142,12 +142,16 @@ fn host_or_ip<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, HostParse, Ext<'t
                 let mut octets = [0u8; 4];
                 for (o, l) in octets.iter_mut().zip(&all) {
                     if let Label::Num(n, _) = l {
-                        *o = u8::try_from(*n).map_err(|_| {
-                            Rich::custom(span, "invalid IPv4 address: each part must be 0..255")
-                        })?;
+                        *o = u8::try_from(*n).unwrap_or_else(|_| {
+                            emitter.emit(Rich::custom(
+                                e.span(),
+                                format!("invalid IPv4 address: {n} is not in 0..255"),
+                            ));
+                            0
+                        });
                     }
                 }
-                return Ok(HostParse::Ip(IpAddr::V4(Ipv4Addr::from(octets))));
+                return HostParse::Ip(IpAddr::V4(Ipv4Addr::from(octets)));
             }
             let mut text = String::new();
             let push = |t: &mut String, l: &Label| match l {
@@ -163,11 +167,11 @@ fn host_or_ip<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, HostParse, Ext<'t
                 (Label::Word(_, is_id), true) => (None, *is_id),
                 _ => (None, false),
             };
-            Ok(HostParse::Name {
+            HostParse::Name {
                 text,
                 single_number,
                 single_ident,
-            })
+            }
         })
 }
 
@@ -443,7 +447,7 @@ fn raw_value<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Raw, Ext<'t>> + Cl
         p(Punct::Minus).ignore_then(number()).map(Raw::Neg),
         ipv6().map(|a| Raw::Host(HostParse::Ip(IpAddr::V6(a)))),
         string().map(Raw::Str),
-        proto(false).map(Raw::Proto),
+        proto(true).map(Raw::Proto),
         tls_method,
         host_or_ip(cx).map(Raw::Host),
     ))
@@ -481,7 +485,7 @@ fn typed(ty: ParamType, raw: Raw) -> Option<Value> {
         (T::ListenId, Raw::Host(HostParse::Name { text, .. })) => Value::Host(HostSpec::Name(text)),
         (T::Ipv4, Raw::Host(HostParse::Ip(ip @ IpAddr::V4(_)))) => Value::Ip(ip),
         (T::Ipv6, Raw::Host(HostParse::Ip(ip @ IpAddr::V6(_)))) => Value::Ip(ip),
-        (T::Proto, Raw::Proto(pr)) => Value::Proto(pr),
+        (T::Proto, Raw::Proto(pr)) if !matches!(pr, Proto::Ws | Proto::Wss) => Value::Proto(pr),
         (T::TlsMethod, Raw::Word(w)) => Value::Ident(w),
         _ => return None,
     })
@@ -496,14 +500,16 @@ fn param_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + 
     });
     spanned(cx, name)
         .then_ignore(p(Punct::Assign))
-        .then(spanned(cx, raw_value(cx)))
+        .then(spanned(cx, raw_value(cx).map_with(|r, e| (r, e.span()))))
         .validate(move |(name, raw), e, emitter| {
             let (spelling, canon, ty) = name.value;
+            let ((raw_value, raw_at), raw_span) = (raw.value, raw.span);
+            let raw = Spanned::new(raw_value, raw_span);
             let value = match typed(ty, raw.value) {
                 Some(v) => v,
                 None => {
                     emitter.emit(Rich::custom(
-                        e.span(),
+                        raw_at,
                         format!("wrong value type: `{spelling}` takes {}", ty.describe()),
                     ));
                     Value::Str(String::new())
@@ -869,10 +875,7 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
                 Tok::Punct(Punct::LBrace),
                 Tok::Punct(Punct::RBrace),
                 [(Tok::Punct(Punct::LParen), Tok::Punct(Punct::RParen))],
-                move |s| Block {
-                    stmts: Vec::new(),
-                    span: cx.span(s),
-                },
+                move |s| recovered_block(cx, s),
             )))
             .boxed();
 
@@ -1212,10 +1215,35 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
     }
 }
 
+/// The block a broken block is replaced by: one empty statement, so that the "empty block"
+/// check does not fire on top of the syntax error.
+fn recovered_block(cx: Cx<'_>, s: SimpleSpan) -> Block {
+    let span = cx.span(s);
+    Block {
+        stmts: vec![Stmt::Empty { span }],
+        span,
+    }
+}
+
 fn route_name<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<String>, Ext<'t>> + Clone {
     spanned(
         cx,
-        choice((number().map(|n| n.to_string()), ident(), string())).labelled("route name"),
+        choice((
+            number().map(|n| n.to_string()),
+            ident(),
+            string(),
+            select! { Tok::Keyword(k) => k }.validate(|k, e, emitter| {
+                emitter.emit(Rich::custom(
+                    e.span(),
+                    format!(
+                        "`{0}` is a reserved word and cannot be a route name (Kamailio rejects it too); quote it: [\"{0}\"]",
+                        k.spelling()
+                    ),
+                ));
+                k.spelling().to_string()
+            }),
+        ))
+        .labelled("route name"),
     )
     .delimited_by(p(Punct::LBracket), p(Punct::RBracket))
 }
@@ -1238,10 +1266,7 @@ fn route_stmt<'t, I: In<'t>>(
             Tok::Punct(Punct::LBrace),
             Tok::Punct(Punct::RBrace),
             [(Tok::Punct(Punct::LParen), Tok::Punct(Punct::RParen))],
-            move |s| Block {
-                stmts: Vec::new(),
-                span: cx.span(s),
-            },
+            move |s| recovered_block(cx, s),
         )));
     let head = any().try_map(|t: Tok, span| match &t {
         Tok::Keyword(k) => {
