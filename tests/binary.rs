@@ -6,12 +6,50 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A config written to a fresh temporary folder (removed when dropped).
+struct TempCfg(std::path::PathBuf);
+
+impl TempCfg {
+    fn new(name: &str, text: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("siprouter-e2e-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temporary folder");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("temporary config");
+        TempCfg(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temporary path")
+    }
+}
+
+impl Drop for TempCfg {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            std::fs::remove_dir_all(dir).ok();
+        }
+    }
+}
+
 #[test]
-fn bundled_config_checks_clean() {
+fn bundled_config_checks_clean_and_prints_the_listing() {
     let cfg = workspace_root().join("configs/siprouter.cfg");
     let out = run_siprouter(&["-c", "-f", cfg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration check passed"));
+    assert_eq!(
+        stdout(&out),
+        "Listening on \n             udp: 127.0.0.1 [127.0.0.1]:5060\n             \
+         tcp: 127.0.0.1 [127.0.0.1]:5060\nAliases: \n\n"
+    );
+    assert!(
+        stderr(&out).ends_with("config file ok, exiting...\n"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -21,28 +59,106 @@ fn broken_config_fails_with_file_line_column() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("units__tcfgxx0003__kamailio-tcfgxx0003.cfg:9:1: error:"),
+        err.contains("units__tcfgxx0003__kamailio-tcfgxx0003.cfg:9:1: "),
         "{err}"
     );
+    assert!(err.contains("is never closed"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+    assert!(stdout(&out).is_empty(), "no listing for a broken config");
+}
+
+#[test]
+fn every_mistake_is_reported_with_its_line() {
+    let cfg = TempCfg::new(
+        "mistakes.cfg",
+        "chidlren=4\nlisten=udp:127.0.0.1:99999\nrequest_route {\n  route(NOWHERE);\n}\n",
+    );
+    let out = run_siprouter(&["-c", "-f", cfg.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for want in [
+        "mistakes.cfg:1:1: unknown core parameter `chidlren`; did you mean `children`?",
+        "mistakes.cfg:2:22: unexpected number 99999, expected port number",
+        "mistakes.cfg:4:9: route `NOWHERE` is not defined",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    assert!(err.contains(" 1 │ chidlren=4"), "no source snippet:\n{err}");
 }
 
 #[test]
 fn defines_from_the_command_line_reach_the_config() {
-    let dir = std::env::temp_dir().join(format!("siprouter-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("needs-define.cfg");
-    std::fs::write(
-        &cfg,
-        "#!ifndef NEEDED\n\"unterminated\n#!endif\nport=5060\n",
-    )
-    .unwrap();
-    let without = run_siprouter(&["-c", "-f", cfg.to_str().unwrap()]);
+    let cfg = TempCfg::new(
+        "needs-define.cfg",
+        "#!ifndef NEEDED\n\"unterminated\n#!endif\nlisten=udp:127.0.0.1:PORT\n",
+    );
+    let without = run_siprouter(&["-c", "-A", "PORT=5099", "-f", cfg.path()]);
     assert_eq!(without.status.code(), Some(1), "{}", stderr(&without));
-    assert!(stderr(&without).contains("needs-define.cfg:2:1: error: unterminated string"));
-    let with = run_siprouter(&["-c", "-A", "NEEDED", "-f", cfg.to_str().unwrap()]);
+    assert!(stderr(&without).contains("needs-define.cfg:2:1: unterminated string"));
+    let with = run_siprouter(&["-c", "-A", "NEEDED", "-A", "PORT=5099", "-f", cfg.path()]);
     assert!(with.status.success(), "{}", stderr(&with));
-    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        stdout(&with).contains("udp: 127.0.0.1:5099"),
+        "{}",
+        stdout(&with)
+    );
+}
+
+#[test]
+fn dump_ast_prints_json_or_fails_with_diagnostics() {
+    let cfg = TempCfg::new(
+        "ast.cfg",
+        "debug=3\nlisten=udp:[::1]:5060 name \"v6\"\nrequest_route { drop; }\n",
+    );
+    let out = run_siprouter(&["--dump-ast", "-f", cfg.path()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = stdout(&out);
+    assert!(json.contains("\"item\": \"Listen\""), "{json}");
+    assert!(json.contains("\"value\": \"::1\""), "{json}");
+    assert!(json.contains("\"kind\": \"request\""), "{json}");
+
+    let bad = TempCfg::new("bad.cfg", "request_route { drop }\n");
+    let out = run_siprouter(&["--dump-ast", "-f", bad.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad.cfg:1:22: "), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn dump_sockets_and_repeated_listen_options() {
+    let cfg = TempCfg::new(
+        "sockets.cfg",
+        "auto_aliases=no\nlisten=udp:127.0.0.1:5060 name \"a\"\n",
+    );
+    let out = run_siprouter(&[
+        "--dump-sockets",
+        "-f",
+        cfg.path(),
+        "-l",
+        "tcp:127.0.0.1:5070/192.0.2.9:5080/ext",
+        "-l",
+        "udp:[::1]:5072",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = stdout(&out);
+    for want in [
+        "\"proto\": \"udp\"",
+        "\"socket_name\": \"a\"",
+        "\"proto\": \"tcp\"",
+        "\"port\": 5070",
+        "\"socket_name\": \"ext\"",
+        "\"address\": \"::1\"",
+        "\"line\": 2",
+    ] {
+        assert!(json.contains(want), "missing {want:?} in {json}");
+    }
+    let bad = run_siprouter(&["-c", "-f", cfg.path(), "-l", "udp:127.0.0.1:5060:7"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("bad -l address specifier"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[test]
@@ -51,7 +167,7 @@ fn missing_config_file_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("/nonexistent/siprouter.cfg:1:1: error: cannot read config file"),
+        err.contains("/nonexistent/siprouter.cfg:1:1: cannot read config file"),
         "{err}"
     );
 }

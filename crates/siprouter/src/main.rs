@@ -1,20 +1,24 @@
 //! # siprouter
 //!
 //! The thin binary of the pipeline (text → tokens → AST → socket records → transports →
-//! router). Today it reads and preprocesses the configuration — the bundled one, or the file
-//! given with `-f` — reports every lexical and preprocessor problem with `file:line:column`,
-//! and says what the config would bring up once the later stages exist.
+//! router). Today it runs the first three stages: it reads the configuration (the bundled
+//! one, or the file given with `-f`), parses it, resolves its sockets (adding `-l` values
+//! after the config, as Kamailio does), and prints Kamailio's `Listening on` listing with
+//! every diagnostic as `file:line:col` and a source snippet.
 //!
-//! Serving SIP needs the parser, socket resolution, transports and the router, which are not
-//! written yet: this binary says so plainly instead of pretending.
+//! Serving SIP needs the transport and routing stages, which are not written yet: without
+//! `-c` the binary says so plainly instead of pretending.
 //!
-//! Dependencies: `clap` for Kamailio-compatible options with usage errors.
+//! Dependencies: `clap` for Kamailio-compatible options with usage errors; `serde_json` for
+//! `--dump-ast`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cfg_lexer::{lex_file, lex_str, FsLoader, LexOptions, Lexed};
+use cfg_lexer::{FsLoader, LexOptions};
+use cfg_parser::Parsed;
 use clap::Parser;
+use socket_info::{Options, SystemNetwork};
 
 /// The config compiled into the binary, used when the default path does not exist.
 const BUNDLED_CONFIG: &str = include_str!("../../../configs/siprouter.cfg");
@@ -28,12 +32,21 @@ struct Cli {
     /// Configuration file (default: /etc/siprouter/siprouter.cfg, else the bundled config).
     #[arg(short = 'f', value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Check the configuration and exit (0 when it is valid, 1 otherwise).
+    /// Check the configuration, print the socket listing and exit (0 when usable).
     #[arg(short = 'c')]
     check: bool,
     /// Define a preprocessor name, as `#!define NAME VALUE` would (repeatable).
     #[arg(short = 'A', value_name = "NAME[=VALUE]")]
     defines: Vec<String>,
+    /// Listen on `[proto:]addr[:port][/advaddr][/name]`, added after the config (repeatable).
+    #[arg(short = 'l', value_name = "ADDRESS")]
+    listen: Vec<String>,
+    /// Print the parsed configuration as JSON and exit (no socket checks).
+    #[arg(long)]
+    dump_ast: bool,
+    /// Print the resolved sockets as JSON and exit.
+    #[arg(long)]
+    dump_sockets: bool,
 }
 
 fn main() -> ExitCode {
@@ -46,44 +59,89 @@ fn main() -> ExitCode {
         };
         opts.defines.push((name, value));
     }
-    let (lexed, name) = load(&cli, &opts);
-    for d in &lexed.diagnostics {
-        eprintln!("{}", d.render(&lexed.sources));
+    let (parsed, name) = load(&cli, &opts);
+    for d in &parsed.diagnostics {
+        eprint!("{}", d.render_pretty(parsed.sources()));
     }
-    let errors = lexed.errors().count();
+    let errors = parsed.errors().count();
     if errors > 0 {
         eprintln!("siprouter: {name}: {errors} error(s); the configuration is not valid");
         return ExitCode::FAILURE;
     }
-    println!(
-        "siprouter: {name}: {} tokens from {} file(s), no lexical or preprocessor errors",
-        lexed.tokens.len(),
-        1 + lexed.included_files.len()
-    );
-    if cli.check {
-        println!("siprouter: configuration check passed (lexer and preprocessor stages)");
+    if cli.dump_ast {
+        return match serde_json::to_string_pretty(&parsed.config) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("siprouter: cannot serialise the AST: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let listen_args = match socket_info::parse_listen_args(&cli.listen) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("siprouter: bad -l address specifier: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let socket_opts = Options {
+        sctp_supported: SystemNetwork::sctp_supported(),
+        ..Options::default()
+    };
+    let sockets = match socket_info::build(
+        &parsed.config.items,
+        &listen_args,
+        &socket_opts,
+        &SystemNetwork,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}", e.render(parsed.sources()));
+            eprintln!("siprouter: {name}: the sockets cannot be set up");
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &sockets.warnings {
+        eprintln!("{}", w.render(parsed.sources()));
+    }
+    if cli.dump_sockets {
+        println!("{}", socket_info::dump_json(&sockets, parsed.sources()));
         return ExitCode::SUCCESS;
     }
-    println!(
-        "siprouter: serving SIP needs the parser, socket, transport and routing stages, \
-         which are not built yet; exiting"
+    print!("{}", socket_info::listing(&sockets));
+    if cli.check {
+        eprintln!("config file ok, exiting...");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "siprouter: serving SIP needs the transport and routing stages, which are not built \
+         yet; exiting"
     );
     ExitCode::SUCCESS
 }
 
-/// Reads the config named by `-f`, the default path, or the bundled config.
-fn load(cli: &Cli, opts: &LexOptions) -> (Lexed, String) {
+/// Parses the config named by `-f`, the default path, or the bundled config.
+fn load(cli: &Cli, opts: &LexOptions) -> (Parsed, String) {
     if let Some(path) = &cli.config {
-        return (lex_file(path, opts, &FsLoader), path.display().to_string());
+        return (
+            cfg_parser::parse_file(path, opts, &FsLoader),
+            path.display().to_string(),
+        );
     }
     let default = PathBuf::from(DEFAULT_CONFIG_PATH);
     if default.is_file() {
         return (
-            lex_file(&default, opts, &FsLoader),
+            cfg_parser::parse_file(&default, opts, &FsLoader),
             DEFAULT_CONFIG_PATH.into(),
         );
     }
     eprintln!("siprouter: {DEFAULT_CONFIG_PATH} does not exist; using the bundled configuration");
     let name = "<bundled siprouter.cfg>";
-    (lex_str(name, BUNDLED_CONFIG, opts), name.into())
+    (
+        cfg_parser::parse_str(name, BUNDLED_CONFIG, opts),
+        name.into(),
+    )
 }
