@@ -127,6 +127,26 @@ fn bench(extra: &[String]) -> Result<(), String> {
     let path = bench_cfg_path();
     write_big_cfg(&path, 20_000)?;
     let mut cmd = cargo();
+    // The reference benchmark's generator (the file `kamailio -c` is timed on), when the
+    // shared folder is beside the repository: the parser bench parses it too.
+    let reference = root().join("../shared/bench/gen-big-cfg");
+    if reference.is_file() {
+        let out = root().join("target").join("bench").join("kamailio-big.cfg");
+        let status = Command::new("bash")
+            .arg(&reference)
+            .args(["-n", "20000", "-o"])
+            .arg(&out)
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", reference.display()))?;
+        if status.success() {
+            println!(
+                "xtask: wrote {} with {}",
+                out.display(),
+                reference.display()
+            );
+            cmd.env("SIPROUTER_BENCH_KAMAILIO_CFG", &out);
+        }
+    }
     // `--bench '*'`: only the criterion targets, so that criterion's arguments do not reach
     // the libraries' test harnesses.
     cmd.args(["bench", "--workspace", "--bench", "*"])

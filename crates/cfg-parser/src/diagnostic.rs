@@ -7,11 +7,11 @@ use chumsky::error::{Rich, RichReason};
 use chumsky::span::SimpleSpan;
 use serde::Serialize;
 
-use cfg_lexer::{SourceMap, Span, TokenKind};
+use cfg_lexer::{SourceMap, Span};
 
 pub use cfg_lexer::Severity;
 
-use crate::grammar::Cx;
+use crate::grammar::{Cx, Tok};
 
 /// One problem in a config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -127,7 +127,7 @@ impl Diagnostic {
     }
 
     /// Converts a chumsky error over token indices.
-    pub(crate) fn from_rich(e: &Rich<'_, TokenKind, SimpleSpan>, cx: Cx<'_>) -> Self {
+    pub(crate) fn from_rich(e: &Rich<'_, Tok<'_>, SimpleSpan>, cx: Cx<'_>) -> Self {
         let span = if e.span().start >= cx.toks.len() {
             // At the end of input: point just past the last token.
             cx.toks

@@ -8,19 +8,77 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use chumsky::input::ValueInput;
 use chumsky::prelude::*;
 
-use cfg_lexer::{Punct, SourceMap, Span, Token, TokenKind as Tok};
+use cfg_lexer::{Keyword, Punct, SourceMap, Span, SubstKind, Token, TokenKind};
 
 use crate::ast::Spanned;
 use crate::ast::*;
 use crate::params::{self, ParamType};
 
+/// The parser's view of a token: borrowed and `Copy`, because chumsky copies the token for
+/// every alternative it tries (an owned `String` per attempt made parsing ten times slower).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tok<'a> {
+    Ident(&'a str),
+    NumIdent(&'a str),
+    Keyword(Keyword),
+    Number(i64),
+    Str(&'a str),
+    Ipv6(&'a str),
+    Pvar(&'a str),
+    AvpOrPvar(&'a str),
+    Attr(&'a str),
+    Select(&'a str),
+    EventRouteName(&'a str),
+    Punct(Punct),
+    Subst(SubstKind),
+}
+
+impl<'a> From<&'a TokenKind> for Tok<'a> {
+    fn from(t: &'a TokenKind) -> Self {
+        match t {
+            TokenKind::Ident(s) => Tok::Ident(s),
+            TokenKind::NumIdent(s) => Tok::NumIdent(s),
+            TokenKind::Keyword(k) => Tok::Keyword(*k),
+            TokenKind::Number(n) => Tok::Number(*n),
+            TokenKind::Str(s) => Tok::Str(s),
+            TokenKind::Ipv6(s) => Tok::Ipv6(s),
+            TokenKind::Pvar(s) => Tok::Pvar(s),
+            TokenKind::AvpOrPvar(s) => Tok::AvpOrPvar(s),
+            TokenKind::Attr(s) => Tok::Attr(s),
+            TokenKind::Select(s) => Tok::Select(s),
+            TokenKind::EventRouteName(s) => Tok::EventRouteName(s),
+            TokenKind::Punct(p) => Tok::Punct(*p),
+            TokenKind::Subst(k) => Tok::Subst(*k),
+        }
+    }
+}
+
+impl std::fmt::Display for Tok<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tok::Ident(s) => write!(f, "identifier `{s}`"),
+            Tok::NumIdent(s) => write!(f, "word `{s}`"),
+            Tok::Keyword(k) => write!(f, "keyword `{}`", k.spelling()),
+            Tok::Number(n) => write!(f, "number {n}"),
+            Tok::Str(s) => write!(f, "string {s:?}"),
+            Tok::Ipv6(s) => write!(f, "IPv6 address {s}"),
+            Tok::Pvar(s) | Tok::AvpOrPvar(s) => write!(f, "variable `{s}`"),
+            Tok::Attr(s) => write!(f, "attribute `{s}`"),
+            Tok::Select(s) => write!(f, "select `{s}`"),
+            Tok::EventRouteName(s) => write!(f, "event route name `{s}`"),
+            Tok::Punct(p) => write!(f, "`{}`", p.text()),
+            Tok::Subst(k) => write!(f, "`#!{}`", k.directive()),
+        }
+    }
+}
+
 /// chumsky's error type over our tokens.
-pub(crate) type Err<'t> = Rich<'t, Tok, SimpleSpan>;
+pub(crate) type Err<'t> = Rich<'t, Tok<'t>, SimpleSpan>;
 type Ext<'t> = extra::Err<Err<'t>>;
 
 /// The input chumsky parses: token kinds with index spans.
-pub(crate) trait In<'t>: ValueInput<'t, Token = Tok, Span = SimpleSpan> {}
-impl<'t, T: ValueInput<'t, Token = Tok, Span = SimpleSpan>> In<'t> for T {}
+pub(crate) trait In<'t>: ValueInput<'t, Token = Tok<'t>, Span = SimpleSpan> {}
+impl<'t, T: ValueInput<'t, Token = Tok<'t>, Span = SimpleSpan>> In<'t> for T {}
 
 /// Maps token-index spans back to source spans.
 #[derive(Clone, Copy)]
@@ -61,13 +119,13 @@ fn p<'t, I: In<'t>>(x: Punct) -> impl Parser<'t, I, (), Ext<'t>> + Clone {
 
 fn kw<'t, I: In<'t>>(c: &'static str) -> impl Parser<'t, I, (), Ext<'t>> + Clone {
     any()
-        .filter(move |t: &Tok| matches!(t, Tok::Keyword(k) if k.is(c)))
+        .filter(move |t: &Tok<'_>| matches!(t, Tok::Keyword(k) if k.is(c)))
         .ignored()
         .labelled(c)
 }
 
 fn string<'t, I: In<'t>>() -> impl Parser<'t, I, String, Ext<'t>> + Clone {
-    select! { Tok::Str(s) => s }.labelled("string")
+    select! { Tok::Str(s) => s.to_string() }.labelled("string")
 }
 
 fn number<'t, I: In<'t>>() -> impl Parser<'t, I, i64, Ext<'t>> + Clone {
@@ -75,7 +133,7 @@ fn number<'t, I: In<'t>>() -> impl Parser<'t, I, i64, Ext<'t>> + Clone {
 }
 
 fn ident<'t, I: In<'t>>() -> impl Parser<'t, I, String, Ext<'t>> + Clone {
-    select! { Tok::Ident(s) => s }.labelled("identifier")
+    select! { Tok::Ident(s) => s.to_string() }.labelled("identifier")
 }
 
 fn spanned<'t, I: In<'t>, T, P>(
@@ -103,7 +161,7 @@ enum HostParse {
 }
 
 fn ipv6<'t, I: In<'t>>() -> impl Parser<'t, I, Ipv6Addr, Ext<'t>> + Clone {
-    let bare = select! { Tok::Ipv6(s) => s }.try_map(|s, span| {
+    let bare = select! { Tok::Ipv6(s) => s.to_string() }.try_map(|s, span| {
         s.parse::<Ipv6Addr>()
             .map_err(|_| Rich::custom(span, format!("bad IPv6 address `{s}`")))
     });
@@ -125,8 +183,8 @@ fn host_or_ip<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, HostParse, Ext<'t
     let label = choice((
         select! { Tok::Number(n) => n }
             .map_with(move |n, e| Label::Num(n, cx.text(e.span()).to_string())),
-        select! { Tok::Ident(s) => Label::Word(s, true) },
-        select! { Tok::NumIdent(s) => Label::Word(s, false) },
+        select! { Tok::Ident(s) => Label::Word(s.to_string(), true) },
+        select! { Tok::NumIdent(s) => Label::Word(s.to_string(), false) },
     ));
     let sep = choice((p(Punct::Dot).to('.'), p(Punct::Minus).to('-')));
     label
@@ -192,24 +250,16 @@ fn listen_id<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<HostSpec>,
 }
 
 fn proto<'t, I: In<'t>>(with_ws: bool) -> impl Parser<'t, I, Proto, Ext<'t>> + Clone {
-    any()
-        .try_map(move |t: Tok, span| {
-            let proto = match &t {
-                Tok::Punct(Punct::Star) => Some(Proto::Any),
-                Tok::Keyword(k) => match k.canonical() {
-                    "udp" => Some(Proto::Udp),
-                    "tcp" => Some(Proto::Tcp),
-                    "tls" => Some(Proto::Tls),
-                    "sctp" => Some(Proto::Sctp),
-                    "ws" if with_ws => Some(Proto::Ws),
-                    "wss" if with_ws => Some(Proto::Wss),
-                    _ => None,
-                },
-                _ => None,
-            };
-            proto.ok_or_else(|| Rich::custom(span, format!("expected a protocol, found {t}")))
-        })
-        .labelled("protocol")
+    select! {
+        Tok::Punct(Punct::Star) => Proto::Any,
+        Tok::Keyword(k) if k.is("udp") => Proto::Udp,
+        Tok::Keyword(k) if k.is("tcp") => Proto::Tcp,
+        Tok::Keyword(k) if k.is("tls") => Proto::Tls,
+        Tok::Keyword(k) if k.is("sctp") => Proto::Sctp,
+        Tok::Keyword(k) if with_ws && k.is("ws") => Proto::Ws,
+        Tok::Keyword(k) if with_ws && k.is("wss") => Proto::Wss,
+    }
+    .labelled("protocol")
 }
 
 fn port_number<'t, I: In<'t>>() -> impl Parser<'t, I, u16, Ext<'t>> + Clone {
@@ -341,7 +391,7 @@ enum SocketAttr {
 
 fn socket_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
     let eq = || p(Punct::Assign);
-    let workers_word = any().filter(|t: &Tok| matches!(t, Tok::Ident(s) if s == "workers"));
+    let workers_word = any().filter(|t: &Tok<'_>| matches!(t, Tok::Ident(s) if *s == "workers"));
     let attr = choice((
         kw("bind")
             .ignore_then(eq())
@@ -437,12 +487,11 @@ enum Raw {
 }
 
 fn raw_value<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Raw, Ext<'t>> + Clone {
-    let tls_method = any().try_map(|t: Tok, span| match t {
+    let tls_method = select! {
         Tok::Keyword(k) if matches!(k.canonical(), "SSLv23" | "SSLv2" | "SSLv3" | "TLSv1") => {
-            Ok(Raw::Word(k.canonical().to_string()))
+            Raw::Word(k.canonical().to_string())
         }
-        other => Err(Rich::custom(span, format!("unexpected {other}"))),
-    });
+    };
     choice((
         p(Punct::Minus).ignore_then(number()).map(Raw::Neg),
         ipv6().map(|a| Raw::Host(HostParse::Ip(IpAddr::V6(a)))),
@@ -492,12 +541,14 @@ fn typed(ty: ParamType, raw: Raw) -> Option<Value> {
 }
 
 fn param_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
-    let name = any().try_map(|t: Tok, span| match &t {
-        Tok::Keyword(k) => params::lookup(k.spelling())
-            .map(|(canon, ty)| (k.spelling().to_string(), canon.to_string(), ty))
-            .ok_or_else(|| Rich::custom(span, format!("unexpected {t}"))),
-        _ => Err(Rich::custom(span, format!("unexpected {t}"))),
-    });
+    let name = select! {
+        Tok::Keyword(k) if params::lookup(k.spelling()).is_some() => k,
+    }
+    .map(|k| {
+        let (canon, ty) = params::lookup(k.spelling()).unwrap_or(("", ParamType::Str));
+        (k.spelling().to_string(), canon.to_string(), ty)
+    })
+    .labelled("core parameter");
     spanned(cx, name)
         .then_ignore(p(Punct::Assign))
         .then(spanned(cx, raw_value(cx).map_with(|r, e| (r, e.span()))))
@@ -527,7 +578,7 @@ fn param_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + 
 /// `word = value` where `word` is no parameter: an error with a suggestion (and no item),
 /// parsed so that the rest of the file is still checked.
 fn unknown_param<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Option<Item>, Ext<'t>> + Clone {
-    let word = select! { Tok::Ident(s) => s, Tok::NumIdent(s) => s };
+    let word = select! { Tok::Ident(s) => s.to_string(), Tok::NumIdent(s) => s.to_string() };
     word.then_ignore(p(Punct::Assign))
         .then_ignore(raw_value(cx))
         .validate(|w, e, emitter| {
@@ -602,7 +653,7 @@ fn module_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> 
             .ignore_then(number())
             .map(|n| Scalar::Int(-n)),
         number().map(Scalar::Int),
-        select! { Tok::Pvar(v) => Scalar::Pvar(v), Tok::AvpOrPvar(v) => Scalar::Pvar(v) },
+        select! { Tok::Pvar(v) => Scalar::Pvar(v.to_string()), Tok::AvpOrPvar(v) => Scalar::Pvar(v.to_string()) },
     ))
     .labelled("string or number");
     let modparam = choice((kw("modparam").to(false), kw("modparamx").to(true)))
@@ -671,14 +722,11 @@ fn flags_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> +
 fn misc_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
     let kemi_key = spanned(
         cx,
-        any().try_map(|t: Tok, span| match t {
-            Tok::Keyword(k) => Ok(k.spelling().to_string()),
-            Tok::Ident(s) => Ok(s),
-            other => Err(Rich::custom(
-                span,
-                format!("expected a kemi callback name, found {other}"),
-            )),
-        }),
+        select! {
+            Tok::Keyword(k) => k.spelling().to_string(),
+            Tok::Ident(s) => s.to_string(),
+        }
+        .labelled("kemi callback name"),
     );
     let kemi = kw("kemi")
         .ignore_then(p(Punct::Dot))
@@ -786,7 +834,7 @@ fn statement_keyword(canonical: &str) -> bool {
     )
 }
 
-fn binary_op(t: &Tok) -> Option<BinaryOp> {
+fn binary_op(t: &Tok<'_>) -> Option<BinaryOp> {
     use BinaryOp::*;
     let Tok::Punct(p) = t else { return None };
     Some(match p {
@@ -839,22 +887,51 @@ where
 fn call_name<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<String>, Ext<'t>> + Clone {
     spanned(
         cx,
-        any().try_map(|t: Tok, span| match t {
-            Tok::Ident(s) => Ok(s),
-            Tok::Keyword(k)
-                if !statement_keyword(k.canonical())
-                    && !legacy_operand(k.canonical())
-                    && !matches!(k.canonical(), "max_len" | "statistics") =>
-            {
-                Ok(k.spelling().to_string())
-            }
-            other => Err(Rich::custom(
-                span,
-                format!("expected a function name, found {other}"),
-            )),
-        }),
+        select! {
+            Tok::Ident(s) => s.to_string(),
+            Tok::Keyword(k) if call_keyword(k) => k.spelling().to_string(),
+        },
     )
     .labelled("function name")
+}
+
+/// Keywords that may name a call: core actions, not statement words, legacy operands or the
+/// reserved words no rule uses.
+fn call_keyword(k: Keyword) -> bool {
+    let c = k.canonical();
+    !statement_keyword(c) && !legacy_operand(c) && !matches!(c, "max_len" | "statistics")
+}
+
+/// Keywords that stand for themselves as a value (`myself`, protocol names).
+fn word_keyword(k: Keyword) -> bool {
+    matches!(
+        k.canonical(),
+        "myself" | "udp" | "tcp" | "tls" | "sctp" | "ws" | "wss"
+    )
+}
+
+/// IPv4 literal: four numbers joined by dots, each 0..255.
+fn ipv4<'t, I: In<'t>>() -> impl Parser<'t, I, Ipv4Addr, Ext<'t>> + Clone {
+    number()
+        .then_ignore(p(Punct::Dot))
+        .then(number())
+        .then_ignore(p(Punct::Dot))
+        .then(number())
+        .then_ignore(p(Punct::Dot))
+        .then(number())
+        .validate(|(((a, b), c), d), e, emitter| {
+            let mut octets = [0u8; 4];
+            for (o, n) in octets.iter_mut().zip([a, b, c, d]) {
+                *o = u8::try_from(n).unwrap_or_else(|_| {
+                    emitter.emit(Rich::custom(
+                        e.span(),
+                        format!("invalid IPv4 address: {n} is not in 0..255"),
+                    ));
+                    0
+                });
+            }
+            Ipv4Addr::from(octets)
+        })
 }
 
 impl<'t, I: In<'t>> Grammar<'t, I> {
@@ -891,10 +968,7 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
 
         // --- atoms
         let ip_net = {
-            let v4 = host_or_ip(cx).try_map(|h, span| match h {
-                HostParse::Ip(ip) => Ok(ip),
-                HostParse::Name { .. } => Err(Rich::custom(span, "expected an IP address")),
-            });
+            let v4 = ipv4().map(IpAddr::V4);
             let addr = choice((ipv6().map(IpAddr::V6), v4));
             let mask = choice((
                 number().try_map(|n, span| {
@@ -916,7 +990,8 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
                 })
         };
         let word = {
-            let label = select! { Tok::Ident(s) => s, Tok::NumIdent(s) => s };
+            let label =
+                select! { Tok::Ident(s) => s.to_string(), Tok::NumIdent(s) => s.to_string() };
             let sep = choice((p(Punct::Dot).to('.'), p(Punct::Minus).to('-')));
             label
                 .then(sep.then(label).repeated().collect::<Vec<_>>())
@@ -932,25 +1007,22 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
                     }
                 })
         };
-        let keyword_atom = any().try_map_with(move |t: Tok, e| {
+        let keyword_atom = select! {
+            Tok::Keyword(k) if legacy_operand(k.canonical()) => (true, k),
+            Tok::Keyword(k) if word_keyword(k) => (false, k),
+        }
+        .map_with(move |(legacy, k), e| {
             let span = cx.span(e.span());
-            match &t {
-                Tok::Keyword(k) if legacy_operand(k.canonical()) => Ok(Expr::Legacy {
+            if legacy {
+                Expr::Legacy {
                     operand: k.canonical().to_string(),
                     span,
-                }),
-                Tok::Keyword(k)
-                    if matches!(
-                        k.canonical(),
-                        "myself" | "udp" | "tcp" | "tls" | "sctp" | "ws" | "wss"
-                    ) =>
-                {
-                    Ok(Expr::Word {
-                        word: k.canonical().to_string(),
-                        span,
-                    })
                 }
-                other => Err(Rich::custom(e.span(), format!("unexpected {other}"))),
+            } else {
+                Expr::Word {
+                    word: k.canonical().to_string(),
+                    span,
+                }
             }
         });
         let simple = select! {
@@ -965,18 +1037,19 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
             span: cx.span(e.span()),
         });
         let var = select! {
-            Tok::Pvar(v) => v,
-            Tok::AvpOrPvar(v) => v,
-            Tok::Attr(v) => v,
+            Tok::Pvar(v) => v.to_string(),
+            Tok::AvpOrPvar(v) => v.to_string(),
+            Tok::Attr(v) => v.to_string(),
         }
         .map_with(move |name, e| Expr::Var {
             name,
             span: cx.span(e.span()),
         });
-        let select_atom = select! { Tok::Select(s) => s }.map_with(move |path, e| Expr::Select {
-            path,
-            span: cx.span(e.span()),
-        });
+        let select_atom =
+            select! { Tok::Select(s) => s.to_string() }.map_with(move |path, e| Expr::Select {
+                path,
+                span: cx.span(e.span()),
+            });
         let paren = expr
             .clone()
             .delimited_by(p(Punct::LParen), p(Punct::RParen));
@@ -1056,7 +1129,7 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
         let mut level = unary;
         for prec in (2..=12).rev() {
             let op = any()
-                .filter(move |t: &Tok| binary_op(t).is_some_and(|o| o.precedence() == prec))
+                .filter(move |t: &Tok<'_>| binary_op(t).is_some_and(|o| o.precedence() == prec))
                 .map(|t| binary_op(&t).unwrap_or(BinaryOp::Or));
             level = level
                 .clone()
@@ -1074,26 +1147,24 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
 
         // --- statements
         let semi = || p(Punct::Semi);
-        let bare_call = any()
-            .try_map(|t: Tok, span| match t {
-                Tok::Keyword(k) if bare_action(k.canonical()) => Ok(k.spelling().to_string()),
-                other => Err(Rich::custom(span, format!("unexpected {other}"))),
-            })
-            .map_with(move |name, e| {
-                let span = cx.span(e.span());
-                Call {
-                    name: Spanned::new(name, span),
-                    args: Vec::new(),
-                    parens: false,
-                    span,
-                }
-            });
+        let bare_call = select! {
+            Tok::Keyword(k) if bare_action(k.canonical()) => k.spelling().to_string(),
+        }
+        .map_with(move |name, e| {
+            let span = cx.span(e.span());
+            Call {
+                name: Spanned::new(name, span),
+                args: Vec::new(),
+                parens: false,
+                span,
+            }
+        });
         let call_stmt = choice((call.clone(), bare_call))
             .then_ignore(semi().labelled("`;` after the call"))
             .map(Stmt::Call);
         let assign = spanned(
             cx,
-            select! { Tok::Pvar(v) => v, Tok::AvpOrPvar(v) => v, Tok::Attr(v) => v },
+            select! { Tok::Pvar(v) => v.to_string(), Tok::AvpOrPvar(v) => v.to_string(), Tok::Attr(v) => v.to_string() },
         )
         .then_ignore(p(Punct::Assign))
         .then(expr.clone())
@@ -1225,6 +1296,19 @@ fn recovered_block(cx: Cx<'_>, s: SimpleSpan) -> Block {
     }
 }
 
+/// The route block type a keyword starts, if any.
+fn route_kind(k: Keyword) -> Option<RouteKind> {
+    Some(match k.canonical() {
+        "route" | "request_route" => RouteKind::Request,
+        "failure_route" => RouteKind::Failure,
+        "onreply_route" | "reply_route" => RouteKind::Reply,
+        "branch_route" => RouteKind::Branch,
+        "onsend_route" => RouteKind::Send,
+        "event_route" => RouteKind::Event,
+        _ => return None,
+    })
+}
+
 fn route_name<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<String>, Ext<'t>> + Clone {
     spanned(
         cx,
@@ -1268,22 +1352,16 @@ fn route_stmt<'t, I: In<'t>>(
             [(Tok::Punct(Punct::LParen), Tok::Punct(Punct::RParen))],
             move |s| recovered_block(cx, s),
         )));
-    let head = any().try_map(|t: Tok, span| match &t {
-        Tok::Keyword(k) => {
-            let kind = match k.canonical() {
-                "route" | "request_route" => RouteKind::Request,
-                "failure_route" => RouteKind::Failure,
-                "onreply_route" | "reply_route" => RouteKind::Reply,
-                "branch_route" => RouteKind::Branch,
-                "onsend_route" => RouteKind::Send,
-                "event_route" => RouteKind::Event,
-                _ => return Err(Rich::custom(span, format!("unexpected {t}"))),
-            };
-            Ok((kind, k.spelling().to_string()))
-        }
-        _ => Err(Rich::custom(span, format!("unexpected {t}"))),
+    let head = select! {
+        Tok::Keyword(k) if route_kind(k).is_some() => k,
+    }
+    .map(|k| {
+        (
+            route_kind(k).unwrap_or(RouteKind::Request),
+            k.spelling().to_string(),
+        )
     });
-    let event_name = spanned(cx, select! { Tok::EventRouteName(n) => n })
+    let event_name = spanned(cx, select! { Tok::EventRouteName(n) => n.to_string() })
         .delimited_by(p(Punct::LBracket), p(Punct::RBracket));
     head.then(choice((event_name, route_name(cx))).or_not())
         .then(block)

@@ -101,11 +101,11 @@ pub fn parse_lexed(lexed: Lexed) -> Parsed {
         toks: &lexed.tokens,
         sources: &lexed.sources,
     };
-    let input: Vec<(cfg_lexer::TokenKind, SimpleSpan)> = lexed
+    let input: Vec<(grammar::Tok<'_>, SimpleSpan)> = lexed
         .tokens
         .iter()
         .enumerate()
-        .map(|(i, t)| (t.kind.clone(), SimpleSpan::from(i..i + 1)))
+        .map(|(i, t)| (grammar::Tok::from(&t.kind), SimpleSpan::from(i..i + 1)))
         .collect();
     let n = input.len();
     let (items, errs) = grammar::config(cx)
