@@ -72,9 +72,42 @@ impl std::fmt::Display for Tok<'_> {
     }
 }
 
-/// chumsky's error type over our tokens.
+/// chumsky's error type over our tokens, used for diagnostics.
 pub(crate) type Err<'t> = Rich<'t, Tok<'t>, SimpleSpan>;
-type Ext<'t> = extra::Err<Err<'t>>;
+
+/// The error types the grammar is generic over: [`Err`] (rich messages, for diagnostics) and
+/// chumsky's `EmptyErr`, which costs nothing. Building a rich error for every alternative
+/// that does not match dominated the parse time, so a config is first parsed with `EmptyErr`
+/// and parsed again with rich errors only when that fails.
+pub(crate) trait GErr<'t, I: In<'t>>:
+    chumsky::error::Error<'t, I> + chumsky::label::LabelError<'t, I, &'static str>
+{
+    /// An error with a message; the message is built only if the error type keeps it.
+    fn msg(span: SimpleSpan, msg: impl FnOnce() -> String) -> Self;
+}
+
+impl<'t, I: In<'t>> GErr<'t, I> for Err<'t> {
+    fn msg(span: SimpleSpan, msg: impl FnOnce() -> String) -> Self {
+        Rich::custom(span, msg())
+    }
+}
+
+impl<'t, I: In<'t>> GErr<'t, I> for chumsky::error::EmptyErr {
+    fn msg(_: SimpleSpan, _: impl FnOnce() -> String) -> Self {
+        Self::default()
+    }
+}
+
+/// The parser extras of the grammar: one of the two error types, no state, no context.
+pub(crate) trait Ex<'t, I: In<'t>>:
+    chumsky::extra::ParserExtra<'t, I, Error: GErr<'t, I>, State = (), Context = ()> + 't
+{
+}
+
+impl<'t, I: In<'t>, T> Ex<'t, I> for T where
+    T: chumsky::extra::ParserExtra<'t, I, Error: GErr<'t, I>, State = (), Context = ()> + 't
+{
+}
 
 /// The input chumsky parses: token kinds with index spans.
 pub(crate) trait In<'t>: ValueInput<'t, Token = Tok<'t>, Span = SimpleSpan> {}
@@ -113,35 +146,35 @@ impl<'a> Cx<'a> {
     }
 }
 
-fn p<'t, I: In<'t>>(x: Punct) -> impl Parser<'t, I, (), Ext<'t>> + Clone {
+fn p<'t, I: In<'t>, E: Ex<'t, I>>(x: Punct) -> impl Parser<'t, I, (), E> + Clone {
     just(Tok::Punct(x)).ignored()
 }
 
-fn kw<'t, I: In<'t>>(c: &'static str) -> impl Parser<'t, I, (), Ext<'t>> + Clone {
+fn kw<'t, I: In<'t>, E: Ex<'t, I>>(c: &'static str) -> impl Parser<'t, I, (), E> + Clone {
     any()
         .filter(move |t: &Tok<'_>| matches!(t, Tok::Keyword(k) if k.is(c)))
         .ignored()
         .labelled(c)
 }
 
-fn string<'t, I: In<'t>>() -> impl Parser<'t, I, String, Ext<'t>> + Clone {
+fn string<'t, I: In<'t>, E: Ex<'t, I>>() -> impl Parser<'t, I, String, E> + Clone {
     select! { Tok::Str(s) => s.to_string() }.labelled("string")
 }
 
-fn number<'t, I: In<'t>>() -> impl Parser<'t, I, i64, Ext<'t>> + Clone {
+fn number<'t, I: In<'t>, E: Ex<'t, I>>() -> impl Parser<'t, I, i64, E> + Clone {
     select! { Tok::Number(n) => n }.labelled("number")
 }
 
-fn ident<'t, I: In<'t>>() -> impl Parser<'t, I, String, Ext<'t>> + Clone {
+fn ident<'t, I: In<'t>, E: Ex<'t, I>>() -> impl Parser<'t, I, String, E> + Clone {
     select! { Tok::Ident(s) => s.to_string() }.labelled("identifier")
 }
 
-fn spanned<'t, I: In<'t>, T, P>(
+fn spanned<'t, I: In<'t>, E: Ex<'t, I>, T, P>(
     cx: Cx<'t>,
     parser: P,
-) -> impl Parser<'t, I, Spanned<T>, Ext<'t>> + Clone
+) -> impl Parser<'t, I, Spanned<T>, E> + Clone
 where
-    P: Parser<'t, I, T, Ext<'t>> + Clone,
+    P: Parser<'t, I, T, E> + Clone,
 {
     parser.map_with(move |v, e| Spanned::new(v, cx.span(e.span())))
 }
@@ -160,10 +193,10 @@ enum HostParse {
     },
 }
 
-fn ipv6<'t, I: In<'t>>() -> impl Parser<'t, I, Ipv6Addr, Ext<'t>> + Clone {
+fn ipv6<'t, I: In<'t>, E: Ex<'t, I>>() -> impl Parser<'t, I, Ipv6Addr, E> + Clone {
     let bare = select! { Tok::Ipv6(s) => s.to_string() }.try_map(|s, span| {
         s.parse::<Ipv6Addr>()
-            .map_err(|_| Rich::custom(span, format!("bad IPv6 address `{s}`")))
+            .map_err(|_| E::Error::msg(span, || format!("bad IPv6 address `{s}`")))
     });
     choice((
         bare,
@@ -174,7 +207,7 @@ fn ipv6<'t, I: In<'t>>() -> impl Parser<'t, I, Ipv6Addr, Ext<'t>> + Clone {
 
 /// `label { ("." | "-") label }` with labels ID, NUM_ID or NUMBER (numbers keep their text);
 /// four numbers joined by dots are an IPv4 address.
-fn host_or_ip<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, HostParse, Ext<'t>> + Clone {
+fn host_or_ip<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, HostParse, E> + Clone {
     #[derive(Clone)]
     enum Label {
         Num(i64, String),
@@ -201,10 +234,9 @@ fn host_or_ip<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, HostParse, Ext<'t
                 for (o, l) in octets.iter_mut().zip(&all) {
                     if let Label::Num(n, _) = l {
                         *o = u8::try_from(*n).unwrap_or_else(|_| {
-                            emitter.emit(Rich::custom(
-                                e.span(),
-                                format!("invalid IPv4 address: {n} is not in 0..255"),
-                            ));
+                            emitter.emit(E::Error::msg(e.span(), || {
+                                format!("invalid IPv4 address: {n} is not in 0..255")
+                            }));
                             0
                         });
                     }
@@ -234,7 +266,9 @@ fn host_or_ip<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, HostParse, Ext<'t
 }
 
 /// `listen_id`: an IP literal, a string, or a host/interface name.
-fn listen_id<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<HostSpec>, Ext<'t>> + Clone {
+fn listen_id<'t, I: In<'t>, E: Ex<'t, I>>(
+    cx: Cx<'t>,
+) -> impl Parser<'t, I, Spanned<HostSpec>, E> + Clone {
     spanned(
         cx,
         choice((
@@ -249,7 +283,7 @@ fn listen_id<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<HostSpec>,
     )
 }
 
-fn proto<'t, I: In<'t>>(with_ws: bool) -> impl Parser<'t, I, Proto, Ext<'t>> + Clone {
+fn proto<'t, I: In<'t>, E: Ex<'t, I>>(with_ws: bool) -> impl Parser<'t, I, Proto, E> + Clone {
     select! {
         Tok::Punct(Punct::Star) => Proto::Any,
         Tok::Keyword(k) if k.is("udp") => Proto::Udp,
@@ -262,16 +296,16 @@ fn proto<'t, I: In<'t>>(with_ws: bool) -> impl Parser<'t, I, Proto, Ext<'t>> + C
     .labelled("protocol")
 }
 
-fn port_number<'t, I: In<'t>>() -> impl Parser<'t, I, u16, Ext<'t>> + Clone {
+fn port_number<'t, I: In<'t>, E: Ex<'t, I>>() -> impl Parser<'t, I, u16, E> + Clone {
     number()
         .try_map(|n, span| {
             u16::try_from(n)
-                .map_err(|_| Rich::custom(span, format!("port {n} is out of range (0..65535)")))
+                .map_err(|_| E::Error::msg(span, || format!("port {n} is out of range (0..65535)")))
         })
         .labelled("port number")
 }
 
-fn port<'t, I: In<'t>>() -> impl Parser<'t, I, PortSpec, Ext<'t>> + Clone {
+fn port<'t, I: In<'t>, E: Ex<'t, I>>() -> impl Parser<'t, I, PortSpec, E> + Clone {
     choice((
         port_number().map(PortSpec::Number),
         p(Punct::Star).to(PortSpec::Default),
@@ -280,10 +314,10 @@ fn port<'t, I: In<'t>>() -> impl Parser<'t, I, PortSpec, Ext<'t>> + Clone {
 }
 
 /// `[proto:] (listen_id | "(" listen_id {, listen_id} ")") [:port [-port]]`
-fn listen_addr<'t, I: In<'t>>(
+fn listen_addr<'t, I: In<'t>, E: Ex<'t, I>>(
     cx: Cx<'t>,
     ranges: bool,
-) -> impl Parser<'t, I, ListenAddr, Ext<'t>> + Clone {
+) -> impl Parser<'t, I, ListenAddr, E> + Clone {
     let hosts = choice((
         listen_id(cx)
             .separated_by(p(Punct::Comma))
@@ -315,7 +349,9 @@ fn listen_addr<'t, I: In<'t>>(
         )
 }
 
-fn advertise_clause<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Advertise, Ext<'t>> + Clone {
+fn advertise_clause<'t, I: In<'t>, E: Ex<'t, I>>(
+    cx: Cx<'t>,
+) -> impl Parser<'t, I, Advertise, E> + Clone {
     let with_proto = spanned(cx, proto(true))
         .then_ignore(p(Punct::Colon))
         .then(listen_id(cx))
@@ -337,7 +373,7 @@ fn advertise_clause<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Advertise, 
     })
 }
 
-fn listen_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+fn listen_stmt<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, E> + Clone {
     kw("listen")
         .ignore_then(p(Punct::Assign))
         .ignore_then(
@@ -360,7 +396,7 @@ fn listen_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> +
         })
 }
 
-fn alias_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+fn alias_stmt<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, E> + Clone {
     choice((kw("alias"), kw("domain")))
         .ignore_then(p(Punct::Assign))
         .ignore_then(
@@ -389,7 +425,7 @@ enum SocketAttr {
     Sep,
 }
 
-fn socket_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+fn socket_stmt<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, E> + Clone {
     let eq = || p(Punct::Assign);
     let workers_word = any().filter(|t: &Tok<'_>| matches!(t, Tok::Ident(s) if *s == "workers"));
     let attr = choice((
@@ -422,8 +458,9 @@ fn socket_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> +
             .ignore_then(spanned(
                 cx,
                 number().try_map(|n, span| {
-                    u32::try_from(n)
-                        .map_err(|_| Rich::custom(span, "workers must be a non-negative number"))
+                    u32::try_from(n).map_err(|_| {
+                        E::Error::msg(span, || "workers must be a non-negative number".to_string())
+                    })
                 }),
             ))
             .map(SocketAttr::Workers),
@@ -452,10 +489,9 @@ fn socket_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> +
                     SocketAttr::Bind(x) => b.bind = Some(x),
                     SocketAttr::Advertise(x) => {
                         if x.port.is_none() {
-                            emitter.emit(Rich::custom(
-                                e.span(),
-                                "`advertise` in a socket block needs a port",
-                            ));
+                            emitter.emit(E::Error::msg(e.span(), || {
+                                "`advertise` in a socket block needs a port".to_string()
+                            }));
                         }
                         b.advertise = Some(x)
                     }
@@ -468,7 +504,9 @@ fn socket_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> +
                 }
             }
             if b.bind.is_none() {
-                emitter.emit(Rich::custom(e.span(), "socket block without `bind = …`"));
+                emitter.emit(E::Error::msg(e.span(), || {
+                    "socket block without `bind = …`".to_string()
+                }));
             }
             Item::Socket(b)
         })
@@ -486,7 +524,7 @@ enum Raw {
     Word(String),
 }
 
-fn raw_value<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Raw, Ext<'t>> + Clone {
+fn raw_value<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Raw, E> + Clone {
     let tls_method = select! {
         Tok::Keyword(k) if matches!(k.canonical(), "SSLv23" | "SSLv2" | "SSLv3" | "TLSv1") => {
             Raw::Word(k.canonical().to_string())
@@ -540,7 +578,7 @@ fn typed(ty: ParamType, raw: Raw) -> Option<Value> {
     })
 }
 
-fn param_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+fn param_stmt<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, E> + Clone {
     let name = select! {
         Tok::Keyword(k) if params::lookup(k.spelling()).is_some() => k,
     }
@@ -559,10 +597,9 @@ fn param_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + 
             let value = match typed(ty, raw.value) {
                 Some(v) => v,
                 None => {
-                    emitter.emit(Rich::custom(
-                        raw_at,
-                        format!("wrong value type: `{spelling}` takes {}", ty.describe()),
-                    ));
+                    emitter.emit(E::Error::msg(raw_at, || {
+                        format!("wrong value type: `{spelling}` takes {}", ty.describe())
+                    }));
                     Value::Str(String::new())
                 }
             };
@@ -577,7 +614,9 @@ fn param_stmt<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + 
 
 /// `word = value` where `word` is no parameter: an error with a suggestion (and no item),
 /// parsed so that the rest of the file is still checked.
-fn unknown_param<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Option<Item>, Ext<'t>> + Clone {
+fn unknown_param<'t, I: In<'t>, E: Ex<'t, I>>(
+    cx: Cx<'t>,
+) -> impl Parser<'t, I, Option<Item>, E> + Clone {
     let word = select! { Tok::Ident(s) => s.to_string(), Tok::NumIdent(s) => s.to_string() };
     word.then_ignore(p(Punct::Assign))
         .then_ignore(raw_value(cx))
@@ -585,15 +624,14 @@ fn unknown_param<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Option<Item>, 
             let hint = params::suggest(&w)
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
-            emitter.emit(Rich::custom(
-                e.span(),
-                format!("unknown core parameter `{w}`{hint}"),
-            ));
+            emitter.emit(E::Error::msg(e.span(), || {
+                format!("unknown core parameter `{w}`{hint}")
+            }));
             None
         })
 }
 
-fn cfg_var<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+fn cfg_var<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, E> + Clone {
     let name = choice((ident(), kw("default").to("default".to_string())));
     let value = choice((number().map(Scalar::Int), string().map(Scalar::Str)));
     spanned(cx, name.clone())
@@ -623,7 +661,7 @@ fn cfg_var<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clo
         })
 }
 
-fn module_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+fn module_stmts<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, E> + Clone {
     let s = || spanned(cx, string());
     let loadmodule = choice((kw("loadmodule").to(false), kw("loadmodulex").to(true)))
         .then(choice((
@@ -666,10 +704,10 @@ fn module_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> 
         )
         .validate(move |(expand, ((module, param), value)), e, emitter| {
             if !expand && matches!(value.value, Scalar::Pvar(_)) {
-                emitter.emit(Rich::custom(
-                    e.span(),
-                    "`modparam` takes a string or a number (use `modparamx` for variables)",
-                ));
+                emitter.emit(E::Error::msg(e.span(), || {
+                    "`modparam` takes a string or a number (use `modparamx` for variables)"
+                        .to_string()
+                }));
             }
             Item::ModParam(ModParam {
                 module,
@@ -682,7 +720,7 @@ fn module_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> 
     choice((loadmodule, loadpath, cfgengine, modparam))
 }
 
-fn flags_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+fn flags_stmts<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, E> + Clone {
     let fname = || spanned(cx, choice((string(), ident())));
     let spec = fname()
         .then(p(Punct::Colon).ignore_then(spanned(cx, number())).or_not())
@@ -719,7 +757,7 @@ fn flags_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> +
     choice((flags, avpflags))
 }
 
-fn misc_stmts<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+fn misc_stmts<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, E> + Clone {
     let kemi_key = spanned(
         cx,
         select! {
@@ -866,13 +904,16 @@ fn binary_op(t: &Tok<'_>) -> Option<BinaryOp> {
 }
 
 /// The statement and expression parsers, built together (they are mutually recursive).
-pub(crate) struct Grammar<'t, I: In<'t>> {
-    pub(crate) stmt: Recursive<chumsky::recursive::Indirect<'t, 't, I, Stmt, Ext<'t>>>,
+pub(crate) struct Grammar<'t, I: In<'t>, E: Ex<'t, I>> {
+    pub(crate) stmt: Recursive<chumsky::recursive::Indirect<'t, 't, I, Stmt, E>>,
 }
 
-fn call_args<'t, I: In<'t>, E>(cx: Cx<'t>, expr: E) -> impl Parser<'t, I, Vec<Arg>, Ext<'t>> + Clone
+fn call_args<'t, I: In<'t>, E: Ex<'t, I>, X>(
+    cx: Cx<'t>,
+    expr: X,
+) -> impl Parser<'t, I, Vec<Arg>, E> + Clone
 where
-    E: Parser<'t, I, Expr, Ext<'t>> + Clone,
+    X: Parser<'t, I, Expr, E> + Clone,
 {
     let end = choice((p(Punct::Comma), p(Punct::RParen))).rewind();
     let arg = choice((
@@ -884,7 +925,9 @@ where
         .delimited_by(p(Punct::LParen), p(Punct::RParen))
 }
 
-fn call_name<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<String>, Ext<'t>> + Clone {
+fn call_name<'t, I: In<'t>, E: Ex<'t, I>>(
+    cx: Cx<'t>,
+) -> impl Parser<'t, I, Spanned<String>, E> + Clone {
     spanned(
         cx,
         select! {
@@ -911,7 +954,7 @@ fn word_keyword(k: Keyword) -> bool {
 }
 
 /// IPv4 literal: four numbers joined by dots, each 0..255.
-fn ipv4<'t, I: In<'t>>() -> impl Parser<'t, I, Ipv4Addr, Ext<'t>> + Clone {
+fn ipv4<'t, I: In<'t>, E: Ex<'t, I>>() -> impl Parser<'t, I, Ipv4Addr, E> + Clone {
     number()
         .then_ignore(p(Punct::Dot))
         .then(number())
@@ -923,10 +966,9 @@ fn ipv4<'t, I: In<'t>>() -> impl Parser<'t, I, Ipv4Addr, Ext<'t>> + Clone {
             let mut octets = [0u8; 4];
             for (o, n) in octets.iter_mut().zip([a, b, c, d]) {
                 *o = u8::try_from(n).unwrap_or_else(|_| {
-                    emitter.emit(Rich::custom(
-                        e.span(),
-                        format!("invalid IPv4 address: {n} is not in 0..255"),
-                    ));
+                    emitter.emit(E::Error::msg(e.span(), || {
+                        format!("invalid IPv4 address: {n} is not in 0..255")
+                    }));
                     0
                 });
             }
@@ -934,7 +976,7 @@ fn ipv4<'t, I: In<'t>>() -> impl Parser<'t, I, Ipv4Addr, Ext<'t>> + Clone {
         })
 }
 
-impl<'t, I: In<'t>> Grammar<'t, I> {
+impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
     pub(crate) fn new(cx: Cx<'t>) -> Self {
         let mut stmt = Recursive::declare();
         let mut expr = Recursive::declare();
@@ -972,10 +1014,9 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
             let addr = choice((ipv6().map(IpAddr::V6), v4));
             let mask = choice((
                 number().try_map(|n, span| {
-                    u8::try_from(n)
-                        .ok()
-                        .filter(|&b| b <= 128)
-                        .ok_or_else(|| Rich::custom(span, "invalid bit number in netmask"))
+                    u8::try_from(n).ok().filter(|&b| b <= 128).ok_or_else(|| {
+                        E::Error::msg(span, || "invalid bit number in netmask".to_string())
+                    })
                 }),
                 addr.clone().map(|m| match m {
                     IpAddr::V4(a) => u32::from(a).count_ones() as u8,
@@ -1125,25 +1166,18 @@ impl<'t, I: In<'t>> Grammar<'t, I> {
             })
             .boxed();
 
-        // Binary levels, loosest first; each level folds the next tighter one.
-        let mut level = unary;
-        for prec in (2..=12).rev() {
-            let op = any()
-                .filter(move |t: &Tok<'_>| binary_op(t).is_some_and(|o| o.precedence() == prec))
-                .map(|t| binary_op(&t).unwrap_or(BinaryOp::Or));
-            level = level
-                .clone()
-                .foldl_with(op.then(level).repeated(), move |left, (op, right), e| {
-                    Expr::Binary {
-                        op,
-                        left: Box::new(left),
-                        right: Box::new(right),
-                        span: cx.span(e.span()),
-                    }
-                })
-                .boxed();
-        }
-        expr.define(level);
+        // Binary operators: read `operand (op operand)*` once, then fold by Kamailio's
+        // precedence table (all levels left-associative). One operator attempt per position,
+        // where a parser per level would try eleven.
+        let op = select! { t if binary_op(&t).is_some() => t }
+            .map(|t| binary_op(&t).unwrap_or(BinaryOp::Or))
+            .labelled("operator");
+        let chain = unary
+            .clone()
+            .then(op.then(unary).repeated().collect::<Vec<_>>())
+            .map(|(first, rest)| fold_by_precedence(first, rest))
+            .boxed();
+        expr.define(chain);
 
         // --- statements
         let semi = || p(Punct::Semi);
@@ -1296,6 +1330,41 @@ fn recovered_block(cx: Cx<'_>, s: SimpleSpan) -> Block {
     }
 }
 
+/// Folds `first (op operand)*` into a tree by operator precedence, left-associative at every
+/// level (shunting-yard).
+fn fold_by_precedence(first: Expr, rest: Vec<(BinaryOp, Expr)>) -> Expr {
+    fn reduce(operands: &mut Vec<Expr>, ops: &mut Vec<BinaryOp>) {
+        if let (Some(op), Some(right), Some(left)) = (ops.pop(), operands.pop(), operands.pop()) {
+            let span = left.span().to(right.span());
+            operands.push(Expr::Binary {
+                op,
+                left: Box::new(left),
+                right: Box::new(right),
+                span,
+            });
+        }
+    }
+    let mut operands = vec![first];
+    let mut ops: Vec<BinaryOp> = Vec::new();
+    for (op, operand) in rest {
+        while ops
+            .last()
+            .is_some_and(|top| top.precedence() >= op.precedence())
+        {
+            reduce(&mut operands, &mut ops);
+        }
+        ops.push(op);
+        operands.push(operand);
+    }
+    while !ops.is_empty() {
+        reduce(&mut operands, &mut ops);
+    }
+    operands.pop().unwrap_or(Expr::Int {
+        value: 0,
+        span: Span::new(cfg_lexer::FileId(0), 0, 0),
+    })
+}
+
 /// The route block type a keyword starts, if any.
 fn route_kind(k: Keyword) -> Option<RouteKind> {
     Some(match k.canonical() {
@@ -1309,7 +1378,9 @@ fn route_kind(k: Keyword) -> Option<RouteKind> {
     })
 }
 
-fn route_name<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<String>, Ext<'t>> + Clone {
+fn route_name<'t, I: In<'t>, E: Ex<'t, I>>(
+    cx: Cx<'t>,
+) -> impl Parser<'t, I, Spanned<String>, E> + Clone {
     spanned(
         cx,
         choice((
@@ -1317,13 +1388,10 @@ fn route_name<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<String>, 
             ident(),
             string(),
             select! { Tok::Keyword(k) => k }.validate(|k, e, emitter| {
-                emitter.emit(Rich::custom(
-                    e.span(),
-                    format!(
+                emitter.emit(E::Error::msg(e.span(), || format!(
                         "`{0}` is a reserved word and cannot be a route name (Kamailio rejects it too); quote it: [\"{0}\"]",
                         k.spelling()
-                    ),
-                ));
+                    )));
                 k.spelling().to_string()
             }),
         ))
@@ -1332,10 +1400,10 @@ fn route_name<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Spanned<String>, 
     .delimited_by(p(Punct::LBracket), p(Punct::RBracket))
 }
 
-fn route_stmt<'t, I: In<'t>>(
+fn route_stmt<'t, I: In<'t>, E: Ex<'t, I>>(
     cx: Cx<'t>,
-    g: &Grammar<'t, I>,
-) -> impl Parser<'t, I, Item, Ext<'t>> + Clone {
+    g: &Grammar<'t, I, E>,
+) -> impl Parser<'t, I, Item, E> + Clone {
     let block = g
         .stmt
         .clone()
@@ -1367,16 +1435,14 @@ fn route_stmt<'t, I: In<'t>>(
         .then(block)
         .validate(move |(((kind, keyword), name), body), e, emitter| {
             if kind == RouteKind::Event && name.is_none() {
-                emitter.emit(Rich::custom(
-                    e.span(),
-                    "`event_route` needs a name: event_route[module:event]",
-                ));
+                emitter.emit(E::Error::msg(e.span(), || {
+                    "`event_route` needs a name: event_route[module:event]".to_string()
+                }));
             }
             if name.is_some() && matches!(keyword.as_str(), "request_route" | "reply_route") {
-                emitter.emit(Rich::custom(
-                    e.span(),
-                    format!("`{keyword}` takes no name (use `route[…]` / `onreply_route[…]`)"),
-                ));
+                emitter.emit(E::Error::msg(e.span(), || {
+                    format!("`{keyword}` takes no name (use `route[…]` / `onreply_route[…]`)")
+                }));
             }
             // `route[0]` is the default block of its type.
             let name = name.filter(|n| !(n.value == "0" && kind != RouteKind::Event));
@@ -1391,7 +1457,9 @@ fn route_stmt<'t, I: In<'t>>(
 }
 
 /// The whole file: items until the end, with recovery so that every broken item is reported.
-pub(crate) fn config<'t, I: In<'t>>(cx: Cx<'t>) -> impl Parser<'t, I, Vec<Option<Item>>, Ext<'t>> {
+pub(crate) fn config<'t, I: In<'t>, E: Ex<'t, I>>(
+    cx: Cx<'t>,
+) -> impl Parser<'t, I, Vec<Option<Item>>, E> {
     let g = Grammar::new(cx);
     let item = choice((
         listen_stmt(cx),

@@ -108,13 +108,18 @@ pub fn parse_lexed(lexed: Lexed) -> Parsed {
         .map(|(i, t)| (grammar::Tok::from(&t.kind), SimpleSpan::from(i..i + 1)))
         .collect();
     let n = input.len();
-    let (items, errs) = grammar::config(cx)
-        .parse(
-            input
-                .as_slice()
-                .map(SimpleSpan::from(n..n), |(t, s)| (t, s)),
-        )
-        .into_output_errors();
+    let eoi = SimpleSpan::from(n..n);
+    // A config is usually valid: parse it with free errors first, and again with rich errors
+    // (for the diagnostics) only when that finds a problem.
+    let fast = grammar::config::<_, chumsky::extra::Default>(cx)
+        .parse(input.as_slice().map(eoi, |(t, s)| (t, s)));
+    let (items, errs) = if fast.has_errors() {
+        grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
+            .parse(input.as_slice().map(eoi, |(t, s)| (t, s)))
+            .into_output_errors()
+    } else {
+        (fast.into_output(), Vec::new())
+    };
     let braces = brace_balance(&lexed.tokens);
     // With unbalanced braces, everything after the unclosed `{` is misread: keep the parser's
     // errors before it only, and say where the brace is.
