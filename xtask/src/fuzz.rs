@@ -4,7 +4,8 @@
 //! `fuzz_targets/*.rs`). We build it as cargo-fuzz does, with the coverage instrumentation
 //! passed as stable `-C` options (only AddressSanitizer would need nightly, and safe Rust
 //! does not need it), and run each target for a bounded time. Seeds come from the folders
-//! listed in `fuzz/seeds` (one path per line, relative to the workspace root); the corpus a
+//! listed in `fuzz/seeds` (one path per line, relative to the workspace root); extra libFuzzer
+//! flags for a crate's targets come from `fuzz/args` (e.g. `-max_len=8192`); the corpus a
 //! run grows is kept in `target/fuzz/corpus/<target>`. A crash leaves its input in
 //! `target/fuzz/artifacts/<target>/`: add it to the crate's regression tests.
 
@@ -60,6 +61,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
             return Err(format!("building {} failed", fuzz_dir.display()));
         }
         let seeds = seed_dirs(root, &fuzz_dir);
+        let extra_args = std::fs::read_to_string(fuzz_dir.join("args")).unwrap_or_default();
         for t in targets
             .iter()
             .filter(|t| only.as_ref().is_none_or(|o| o == *t))
@@ -76,6 +78,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
                 .arg("-rss_limit_mb=2048")
                 .arg("-print_final_stats=1")
                 .arg(format!("-artifact_prefix={}/", artifacts.display()))
+                .args(extra_args.split_whitespace())
                 .arg(&corpus)
                 .args(&seeds)
                 .status()

@@ -30,6 +30,8 @@ pub use cfg_lexer as lexer;
 pub mod ast;
 mod check;
 mod diagnostic;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grammar;
 pub mod params;
 pub mod printer;
