@@ -14,6 +14,10 @@ pub fn print(config: &Config) -> String {
     for item in &config.items {
         p.item(item);
     }
+    if config.items.is_empty() {
+        // A config of null statements only (`;`) is valid; an empty file is not.
+        p.out.push_str(";\n");
+    }
     p.out
 }
 

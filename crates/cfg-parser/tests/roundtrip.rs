@@ -82,3 +82,14 @@ fn printing_then_parsing_gives_the_same_ast() {
     }
     assert!(checked > 100, "only {checked} files checked");
 }
+
+#[test]
+fn a_config_of_null_statements_prints_to_a_valid_config() {
+    let parsed = parse_str("semi.cfg", ";", &LexOptions::default());
+    assert!(!parsed.has_errors());
+    let printed = printer::print(&parsed.config);
+    assert!(
+        !parse_str("printed.cfg", &printed, &LexOptions::default()).has_errors(),
+        "{printed:?}"
+    );
+}
