@@ -1,7 +1,438 @@
 //! # core-routing
 //!
-//! The last stage of siprouter's pipeline (… transports → **router**): a sans-IO engine that
-//! runs compiled `kamailio.cfg` route blocks on a received message and returns the actions to
-//! take (send, reply, drop). It owns no socket; the binary wires it to `transport`.
+//! The last stage of siprouter's pipeline (… transports → **router**), built sans-IO as
+//! quinn-proto is to quinn: [`Router::handle`] takes one received message with its receive
+//! information and appends what to do to a list of [`Output`]s (send these bytes there, log
+//! this). It owns no socket and no clock; the binary wires it to the transport.
 //!
-//! Status: not written yet (tracked as the core-routing issue); the crate is empty on purpose.
+//! The script is compiled once ([`Router::new`]): routes are resolved to indexes, variables to
+//! accessors, calls to their implementation with their arguments checked, constant regular
+//! expressions compiled and `xlog` formats split. Every problem is a [`CompileError`] with the
+//! config span. Running a message does no parsing of the script.
+//!
+//! ## What runs today
+//! - Route blocks: `request_route` (and unnamed `route`), `route[NAME]`, the unnamed
+//!   `reply_route`/`onreply_route`, `event_route[core:worker-one-init]`. `failure_route` and
+//!   `branch_route` need transactions and are rejected with a clear message.
+//! - Statements: calls, assignments, `if`/`else`, `switch` (fall-through, `break`), `while`
+//!   (bounded by `max_while_loops`), `return`/`exit`/`drop`, blocks; Kamailio's return-code
+//!   rules (a function returning 0 stops the script).
+//! - Expressions with Kamailio's conversion rules, legacy operands (`method`, `uri`,
+//!   `src_ip`, `proto`, `af`, `msg:len`, …), `myself`, IP networks, `=~`.
+//! - Pseudo-variables and transformations listed in [`pv`]; core actions `forward`, `route`,
+//!   `log`, flags, `rewrite*`/`set*`, `prefix`, `strip`, `strip_tail`, `revert_uri`,
+//!   `force_rport`; modules sl, maxfwd, textops (`is_method`, `append_hf`, `remove_hf`,
+//!   `is_present_hf`), siputils (`has_totag`), rr (`record_route`, `loose_route`), xlog, pv.
+//! - Stateless proxying: our Via with a branch that is the same for a retransmission,
+//!   `received`/`rport` on the received Via (RFC 3581), Max-Forwards from the maxfwd module,
+//!   Record-Route with the sending socket, loose routing; replies are accepted only when the
+//!   top Via is ours, which is removed before the reply goes to the next Via.
+//!
+//! Dependencies: `cfg-parser` (the AST), `sip-message` (parsing and editing), `regex`
+//! (`=~` and `case /…:`), `thiserror`.
+
+mod compile;
+mod exec;
+pub mod pv;
+mod reply;
+pub mod value;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+
+use cfg_parser::ast;
+use sip_message::{HostPort, Message};
+
+pub use compile::CompileError;
+use compile::Program;
+use exec::{Ctx, Flow};
+use value::Value;
+
+/// Transport protocols the router knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP
+    Udp,
+    /// TCP
+    Tcp,
+    /// TLS over TCP
+    Tls,
+    /// SCTP
+    Sctp,
+}
+
+impl Transport {
+    /// Lower-case name (`udp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Sctp => "sctp",
+        }
+    }
+}
+
+/// A local socket the router may receive on and send from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSocket {
+    /// Its protocol.
+    pub proto: Transport,
+    /// Its bound address.
+    pub address: IpAddr,
+    /// Its port.
+    pub port: u16,
+    /// The advertised host and port, if configured.
+    pub advertise: Option<(String, u16)>,
+}
+
+impl LocalSocket {
+    /// How this socket names itself in Via and Record-Route (advertised name first).
+    pub fn host_port(&self) -> HostPort<'static> {
+        match &self.advertise {
+            Some((host, port)) => HostPort::parse(host)
+                .map(|h| HostPort::new(h.host.into_owned(), Some(*port)))
+                .unwrap_or_else(|_| HostPort::domain(host.clone(), Some(*port))),
+            None => {
+                let host = match self.address {
+                    IpAddr::V4(a) => sip_message::Host::V4(a),
+                    IpAddr::V6(a) => sip_message::Host::V6(a),
+                };
+                HostPort::new(host, Some(self.port))
+            }
+        }
+    }
+}
+
+/// What the router is told about the server it runs in.
+#[derive(Debug, Clone, Default)]
+pub struct RouterConfig {
+    /// The local sockets, in the order the transport numbers them.
+    pub sockets: Vec<LocalSocket>,
+    /// Names that count as "myself" (`alias=`), with an optional port.
+    pub aliases: Vec<(String, Option<u16>)>,
+}
+
+/// One received message.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// The bytes of one SIP message.
+    pub data: &'a [u8],
+    /// Who sent it.
+    pub source: SocketAddr,
+    /// The protocol it came over.
+    pub proto: Transport,
+    /// The index of the local socket it arrived on (in [`RouterConfig::sockets`]).
+    pub local: usize,
+    /// The connection it came on, for connection-oriented transports.
+    pub conn: Option<u64>,
+}
+
+/// Where to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    /// An address.
+    Addr(SocketAddr),
+    /// A host name the caller resolves (A/AAAA), with a port.
+    Host {
+        /// The name.
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendMsg {
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// The destination.
+    pub dest: Dest,
+    /// The protocol.
+    pub proto: Transport,
+    /// The local socket to send from (index into [`RouterConfig::sockets`]).
+    pub local: Option<usize>,
+    /// The connection to reuse, if any.
+    pub conn: Option<u64>,
+}
+
+/// What the router asks the caller to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send a message.
+    Send(SendMsg),
+    /// Log a line at a Kamailio level (-5 alert … 3 debug; `log()` uses 4).
+    Log {
+        /// The level.
+        level: i64,
+        /// The text.
+        message: String,
+    },
+}
+
+/// A compiled script with the server's sockets: the sans-IO routing engine.
+#[derive(Debug)]
+pub struct Router {
+    program: Program,
+    config: RouterConfig,
+    shv: Mutex<HashMap<String, Value>>,
+}
+
+impl Router {
+    /// Compiles the config's route blocks. Returns the router and the warnings (modules that
+    /// are accepted without their management features, blocks not run yet).
+    pub fn new(
+        config: &ast::Config,
+        rc: RouterConfig,
+    ) -> Result<(Router, Vec<CompileError>), CompileError> {
+        let (program, warnings) = compile::compile(config)?;
+        Ok((
+            Router {
+                program,
+                config: rc,
+                shv: Mutex::new(HashMap::new()),
+            },
+            warnings,
+        ))
+    }
+
+    /// Handles one received message; what to do is appended to `out`.
+    pub fn handle(&self, inc: &Incoming<'_>, out: &mut Vec<Output>) {
+        let msg = match Message::parse(inc.data) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(Output::Log {
+                    level: 0,
+                    message: format!("dropping an unparsable message from {}: {e}", inc.source),
+                });
+                return;
+            }
+        };
+        if msg.is_request() {
+            if let Some(idx) = self.program.request {
+                let mut ctx = Ctx::new(self, &msg, inc, out);
+                let _ = ctx.run_route(idx);
+            }
+        } else {
+            self.handle_reply(&msg, inc, out);
+        }
+    }
+
+    /// Runs `event_route[core:worker-one-init]`, if the script has one.
+    pub fn worker_init(&self, out: &mut Vec<Output>) {
+        let Some(idx) = self.program.worker_init else {
+            return;
+        };
+        let dummy = b"OPTIONS sip:worker-init@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKinit\r\nFrom: <sip:init@127.0.0.1>;tag=1\r\nTo: <sip:init@127.0.0.1>\r\nCall-ID: init\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let Ok(msg) = Message::parse(dummy) else {
+            return;
+        };
+        let inc = Incoming {
+            data: dummy,
+            source: SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0),
+            proto: Transport::Udp,
+            local: 0,
+            conn: None,
+        };
+        let mut ctx = Ctx::new(self, &msg, &inc, out);
+        let _ = ctx.run_route(idx);
+    }
+
+    fn handle_reply(&self, msg: &Message<'_>, inc: &Incoming<'_>, out: &mut Vec<Output>) {
+        if let Some(idx) = self.program.reply {
+            let mut ctx = Ctx::new(self, msg, inc, out);
+            if matches!(ctx.run_route(idx), Flow::Drop) {
+                return;
+            }
+        }
+        let vias: Vec<_> = msg.vias().take(2).collect();
+        let ours = match vias.first() {
+            Some(Ok(v)) => {
+                self.is_my_host_port(&v.sent_by.host.unbracketed().to_string(), v.sent_by.port)
+            }
+            _ => false,
+        };
+        if !ours {
+            out.push(Output::Log {
+                level: 1,
+                message: format!(
+                    "dropping a reply from {} whose top Via is not ours",
+                    inc.source
+                ),
+            });
+            return;
+        }
+        let Some(Ok(next)) = vias.get(1) else {
+            out.push(Output::Log {
+                level: 1,
+                message: "dropping a reply with no Via after ours".into(),
+            });
+            return;
+        };
+        let host = next
+            .received
+            .as_ref()
+            .map(|h| h.unbracketed().to_string())
+            .unwrap_or_else(|| next.sent_by.host.unbracketed().to_string());
+        let port = match next.rport {
+            sip_message::Rport::Value(p) => p,
+            _ => next.sent_by.port.unwrap_or(5060),
+        };
+        let proto = match next.transport.to_ascii_uppercase().as_str() {
+            "TCP" => Transport::Tcp,
+            "TLS" => Transport::Tls,
+            "SCTP" => Transport::Sctp,
+            _ => Transport::Udp,
+        };
+        let mut ed = sip_message::Editor::new(msg);
+        if ed.remove_top_via().is_err() {
+            return;
+        }
+        let data = ed.finish();
+        let ip = host.parse::<IpAddr>().ok();
+        out.push(Output::Send(SendMsg {
+            data,
+            dest: match ip {
+                Some(ip) => Dest::Addr(SocketAddr::new(ip, port)),
+                None => Dest::Host { host, port },
+            },
+            proto,
+            local: self.pick_socket(proto, ip),
+            conn: None,
+        }));
+    }
+
+    pub(crate) fn local(&self, idx: usize) -> &LocalSocket {
+        static FALLBACK: LocalSocket = LocalSocket {
+            proto: Transport::Udp,
+            address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 0,
+            advertise: None,
+        };
+        self.config.sockets.get(idx).unwrap_or(&FALLBACK)
+    }
+
+    /// The default send socket: the first of that protocol and address family.
+    pub(crate) fn pick_socket(&self, proto: Transport, dest: Option<IpAddr>) -> Option<usize> {
+        let v6 = dest.is_some_and(|d| d.is_ipv6());
+        self.config
+            .sockets
+            .iter()
+            .position(|s| s.proto == proto && s.address.is_ipv6() == v6)
+            .or_else(|| self.config.sockets.iter().position(|s| s.proto == proto))
+    }
+
+    pub(crate) fn is_my_ip(&self, ip: &str) -> bool {
+        let Ok(ip) = ip.trim_matches(['[', ']']).parse::<IpAddr>() else {
+            return false;
+        };
+        self.config.sockets.iter().any(|s| s.address == ip)
+    }
+
+    fn is_my_host_port(&self, host: &str, port: Option<u16>) -> bool {
+        let host = host.trim_matches(['[', ']']);
+        let ip = host.parse::<IpAddr>().ok();
+        let sock = self.config.sockets.iter().any(|s| {
+            let port_ok = port.unwrap_or(5060) == s.port
+                || s.advertise
+                    .as_ref()
+                    .is_some_and(|a| port.unwrap_or(5060) == a.1);
+            let host_ok = ip == Some(s.address)
+                || s.advertise
+                    .as_ref()
+                    .is_some_and(|a| a.0.trim_matches(['[', ']']).eq_ignore_ascii_case(host));
+            port_ok && host_ok
+        });
+        sock || self.config.aliases.iter().any(|(a, p)| {
+            a.eq_ignore_ascii_case(host) && p.is_none_or(|p| Some(p) == port || port.is_none())
+        })
+    }
+
+    /// Whether a SIP URI names this server (host and port).
+    pub(crate) fn is_my_uri(&self, uri: &str) -> bool {
+        match sip_message::Uri::parse(uri) {
+            Ok(sip_message::Uri::Sip(u)) => self.is_my_host_port(
+                &u.host_port.host.unbracketed().to_string(),
+                u.host_port.port,
+            ),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn shv_get(&self, name: &str) -> Value {
+        self.shv
+            .lock()
+            .map(|m| m.get(name).cloned().unwrap_or(Value::Int(0)))
+            .unwrap_or(Value::Null)
+    }
+
+    pub(crate) fn shv_set(&self, name: &str, v: Value) {
+        if let Ok(mut m) = self.shv.lock() {
+            m.insert(name.to_string(), v);
+        }
+    }
+
+    /// A stateless branch (RFC 3261 §16.11): the same for a retransmission of the request.
+    pub(crate) fn branch(&self, msg: &Message<'_>, local: usize) -> String {
+        let mut h = Fnv::default();
+        match msg.top_via() {
+            Ok(Some(v)) if v.has_rfc3261_branch() => h.write(v.branch.unwrap_or("").as_bytes()),
+            _ => {
+                h.write(msg.call_id().ok().flatten().unwrap_or("").as_bytes());
+                if let Ok(Some(c)) = msg.cseq() {
+                    h.write(&c.seq.to_be_bytes());
+                }
+                if let Ok(Some(f)) = msg.from() {
+                    h.write(f.tag().unwrap_or("").as_bytes());
+                }
+                h.write(msg.request_uri_str().unwrap_or("").as_bytes());
+            }
+        }
+        // An ACK or CANCEL belongs to the INVITE's branch; other methods get their own.
+        let method = msg.method().unwrap_or("");
+        if !matches!(method, "ACK" | "CANCEL") {
+            h.write(method.as_bytes());
+        }
+        h.write(&local.to_be_bytes());
+        format!("z9hG4bKsr{:016x}", h.0)
+    }
+
+    /// The To-tag of our local replies: stable for the same request.
+    pub(crate) fn to_tag(&self, msg: &Message<'_>) -> String {
+        let mut h = Fnv::default();
+        h.write(msg.call_id().ok().flatten().unwrap_or("").as_bytes());
+        if let Ok(Some(f)) = msg.from() {
+            h.write(f.tag().unwrap_or("").as_bytes());
+        }
+        format!("{:016x}", h.0)
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash for branches and tags.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// The host text of an address argument (`forward(udp:1.2.3.4:5060)`): its first host.
+pub(crate) fn fmt_listen_host(a: &ast::ListenAddr) -> String {
+    match a.hosts.first().map(|h| &h.value) {
+        Some(ast::HostSpec::Ip(ip)) => ip.to_string(),
+        Some(ast::HostSpec::Name(n)) | Some(ast::HostSpec::Quoted(n)) => n.clone(),
+        None => String::new(),
+    }
+}

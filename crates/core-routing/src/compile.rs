@@ -1,0 +1,662 @@
+//! Compiling the AST once into an executable form: routes resolved to indexes, variables to
+//! accessors, calls bound to their implementation with their arguments checked, constant
+//! regular expressions compiled, `xlog` formats split. Every problem is a [`CompileError`]
+//! with the config span, so `siprouter -c` reports it, never the first message.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use cfg_parser::ast::{self, Arg, BinaryOp, Expr as AExpr, Item, RouteKind, Stmt, UnaryOp};
+use cfg_parser::lexer::Span;
+use regex::{Regex, RegexBuilder};
+
+use crate::pv::{self, Pv};
+use crate::value::Value;
+
+/// A problem found while compiling the script.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CompileError {
+    /// What is wrong.
+    pub message: String,
+    /// Where.
+    pub span: Span,
+}
+
+fn err<T>(span: Span, message: impl Into<String>) -> Result<T, CompileError> {
+    Err(CompileError {
+        message: message.into(),
+        span,
+    })
+}
+
+/// The compiled script.
+#[derive(Debug, Default)]
+pub(crate) struct Program {
+    pub(crate) routes: Vec<Block>,
+    pub(crate) request: Option<usize>,
+    pub(crate) reply: Option<usize>,
+    pub(crate) worker_init: Option<usize>,
+    pub(crate) max_while_loops: i64,
+}
+
+pub(crate) type Block = Vec<Op>;
+
+/// A statement.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Call(Func),
+    Assign(Pv, Expr),
+    If(Expr, Block, Block),
+    /// Cases in order with their start index into the flattened bodies (fall-through).
+    Switch(Expr, Vec<(CaseLabel, usize)>, Vec<Op>),
+    While(Expr, Block),
+    Return(ast::ReturnKind, Option<Expr>),
+    Break,
+    Block(Block),
+}
+
+#[derive(Debug)]
+pub(crate) enum CaseLabel {
+    Value(Value),
+    Regex(Regex),
+    Default,
+}
+
+/// An expression.
+#[derive(Debug)]
+pub(crate) enum Expr {
+    Const(Value),
+    Pv(Pv),
+    Legacy(Legacy),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// `x =~ "constant"`: the regex compiled once.
+    MatchConst(Box<Expr>, Regex),
+    /// `src_ip == 10.0.0.0/8`
+    InNet(Box<Expr>, IpAddr, u8),
+    /// `uri == myself`, `src_ip == myself`
+    Myself(Box<Expr>, bool),
+    Call(Box<Func>),
+    Select3(Box<Expr>, Box<Expr>, Box<Expr>),
+}
+
+/// Legacy condition operands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Legacy {
+    Method,
+    Uri,
+    FromUri,
+    ToUri,
+    SrcIp,
+    SrcPort,
+    DstIp,
+    DstPort,
+    Proto,
+    Af,
+    MsgLen,
+}
+
+/// `xlog` format parts.
+#[derive(Debug)]
+pub(crate) enum FmtPart {
+    Lit(String),
+    Pv(Pv),
+}
+
+/// A bound function call.
+#[derive(Debug)]
+pub(crate) enum Func {
+    SlSendReply(Expr, Expr),
+    SlReplyError,
+    Forward(Option<(Expr, Option<Expr>)>),
+    Route(usize),
+    Log(i64, Expr),
+    Xlog(i64, Vec<FmtPart>),
+    SetFlag(u32),
+    ResetFlag(u32),
+    IsFlagSet(u32),
+    MaxFwdProcess(Expr),
+    MaxFwdLt(Expr),
+    IsMethod(Vec<String>),
+    HasTotag,
+    RecordRoute,
+    LooseRoute,
+    AppendHf(Expr),
+    RemoveHf(Expr),
+    IsPresentHf(Expr),
+    SetUri(Expr),
+    SetHost(Expr),
+    SetUser(Expr),
+    SetPort(Expr),
+    Prefix(Expr),
+    Strip(i64),
+    StripTail(i64),
+    RevertUri,
+    ForceRport,
+    PvIsset(Pv),
+    PvUnset(Pv),
+}
+
+/// Module functions: `(module, name, accepted argument counts)`.
+const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
+    ("sl", "sl_send_reply", &[2]),
+    ("sl", "send_reply", &[2]),
+    ("sl", "sl_reply_error", &[0]),
+    ("maxfwd", "mf_process_maxfwd_header", &[1]),
+    ("maxfwd", "is_maxfwd_lt", &[1]),
+    ("textops", "is_method", &[1]),
+    ("textops", "append_hf", &[1]),
+    ("textops", "remove_hf", &[1]),
+    ("textops", "is_present_hf", &[1]),
+    ("siputils", "has_totag", &[0]),
+    ("rr", "record_route", &[0]),
+    ("rr", "loose_route", &[0]),
+    ("xlog", "xlog", &[1, 2]),
+    ("xlog", "xdbg", &[1]),
+    ("xlog", "xinfo", &[1]),
+    ("xlog", "xnotice", &[1]),
+    ("xlog", "xwarn", &[1]),
+    ("xlog", "xerr", &[1]),
+    ("pv", "pv_isset", &[1]),
+    ("pv", "pv_unset", &[1]),
+];
+
+/// Modules that only provide management interfaces: accepted with a warning.
+pub(crate) const MANAGEMENT_MODULES: &[&str] = &["ctl", "jsonrpcs", "kex", "corex", "cfg_rpc"];
+
+/// Modules that provide script functions we implement.
+const SCRIPT_MODULES: &[&str] = &["sl", "maxfwd", "textops", "siputils", "rr", "xlog", "pv"];
+
+struct Compiler {
+    modules: HashSet<String>,
+    flags: HashMap<String, u32>,
+    route_names: HashMap<String, usize>,
+    program: Program,
+    warnings: Vec<CompileError>,
+}
+
+/// Compiles a parsed config. Returns the program and the warnings.
+pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError>), CompileError> {
+    let mut c = Compiler {
+        modules: HashSet::new(),
+        flags: HashMap::new(),
+        route_names: HashMap::new(),
+        program: Program {
+            max_while_loops: 100,
+            ..Program::default()
+        },
+        warnings: Vec::new(),
+    };
+    // Pass 1: modules in order, flags, route slots (so calls can point at any route).
+    let mut bodies: Vec<(usize, &ast::Block)> = Vec::new();
+    for item in &config.items {
+        match item {
+            Item::LoadModule(m) => {
+                let name = m.module_name().to_string();
+                if MANAGEMENT_MODULES.contains(&name.as_str()) {
+                    c.warnings.push(CompileError {
+                        message: format!(
+                            "module `{name}` provides management interfaces (RPC, MI) that siprouter does not offer; ignored"
+                        ),
+                        span: m.span,
+                    });
+                } else if !SCRIPT_MODULES.contains(&name.as_str()) {
+                    return err(
+                        m.path.span,
+                        format!("module `{name}` is not available in siprouter"),
+                    );
+                }
+                c.modules.insert(name);
+            }
+            Item::Flags(f) => {
+                for (i, d) in f.flags.iter().enumerate() {
+                    let pos = d.position.as_ref().map_or(i as i64, |p| p.value);
+                    c.flags
+                        .insert(d.name.value.clone(), u32::try_from(pos).unwrap_or(0));
+                }
+            }
+            Item::Param(p) if p.name.value == "max_while_loops" => {
+                if let ast::Value::Int(n) = p.value.value {
+                    c.program.max_while_loops = n;
+                }
+            }
+            Item::Route(r) => {
+                let idx = match (&r.kind, &r.name) {
+                    (RouteKind::Request, None) => *c.program.request.get_or_insert_with(|| {
+                        c.program.routes.push(Vec::new());
+                        c.program.routes.len() - 1
+                    }),
+                    (RouteKind::Request, Some(n)) => {
+                        c.program.routes.push(Vec::new());
+                        let idx = c.program.routes.len() - 1;
+                        c.route_names.insert(n.value.clone(), idx);
+                        idx
+                    }
+                    (RouteKind::Reply, None) => *c.program.reply.get_or_insert_with(|| {
+                        c.program.routes.push(Vec::new());
+                        c.program.routes.len() - 1
+                    }),
+                    (RouteKind::Event, Some(n)) if n.value == "core:worker-one-init" => {
+                        c.program.routes.push(Vec::new());
+                        let idx = c.program.routes.len() - 1;
+                        c.program.worker_init = Some(idx);
+                        idx
+                    }
+                    (RouteKind::Failure | RouteKind::Branch, _) => {
+                        return err(
+                            r.span,
+                            format!(
+                                "`{}` needs transactions (the tm module), which siprouter does not have yet",
+                                r.keyword
+                            ),
+                        )
+                    }
+                    _ => {
+                        c.warnings.push(CompileError {
+                            message: format!("`{}` block is not run by siprouter yet; ignored", r.keyword),
+                            span: r.span,
+                        });
+                        continue;
+                    }
+                };
+                bodies.push((idx, &r.body));
+            }
+            _ => {}
+        }
+    }
+    for (idx, body) in bodies {
+        let block = c.block(body)?;
+        c.program.routes[idx].extend(block);
+    }
+    Ok((c.program, c.warnings))
+}
+
+impl Compiler {
+    fn block(&mut self, b: &ast::Block) -> Result<Block, CompileError> {
+        b.stmts
+            .iter()
+            .filter_map(|s| self.stmt(s).transpose())
+            .collect()
+    }
+
+    fn nested(&mut self, s: &Stmt) -> Result<Block, CompileError> {
+        match s {
+            Stmt::Block(b) => self.block(b),
+            other => Ok(self.stmt(other)?.into_iter().collect()),
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Result<Option<Op>, CompileError> {
+        Ok(Some(match s {
+            Stmt::Call(c) => Op::Call(self.call(c)?),
+            Stmt::Assign { target, value, .. } => {
+                let pv = pv::parse(&target.value).or_else(|e| err(target.span, e))?;
+                if !pv.writable() {
+                    return err(
+                        target.span,
+                        format!("`{}` cannot be assigned", target.value),
+                    );
+                }
+                Op::Assign(pv, self.expr(value)?)
+            }
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => Op::If(
+                self.expr(cond)?,
+                self.nested(then)?,
+                match otherwise {
+                    Some(o) => self.nested(o)?,
+                    None => Vec::new(),
+                },
+            ),
+            Stmt::Switch { value, cases, .. } => {
+                let mut labels = Vec::new();
+                let mut body = Vec::new();
+                for case in cases {
+                    let label = match &case.label {
+                        None => CaseLabel::Default,
+                        Some(l) => match self.expr(l)? {
+                            Expr::Const(v) if case.regex => {
+                                CaseLabel::Regex(RegexBuilder::new(&v.as_str()).build().or_else(
+                                    |e| err(l.span(), format!("bad regular expression: {e}")),
+                                )?)
+                            }
+                            Expr::Const(v) => CaseLabel::Value(v),
+                            _ => return err(l.span(), "non constant expression in case"),
+                        },
+                    };
+                    labels.push((label, body.len()));
+                    for s in &case.body {
+                        if let Some(op) = self.stmt(s)? {
+                            body.push(op);
+                        }
+                    }
+                }
+                Op::Switch(self.expr(value)?, labels, body)
+            }
+            Stmt::While { cond, body, .. } => Op::While(self.expr(cond)?, self.nested(body)?),
+            Stmt::Return { kind, value, .. } => {
+                Op::Return(*kind, value.as_ref().map(|v| self.expr(v)).transpose()?)
+            }
+            Stmt::Break { .. } => Op::Break,
+            Stmt::Block(b) => Op::Block(self.block(b)?),
+            Stmt::Empty { .. } => return Ok(None),
+        }))
+    }
+
+    fn expr(&mut self, e: &AExpr) -> Result<Expr, CompileError> {
+        Ok(match e {
+            AExpr::Int { value, .. } => Expr::Const(Value::Int(*value)),
+            AExpr::Str { value, .. } => Expr::Const(Value::Str(value.clone())),
+            AExpr::Word { word, .. } => Expr::Const(Value::Str(word.clone())),
+            AExpr::Var { name, span } => Expr::Pv(pv::parse(name).or_else(|e| err(*span, e))?),
+            AExpr::Select { span, .. } => {
+                return err(*span, "select expressions are not supported yet")
+            }
+            AExpr::Net { addr, span, .. } => {
+                let _ = span;
+                Expr::Const(Value::Str(addr.to_string()))
+            }
+            AExpr::Call(c) => Expr::Call(Box::new(self.call(c)?)),
+            AExpr::Unary { op, operand, .. } => Expr::Unary(*op, Box::new(self.expr(operand)?)),
+            AExpr::Select3 {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => Expr::Select3(
+                Box::new(self.expr(cond)?),
+                Box::new(self.expr(then)?),
+                Box::new(self.expr(otherwise)?),
+            ),
+            AExpr::Legacy { operand, span } => Expr::Legacy(match operand.as_str() {
+                "method" => Legacy::Method,
+                "uri" => Legacy::Uri,
+                "from_uri" => Legacy::FromUri,
+                "to_uri" => Legacy::ToUri,
+                "src_ip" => Legacy::SrcIp,
+                "src_port" => Legacy::SrcPort,
+                "dst_ip" => Legacy::DstIp,
+                "dst_port" => Legacy::DstPort,
+                "proto" => Legacy::Proto,
+                "af" => Legacy::Af,
+                "msg:len" => Legacy::MsgLen,
+                other => return err(*span, format!("`{other}` is not supported yet")),
+            }),
+            AExpr::Block(b) => return err(b.span, "blocks as values are not supported"),
+            AExpr::Binary {
+                op, left, right, ..
+            } => {
+                let l = self.expr(left)?;
+                match (op, right.as_ref()) {
+                    (BinaryOp::Eq | BinaryOp::Ne, AExpr::Word { word, .. }) if word == "myself" => {
+                        return Ok(Expr::Myself(Box::new(l), *op == BinaryOp::Eq));
+                    }
+                    (BinaryOp::Eq | BinaryOp::Ne, AExpr::Net { addr, prefix, .. }) => {
+                        let bits = prefix.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
+                        let m = Expr::InNet(Box::new(l), *addr, bits);
+                        return Ok(if *op == BinaryOp::Eq {
+                            m
+                        } else {
+                            Expr::Unary(UnaryOp::Not, Box::new(m))
+                        });
+                    }
+                    (BinaryOp::Match, AExpr::Str { value, span }) => {
+                        let icase = matches!(l, Expr::Legacy(_));
+                        let re = RegexBuilder::new(value)
+                            .case_insensitive(icase)
+                            .build()
+                            .or_else(|e| err(*span, format!("bad regular expression: {e}")))?;
+                        return Ok(Expr::MatchConst(Box::new(l), re));
+                    }
+                    _ => {}
+                }
+                Expr::Binary(*op, Box::new(l), Box::new(self.expr(right)?))
+            }
+        })
+    }
+
+    fn arg_expr(&mut self, c: &ast::Call, i: usize) -> Result<Expr, CompileError> {
+        match c.args.get(i) {
+            Some(Arg::Expr(e)) => self.expr(e),
+            Some(Arg::Address(a)) => err(a.span, "an address is not expected here"),
+            None => err(c.span, format!("`{}` needs more arguments", c.name.value)),
+        }
+    }
+
+    fn const_int(&mut self, c: &ast::Call, i: usize) -> Result<i64, CompileError> {
+        match self.arg_expr(c, i)? {
+            Expr::Const(v) => Ok(v.as_int()),
+            _ => err(
+                c.span,
+                format!("`{}` takes a constant number", c.name.value),
+            ),
+        }
+    }
+
+    fn flag(&mut self, c: &ast::Call) -> Result<u32, CompileError> {
+        match c.args.first() {
+            Some(Arg::Expr(AExpr::Int { value, span })) => u32::try_from(*value)
+                .ok()
+                .filter(|v| *v < 64)
+                .map_or_else(|| err(*span, "bad flag value"), Ok),
+            Some(Arg::Expr(AExpr::Word { word, span })) => self
+                .flags
+                .get(word)
+                .copied()
+                .map_or_else(|| err(*span, format!("flag `{word}` is not declared")), Ok),
+            _ => err(c.span, "a flag number or name expected"),
+        }
+    }
+
+    fn call(&mut self, c: &ast::Call) -> Result<Func, CompileError> {
+        let name = c.name.value.as_str();
+        let n = c.args.len();
+        // Core actions (always available).
+        let core = match name {
+            "forward" => Some(match n {
+                0 => Func::Forward(None),
+                _ => {
+                    let host = match &c.args[0] {
+                        Arg::Expr(e) => self.expr(e)?,
+                        Arg::Address(a) => Expr::Const(Value::Str(crate::fmt_listen_host(a))),
+                    };
+                    let port = if n > 1 {
+                        Some(self.arg_expr(c, 1)?)
+                    } else {
+                        None
+                    };
+                    Func::Forward(Some((host, port)))
+                }
+            }),
+            "route" => {
+                let target = match c.args.first() {
+                    Some(Arg::Expr(AExpr::Word { word, .. })) => word.clone(),
+                    Some(Arg::Expr(AExpr::Str { value, .. })) => value.clone(),
+                    Some(Arg::Expr(AExpr::Int { value, .. })) => value.to_string(),
+                    _ => return err(c.span, "route() takes a route name"),
+                };
+                let idx = self.route_names.get(&target).copied().map_or_else(
+                    || err(c.span, format!("route `{target}` is not defined")),
+                    Ok,
+                )?;
+                Some(Func::Route(idx))
+            }
+            "log" => Some(if n == 2 {
+                Func::Log(self.const_int(c, 0)?, self.arg_expr(c, 1)?)
+            } else {
+                Func::Log(4, self.arg_expr(c, 0)?)
+            }),
+            "setflag" => Some(Func::SetFlag(self.flag(c)?)),
+            "resetflag" => Some(Func::ResetFlag(self.flag(c)?)),
+            "isflagset" => Some(Func::IsFlagSet(self.flag(c)?)),
+            "rewriteuri" | "seturi" => Some(Func::SetUri(self.arg_expr(c, 0)?)),
+            "rewritehost" | "sethost" | "seth" => Some(Func::SetHost(self.arg_expr(c, 0)?)),
+            "rewriteuser" | "setuser" | "setu" => Some(Func::SetUser(self.arg_expr(c, 0)?)),
+            "rewriteport" | "setport" | "setp" => Some(Func::SetPort(self.arg_expr(c, 0)?)),
+            "prefix" => Some(Func::Prefix(self.arg_expr(c, 0)?)),
+            "strip" => Some(Func::Strip(self.const_int(c, 0)?)),
+            "strip_tail" => Some(Func::StripTail(self.const_int(c, 0)?)),
+            "revert_uri" => Some(Func::RevertUri),
+            "force_rport" | "add_rport" => Some(Func::ForceRport),
+            _ => None,
+        };
+        if let Some(f) = core {
+            return Ok(f);
+        }
+        let Some((module, _, counts)) = MODULE_FUNCS.iter().find(|(_, f, _)| *f == name) else {
+            return err(c.name.span, format!("unknown function `{name}` (missing loadmodule, or not implemented in siprouter)"));
+        };
+        if !self.modules.contains(*module) {
+            return err(
+                c.name.span,
+                format!("`{name}` needs `loadmodule \"{module}.so\"` before it is used"),
+            );
+        }
+        if !counts.contains(&n) {
+            return err(
+                c.span,
+                format!("`{name}` takes {counts:?} argument(s), not {n}"),
+            );
+        }
+        Ok(match name {
+            "sl_send_reply" | "send_reply" => {
+                Func::SlSendReply(self.arg_expr(c, 0)?, self.arg_expr(c, 1)?)
+            }
+            "sl_reply_error" => Func::SlReplyError,
+            "mf_process_maxfwd_header" => Func::MaxFwdProcess(self.arg_expr(c, 0)?),
+            "is_maxfwd_lt" => Func::MaxFwdLt(self.arg_expr(c, 0)?),
+            "is_method" => match self.arg_expr(c, 0)? {
+                Expr::Const(v) => Func::IsMethod(
+                    v.as_str()
+                        .split('|')
+                        .map(|m| m.trim().to_ascii_uppercase())
+                        .collect(),
+                ),
+                _ => return err(c.span, "is_method() takes a constant string"),
+            },
+            "append_hf" => Func::AppendHf(self.arg_expr(c, 0)?),
+            "remove_hf" => Func::RemoveHf(self.arg_expr(c, 0)?),
+            "is_present_hf" => Func::IsPresentHf(self.arg_expr(c, 0)?),
+            "has_totag" => Func::HasTotag,
+            "record_route" => Func::RecordRoute,
+            "loose_route" => Func::LooseRoute,
+            "pv_isset" | "pv_unset" => {
+                let pv = match c.args.first() {
+                    Some(Arg::Expr(AExpr::Str { value, span })) => {
+                        pv::parse(value).or_else(|e| err(*span, e))?
+                    }
+                    Some(Arg::Expr(AExpr::Var { name, span })) => {
+                        pv::parse(name).or_else(|e| err(*span, e))?
+                    }
+                    _ => return err(c.span, format!("`{name}` takes a variable name")),
+                };
+                if name == "pv_isset" {
+                    Func::PvIsset(pv)
+                } else {
+                    Func::PvUnset(pv)
+                }
+            }
+            _ => {
+                // xlog family: [level,] format
+                let (level, fmt_idx) = match (name, n) {
+                    ("xlog", 2) => (level_of(&self.arg_expr(c, 0)?), 1),
+                    ("xdbg", _) => (3, 0),
+                    ("xinfo", _) => (2, 0),
+                    ("xnotice", _) => (1, 0),
+                    ("xwarn", _) => (0, 0),
+                    ("xerr", _) => (-1, 0),
+                    _ => (-1, 0),
+                };
+                match self.arg_expr(c, fmt_idx)? {
+                    Expr::Const(v) => Func::Xlog(
+                        level,
+                        parse_format(&v.as_str()).or_else(|e| err(c.span, e))?,
+                    ),
+                    _ => return err(c.span, "the xlog format must be a constant string"),
+                }
+            }
+        })
+    }
+}
+
+/// `L_INFO` and friends to Kamailio's numeric levels.
+fn level_of(e: &Expr) -> i64 {
+    match e {
+        Expr::Const(v) => match v.as_str().as_ref() {
+            "L_ALERT" => -5,
+            "L_BUG" => -4,
+            "L_CRIT" => -3,
+            "L_ERR" => -1,
+            "L_WARN" => 0,
+            "L_NOTICE" => 1,
+            "L_INFO" => 2,
+            "L_DBG" => 3,
+            other => other.parse().unwrap_or(-1),
+        },
+        _ => -1,
+    }
+}
+
+/// Splits an `xlog` format into literal text and pseudo-variables (each resolved now).
+pub(crate) fn parse_format(s: &str) -> Result<Vec<FmtPart>, String> {
+    let b = s.as_bytes();
+    let mut parts = Vec::new();
+    let mut lit = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
+            lit.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        let start = i;
+        let mut j = i + 1;
+        if b.get(j) == Some(&b'(') {
+            j = match_paren(b, j).ok_or_else(|| format!("unterminated `{}`", &s[start..]))?;
+        } else {
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                j += 1;
+            }
+            if j == i + 1 {
+                lit.push('$');
+                i += 1;
+                continue;
+            }
+            if b.get(j) == Some(&b'(') {
+                j = match_paren(b, j).ok_or_else(|| format!("unterminated `{}`", &s[start..]))?;
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(FmtPart::Lit(std::mem::take(&mut lit)));
+        }
+        parts.push(FmtPart::Pv(pv::parse(&s[start..j])?));
+        i = j;
+    }
+    if !lit.is_empty() {
+        parts.push(FmtPart::Lit(lit));
+    }
+    Ok(parts)
+}
+
+fn match_paren(b: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (k, &c) in b.iter().enumerate().skip(open) {
+        match c {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(k + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}

@@ -1,0 +1,950 @@
+//! Running compiled routes on one message.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use cfg_parser::ast::{BinaryOp, ReturnKind, UnaryOp};
+use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
+
+use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op};
+use crate::pv::{AddrPart, Pv, PvName, Trans};
+use crate::value::Value;
+use crate::{Dest, Incoming, Output, Router, SendMsg, Transport};
+
+/// How a block ended.
+pub(crate) enum Flow {
+    Next,
+    Break,
+    Return(i64),
+    Exit,
+    Drop,
+}
+
+/// Max-Forwards edit requested by the maxfwd module.
+#[derive(Clone, Copy)]
+enum MaxFwd {
+    Add(u8),
+    Set(u8),
+}
+
+/// The state of one message going through the script.
+pub(crate) struct Ctx<'r, 'm, 'a> {
+    pub(crate) router: &'r Router,
+    pub(crate) msg: &'m Message<'a>,
+    pub(crate) inc: &'m Incoming<'m>,
+    pub(crate) out: &'m mut Vec<Output>,
+    new_ruri: Option<String>,
+    dst_uri: Option<String>,
+    vars: HashMap<String, Value>,
+    avps: HashMap<String, Value>,
+    flags: u64,
+    retcode: i64,
+    maxfwd: Option<MaxFwd>,
+    add_headers: Vec<String>,
+    remove_headers: Vec<String>,
+    record_route: bool,
+    force_rport: bool,
+    pop_route: bool,
+    depth: usize,
+}
+
+const MAX_ROUTE_DEPTH: usize = 256;
+
+impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
+    pub(crate) fn new(
+        router: &'r Router,
+        msg: &'m Message<'a>,
+        inc: &'m Incoming<'m>,
+        out: &'m mut Vec<Output>,
+    ) -> Self {
+        Ctx {
+            router,
+            msg,
+            inc,
+            out,
+            new_ruri: None,
+            dst_uri: None,
+            vars: HashMap::new(),
+            avps: HashMap::new(),
+            flags: 0,
+            retcode: 1,
+            maxfwd: None,
+            add_headers: Vec::new(),
+            remove_headers: Vec::new(),
+            record_route: false,
+            force_rport: false,
+            pop_route: false,
+            depth: 0,
+        }
+    }
+
+    fn log(&mut self, level: i64, message: String) {
+        self.out.push(Output::Log { level, message });
+    }
+
+    pub(crate) fn run_route(&mut self, idx: usize) -> Flow {
+        if self.depth >= MAX_ROUTE_DEPTH {
+            self.log(-1, "route recursion too deep; stopping the script".into());
+            return Flow::Exit;
+        }
+        self.depth += 1;
+        let block = &self.router.program.routes[idx];
+        let flow = self.block(block);
+        self.depth -= 1;
+        flow
+    }
+
+    fn block(&mut self, ops: &'r [Op]) -> Flow {
+        for op in ops {
+            match self.op(op) {
+                Flow::Next => {}
+                other => return other,
+            }
+        }
+        Flow::Next
+    }
+
+    fn op(&mut self, op: &'r Op) -> Flow {
+        match op {
+            Op::Call(f) => {
+                let rc = self.call(f);
+                self.retcode = rc;
+                match rc {
+                    0 => Flow::Exit,
+                    i64::MIN => Flow::Drop,
+                    _ => Flow::Next,
+                }
+            }
+            Op::Assign(pv, e) => {
+                let v = self.eval(e);
+                self.assign(pv, v);
+                Flow::Next
+            }
+            Op::If(c, then, otherwise) => {
+                let v = self.cond(c);
+                match v {
+                    Err(flow) => flow,
+                    Ok(true) => self.block(then),
+                    Ok(false) => self.block(otherwise),
+                }
+            }
+            Op::Switch(value, labels, body) => {
+                let v = self.eval(value);
+                let start = labels
+                    .iter()
+                    .find(|(l, _)| match l {
+                        CaseLabel::Value(c) => match c {
+                            Value::Int(n) => v.as_int() == *n,
+                            _ => v.as_str() == c.as_str(),
+                        },
+                        CaseLabel::Regex(re) => re.is_match(&v.as_str()),
+                        CaseLabel::Default => false,
+                    })
+                    .or_else(|| labels.iter().find(|(l, _)| matches!(l, CaseLabel::Default)))
+                    .map(|(_, i)| *i);
+                match start {
+                    Some(i) => match self.block(&body[i..]) {
+                        Flow::Break => Flow::Next,
+                        other => other,
+                    },
+                    None => Flow::Next,
+                }
+            }
+            Op::While(c, body) => {
+                let mut n = 0i64;
+                loop {
+                    match self.cond(c) {
+                        Err(flow) => return flow,
+                        Ok(false) => return Flow::Next,
+                        Ok(true) => {}
+                    }
+                    n += 1;
+                    if n > self.router.program.max_while_loops {
+                        self.log(
+                            0,
+                            format!(
+                                "while loop stopped after max_while_loops={}",
+                                self.router.program.max_while_loops
+                            ),
+                        );
+                        return Flow::Next;
+                    }
+                    match self.block(body) {
+                        Flow::Next => {}
+                        Flow::Break => return Flow::Next,
+                        other => return other,
+                    }
+                }
+            }
+            Op::Return(kind, v) => {
+                let n = v.as_ref().map_or(1, |e| self.eval(e).as_int());
+                match kind {
+                    ReturnKind::Return => Flow::Return(n),
+                    ReturnKind::Exit => Flow::Exit,
+                    ReturnKind::Drop => Flow::Drop,
+                }
+            }
+            Op::Break => Flow::Break,
+            Op::Block(b) => self.block(b),
+        }
+    }
+
+    /// A condition: a function returning 0 stops the script.
+    fn cond(&mut self, e: &'r Expr) -> Result<bool, Flow> {
+        if let Expr::Call(f) = e {
+            let rc = self.call(f);
+            self.retcode = rc;
+            return match rc {
+                0 => Err(Flow::Exit),
+                i64::MIN => Err(Flow::Drop),
+                n => Ok(n > 0),
+            };
+        }
+        Ok(self.eval(e).truthy())
+    }
+
+    pub(crate) fn eval(&mut self, e: &'r Expr) -> Value {
+        match e {
+            Expr::Const(v) => v.clone(),
+            Expr::Pv(pv) => self.get(pv),
+            Expr::Legacy(l) => self.legacy(*l),
+            Expr::Unary(op, x) => {
+                let v = self.eval(x);
+                match op {
+                    UnaryOp::Not => Value::Int(i64::from(!v.truthy())),
+                    UnaryOp::Neg => Value::Int(-v.as_int()),
+                    UnaryOp::BitNot => Value::Int(!v.as_int()),
+                    UnaryOp::IntCast => Value::Int(v.as_int()),
+                    UnaryOp::StrCast => Value::Str(v.as_str().into_owned()),
+                    UnaryOp::Defined => Value::Int(i64::from(v.is_defined())),
+                    UnaryOp::Strlen => Value::Int(v.as_str().len() as i64),
+                    UnaryOp::Strempty => Value::Int(i64::from(v.as_str().is_empty())),
+                }
+            }
+            Expr::Binary(op, l, r) => self.binary(*op, l, r),
+            Expr::MatchConst(x, re) => {
+                let v = self.eval(x);
+                Value::Int(i64::from(re.is_match(&v.as_str())))
+            }
+            Expr::InNet(x, net, bits) => {
+                let v = self.eval(x);
+                let ip: Option<IpAddr> = v.as_str().trim_matches(['[', ']']).parse().ok();
+                Value::Int(i64::from(ip.is_some_and(|ip| in_net(ip, *net, *bits))))
+            }
+            Expr::Myself(x, eq) => {
+                let is = match x.as_ref() {
+                    Expr::Legacy(Legacy::SrcIp) | Expr::Legacy(Legacy::DstIp) => {
+                        let v = self.eval(x);
+                        self.router.is_my_ip(&v.as_str())
+                    }
+                    _ => {
+                        let v = self.eval(x);
+                        self.router.is_my_uri(&v.as_str())
+                    }
+                };
+                Value::Int(i64::from(is == *eq))
+            }
+            Expr::Call(f) => {
+                // As in Kamailio, a command used as a value is 1 when it returned > 0 and 0
+                // otherwise (so `!is_method("X")` works); `$rc` keeps the return code.
+                let rc = self.call(f);
+                self.retcode = rc;
+                Value::Int(i64::from(rc > 0))
+            }
+            Expr::Select3(c, a, b) => {
+                if self.eval(c).truthy() {
+                    self.eval(a)
+                } else {
+                    self.eval(b)
+                }
+            }
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOp, l: &'r Expr, r: &'r Expr) -> Value {
+        use BinaryOp::*;
+        if op == And {
+            return Value::Int(i64::from(self.eval(l).truthy() && self.eval(r).truthy()));
+        }
+        if op == Or {
+            return Value::Int(i64::from(self.eval(l).truthy() || self.eval(r).truthy()));
+        }
+        let method_cmp = matches!(l, Expr::Legacy(Legacy::Method));
+        let (a, b) = (self.eval(l), self.eval(r));
+        let int = |f: fn(i64, i64) -> i64| Value::Int(f(a.as_int(), b.as_int()));
+        let bool_v = |x: bool| Value::Int(i64::from(x));
+        match op {
+            Add => a.plus(&b),
+            Sub => int(i64::wrapping_sub),
+            Mul => int(i64::wrapping_mul),
+            Div => int(|x, y| if y == 0 { 0 } else { x / y }),
+            Mod => int(|x, y| if y == 0 { 0 } else { x % y }),
+            BitAnd => int(|x, y| x & y),
+            BitOr => int(|x, y| x | y),
+            BitXor => int(|x, y| x ^ y),
+            Shl => int(|x, y| x.wrapping_shl(y as u32)),
+            Shr => int(|x, y| x.wrapping_shr(y as u32)),
+            Eq if method_cmp => bool_v(a.as_str().eq_ignore_ascii_case(&b.as_str())),
+            Ne if method_cmp => bool_v(!a.as_str().eq_ignore_ascii_case(&b.as_str())),
+            Eq => bool_v(a.loose_eq(&b)),
+            Ne => bool_v(!a.loose_eq(&b)),
+            StrEq => bool_v(a.as_str() == b.as_str()),
+            StrNe => bool_v(a.as_str() != b.as_str()),
+            IntEq => bool_v(a.as_int() == b.as_int()),
+            IntNe => bool_v(a.as_int() != b.as_int()),
+            Gt => bool_v(a.as_int() > b.as_int()),
+            Lt => bool_v(a.as_int() < b.as_int()),
+            Ge => bool_v(a.as_int() >= b.as_int()),
+            Le => bool_v(a.as_int() <= b.as_int()),
+            Match => {
+                // A regex only known at run time (constant ones are compiled once).
+                let re = regex::RegexBuilder::new(&b.as_str()).build();
+                bool_v(re.is_ok_and(|re| re.is_match(&a.as_str())))
+            }
+            And | Or => Value::Null,
+        }
+    }
+
+    fn legacy(&mut self, l: Legacy) -> Value {
+        match l {
+            Legacy::Method => self.get_name(&PvName::Method),
+            Legacy::Uri => self.get_name(&PvName::Ruri),
+            Legacy::FromUri => self.get_name(&PvName::From(AddrPart::Uri)),
+            Legacy::ToUri => self.get_name(&PvName::To(AddrPart::Uri)),
+            Legacy::SrcIp => Value::Str(self.inc.source.ip().to_string()),
+            Legacy::SrcPort => Value::Int(i64::from(self.inc.source.port())),
+            Legacy::DstIp => Value::Str(self.router.local(self.inc.local).address.to_string()),
+            Legacy::DstPort => Value::Int(i64::from(self.router.local(self.inc.local).port)),
+            Legacy::Proto => Value::Str(self.inc.proto.as_str().into()),
+            Legacy::Af => Value::Int(if self.inc.source.is_ipv6() { 10 } else { 2 }),
+            Legacy::MsgLen => Value::Int(self.msg.as_bytes().len() as i64),
+        }
+    }
+
+    fn current_ruri(&self) -> String {
+        self.new_ruri
+            .clone()
+            .unwrap_or_else(|| self.msg.request_uri_str().unwrap_or("").to_string())
+    }
+
+    fn get(&mut self, pv: &Pv) -> Value {
+        let mut v = match (&pv.name, pv.index) {
+            (PvName::Hdr(name), Some(i)) => {
+                let all: Vec<&str> = self
+                    .msg
+                    .headers()
+                    .iter()
+                    .filter(|h| h.is(name))
+                    .map(|h| h.value())
+                    .collect();
+                let idx = if i < 0 { all.len() as i64 + i } else { i };
+                usize::try_from(idx)
+                    .ok()
+                    .and_then(|i| all.get(i))
+                    .map_or(Value::Null, |s| Value::Str((*s).to_string()))
+            }
+            (name, _) => self.get_name(name),
+        };
+        for t in &pv.trans {
+            v = transform(t, v);
+        }
+        v
+    }
+
+    fn get_name(&mut self, name: &PvName) -> Value {
+        let s = |x: &str| Value::Str(x.to_string());
+        let msg = self.msg;
+        match name {
+            PvName::Ruri => s(&self.current_ruri()),
+            PvName::RuriUser | PvName::RuriDomain | PvName::RuriPort | PvName::RuriScheme => {
+                let ruri = self.current_ruri();
+                uri_part(&ruri, name)
+            }
+            PvName::OrigUri => msg.request_uri_str().map_or(Value::Null, s),
+            PvName::OrigUser => msg
+                .request_uri_str()
+                .map_or(Value::Null, |u| uri_part(u, &PvName::RuriUser)),
+            PvName::DstUri => self.dst_uri.as_deref().map_or(Value::Null, s),
+            PvName::From(part) | PvName::To(part) => {
+                let na = if matches!(name, PvName::From(_)) {
+                    msg.from()
+                } else {
+                    msg.to()
+                };
+                match na {
+                    Ok(Some(na)) => match part {
+                        AddrPart::Uri => s(na.uri_text),
+                        AddrPart::User => uri_part(na.uri_text, &PvName::RuriUser),
+                        AddrPart::Domain => uri_part(na.uri_text, &PvName::RuriDomain),
+                        AddrPart::Name => na.display_name.map_or(Value::Null, s),
+                        AddrPart::Tag => na.tag().map_or(Value::Null, s),
+                    },
+                    _ => Value::Null,
+                }
+            }
+            PvName::CallId => msg.call_id().ok().flatten().map_or(Value::Null, s),
+            PvName::CSeqNum => msg
+                .cseq()
+                .ok()
+                .flatten()
+                .map_or(Value::Null, |c| Value::Int(i64::from(c.seq))),
+            PvName::Method => msg
+                .method()
+                .map(str::to_string)
+                .or_else(|| msg.cseq().ok().flatten().map(|c| c.method.to_string()))
+                .map_or(Value::Null, Value::Str),
+            PvName::Status => msg
+                .status_code()
+                .map_or(Value::Null, |c| Value::Int(i64::from(c))),
+            PvName::Reason => match msg.start_line() {
+                sip_message::StartLine::Response { reason, .. } => s(reason),
+                _ => Value::Null,
+            },
+            PvName::Body => Value::Str(String::from_utf8_lossy(msg.body()).into_owned()),
+            PvName::Message => Value::Str(String::from_utf8_lossy(msg.as_bytes()).into_owned()),
+            PvName::MsgLen => Value::Int(msg.as_bytes().len() as i64),
+            PvName::SrcIp => s(&self.inc.source.ip().to_string()),
+            PvName::SrcPort => Value::Int(i64::from(self.inc.source.port())),
+            PvName::RcvIp => s(&self.router.local(self.inc.local).address.to_string()),
+            PvName::RcvPort => Value::Int(i64::from(self.router.local(self.inc.local).port)),
+            PvName::RcvAdvIp => {
+                let l = self.router.local(self.inc.local);
+                s(&l.advertise
+                    .as_ref()
+                    .map_or_else(|| l.address.to_string(), |a| a.0.clone()))
+            }
+            PvName::RcvAdvPort => {
+                let l = self.router.local(self.inc.local);
+                Value::Int(i64::from(l.advertise.as_ref().map_or(l.port, |a| a.1)))
+            }
+            PvName::Proto => s(self.inc.proto.as_str()),
+            PvName::UserAgent => msg
+                .header_str("User-Agent")
+                .map_or(Value::Null, |h| s(h.value())),
+            PvName::Contact => msg
+                .header(HeaderName::Contact)
+                .map_or(Value::Null, |h| s(h.value())),
+            PvName::ContentLength => msg
+                .content_length()
+                .map_or(Value::Null, |n| Value::Int(n as i64)),
+            PvName::Hdr(h) => msg.header_str(h).map_or(Value::Null, |h| s(h.value())),
+            PvName::HdrCount(h) => {
+                Value::Int(msg.headers().iter().filter(|x| x.is(h)).count() as i64)
+            }
+            PvName::Var(n) => self.vars.get(n).cloned().unwrap_or(Value::Int(0)),
+            PvName::Avp(n) => self.avps.get(n).cloned().unwrap_or(Value::Null),
+            PvName::Shv(n) => self.router.shv_get(n),
+            PvName::BranchIdx => Value::Int(0),
+            PvName::RetCode => Value::Int(self.retcode),
+            PvName::Null => Value::Null,
+            PvName::TimeSec => Value::Int(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            ),
+        }
+    }
+
+    fn assign(&mut self, pv: &Pv, v: Value) {
+        match &pv.name {
+            PvName::Ruri => self.new_ruri = Some(v.as_str().into_owned()),
+            PvName::RuriUser | PvName::RuriDomain | PvName::RuriPort => {
+                let cur = self.current_ruri();
+                if let Some(u) = set_uri_part(&cur, &pv.name, &v.as_str()) {
+                    self.new_ruri = Some(u);
+                }
+            }
+            PvName::DstUri => {
+                self.dst_uri = if v.is_defined() {
+                    Some(v.as_str().into_owned())
+                } else {
+                    None
+                };
+            }
+            PvName::Var(n) => {
+                let v = if v.is_defined() { v } else { Value::Int(0) };
+                self.vars.insert(n.clone(), v);
+            }
+            PvName::Avp(n) => {
+                if v.is_defined() {
+                    self.avps.insert(n.clone(), v);
+                } else {
+                    self.avps.remove(n);
+                }
+            }
+            PvName::Shv(n) => self.router.shv_set(n, v),
+            _ => {}
+        }
+    }
+
+    fn format(&mut self, parts: &'r [FmtPart]) -> String {
+        let mut s = String::new();
+        for p in parts {
+            match p {
+                FmtPart::Lit(l) => s.push_str(l),
+                FmtPart::Pv(pv) => s.push_str(&self.get(pv).to_string()),
+            }
+        }
+        s
+    }
+
+    /// Runs a function; its return code (>0 true, <0 false, 0 stop). `i64::MIN` means drop.
+    fn call(&mut self, f: &'r Func) -> i64 {
+        match f {
+            Func::SlSendReply(code, reason) => {
+                let code = u16::try_from(self.eval(code).as_int()).unwrap_or(500);
+                let reason = self.eval(reason).as_str().into_owned();
+                self.reply(code, &reason)
+            }
+            Func::SlReplyError => self.reply(500, "Server Internal Error"),
+            Func::Forward(target) => {
+                let dest = match target {
+                    None => None,
+                    Some((host, port)) => {
+                        let h = self.eval(host).as_str().into_owned();
+                        let p = port.as_ref().map(|p| self.eval(p).as_int());
+                        Some((h, p.and_then(|p| u16::try_from(p).ok())))
+                    }
+                };
+                self.forward(dest)
+            }
+            Func::Route(idx) => match self.run_route(*idx) {
+                Flow::Next | Flow::Break => 1,
+                Flow::Return(n) => n,
+                Flow::Exit => 0,
+                Flow::Drop => i64::MIN,
+            },
+            Func::Log(level, e) => {
+                let m = self.eval(e).as_str().into_owned();
+                self.log(*level, m);
+                1
+            }
+            Func::Xlog(level, fmt) => {
+                let m = self.format(fmt);
+                self.log(*level, m);
+                1
+            }
+            Func::SetFlag(n) => {
+                self.flags |= 1 << n;
+                1
+            }
+            Func::ResetFlag(n) => {
+                self.flags &= !(1 << n);
+                1
+            }
+            Func::IsFlagSet(n) => {
+                if self.flags & (1 << n) != 0 {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::MaxFwdProcess(limit) => {
+                let limit = u8::try_from(self.eval(limit).as_int().clamp(0, 255)).unwrap_or(70);
+                match self.msg.max_forwards() {
+                    Ok(None) => {
+                        self.maxfwd = Some(MaxFwd::Add(limit));
+                        2
+                    }
+                    Ok(Some(0)) => -1,
+                    Ok(Some(n)) => {
+                        self.maxfwd = Some(MaxFwd::Set(n.min(limit).saturating_sub(1)));
+                        1
+                    }
+                    Err(_) => -2,
+                }
+            }
+            Func::MaxFwdLt(n) => {
+                let n = self.eval(n).as_int();
+                match self.msg.max_forwards() {
+                    Ok(Some(v)) if i64::from(v) < n => 1,
+                    _ => -1,
+                }
+            }
+            Func::IsMethod(list) => {
+                let m = self.get_name(&PvName::Method).as_str().to_ascii_uppercase();
+                if list.contains(&m) {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::HasTotag => match self.msg.to() {
+                Ok(Some(to)) if to.tag().is_some() => 1,
+                _ => -1,
+            },
+            Func::RecordRoute => {
+                self.record_route = true;
+                1
+            }
+            Func::LooseRoute => self.loose_route(),
+            Func::AppendHf(e) => {
+                let h = self
+                    .eval(e)
+                    .as_str()
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
+                if h.contains(':') {
+                    self.add_headers.push(h);
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::RemoveHf(e) => {
+                let name = self.eval(e).as_str().into_owned();
+                let n = self.msg.headers().iter().filter(|h| h.is(&name)).count();
+                self.remove_headers.push(name);
+                if n > 0 {
+                    n as i64
+                } else {
+                    -1
+                }
+            }
+            Func::IsPresentHf(e) => {
+                let name = self.eval(e).as_str().into_owned();
+                if self.msg.headers().iter().any(|h| h.is(&name)) {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::SetUri(e) => {
+                self.new_ruri = Some(self.eval(e).as_str().into_owned());
+                1
+            }
+            Func::SetHost(e) | Func::SetUser(e) | Func::SetPort(e) => {
+                let part = match f {
+                    Func::SetHost(_) => PvName::RuriDomain,
+                    Func::SetUser(_) => PvName::RuriUser,
+                    _ => PvName::RuriPort,
+                };
+                let v = self.eval(e).as_str().into_owned();
+                match set_uri_part(&self.current_ruri(), &part, &v) {
+                    Some(u) => {
+                        self.new_ruri = Some(u);
+                        1
+                    }
+                    None => -1,
+                }
+            }
+            Func::Prefix(e) => {
+                let p = self.eval(e).as_str().into_owned();
+                let user = uri_part(&self.current_ruri(), &PvName::RuriUser)
+                    .as_str()
+                    .into_owned();
+                self.set_user(&format!("{p}{user}"))
+            }
+            Func::Strip(n) | Func::StripTail(n) => {
+                let user = uri_part(&self.current_ruri(), &PvName::RuriUser)
+                    .as_str()
+                    .into_owned();
+                let n = usize::try_from(*n).unwrap_or(0).min(user.len());
+                let new = if matches!(f, Func::Strip(_)) {
+                    user.get(n..).unwrap_or("").to_string()
+                } else {
+                    user.get(..user.len() - n).unwrap_or("").to_string()
+                };
+                self.set_user(&new)
+            }
+            Func::RevertUri => {
+                self.new_ruri = None;
+                1
+            }
+            Func::ForceRport => {
+                self.force_rport = true;
+                1
+            }
+            Func::PvIsset(pv) => {
+                if self.get(pv).is_defined() {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::PvUnset(pv) => {
+                self.assign(pv, Value::Null);
+                1
+            }
+        }
+    }
+
+    fn set_user(&mut self, user: &str) -> i64 {
+        match set_uri_part(&self.current_ruri(), &PvName::RuriUser, user) {
+            Some(u) => {
+                self.new_ruri = Some(u);
+                1
+            }
+            None => -1,
+        }
+    }
+
+    /// `loose_route()`: a Route header that names us is removed and routing goes on from the
+    /// next one (or the Request-URI); a Route that is not ours becomes the destination.
+    fn loose_route(&mut self) -> i64 {
+        let Ok(routes) = self.msg.routes() else {
+            return -1;
+        };
+        let Some(first) = routes.first() else {
+            return -1;
+        };
+        if self.router.is_my_uri(first.uri_text) {
+            self.pop_route = true;
+            if let Some(next) = routes.get(1) {
+                self.dst_uri = Some(next.uri_text.to_string());
+            }
+        } else {
+            self.dst_uri = Some(first.uri_text.to_string());
+        }
+        1
+    }
+
+    /// A local reply to the request (`sl_send_reply`).
+    fn reply(&mut self, code: u16, reason: &str) -> i64 {
+        if !self.msg.is_request() || self.msg.method() == Some("ACK") {
+            return -1;
+        }
+        let to_tag = self.router.to_tag(self.msg);
+        let data = crate::reply::build_reply(self.msg, self.inc, code, reason, &to_tag);
+        let dest = crate::reply::reply_destination(self.msg, self.inc);
+        self.out.push(Output::Send(SendMsg {
+            data,
+            dest: Dest::Addr(dest),
+            proto: self.inc.proto,
+            local: Some(self.inc.local),
+            conn: self.inc.conn,
+        }));
+        1
+    }
+
+    /// Stateless forwarding of the request.
+    fn forward(&mut self, target: Option<(String, Option<u16>)>) -> i64 {
+        if !self.msg.is_request() {
+            return -1;
+        }
+        let (host, port, proto) = match target {
+            Some((h, p)) => (h, p, self.inc.proto),
+            None => {
+                let uri = self.dst_uri.clone().unwrap_or_else(|| self.current_ruri());
+                match Uri::parse(&uri) {
+                    Ok(Uri::Sip(u)) => {
+                        let proto = match u
+                            .params
+                            .get("transport")
+                            .flatten()
+                            .map(str::to_ascii_lowercase)
+                            .as_deref()
+                        {
+                            Some("tcp") => Transport::Tcp,
+                            Some("tls") => Transport::Tls,
+                            Some("sctp") => Transport::Sctp,
+                            Some("udp") => Transport::Udp,
+                            _ if u.secure => Transport::Tls,
+                            _ => self.inc.proto,
+                        };
+                        (
+                            u.host_port.host.unbracketed().to_string(),
+                            u.host_port.port,
+                            proto,
+                        )
+                    }
+                    _ => {
+                        self.log(-1, format!("forward: cannot route to `{uri}`"));
+                        return -1;
+                    }
+                }
+            }
+        };
+        let Some(local) = self.router.pick_socket(proto, host.parse::<IpAddr>().ok()) else {
+            self.log(
+                -1,
+                format!("forward: no {} socket to send from", proto.as_str()),
+            );
+            return -1;
+        };
+        let port = port.unwrap_or(if proto == Transport::Tls { 5061 } else { 5060 });
+        match self.build_forward(local) {
+            Ok(data) => {
+                self.out.push(Output::Send(SendMsg {
+                    data,
+                    dest: match host.parse::<IpAddr>() {
+                        Ok(ip) => Dest::Addr(std::net::SocketAddr::new(ip, port)),
+                        Err(_) => Dest::Host { host, port },
+                    },
+                    proto,
+                    local: Some(local),
+                    conn: None,
+                }));
+                1
+            }
+            Err(e) => {
+                self.log(-1, format!("forward: {e}"));
+                -1
+            }
+        }
+    }
+
+    fn build_forward(&mut self, local: usize) -> Result<Vec<u8>, sip_message::EditError> {
+        let sock = self.router.local(local);
+        let mut ed = sip_message::Editor::new(self.msg);
+        // RFC 3261 §18.2.1 / RFC 3581 on the Via we received.
+        if let Ok(Some(via)) = self.msg.top_via() {
+            let src = self.inc.source;
+            let sent_by_ip = via.sent_by.host.ip();
+            let wants_rport = !matches!(via.rport, Rport::Absent) || self.force_rport;
+            if sent_by_ip != Some(src.ip()) || wants_rport {
+                ed.set_via_received(src.ip())?;
+            }
+            if wants_rport {
+                ed.set_via_rport(src.port())?;
+            }
+        }
+        let branch = self.router.branch(self.msg, local);
+        let sent_by = sock.host_port();
+        ed.insert_via(
+            &sock.proto.as_str().to_ascii_uppercase(),
+            &sent_by,
+            &branch,
+            "",
+        )?;
+        match self.maxfwd {
+            Some(MaxFwd::Add(n)) => ed.add_header("Max-Forwards", &n.to_string())?,
+            Some(MaxFwd::Set(n)) => ed.replace_header("Max-Forwards", &n.to_string())?,
+            None => {}
+        }
+        if let Some(ruri) = &self.new_ruri {
+            ed.set_request_uri(ruri)?;
+        }
+        if self.pop_route {
+            ed.remove_top_route()?;
+        }
+        if self.record_route {
+            let params = match sock.proto {
+                Transport::Udp => "lr".to_string(),
+                p => format!("transport={};lr", p.as_str()),
+            };
+            ed.prepend_record_route(&sent_by, &params)?;
+        }
+        for name in &self.remove_headers {
+            ed.remove_headers(name);
+        }
+        for h in &self.add_headers {
+            if let Some((name, value)) = h.split_once(':') {
+                ed.add_header(name.trim(), value.trim())?;
+            }
+        }
+        Ok(ed.finish())
+    }
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let bits = u32::from(bits.min(32));
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let bits = u32::from(bits.min(128));
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+fn uri_part(uri: &str, part: &PvName) -> Value {
+    match Uri::parse(uri) {
+        Ok(Uri::Sip(u)) => match part {
+            PvName::RuriUser => u.user.map_or(Value::Null, |x| Value::Str(x.to_string())),
+            PvName::RuriDomain => Value::Str(u.host_port.host.unbracketed().to_string()),
+            PvName::RuriPort => Value::Int(i64::from(u.host_port.port.unwrap_or(if u.secure {
+                5061
+            } else {
+                5060
+            }))),
+            PvName::RuriScheme => Value::Str(u.scheme.to_string()),
+            _ => Value::Null,
+        },
+        _ => Value::Null,
+    }
+}
+
+/// The URI with its user, host or port replaced (parameters and headers kept).
+fn set_uri_part(uri: &str, part: &PvName, value: &str) -> Option<String> {
+    let Ok(Uri::Sip(u)) = Uri::parse(uri) else {
+        return None;
+    };
+    let user = match part {
+        PvName::RuriUser => (!value.is_empty()).then_some(value),
+        _ => u.user,
+    };
+    let host_port = match part {
+        PvName::RuriDomain => {
+            let host = value.trim_matches(['[', ']']);
+            HostPort::parse(host)
+                .ok()
+                .or_else(|| HostPort::parse(value).ok())
+                .map(|h| HostPort::new(h.host, u.host_port.port))?
+        }
+        PvName::RuriPort => HostPort::new(u.host_port.host.clone(), value.parse().ok()),
+        _ => u.host_port.clone(),
+    };
+    let mut out = format!("{}:", u.scheme);
+    if let Some(user) = user {
+        out.push_str(user);
+        if let Some(pw) = u.password {
+            out.push(':');
+            out.push_str(pw);
+        }
+        out.push('@');
+    }
+    out.push_str(&host_port.to_string());
+    let raw = u.params.as_str();
+    if !raw.is_empty() {
+        if !raw.starts_with(';') {
+            out.push(';');
+        }
+        out.push_str(raw);
+    }
+    if let Some(h) = u.headers {
+        out.push('?');
+        out.push_str(h);
+    }
+    Some(out)
+}
+
+fn transform(t: &Trans, v: Value) -> Value {
+    match t {
+        Trans::Len => Value::Int(v.as_str().len() as i64),
+        Trans::ToLower => Value::Str(v.as_str().to_lowercase()),
+        Trans::ToUpper => Value::Str(v.as_str().to_uppercase()),
+        Trans::Int => Value::Int(v.as_int()),
+        Trans::Substr(off, len) => {
+            let s = v.as_str();
+            let n = s.len() as i64;
+            let start = if *off < 0 {
+                (n + off).max(0)
+            } else {
+                (*off).min(n)
+            } as usize;
+            let end = if *len == 0 {
+                n as usize
+            } else {
+                (start as i64 + len).clamp(start as i64, n) as usize
+            };
+            Value::Str(s.get(start..end).unwrap_or("").to_string())
+        }
+        Trans::UriUser => uri_part(&v.as_str(), &PvName::RuriUser),
+        Trans::UriHost => uri_part(&v.as_str(), &PvName::RuriDomain),
+        Trans::UriPort => uri_part(&v.as_str(), &PvName::RuriPort),
+    }
+}

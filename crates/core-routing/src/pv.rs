@@ -1,0 +1,318 @@
+//! Pseudo-variables, resolved once at compile time: `$ru`, `$var(x)`, `$hdr(Name)`,
+//! `$(ru{s.len})`, `$(hdr(Via)[1])`. A name the engine does not know is a compile error.
+
+/// What a pseudo-variable reads (and, for some, writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PvName {
+    /// `$ru`: the Request-URI (new one if rewritten).
+    Ruri,
+    /// `$rU`: its user part.
+    RuriUser,
+    /// `$rd`: its host.
+    RuriDomain,
+    /// `$rp`: its port (5060 when absent).
+    RuriPort,
+    /// `$rz`: its scheme.
+    RuriScheme,
+    /// `$ou`: the original Request-URI.
+    OrigUri,
+    /// `$oU`: its user part.
+    OrigUser,
+    /// `$du`: the destination URI (outbound proxy).
+    DstUri,
+    /// `$fu`, `$fU`, `$fd`, `$fn`, `$ft`: From URI, user, host, display name, tag.
+    From(AddrPart),
+    /// `$tu`, `$tU`, `$td`, `$tn`, `$tt`: the same of To.
+    To(AddrPart),
+    /// `$ci`: Call-ID.
+    CallId,
+    /// `$cs`: CSeq number.
+    CSeqNum,
+    /// `$rm`: the method (of the CSeq for replies).
+    Method,
+    /// `$rs`: the reply status code.
+    Status,
+    /// `$rr`: the reply reason phrase.
+    Reason,
+    /// `$rb` / `$mb`: body / whole message.
+    Body,
+    /// `$mb`: the whole message.
+    Message,
+    /// `$ml`: message length.
+    MsgLen,
+    /// `$si` / `$sp`: source address and port.
+    SrcIp,
+    /// `$sp`
+    SrcPort,
+    /// `$Ri` / `$Rp`: the local address and port the message came in on.
+    RcvIp,
+    /// `$Rp`
+    RcvPort,
+    /// `$RAi` / `$RAp`: the advertised address and port of that socket.
+    RcvAdvIp,
+    /// `$RAp`
+    RcvAdvPort,
+    /// `$pr` / `$proto`: the transport protocol, lower case.
+    Proto,
+    /// `$ua`: User-Agent.
+    UserAgent,
+    /// `$ct`: Contact header value.
+    Contact,
+    /// `$cl`: Content-Length.
+    ContentLength,
+    /// `$hdr(Name)`: a header's value (first, or by index).
+    Hdr(String),
+    /// `$hdrc(Name)`: how many headers of that name.
+    HdrCount(String),
+    /// `$var(x)`: a script variable (per message).
+    Var(String),
+    /// `$avp(x)` and `$x`: an AVP (per message).
+    Avp(String),
+    /// `$shv(x)`: a shared variable (per router).
+    Shv(String),
+    /// `$T_branch_idx`: always 0 without transactions.
+    BranchIdx,
+    /// `$rc` / `$retcode` / `$?`: the last return code.
+    RetCode,
+    /// `$null`
+    Null,
+    /// `$Ts`: the current Unix time.
+    TimeSec,
+}
+
+/// Parts of a From/To header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrPart {
+    /// The URI.
+    Uri,
+    /// The user part of the URI.
+    User,
+    /// The host of the URI.
+    Domain,
+    /// The display name.
+    Name,
+    /// The `tag` parameter.
+    Tag,
+}
+
+/// A transformation (`{s.len}`, `{uri.user}`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trans {
+    /// `s.len`
+    Len,
+    /// `s.tolower`
+    ToLower,
+    /// `s.toupper`
+    ToUpper,
+    /// `s.int`
+    Int,
+    /// `s.substr,offset,length`
+    Substr(i64, i64),
+    /// `uri.user`
+    UriUser,
+    /// `uri.host`
+    UriHost,
+    /// `uri.port`
+    UriPort,
+}
+
+/// A resolved pseudo-variable with its index and transformations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pv {
+    /// What it reads.
+    pub name: PvName,
+    /// `[n]` (headers: the n-th one; negative counts from the end).
+    pub index: Option<i64>,
+    /// Applied in order to the value.
+    pub trans: Vec<Trans>,
+}
+
+impl Pv {
+    /// Whether a script may assign to it.
+    pub fn writable(&self) -> bool {
+        self.trans.is_empty()
+            && matches!(
+                self.name,
+                PvName::Ruri
+                    | PvName::RuriUser
+                    | PvName::RuriDomain
+                    | PvName::RuriPort
+                    | PvName::DstUri
+                    | PvName::Var(_)
+                    | PvName::Avp(_)
+                    | PvName::Shv(_)
+            )
+    }
+}
+
+/// Parses the text of a PVAR/AVP token.
+pub fn parse(text: &str) -> Result<Pv, String> {
+    let body = text
+        .strip_prefix('$')
+        .or_else(|| text.strip_prefix('%'))
+        .ok_or_else(|| format!("`{text}` is not a variable"))?;
+    if let Some(inner) = body.strip_prefix('(').and_then(|b| b.strip_suffix(')')) {
+        // $( name [index] {trans}… )
+        let (name_part, trans_part) = match inner.find('{') {
+            Some(i) => (&inner[..i], &inner[i..]),
+            None => (inner, ""),
+        };
+        let (name_part, index) = split_index(name_part)?;
+        let mut pv = simple(name_part)?;
+        pv.index = index;
+        pv.trans = parse_trans(trans_part)?;
+        return Ok(pv);
+    }
+    let (name_part, index) = split_index(body)?;
+    let mut pv = simple(name_part)?;
+    pv.index = index;
+    Ok(pv)
+}
+
+fn split_index(s: &str) -> Result<(&str, Option<i64>), String> {
+    // An index follows the name's closing parenthesis: `hdr(Via)[1]`, `avp(x)[*]`.
+    if let Some(open) = s.rfind('[').filter(|_| s.ends_with(']')) {
+        let idx = &s[open + 1..s.len() - 1];
+        if idx == "*" {
+            return Ok((&s[..open], None));
+        }
+        let n: i64 = idx.parse().map_err(|_| format!("bad index `[{idx}]`"))?;
+        return Ok((&s[..open], Some(n)));
+    }
+    Ok((s, None))
+}
+
+fn simple(s: &str) -> Result<Pv, String> {
+    use PvName::*;
+    let arg = |prefix: &str| -> Option<String> {
+        s.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('('))
+            .and_then(|r| r.strip_suffix(')'))
+            .map(str::to_string)
+    };
+    let name = match s {
+        "ru" => Ruri,
+        "rU" => RuriUser,
+        "rd" => RuriDomain,
+        "rp" => RuriPort,
+        "rz" => RuriScheme,
+        "ou" => OrigUri,
+        "oU" => OrigUser,
+        "du" => DstUri,
+        "fu" => From(AddrPart::Uri),
+        "fU" => From(AddrPart::User),
+        "fd" => From(AddrPart::Domain),
+        "fn" => From(AddrPart::Name),
+        "ft" => From(AddrPart::Tag),
+        "tu" => To(AddrPart::Uri),
+        "tU" => To(AddrPart::User),
+        "td" => To(AddrPart::Domain),
+        "tn" => To(AddrPart::Name),
+        "tt" => To(AddrPart::Tag),
+        "ci" => CallId,
+        "cs" => CSeqNum,
+        "rm" => Method,
+        "rs" => Status,
+        "rr" => Reason,
+        "rb" => Body,
+        "mb" => Message,
+        "ml" => MsgLen,
+        "si" => SrcIp,
+        "sp" => SrcPort,
+        "Ri" => RcvIp,
+        "Rp" => RcvPort,
+        "RAi" => RcvAdvIp,
+        "RAp" => RcvAdvPort,
+        "pr" | "proto" => Proto,
+        "ua" => UserAgent,
+        "ct" => Contact,
+        "cl" => ContentLength,
+        "T_branch_idx" => BranchIdx,
+        "rc" | "retcode" | "?" => RetCode,
+        "null" => Null,
+        "Ts" => TimeSec,
+        _ => {
+            if let Some(h) = arg("hdr") {
+                Hdr(h)
+            } else if let Some(h) = arg("hdrc") {
+                HdrCount(h)
+            } else if let Some(v) = arg("var") {
+                Var(v)
+            } else if let Some(v) = arg("avp") {
+                Avp(v
+                    .trim_start_matches("s:")
+                    .trim_start_matches("i:")
+                    .to_string())
+            } else if let Some(v) = arg("shv") {
+                Shv(v)
+            } else if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                // `$name` that is no pseudo-variable is an AVP (max-compat mode).
+                Avp(s.to_string())
+            } else {
+                return Err(format!("unknown pseudo-variable `${s}`"));
+            }
+        }
+    };
+    Ok(Pv {
+        name,
+        index: None,
+        trans: Vec::new(),
+    })
+}
+
+fn parse_trans(s: &str) -> Result<Vec<Trans>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(r) = rest.strip_prefix('{') {
+        let end = r
+            .find('}')
+            .ok_or_else(|| format!("unterminated transformation `{s}`"))?;
+        let t = &r[..end];
+        let mut parts = t.split(',');
+        let head = parts.next().unwrap_or("");
+        out.push(match head {
+            "s.len" => Trans::Len,
+            "s.tolower" => Trans::ToLower,
+            "s.toupper" => Trans::ToUpper,
+            "s.int" => Trans::Int,
+            "s.substr" => {
+                let off = parts.next().and_then(|p| p.trim().parse().ok());
+                let len = parts.next().and_then(|p| p.trim().parse().ok());
+                match (off, len) {
+                    (Some(o), Some(l)) => Trans::Substr(o, l),
+                    _ => return Err(format!("bad arguments in `{{{t}}}`")),
+                }
+            }
+            "uri.user" => Trans::UriUser,
+            "uri.host" => Trans::UriHost,
+            "uri.port" => Trans::UriPort,
+            _ => return Err(format!("unsupported transformation `{{{t}}}`")),
+        });
+        rest = &r[end + 1..];
+    }
+    if !rest.is_empty() {
+        return Err(format!("unexpected `{rest}` after transformations"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(parse("$ru").unwrap().name, PvName::Ruri);
+        assert_eq!(parse("$var(x)").unwrap().name, PvName::Var("x".into()));
+        assert_eq!(parse("$avp(s:x)").unwrap().name, PvName::Avp("x".into()));
+        let p = parse("$(hdr(Via)[1])").unwrap();
+        assert_eq!((p.name, p.index), (PvName::Hdr("Via".into()), Some(1)));
+        let p = parse("$(ru{s.len})").unwrap();
+        assert_eq!(p.trans, vec![Trans::Len]);
+        let p = parse("$(fu{uri.user}{s.toupper})").unwrap();
+        assert_eq!(p.trans, vec![Trans::UriUser, Trans::ToUpper]);
+        assert!(parse("$(ru{s.nope})").is_err());
+        assert!(parse("$foo").unwrap().writable());
+        assert!(!parse("$si").unwrap().writable());
+    }
+}

@@ -1,0 +1,392 @@
+//! The router without sockets: messages in, outputs checked.
+
+use std::net::SocketAddr;
+
+use core_routing::{Dest, Incoming, LocalSocket, Output, Router, RouterConfig, SendMsg, Transport};
+
+const RELAY: &str = r#"
+loadmodule "sl.so"
+loadmodule "maxfwd.so"
+loadmodule "rr.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+
+request_route {
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    if (is_method("OPTIONS") && uri == myself) {
+        sl_send_reply("200", "OK");
+        exit;
+    }
+    if (has_totag()) {
+        if (loose_route()) { forward(); exit; }
+    }
+    record_route();
+    forward();
+}
+"#;
+
+fn router(cfg: &str) -> Router {
+    let parsed = cfg_parser::parse_str("test.cfg", cfg, &Default::default());
+    let errors: Vec<String> = parsed
+        .errors()
+        .map(|d| d.render(parsed.sources()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let rc = RouterConfig {
+        sockets: vec![
+            LocalSocket {
+                proto: Transport::Udp,
+                address: "127.0.0.1".parse().expect("address"),
+                port: 5060,
+                advertise: None,
+            },
+            LocalSocket {
+                proto: Transport::Tcp,
+                address: "127.0.0.1".parse().expect("address"),
+                port: 5060,
+                advertise: None,
+            },
+        ],
+        aliases: vec![("proxy.example.org".into(), None)],
+    };
+    Router::new(&parsed.config, rc).expect("compiles").0
+}
+
+fn compile_error(cfg: &str) -> String {
+    let parsed = cfg_parser::parse_str("test.cfg", cfg, &Default::default());
+    assert!(!parsed.has_errors());
+    match Router::new(&parsed.config, RouterConfig::default()) {
+        Ok(_) => panic!("compiled: {cfg}"),
+        Err(e) => format!("{}: {}", parsed.sources().location(e.span), e.message),
+    }
+}
+
+const SRC: &str = "127.0.0.1:5070";
+
+fn run(r: &Router, msg: &str) -> Vec<Output> {
+    let mut out = Vec::new();
+    let data = msg.replace('\n', "\r\n");
+    r.handle(
+        &Incoming {
+            data: data.as_bytes(),
+            source: SRC.parse().expect("address"),
+            proto: Transport::Udp,
+            local: 0,
+            conn: None,
+        },
+        &mut out,
+    );
+    out
+}
+
+fn sends(out: &[Output]) -> Vec<&SendMsg> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send(s) => Some(s),
+            Output::Log { .. } => None,
+        })
+        .collect()
+}
+
+fn text(s: &SendMsg) -> String {
+    String::from_utf8_lossy(&s.data).into_owned()
+}
+
+fn request(method: &str, ruri: &str, extra: &str) -> String {
+    format!(
+        "{method} {ruri} SIP/2.0\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-abc\n\
+         Max-Forwards: 70\n\
+         From: <sip:alice@example.com>;tag=a1\n\
+         To: <sip:bob@example.com>\n\
+         Call-ID: call-1@example.com\n\
+         CSeq: 1 {method}\n\
+         {extra}Content-Length: 0\n\n"
+    )
+}
+
+#[test]
+fn options_to_myself_is_answered_200_from_the_script() {
+    let r = router(RELAY);
+    let out = run(&r, &request("OPTIONS", "sip:127.0.0.1:5060", ""));
+    let s = sends(&out);
+    assert_eq!(s.len(), 1, "{out:?}");
+    let t = text(s[0]);
+    assert!(t.starts_with("SIP/2.0 200 OK\r\n"), "{t}");
+    assert!(
+        t.contains("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-abc\r\n"),
+        "{t}"
+    );
+    assert!(t.contains("To: <sip:bob@example.com>;tag="), "{t}");
+    assert!(t.contains("Call-ID: call-1@example.com\r\n") && t.contains("CSeq: 1 OPTIONS\r\n"));
+    assert!(t.ends_with("Content-Length: 0\r\n\r\n"));
+    assert_eq!(s[0].dest, Dest::Addr(SRC.parse().unwrap()));
+    // An alias counts as myself too.
+    let out = run(&r, &request("OPTIONS", "sip:proxy.example.org", ""));
+    assert!(text(sends(&out)[0]).starts_with("SIP/2.0 200 OK"));
+}
+
+#[test]
+fn max_forwards_zero_is_answered_483() {
+    let r = router(RELAY);
+    let msg = request("INVITE", "sip:bob@127.0.0.2:5080", "")
+        .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    let out = run(&r, &msg);
+    let s = sends(&out);
+    assert_eq!(s.len(), 1);
+    assert!(
+        text(s[0]).starts_with("SIP/2.0 483 Too Many Hops\r\n"),
+        "{}",
+        text(s[0])
+    );
+}
+
+#[test]
+fn requests_are_relayed_with_our_via_record_route_and_max_forwards() {
+    let r = router(RELAY);
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2:5080", ""));
+    let s = sends(&out);
+    assert_eq!(s.len(), 1, "{out:?}");
+    assert_eq!(s[0].dest, Dest::Addr("127.0.0.2:5080".parse().unwrap()));
+    assert_eq!(s[0].local, Some(0));
+    let t = text(s[0]);
+    let vias: Vec<&str> = t.lines().filter(|l| l.starts_with("Via:")).collect();
+    assert_eq!(vias.len(), 2, "{t}");
+    assert!(
+        vias[0].starts_with("Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK"),
+        "{t}"
+    );
+    assert_eq!(
+        vias[1],
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-abc"
+    );
+    assert!(t.contains("Max-Forwards: 9\r\n"), "{t}");
+    assert!(
+        t.contains("Record-Route: <sip:127.0.0.1:5060;lr>\r\n"),
+        "{t}"
+    );
+    // A retransmission gets the same branch; another request another one.
+    let again = run(&r, &request("INVITE", "sip:bob@127.0.0.2:5080", ""));
+    assert_eq!(text(sends(&again)[0]).lines().nth(1), t.lines().nth(1));
+    let bye = run(&r, &request("BYE", "sip:bob@127.0.0.2:5080", ""));
+    assert_ne!(text(sends(&bye)[0]).lines().nth(1), t.lines().nth(1));
+}
+
+#[test]
+fn received_and_rport_are_added_to_the_senders_via() {
+    let r = router(RELAY);
+    let msg = request("INVITE", "sip:bob@127.0.0.2:5080", "").replace(
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-abc",
+        "Via: SIP/2.0/UDP 10.1.1.1:5999;rport;branch=z9hG4bK-abc",
+    );
+    let t = text(sends(&run(&r, &msg))[0]);
+    assert!(
+        t.contains(
+            "Via: SIP/2.0/UDP 10.1.1.1:5999;rport=5070;branch=z9hG4bK-abc;received=127.0.0.1\r\n"
+        ) || t.contains("received=127.0.0.1") && t.contains("rport=5070"),
+        "{t}"
+    );
+}
+
+#[test]
+fn in_dialog_requests_follow_the_route_set() {
+    let r = router(RELAY);
+    let msg = request(
+        "BYE",
+        "sip:bob@127.0.0.9:5090",
+        "Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.3:5077;lr>\n",
+    )
+    .replace(
+        "To: <sip:bob@example.com>",
+        "To: <sip:bob@example.com>;tag=b2",
+    );
+    let s = sends(&run(&r, &msg))
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].dest, Dest::Addr("127.0.0.3:5077".parse().unwrap()));
+    let t = text(&s[0]);
+    assert!(
+        t.contains("Route: <sip:127.0.0.3:5077;lr>") && !t.contains("<sip:127.0.0.1:5060;lr>"),
+        "{t}"
+    );
+}
+
+fn reply(top_via: &str) -> String {
+    format!(
+        "SIP/2.0 200 OK\n\
+         Via: {top_via}\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-abc;received=127.0.0.7;rport=5071\n\
+         From: <sip:alice@example.com>;tag=a1\n\
+         To: <sip:bob@example.com>;tag=b2\n\
+         Call-ID: call-1@example.com\n\
+         CSeq: 1 INVITE\n\
+         Content-Length: 0\n\n"
+    )
+}
+
+#[test]
+fn replies_go_back_along_the_vias() {
+    let r = router(RELAY);
+    let out = run(
+        &r,
+        &reply("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsr0123"),
+    );
+    let s = sends(&out);
+    assert_eq!(s.len(), 1, "{out:?}");
+    assert_eq!(s[0].dest, Dest::Addr("127.0.0.7:5071".parse().unwrap()));
+    let t = text(s[0]);
+    assert_eq!(t.matches("Via:").count(), 1, "{t}");
+    assert!(!t.contains("z9hG4bKsr0123"));
+}
+
+#[test]
+fn a_reply_with_a_foreign_top_via_is_dropped_and_logged() {
+    let r = router(RELAY);
+    let out = run(
+        &r,
+        &reply("SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKother"),
+    );
+    assert!(sends(&out).is_empty(), "{out:?}");
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Log { message, .. } if message.contains("not ours"))));
+}
+
+#[test]
+fn script_semantics() {
+    let cfg = r#"
+        loadmodule "xlog.so"
+        flags FLT_A:3
+        request_route {
+            $var(n) = 1 + 2 * 3;
+            $var(s) = "a" + $var(n);
+            $var(i) = 0;
+            while ($var(i) < 5) { $var(i) = $var(i) + 1; }
+            switch ($rm) {
+                case "INVITE": $var(c) = "inv";
+                case "BYE": $var(c) = $var(c) + "+fall"; break;
+                default: $var(c) = "other";
+            }
+            setflag(FLT_A);
+            if (isflagset(FLT_A) && $(rU{s.len}) == 3 && $fU == "alice" && $ft == "a1") {
+                $var(f) = "yes";
+            }
+            route(SUB);
+            xlog("L_INFO", "n=$var(n) s=$var(s) i=$var(i) c=$var(c) f=$var(f) rc=$rc ru=$ru si=$si:$sp $(ci{s.substr,0,4})\n");
+            if (src_ip == 127.0.0.0/8 && proto == udp && af == 2 && method == "invite") { log(1, "legacy ok\n"); }
+            exit;
+            log(1, "not reached\n");
+        }
+        route[SUB] { return(-7); }
+    "#;
+    let r = router(cfg);
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2:5080", ""));
+    let logs: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Log { message, .. } => Some(message.as_str()),
+            Output::Send(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            "n=7 s=a7 i=5 c=inv+fall f=yes rc=-7 ru=sip:bob@127.0.0.2:5080 si=127.0.0.1:5070 call\n",
+            "legacy ok\n"
+        ]
+    );
+}
+
+#[test]
+fn while_loops_are_bounded() {
+    let r = router("max_while_loops=10\nrequest_route { $var(i) = 0; while (1) { $var(i) = $var(i) + 1; } log(1, \"$var(i)\"); }");
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""));
+    assert!(out.iter().any(
+        |o| matches!(o, Output::Log { message, .. } if message.contains("max_while_loops=10"))
+    ));
+}
+
+#[test]
+fn uri_rewriting_functions() {
+    let cfg = r#"
+        request_route {
+            strip(2); prefix("00"); sethost("127.0.0.3"); setport("5099");
+            $var(x) = $ru;
+            forward();
+        }
+    "#;
+    let r = router(cfg);
+    let s = run(
+        &r,
+        &request("INVITE", "sip:4912345@127.0.0.2:5080;user=phone", ""),
+    );
+    let send = sends(&s)[0];
+    assert_eq!(send.dest, Dest::Addr("127.0.0.3:5099".parse().unwrap()));
+    assert!(
+        text(send).starts_with("INVITE sip:0012345@127.0.0.3:5099;user=phone SIP/2.0\r\n"),
+        "{}",
+        text(send)
+    );
+}
+
+#[test]
+fn compile_errors_name_the_line() {
+    assert_eq!(
+        compile_error("request_route {\n  sl_send_reply(\"200\", \"OK\");\n}"),
+        "test.cfg:2:3: `sl_send_reply` needs `loadmodule \"sl.so\"` before it is used"
+    );
+    assert_eq!(
+        compile_error("request_route {\n  t_relay();\n}"),
+        "test.cfg:2:3: unknown function `t_relay` (missing loadmodule, or not implemented in siprouter)"
+    );
+    assert_eq!(
+        compile_error("loadmodule \"tm.so\"\nrequest_route { drop; }"),
+        "test.cfg:1:12: module `tm` is not available in siprouter"
+    );
+    assert!(
+        compile_error("failure_route[F] { drop; }\nrequest_route { drop; }")
+            .contains("needs transactions")
+    );
+    assert!(compile_error("request_route { $var(x) = $nosuch(1); }")
+        .contains("unknown pseudo-variable"));
+    assert!(compile_error("request_route { $si = 1; }").contains("cannot be assigned"));
+    assert!(
+        compile_error("loadmodule \"xlog.so\"\nrequest_route { xlog(\"$bad(\"); }")
+            .contains("unterminated")
+    );
+    assert!(compile_error("request_route { if ($ru =~ \"(\") drop; }")
+        .contains("bad regular expression"));
+}
+
+#[test]
+fn rfc4475_messages_never_panic_the_router() {
+    let r = router(RELAY);
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/rfc4475");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("rfc4475 corpus") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "sip") {
+            let data = std::fs::read(&p).expect("message");
+            let mut out = Vec::new();
+            r.handle(
+                &Incoming {
+                    data: &data,
+                    source: SocketAddr::from(([127, 0, 0, 1], 5070)),
+                    proto: Transport::Udp,
+                    local: 0,
+                    conn: None,
+                },
+                &mut out,
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 40, "only {n} messages");
+}
