@@ -136,6 +136,12 @@ pub(crate) enum Func {
     ForceRport,
     PvIsset(Pv),
     PvUnset(Pv),
+    SanityCheck,
+    Search(Regex),
+    IsRequest,
+    IsReply,
+    AppendToReply(Expr),
+    AddRrParam(Expr),
 }
 
 /// Module functions: `(module, name, accepted argument counts)`.
@@ -160,13 +166,21 @@ const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
     ("xlog", "xerr", &[1]),
     ("pv", "pv_isset", &[1]),
     ("pv", "pv_unset", &[1]),
+    ("sanity", "sanity_check", &[0, 1, 2]),
+    ("textops", "search", &[1]),
+    ("textops", "append_to_reply", &[1]),
+    ("siputils", "is_request", &[0]),
+    ("siputils", "is_reply", &[0]),
+    ("rr", "add_rr_param", &[1]),
 ];
 
 /// Modules that only provide management interfaces: accepted with a warning.
 pub(crate) const MANAGEMENT_MODULES: &[&str] = &["ctl", "jsonrpcs", "kex", "corex", "cfg_rpc"];
 
 /// Modules that provide script functions we implement.
-const SCRIPT_MODULES: &[&str] = &["sl", "maxfwd", "textops", "siputils", "rr", "xlog", "pv"];
+const SCRIPT_MODULES: &[&str] = &[
+    "sl", "maxfwd", "textops", "siputils", "rr", "xlog", "pv", "sanity",
+];
 
 struct Compiler {
     modules: HashSet<String>,
@@ -543,6 +557,21 @@ impl Compiler {
             "remove_hf" => Func::RemoveHf(self.arg_expr(c, 0)?),
             "is_present_hf" => Func::IsPresentHf(self.arg_expr(c, 0)?),
             "has_totag" => Func::HasTotag,
+            "sanity_check" => Func::SanityCheck,
+            "is_request" => Func::IsRequest,
+            "is_reply" => Func::IsReply,
+            "append_to_reply" => Func::AppendToReply(self.arg_expr(c, 0)?),
+            "add_rr_param" => Func::AddRrParam(self.arg_expr(c, 0)?),
+            "search" => match self.arg_expr(c, 0)? {
+                Expr::Const(v) => Func::Search(
+                    RegexBuilder::new(&v.as_str())
+                        .case_insensitive(true)
+                        .multi_line(true)
+                        .build()
+                        .or_else(|e| err(c.span, format!("bad regular expression: {e}")))?,
+                ),
+                _ => return err(c.span, "search() takes a constant regular expression"),
+            },
             "record_route" => Func::RecordRoute,
             "loose_route" => Func::LooseRoute,
             "pv_isset" | "pv_unset" => {

@@ -43,6 +43,8 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     add_headers: Vec<String>,
     remove_headers: Vec<String>,
     record_route: bool,
+    rr_params: String,
+    reply_headers: Vec<String>,
     force_rport: bool,
     pop_route: bool,
     depth: usize,
@@ -72,6 +74,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             add_headers: Vec::new(),
             remove_headers: Vec::new(),
             record_route: false,
+            rr_params: String::new(),
+            reply_headers: Vec::new(),
             force_rport: false,
             pop_route: false,
             depth: 0,
@@ -666,6 +670,65 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 self.assign(pv, Value::Null);
                 1
             }
+            Func::SanityCheck => self.sanity_check(),
+            Func::Search(re) => {
+                let text = String::from_utf8_lossy(self.msg.as_bytes());
+                if re.is_match(&text) {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::IsRequest => {
+                if self.msg.is_request() {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::IsReply => {
+                if self.msg.is_request() {
+                    -1
+                } else {
+                    1
+                }
+            }
+            Func::AppendToReply(e) => {
+                let h = self
+                    .eval(e)
+                    .as_str()
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
+                self.reply_headers.push(h);
+                1
+            }
+            Func::AddRrParam(e) => {
+                let p = self.eval(e).as_str().into_owned();
+                self.rr_params.push_str(p.trim_start_matches(';'));
+                self.rr_params.push(';');
+                1
+            }
+        }
+    }
+
+    /// `sanity_check()`: the checks a proxy must make before forwarding (RFC 3261 §16.3);
+    /// a failing request is answered with the code the check names, as the sanity module does.
+    fn sanity_check(&mut self) -> i64 {
+        if !self.msg.is_request() {
+            return 1;
+        }
+        match sip_message::validate::validate_request(
+            self.msg,
+            &sip_message::validate::Policy::default(),
+        ) {
+            Ok(()) => 1,
+            Err(rej) => {
+                if self.msg.method() != Some("ACK") {
+                    let reason = rej.reason;
+                    self.reply(rej.code, reason);
+                }
+                0
+            }
         }
     }
 
@@ -705,7 +768,14 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             return -1;
         }
         let to_tag = self.router.to_tag(self.msg);
-        let data = crate::reply::build_reply(self.msg, self.inc, code, reason, &to_tag);
+        let data = crate::reply::build_reply(
+            self.msg,
+            self.inc,
+            code,
+            reason,
+            &to_tag,
+            &self.reply_headers,
+        );
         let dest = crate::reply::reply_destination(self.msg, self.inc);
         self.out.push(Output::Send(SendMsg {
             data,
@@ -819,10 +889,14 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             ed.remove_top_route()?;
         }
         if self.record_route {
-            let params = match sock.proto {
+            let mut params = match sock.proto {
                 Transport::Udp => "lr".to_string(),
                 p => format!("transport={};lr", p.as_str()),
             };
+            for extra in self.rr_params.split(';').filter(|p| !p.is_empty()) {
+                params.push(';');
+                params.push_str(extra);
+            }
             ed.prepend_record_route(&sent_by, &params)?;
         }
         for name in &self.remove_headers {

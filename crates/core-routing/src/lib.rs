@@ -22,7 +22,9 @@
 //! - Pseudo-variables and transformations listed in [`pv`]; core actions `forward`, `route`,
 //!   `log`, flags, `rewrite*`/`set*`, `prefix`, `strip`, `strip_tail`, `revert_uri`,
 //!   `force_rport`; modules sl, maxfwd, textops (`is_method`, `append_hf`, `remove_hf`,
-//!   `is_present_hf`), siputils (`has_totag`), rr (`record_route`, `loose_route`), xlog, pv.
+//!   `is_present_hf`, `search`, `append_to_reply`), siputils (`has_totag`, `is_request`,
+//!   `is_reply`), rr (`record_route`, `loose_route`, `add_rr_param`), sanity
+//!   (`sanity_check`, answering with the code RFC 3261 §16.3 names), xlog, pv.
 //! - Stateless proxying: our Via with a branch that is the same for a retransmission,
 //!   `received`/`rport` on the received Via (RFC 3581), Max-Forwards from the maxfwd module,
 //!   Record-Route with the sending socket, loose routing; replies are accepted only when the

@@ -9,14 +9,15 @@ use sip_message::{HeaderName, Message, Rport};
 use crate::Incoming;
 
 /// The reply bytes: status line, the request's Via headers (the top one with `received` and
-/// `rport` filled in), From, To (with our tag when it has none), Call-ID, CSeq, Server,
-/// `Content-Length: 0`.
+/// `rport` filled in), From, To (with our tag when it has none), Call-ID, CSeq, the headers
+/// added with `append_to_reply`, Server, `Content-Length: 0`.
 pub(crate) fn build_reply(
     msg: &Message<'_>,
     inc: &Incoming<'_>,
     code: u16,
     reason: &str,
     to_tag: &str,
+    extra_headers: &[String],
 ) -> Vec<u8> {
     let mut out = String::with_capacity(512);
     let _ = write!(out, "SIP/2.0 {code} {reason}\r\n");
@@ -43,6 +44,10 @@ pub(crate) fn build_reply(
         } else {
             let _ = write!(out, "{}: {};tag={to_tag}\r\n", h.name_str(), h.value());
         }
+    }
+    for h in extra_headers {
+        out.push_str(h);
+        out.push_str("\r\n");
     }
     out.push_str("Server: siprouter\r\nContent-Length: 0\r\n\r\n");
     out.into_bytes()

@@ -390,3 +390,43 @@ fn rfc4475_messages_never_panic_the_router() {
     }
     assert!(n >= 40, "only {n} messages");
 }
+
+#[test]
+fn sanity_search_and_reply_headers() {
+    let cfg = r#"
+        loadmodule "sl.so"
+        loadmodule "sanity.so"
+        loadmodule "textops.so"
+        loadmodule "siputils.so"
+        loadmodule "rr.so"
+        request_route {
+            if (!sanity_check()) { exit; }
+            if (is_request() && !is_reply() && search("^Call-ID: call-1")) {
+                append_to_reply("X-Seen: yes\r\n");
+                sl_send_reply("404", "Not Here");
+                exit;
+            }
+            add_rr_param("ftag=a1");
+            record_route();
+            forward();
+        }
+    "#;
+    let r = router(cfg);
+    let t = text(sends(&run(&r, &request("INVITE", "sip:bob@127.0.0.2", "")))[0]);
+    assert!(
+        t.starts_with("SIP/2.0 404 Not Here\r\n") && t.contains("X-Seen: yes\r\n"),
+        "{t}"
+    );
+    let other = request("INVITE", "sip:bob@127.0.0.2", "").replace("call-1@", "call-2@");
+    let t = text(sends(&run(&r, &other))[0]);
+    assert!(
+        t.contains("Record-Route: <sip:127.0.0.1:5060;lr;ftag=a1>"),
+        "{t}"
+    );
+    // A request the sanity checks refuse is answered with their code and goes no further.
+    let bad = request("INVITE", "sip:bob@127.0.0.2", "").replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
+    let out = run(&r, &bad);
+    let s = sends(&out);
+    assert_eq!(s.len(), 1, "{out:?}");
+    assert!(text(s[0]).starts_with("SIP/2.0 400 "), "{}", text(s[0]));
+}
