@@ -178,3 +178,29 @@ fn unknown_option_prints_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("Usage: siprouter"));
 }
+
+#[test]
+fn route_script_errors_are_check_time_errors() {
+    let cfg = TempCfg::new(
+        "script.cfg",
+        "listen=udp:127.0.0.1:5099\nloadmodule \"sl.so\"\nrequest_route {\n  t_relay();\n}\n",
+    );
+    let out = run_siprouter(&["-c", "-f", cfg.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("script.cfg:4:3: error: unknown function `t_relay`"),
+        "{err}"
+    );
+    let cfg = TempCfg::new(
+        "module.cfg",
+        "loadmodule \"tm.so\"\nrequest_route { drop; }\n",
+    );
+    let out = run_siprouter(&["-c", "-f", cfg.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("module.cfg:1:12: error: module `tm` is not available"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -107,6 +107,28 @@ fn main() -> ExitCode {
     for w in &sockets.warnings {
         eprintln!("{}", w.render(parsed.sources()));
     }
+    // The route script is compiled once, now: its errors are check-time errors.
+    let _router = match core_routing::Router::new(&parsed.config, router_config(&sockets)) {
+        Ok((router, warnings)) => {
+            for w in &warnings {
+                eprintln!(
+                    "{}: warning: {}",
+                    parsed.sources().location(w.span),
+                    w.message
+                );
+            }
+            router
+        }
+        Err(e) => {
+            eprintln!(
+                "{}: error: {}",
+                parsed.sources().location(e.span),
+                e.message
+            );
+            eprintln!("siprouter: {name}: the route script cannot be compiled");
+            return ExitCode::FAILURE;
+        }
+    };
     if cli.dump_sockets {
         println!("{}", socket_info::dump_json(&sockets, parsed.sources()));
         return ExitCode::SUCCESS;
@@ -121,6 +143,45 @@ fn main() -> ExitCode {
          yet; exiting"
     );
     ExitCode::SUCCESS
+}
+
+/// What the router needs to know about the sockets: each socket in list order (the order the
+/// transport numbers them), its advertised name, and the names that count as "myself".
+fn router_config(sockets: &socket_info::Sockets) -> core_routing::RouterConfig {
+    use core_routing::{LocalSocket, Transport};
+    let mut rc = core_routing::RouterConfig::default();
+    for s in &sockets.sockets {
+        let proto = match s.proto {
+            socket_info::Proto::Tcp => Transport::Tcp,
+            socket_info::Proto::Tls => Transport::Tls,
+            socket_info::Proto::Sctp => Transport::Sctp,
+            _ => Transport::Udp,
+        };
+        let advertise = s
+            .advertise
+            .as_ref()
+            .map(|a| (a.name.clone(), a.port))
+            .or_else(|| {
+                sockets
+                    .advertised_address
+                    .clone()
+                    .map(|a| (a, sockets.advertised_port.unwrap_or(s.port)))
+            });
+        rc.sockets.push(LocalSocket {
+            proto,
+            address: s.address,
+            port: s.port,
+            advertise,
+        });
+        if s.name.parse::<std::net::IpAddr>().is_err() {
+            rc.aliases.push((s.name.clone(), Some(s.port)));
+        }
+    }
+    for a in sockets.aliases.iter() {
+        rc.aliases
+            .push((a.name.clone(), (a.port != 0).then_some(a.port)));
+    }
+    rc
 }
 
 /// Parses the config named by `-f`, the default path, or the bundled config.
