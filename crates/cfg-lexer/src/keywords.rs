@@ -58,32 +58,54 @@ impl Serialize for Keyword {
     }
 }
 
-/// What a non-keyword word means to the lexer.
+/// What a reserved word means to the lexer.
+#[derive(Clone, Copy)]
 pub(crate) enum WordMeaning {
     Keyword(Keyword),
     Number(i64),
     Punct(crate::token::Punct),
 }
 
-/// Value words and operator words, which the scanner turns into numbers and operators.
+/// Every reserved spelling in one table, built on first use: one hash lookup per word.
+static WORDS: std::sync::LazyLock<std::collections::HashMap<&'static str, WordMeaning>> =
+    std::sync::LazyLock::new(|| {
+        use crate::token::Punct;
+        let mut m = std::collections::HashMap::with_capacity(table::KEYWORDS.len() + 32);
+        for k in Keyword::all() {
+            m.insert(k.spelling(), WordMeaning::Keyword(k));
+        }
+        let words: [(&[&'static str], WordMeaning); 12] = [
+            (&["yes", "true", "on", "enable"], WordMeaning::Number(1)),
+            (&["no", "false", "off", "disable"], WordMeaning::Number(0)),
+            (
+                &["inet", "INET", "ipv4", "IPv4", "IPV4"],
+                WordMeaning::Number(2),
+            ),
+            (
+                &["inet6", "INET6", "ipv6", "IPv6", "IPV6"],
+                WordMeaning::Number(10),
+            ),
+            (&["and"], WordMeaning::Punct(Punct::AndAnd)),
+            (&["or"], WordMeaning::Punct(Punct::OrOr)),
+            (&["not"], WordMeaning::Punct(Punct::Not)),
+            (&["mod"], WordMeaning::Punct(Punct::Mod)),
+            (&["eq"], WordMeaning::Punct(Punct::StrEq)),
+            (&["ne"], WordMeaning::Punct(Punct::StrNe)),
+            (&["ieq"], WordMeaning::Punct(Punct::IntEq)),
+            (&["ine"], WordMeaning::Punct(Punct::IntNe)),
+        ];
+        for (spellings, meaning) in words {
+            for w in spellings {
+                m.insert(*w, meaning);
+            }
+        }
+        m
+    });
+
+/// Value words and operator words, which the scanner turns into numbers and operators, and
+/// keywords.
 pub(crate) fn word_meaning(word: &str) -> Option<WordMeaning> {
-    use crate::token::Punct;
-    let m = match word {
-        "yes" | "true" | "on" | "enable" => WordMeaning::Number(1),
-        "no" | "false" | "off" | "disable" => WordMeaning::Number(0),
-        "inet" | "INET" | "ipv4" | "IPv4" | "IPV4" => WordMeaning::Number(2),
-        "inet6" | "INET6" | "ipv6" | "IPv6" | "IPV6" => WordMeaning::Number(10),
-        "and" => WordMeaning::Punct(Punct::AndAnd),
-        "or" => WordMeaning::Punct(Punct::OrOr),
-        "not" => WordMeaning::Punct(Punct::Not),
-        "mod" => WordMeaning::Punct(Punct::Mod),
-        "eq" => WordMeaning::Punct(Punct::StrEq),
-        "ne" => WordMeaning::Punct(Punct::StrNe),
-        "ieq" => WordMeaning::Punct(Punct::IntEq),
-        "ine" => WordMeaning::Punct(Punct::IntNe),
-        _ => return Keyword::lookup(word).map(WordMeaning::Keyword),
-    };
-    Some(m)
+    WORDS.get(word).copied()
 }
 
 /// Whether a word is reserved in any way (keyword, value word or operator word).
