@@ -1,7 +1,310 @@
 //! # transport
 //!
-//! The fourth stage of siprouter's pipeline (… socket records → **transports** → router): it
-//! will own every socket (UDP, TCP, TLS, QUIC), hand received messages to the router and send
-//! what the router asks for.
+//! The fourth stage of siprouter's pipeline (… socket records → **transports** → router).
+//! It owns every socket (UDP, TCP, TLS, QUIC), hands received messages to the router and
+//! sends what the router asks for. The router never sees a tokio socket: it reads
+//! [`Received`] values from a channel and calls [`TransportHandle::send`] with
+//! [`Outgoing`] values, so it stays sans-IO.
 //!
-//! Status: not written yet (tracked as the transport issue); the crate is empty on purpose.
+//! ```text
+//! Sockets (socket-info) ─┐                    ┌─ mpsc::Receiver<Received> ─▶ router
+//! TransportConfig ───────┴─ Transport::start ─┤
+//!                                             └─ TransportHandle::send(Outgoing) ◀─ router
+//! ```
+//!
+//! ## Interface
+//! - [`Transport::start`] binds every socket of [`socket_info::Sockets`] plus the QUIC
+//!   endpoints of [`TransportConfig::quic`] and spawns the receive loops on the current
+//!   tokio runtime. SCTP sockets (and WS/WSS, which socket-info never lists as sockets)
+//!   are an [`Error::NotSupported`] ("not supported yet"), never skipped.
+//! - [`Received`]: the message bytes ([`bytes::Bytes`], a view into the receive buffer, no
+//!   copy), source address, [`Protocol`], the [`LocalSocket`] it arrived on (name, advertise
+//!   info, the socket-info record) and, for TCP/TLS/QUIC, the [`ConnId`].
+//! - [`TransportHandle::send`]: bytes to an address over a protocol, optionally through a
+//!   chosen local socket (`force_send_socket`) or over a given connection.
+//!   [`TransportHandle::add_alias`] is `force_tcp_alias`; [`TransportHandle::reload_tls`]
+//!   re-reads the certificates.
+//!
+//! ## Send-socket selection (`listen-and-sockets.md` §6)
+//! 1. A given connection is used as is (its own local socket).
+//! 2. A forced socket is used when protocol and address family fit; a forced socket of
+//!    another protocol stands for the socket of the wanted protocol on the same address
+//!    (same port preferred), as Kamailio does.
+//! 3. With `mhomed`, the socket whose address the kernel routes from (a connected UDP
+//!    probe socket, like Kamailio's `get_out_socket`).
+//! 4. Otherwise the default send socket: the first socket of the protocol and address
+//!    family, preferring non-loopback, non-multicast ones.
+//!
+//! Stream protocols first look for a live connection to the destination (peer address or
+//! an alias) and open one only when none exists.
+//!
+//! ## Workers: how Kamailio's processes map onto the runtime
+//! Kamailio forks processes; we run tokio tasks on the caller's multi-threaded runtime
+//! (size it with `worker_threads`, e.g. the number of cores).
+//! - **UDP**: each socket gets `workers` (or `children`, default 8) receive loops, each
+//!   with its **own socket bound with SO_REUSEPORT** to the same address, so the kernel
+//!   spreads datagrams (by 4-tuple hash) over the loops, and the loops over the runtime's
+//!   threads. `udp_receiver_mode` is not used: every mode maps to these tasks.
+//! - **TCP/TLS**: each socket gets `workers` (or `tcp_children`, default `children`) accept
+//!   loops on SO_REUSEPORT listeners; every connection then runs in its own task (Kamailio
+//!   passes connections between `tcp main` and the `tcp receiver`s; tokio does that for us).
+//! - **QUIC**: one endpoint (one UDP socket, quinn drives it) per socket with `workers`
+//!   accept loops; each connection and each stream is a task.
+//! - Sends run on the caller's task: UDP `send_to` on one of the listening socket's worker
+//!   sockets (same address and port, so the source port is the listening port); stream
+//!   sends queue the bytes to the connection's task (bounded queue).
+//!
+//! ## Protocols
+//! - **UDP**: datagrams up to 65,507 octets; all-whitespace datagrams (keep-alives) are
+//!   dropped. A message larger than `udp_mtu` (when set, and `udp_mtu_try_proto` is TCP or
+//!   TLS) is sent over that protocol to the same address and port; the router, which
+//!   writes the Via, can ask [`TransportHandle::mtu_protocol`] first.
+//! - **TCP**: framing by sip-message's [`sip_message::framing::frame`] on a
+//!   [`bytes::BytesMut`] buffer, so a message is split off the buffer without a copy. RFC
+//!   5626 pings are answered with a pong. A framing error (malformed or larger than
+//!   [`sip_message::Limits`]) closes the connection only. Timeouts: idle
+//!   `tcp_connection_lifetime` (refreshed by every read and write), a started message must
+//!   complete within `tcp_msg_read_timeout` (a peer sending half a header is dropped),
+//!   writes within `tcp_send_timeout`, connects within `tcp_connect_timeout`. Limits:
+//!   `tcp_max_connections`, `tls_max_connections` (incoming over the limit are closed at
+//!   once, outgoing fail with [`SendError::TooManyConnections`]). Connections are
+//!   found by (protocol, peer address) and optionally local socket; aliases add further
+//!   peer addresses.
+//! - **TLS**: tokio-rustls with ring. Settings from `modparam("tls", …)` (`certificate`,
+//!   `private_key`, `ca_list`, `verify_certificate`, `require_certificate`, `tls_method`,
+//!   `server_name`, `config`) and the `tls.cfg` profile file (`[server:default]`,
+//!   `[client:default]`, `[server:IP:PORT]`, `[client:IP:PORT]`, keys as the module
+//!   parameters, `method` as `tls_method`); profile values not written fall back to the
+//!   module parameters. A server picks the profile of its local address, a client the one
+//!   of the destination. rustls offers TLS 1.2 and 1.3 only, so `TLSv1`/`TLSv1.1` methods
+//!   are refused. `verify_certificate = 0` on a client (Kamailio's default) accepts any
+//!   server certificate. [`TransportHandle::reload_tls`] rebuilds every profile from the
+//!   files and swaps them in one step; a failure keeps the old ones and returns the
+//!   [`TlsError`]. Handshakes run inside the connection's task with the connect timeout, so
+//!   a failed handshake affects no other connection.
+//! - **QUIC** (experimental, our extension; prior art draft-hurst-sip-quic): ALPN `sip`,
+//!   TLS 1.3 with the same profiles. Each message exchange uses its own bidirectional
+//!   stream: a request sent without a connection id opens a new stream on the existing
+//!   connection to the peer (or a new connection); the [`ConnId`] of a QUIC message names
+//!   that *stream*, so a response sent with it goes back on the request's stream. Messages
+//!   on a stream are framed exactly like TCP. A peer finishing its send side does not end
+//!   ours; a stream is closed after [`quic::QUIC_STREAM_IDLE`] of inactivity (or
+//!   `tcp_connection_lifetime` if shorter), a connection after `tcp_connection_lifetime`
+//!   (QUIC idle timeout). Up to 1024 concurrent streams per connection.
+//!   `quic_max_connections` limits connections. QUIC endpoints are given in
+//!   [`TransportConfig::quic`] until socket-info knows `listen=quic:…`.
+//! - `ip_free_bind` and virtual sockets bind with IP_FREEBIND, `vrf` with SO_BINDTODEVICE,
+//!   `maxbuffer`/`maxsndbuffer` set the UDP buffer sizes.
+//!
+//! ## Dependencies
+//! - `tokio` (sockets, tasks, timers, channels), `tokio-rustls` + `rustls` (TLS, ring
+//!   provider only; PEM files are read with rustls' re-exported `pki_types::pem`, so no
+//!   `rustls-pemfile`), `quinn` (QUIC).
+//! - `bytes`: received messages share the receive buffer (`split_to().freeze()`); sends take
+//!   `Bytes` so the router's buffer is queued without a copy.
+//! - `socket2`: SO_REUSEPORT (one socket per worker), IP_FREEBIND, SO_BINDTODEVICE and
+//!   buffer sizes, which std and tokio do not expose.
+//! - `socket-info` (the records), `sip-message` (framing, limits), `cfg-parser` (reading
+//!   the parameters in [`TransportConfig::from_items`]), `tracing`, `thiserror`.
+//! - Dev: `rcgen` (certificates generated by the tests; ring only), `criterion` (bench).
+
+pub mod config;
+pub mod error;
+pub mod quic;
+mod runtime;
+pub mod socket;
+mod stream;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use socket_info::Sockets;
+use tokio::sync::mpsc;
+
+pub use config::{QuicListen, TransportConfig};
+pub use error::{ConfigError, Error, SendError, TlsError};
+pub use runtime::MAX_UDP_PAYLOAD;
+pub use socket::{LocalSocket, Protocol, SocketId};
+pub use stream::ConnId;
+pub use tls::{TlsProfile, TlsSettings};
+
+/// A received message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The message (shares the receive buffer).
+    pub data: Bytes,
+    /// Source address and port.
+    pub source: SocketAddr,
+    /// Protocol.
+    pub proto: Protocol,
+    /// The local socket it arrived on.
+    pub local: Arc<LocalSocket>,
+    /// The connection (TCP, TLS) or stream (QUIC); `None` for UDP.
+    pub conn: Option<ConnId>,
+}
+
+/// A message to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The bytes.
+    pub data: Bytes,
+    /// Destination address and port (ignored when `conn` is given).
+    pub dest: SocketAddr,
+    /// Protocol.
+    pub proto: Protocol,
+    /// Send through this local socket (`force_send_socket`).
+    pub local: Option<SocketId>,
+    /// Send over this connection or QUIC stream.
+    pub conn: Option<ConnId>,
+}
+
+impl Outgoing {
+    /// A message to `dest` over `proto`, socket chosen by the rules.
+    pub fn new(data: impl Into<Bytes>, dest: SocketAddr, proto: Protocol) -> Outgoing {
+        Outgoing {
+            data: data.into(),
+            dest,
+            proto,
+            local: None,
+            conn: None,
+        }
+    }
+
+    /// The same, through `local`.
+    pub fn via_socket(mut self, local: SocketId) -> Outgoing {
+        self.local = Some(local);
+        self
+    }
+
+    /// The same, over connection `conn`.
+    pub fn over(mut self, conn: ConnId) -> Outgoing {
+        self.conn = Some(conn);
+        self
+    }
+}
+
+/// What a send did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The protocol used (differs from the asked one after a `udp_mtu` fallback).
+    pub proto: Protocol,
+    /// The local socket used.
+    pub local: SocketId,
+    /// The connection or stream used.
+    pub conn: Option<ConnId>,
+}
+
+/// Entry point.
+#[derive(Debug)]
+pub struct Transport;
+
+impl Transport {
+    /// Binds every socket and starts the receive loops on the current tokio runtime (call
+    /// it from inside one). Returns the handle for sending and the channel of received
+    /// messages; dropping the receiver stops the receive loops.
+    pub fn start(
+        sockets: &Sockets,
+        config: TransportConfig,
+    ) -> Result<(TransportHandle, mpsc::Receiver<Received>), Error> {
+        let (shared, rx) = runtime::start(sockets, config)?;
+        Ok((TransportHandle { shared }, rx))
+    }
+}
+
+/// Sends messages and manages the transports. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TransportHandle {
+    shared: Arc<runtime::Shared>,
+}
+
+impl TransportHandle {
+    /// The bound sockets, indexed by [`SocketId`].
+    pub fn sockets(&self) -> &[Arc<LocalSocket>] {
+        &self.shared.sockets
+    }
+
+    /// The socket with this name (`name "…"`), case-insensitively.
+    pub fn socket_by_name(&self, name: &str) -> Option<&Arc<LocalSocket>> {
+        self.shared.sockets.iter().find(|s| {
+            s.name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// The socket a send of `proto` to `dest` would use (forced socket, `mhomed`, default).
+    pub fn select_socket(
+        &self,
+        proto: Protocol,
+        dest: SocketAddr,
+        forced: Option<SocketId>,
+    ) -> Result<Arc<LocalSocket>, SendError> {
+        self.shared.selector.select(proto, dest, forced)
+    }
+
+    /// The protocol a UDP message of `len` octets actually goes over (`udp_mtu`).
+    pub fn mtu_protocol(&self, proto: Protocol, len: usize) -> Protocol {
+        let c = &self.shared.cfg;
+        if proto == Protocol::Udp && c.udp_mtu > 0 && len > c.udp_mtu {
+            c.udp_mtu_try_proto
+        } else {
+            proto
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&self, out: Outgoing) -> Result<Sent, SendError> {
+        runtime::send(&self.shared, out).await
+    }
+
+    /// `force_tcp_alias`: later sends to `alias` over the connection's protocol reuse
+    /// connection `conn`. False when the connection is gone.
+    pub fn add_alias(&self, conn: ConnId, alias: SocketAddr) -> bool {
+        self.shared
+            .conns
+            .lock()
+            .map(|mut t| t.add_alias(conn, alias))
+            .unwrap_or(false)
+    }
+
+    /// Closes a connection or QUIC stream (its task ends after the queued writes).
+    pub fn close(&self, conn: ConnId) {
+        runtime::remove(&self.shared, conn);
+    }
+
+    /// Live connections: TCP, TLS, QUIC.
+    pub fn connection_counts(&self) -> [usize; 3] {
+        let c = &self.shared.counts;
+        [0, 1, 2].map(|i| c[i].load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Re-reads the TLS files and swaps every profile at once (TLS and QUIC); on failure
+    /// the old certificates stay and the error says why.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        let tls = self.shared.tls.as_ref().ok_or(TlsError::Missing)?;
+        tls.reload()?;
+        for (id, ep) in &self.shared.quic {
+            let local = self.shared.sockets[id.0].addr;
+            let sc = quic::server_config(tls, local, &self.shared.cfg)?;
+            ep.set_server_config(Some(sc));
+        }
+        Ok(())
+    }
+
+    /// Stops every task and closes every socket and connection.
+    pub fn shutdown(&self) {
+        if let Ok(mut t) = self.shared.tasks.lock() {
+            for h in t.drain(..) {
+                h.abort();
+            }
+        }
+        for ep in self.shared.quic.values() {
+            ep.close(quinn::VarInt::from_u32(0), b"shutdown");
+        }
+        if let Ok(mut t) = self.shared.conns.lock() {
+            *t = Default::default();
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! Starting the transports (binding, spawning the receive loops) and sending.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use sip_message::framing::KeepAliveRole;
+use socket2::Type;
+use socket_info::{Flags, Proto, Sockets};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::TransportConfig;
+use crate::error::{Error, SendError, TlsError};
+use crate::socket::{bind_group, BindOpts, LocalSocket, Protocol, Selector, SocketId};
+use crate::stream::{self, ConnEntry, ConnId, ConnTable, Slot, StreamCtx, WRITE_QUEUE};
+use crate::tls::{server_name, TlsState};
+use crate::{quic, Outgoing, Received, Sent};
+
+/// Largest UDP payload over IPv4 (65,535 − 8 UDP − 20 IP header octets).
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
+
+/// State shared by the handle and every task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) sockets: Vec<Arc<LocalSocket>>,
+    pub(crate) selector: Selector,
+    pub(crate) udp: HashMap<SocketId, Vec<Arc<UdpSocket>>>,
+    pub(crate) udp_rr: AtomicUsize,
+    pub(crate) quic: HashMap<SocketId, quinn::Endpoint>,
+    pub(crate) cfg: TransportConfig,
+    pub(crate) tls: Option<Arc<TlsState>>,
+    pub(crate) conns: Mutex<ConnTable>,
+    pub(crate) tx: mpsc::Sender<Received>,
+    pub(crate) next_id: AtomicU64,
+    /// Live connections: TCP, TLS, QUIC.
+    pub(crate) counts: [AtomicUsize; 3],
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn limit(&self, p: Protocol) -> (usize, usize) {
+        match p {
+            Protocol::Tls => (1, self.cfg.tls_max_connections),
+            Protocol::Quic => (2, self.cfg.quic_max_connections),
+            _ => (0, self.cfg.tcp_max_connections),
+        }
+    }
+
+    pub(crate) fn new_id(&self) -> ConnId {
+        ConnId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn spawn<F>(&self, f: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let h = tokio::spawn(f);
+        if let Ok(mut t) = self.tasks.lock() {
+            t.retain(|h| !h.is_finished());
+            t.push(h);
+        }
+    }
+
+    pub(crate) fn register(
+        &self,
+        proto: Protocol,
+        local: SocketId,
+        peer: SocketAddr,
+        reusable: bool,
+    ) -> (ConnId, mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>) {
+        let id = self.new_id();
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        if let Ok(mut t) = self.conns.lock() {
+            t.insert(
+                id,
+                ConnEntry {
+                    proto,
+                    local,
+                    keys: vec![peer],
+                    tx: tx.clone(),
+                },
+                reusable,
+            );
+        }
+        (id, tx, rx)
+    }
+}
+
+fn bind_opts(cfg: &TransportConfig, s: &socket_info::Socket) -> BindOpts {
+    BindOpts {
+        reuse_port: false,
+        freebind: cfg.ip_free_bind || s.has(Flags::VIRTUAL),
+        device: s.vrf.clone(),
+        rcvbuf: None,
+        sndbuf: None,
+    }
+}
+
+/// Binds every socket and spawns the receive loops. See [`crate::Transport::start`].
+pub(crate) fn start(
+    sockets: &Sockets,
+    cfg: TransportConfig,
+) -> Result<(Arc<Shared>, mpsc::Receiver<Received>), Error> {
+    for s in &sockets.sockets {
+        if Protocol::from_proto(s.proto).is_none() {
+            return Err(Error::NotSupported {
+                proto: s.proto.as_str(),
+                address: SocketAddr::new(s.address, s.port),
+            });
+        }
+    }
+    let has_tls = sockets.sockets.iter().any(|s| s.proto == Proto::Tls);
+    let has_quic = !cfg.quic.is_empty();
+    let tls = match &cfg.tls {
+        Some(t) => Some(Arc::new(TlsState::new(
+            t.clone(),
+            has_tls || has_quic,
+            has_quic,
+        )?)),
+        None if has_tls || has_quic => return Err(Error::Tls(TlsError::Missing)),
+        None => None,
+    };
+    let children = sockets.children.max(1);
+    let tcp_children = cfg.tcp_children.filter(|c| *c > 0).unwrap_or(children);
+
+    let mut locals: Vec<Arc<LocalSocket>> = Vec::new();
+    let mut udp: HashMap<SocketId, Vec<Arc<UdpSocket>>> = HashMap::new();
+    let mut tcp: Vec<(SocketId, Vec<TcpListener>)> = Vec::new();
+    let mut quic_eps: HashMap<SocketId, quinn::Endpoint> = HashMap::new();
+    for s in &sockets.sockets {
+        let Some(proto) = Protocol::from_proto(s.proto) else {
+            continue;
+        };
+        let id = SocketId(locals.len());
+        let addr = SocketAddr::new(s.address, s.port);
+        let mut opts = bind_opts(&cfg, s);
+        let workers = match proto {
+            Protocol::Udp => {
+                if s.workers > 0 {
+                    s.workers
+                } else {
+                    children
+                }
+            }
+            _ => {
+                if s.workers > 0 {
+                    s.workers
+                } else {
+                    tcp_children
+                }
+            }
+        };
+        let bound = match proto {
+            Protocol::Udp => {
+                opts.rcvbuf = cfg.maxbuffer;
+                opts.sndbuf = cfg.maxsndbuffer;
+                let (bound, socks) = bind_group(proto, addr, workers, Type::DGRAM, &opts)?;
+                let mut v = Vec::new();
+                for so in socks {
+                    let std: std::net::UdpSocket = so.into();
+                    v.push(Arc::new(UdpSocket::from_std(std).map_err(|e| {
+                        Error::Bind {
+                            proto,
+                            address: bound,
+                            source: e,
+                        }
+                    })?));
+                }
+                udp.insert(id, v);
+                bound
+            }
+            _ => {
+                let (bound, socks) = bind_group(proto, addr, workers, Type::STREAM, &opts)?;
+                let mut v = Vec::new();
+                for so in socks {
+                    let backlog = i32::try_from(cfg.tcp_listen_backlog).unwrap_or(i32::MAX);
+                    let l = so
+                        .listen(backlog)
+                        .and_then(|()| TcpListener::from_std(so.into()))
+                        .map_err(|e| Error::Bind {
+                            proto,
+                            address: bound,
+                            source: e,
+                        })?;
+                    v.push(l);
+                }
+                tcp.push((id, v));
+                bound
+            }
+        };
+        locals.push(Arc::new(LocalSocket {
+            id,
+            proto,
+            addr: bound,
+            name: s.socket_name.clone(),
+            advertise: s.advertise.clone(),
+            workers,
+            record: Some(s.clone()),
+        }));
+    }
+    for q in &cfg.quic {
+        let id = SocketId(locals.len());
+        let Some(tls) = &tls else {
+            return Err(Error::Tls(TlsError::Missing));
+        };
+        let opts = BindOpts {
+            freebind: cfg.ip_free_bind,
+            rcvbuf: cfg.maxbuffer,
+            sndbuf: cfg.maxsndbuffer,
+            ..BindOpts::default()
+        };
+        let ep = quic::endpoint(q.address, &opts, tls, &cfg)?;
+        let bound = ep.local_addr().unwrap_or(q.address);
+        quic_eps.insert(id, ep);
+        locals.push(Arc::new(LocalSocket {
+            id,
+            proto: Protocol::Quic,
+            addr: bound,
+            name: q.name.clone(),
+            advertise: q.advertise.clone(),
+            workers: if q.workers > 0 { q.workers } else { children },
+            record: None,
+        }));
+    }
+    if locals.is_empty() {
+        return Err(Error::NoSockets);
+    }
+    let (tx, rx) = mpsc::channel(cfg.channel_capacity.max(1));
+    let shared = Arc::new(Shared {
+        selector: Selector {
+            sockets: locals.clone(),
+            mhomed: cfg.mhomed,
+        },
+        sockets: locals,
+        udp,
+        udp_rr: AtomicUsize::new(0),
+        quic: quic_eps,
+        cfg,
+        tls,
+        conns: Mutex::new(ConnTable::default()),
+        tx,
+        next_id: AtomicU64::new(1),
+        counts: [
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        ],
+        tasks: Mutex::new(Vec::new()),
+    });
+    for (id, socks) in &shared.udp {
+        let local = shared.sockets[id.0].clone();
+        for s in socks {
+            shared.spawn(udp_loop(shared.clone(), local.clone(), s.clone()));
+        }
+    }
+    for (id, listeners) in tcp {
+        let local = shared.sockets[id.0].clone();
+        for l in listeners {
+            shared.spawn(accept_loop(shared.clone(), local.clone(), l));
+        }
+    }
+    for (id, ep) in &shared.quic {
+        let local = shared.sockets[id.0].clone();
+        for _ in 0..local.workers.max(1) {
+            shared.spawn(quic::accept_loop(shared.clone(), local.clone(), ep.clone()));
+        }
+    }
+    Ok((shared, rx))
+}
+
+/// One UDP receive loop: every datagram becomes a [`Received`] sharing the receive buffer.
+async fn udp_loop(shared: Arc<Shared>, local: Arc<LocalSocket>, sock: Arc<UdpSocket>) {
+    let mut buf = bytes::BytesMut::with_capacity(256 * 1024);
+    loop {
+        if buf.capacity() < 70_000 {
+            buf.reserve(256 * 1024);
+        }
+        match sock.recv_buf_from(&mut buf).await {
+            Ok((n, source)) => {
+                let data = buf.split_to(n).freeze();
+                if data.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+                    continue; // keep-alive or empty datagram
+                }
+                let msg = Received {
+                    data,
+                    source,
+                    proto: Protocol::Udp,
+                    local: local.clone(),
+                    conn: None,
+                };
+                if shared.tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // ICMP errors of earlier sends surface here on some systems; keep going.
+                tracing::debug!(sock = %local.addr, "udp receive error: {e}");
+            }
+        }
+    }
+}
+
+/// One accept loop of a TCP or TLS listener.
+async fn accept_loop(shared: Arc<Shared>, local: Arc<LocalSocket>, l: TcpListener) {
+    loop {
+        let (stream, peer) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(sock = %local.addr, "accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some(slot) = Slot::take(&shared, local.proto) else {
+            tracing::info!(sock = %local.addr, %peer, "connection limit reached, refusing");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        shared.spawn(serve_accepted(
+            shared.clone(),
+            local.clone(),
+            stream,
+            peer,
+            slot,
+        ));
+    }
+}
+
+async fn serve_accepted(
+    shared: Arc<Shared>,
+    local: Arc<LocalSocket>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: Slot,
+) {
+    let _slot = slot;
+    let ctx = |id| StreamCtx {
+        shared: shared.clone(),
+        id,
+        proto: local.proto,
+        local: local.clone(),
+        peer,
+        role: KeepAliveRole::Server,
+        idle: shared.cfg.tcp_connection_lifetime,
+        keep_after_eof: false,
+    };
+    if local.proto == Protocol::Tls {
+        let Some(cfg) = shared.tls.as_ref().and_then(|t| t.server(local.addr)) else {
+            return;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+        let tls =
+            match tokio::time::timeout(shared.cfg.tcp_connect_timeout, acceptor.accept(stream))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, sock = %local.addr, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%peer, sock = %local.addr, "TLS handshake timed out");
+                    return;
+                }
+            };
+        let (id, _tx, rx) = shared.register(local.proto, local.id, peer, true);
+        let (r, w) = tokio::io::split(tls);
+        stream::run(ctx(id), r, w, rx).await;
+    } else {
+        let (id, _tx, rx) = shared.register(local.proto, local.id, peer, true);
+        let (r, w) = stream.into_split();
+        stream::run(ctx(id), r, w, rx).await;
+    }
+}
+
+/// Sends one message. See [`crate::TransportHandle::send`].
+pub(crate) async fn send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, SendError> {
+    let mut proto = out.proto;
+    let len = out.data.len();
+    if proto == Protocol::Udp
+        && out.conn.is_none()
+        && shared.cfg.udp_mtu > 0
+        && len > shared.cfg.udp_mtu
+        && shared.cfg.udp_mtu_try_proto != Protocol::Udp
+    {
+        proto = shared.cfg.udp_mtu_try_proto;
+    }
+    if let Some(c) = out.conn {
+        let entry = shared
+            .conns
+            .lock()
+            .ok()
+            .and_then(|t| t.by_id.get(&c).map(|e| (e.local, e.proto, e.tx.clone())));
+        let Some((local, p, tx)) = entry else {
+            return Err(SendError::ConnectionClosed(c.0));
+        };
+        tx.send(out.data)
+            .await
+            .map_err(|_| SendError::ConnectionClosed(c.0))?;
+        return Ok(Sent {
+            proto: p,
+            local,
+            conn: Some(c),
+        });
+    }
+    match proto {
+        Protocol::Udp => {
+            if len > MAX_UDP_PAYLOAD {
+                return Err(SendError::TooLarge(len));
+            }
+            let local = shared.selector.select(proto, out.dest, out.local)?;
+            let socks = shared.udp.get(&local.id).ok_or(SendError::NoSocket {
+                proto,
+                dest: out.dest,
+            })?;
+            let i = shared.udp_rr.fetch_add(1, Ordering::Relaxed) % socks.len().max(1);
+            let s = socks.get(i).ok_or(SendError::NoSocket {
+                proto,
+                dest: out.dest,
+            })?;
+            s.send_to(&out.data, out.dest)
+                .await
+                .map_err(|source| SendError::Io {
+                    dest: out.dest,
+                    source,
+                })?;
+            Ok(Sent {
+                proto,
+                local: local.id,
+                conn: None,
+            })
+        }
+        Protocol::Tcp | Protocol::Tls => send_stream(shared, proto, out).await,
+        Protocol::Quic => quic::send(shared, out).await,
+    }
+}
+
+async fn send_stream(
+    shared: &Arc<Shared>,
+    proto: Protocol,
+    out: Outgoing,
+) -> Result<Sent, SendError> {
+    let dest = out.dest;
+    let found = shared
+        .conns
+        .lock()
+        .ok()
+        .and_then(|t| t.find(proto, dest, out.local));
+    if let Some((id, local, tx)) = found {
+        if tx.send(out.data.clone()).await.is_ok() {
+            return Ok(Sent {
+                proto,
+                local,
+                conn: Some(id),
+            });
+        }
+    }
+    let local = shared.selector.select(proto, dest, out.local)?;
+    let tls = if proto == Protocol::Tls {
+        let t = shared
+            .tls
+            .as_ref()
+            .and_then(|t| t.client(dest))
+            .ok_or(SendError::NotConfigured(proto))?;
+        Some(t)
+    } else {
+        None
+    };
+    let slot = Slot::take(shared, proto).ok_or(SendError::TooManyConnections {
+        proto,
+        limit: shared.limit(proto).1,
+    })?;
+    let timeout = shared.cfg.tcp_connect_timeout;
+    let io = |source| SendError::Io { dest, source };
+    let sock = if dest.is_ipv6() {
+        TcpSocket::new_v6()
+    } else {
+        TcpSocket::new_v4()
+    }
+    .map_err(io)?;
+    if !local.is_any() && local.addr.is_ipv6() == dest.is_ipv6() {
+        sock.bind(SocketAddr::new(local.addr.ip(), 0)).map_err(io)?;
+    }
+    let stream = tokio::time::timeout(timeout, sock.connect(dest))
+        .await
+        .map_err(|_| SendError::ConnectTimeout(dest))?
+        .map_err(io)?;
+    let _ = stream.set_nodelay(true);
+    let (id, tx, rx) = shared.register(proto, local.id, dest, true);
+    let ctx = StreamCtx {
+        shared: shared.clone(),
+        id,
+        proto,
+        local: local.clone(),
+        peer: dest,
+        role: KeepAliveRole::Client,
+        idle: shared.cfg.tcp_connection_lifetime,
+        keep_after_eof: false,
+    };
+    match tls {
+        Some(profile) => {
+            let name = server_name(
+                profile.server_name.as_deref(),
+                shared.cfg.client_server_name.as_deref(),
+                dest,
+            );
+            let conn = tokio_rustls::TlsConnector::from(profile.config);
+            let s = match tokio::time::timeout(timeout, conn.connect(name, stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    remove(shared, id);
+                    return Err(SendError::Handshake {
+                        dest,
+                        reason: e.to_string(),
+                    });
+                }
+                Err(_) => {
+                    remove(shared, id);
+                    return Err(SendError::ConnectTimeout(dest));
+                }
+            };
+            let (r, w) = tokio::io::split(s);
+            shared.spawn(async move {
+                let _slot = slot;
+                stream::run(ctx, r, w, rx).await;
+            });
+        }
+        None => {
+            let (r, w) = stream.into_split();
+            shared.spawn(async move {
+                let _slot = slot;
+                stream::run(ctx, r, w, rx).await;
+            });
+        }
+    }
+    tx.send(out.data)
+        .await
+        .map_err(|_| SendError::ConnectionClosed(id.0))?;
+    Ok(Sent {
+        proto,
+        local: local.id,
+        conn: Some(id),
+    })
+}
+
+pub(crate) fn remove(shared: &Shared, id: ConnId) {
+    if let Ok(mut t) = shared.conns.lock() {
+        t.remove(id);
+    }
+}

@@ -1,0 +1,271 @@
+//! Connections: the table (by id, by peer and aliases), the limit counters and the
+//! receive/send loop every TCP connection, TLS connection and QUIC stream runs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use sip_message::framing::{frame, Frame, KeepAliveRole};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::runtime::Shared;
+use crate::socket::{LocalSocket, Protocol, SocketId};
+use crate::Received;
+
+/// Identifies one TCP connection, TLS connection or QUIC stream for the lifetime of the
+/// transports (ids are never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Queue depth of a connection's writer.
+pub(crate) const WRITE_QUEUE: usize = 256;
+
+/// One live connection (or QUIC stream).
+#[derive(Debug)]
+pub(crate) struct ConnEntry {
+    pub(crate) proto: Protocol,
+    pub(crate) local: SocketId,
+    /// The peer and its aliases: sends to any of these reuse the connection.
+    pub(crate) keys: Vec<SocketAddr>,
+    pub(crate) tx: mpsc::Sender<Bytes>,
+}
+
+/// The connection table.
+#[derive(Debug, Default)]
+pub(crate) struct ConnTable {
+    pub(crate) by_id: HashMap<ConnId, ConnEntry>,
+    by_peer: HashMap<(Protocol, SocketAddr), Vec<ConnId>>,
+    /// QUIC connections by (peer, local socket); streams are in `by_id`.
+    pub(crate) quic: HashMap<(SocketAddr, SocketId), quinn::Connection>,
+}
+
+impl ConnTable {
+    /// Registers a connection; `reusable` ones are found by peer address (not QUIC
+    /// streams: a new exchange opens a new stream).
+    pub(crate) fn insert(&mut self, id: ConnId, e: ConnEntry, reusable: bool) {
+        if reusable {
+            for k in &e.keys {
+                self.by_peer.entry((e.proto, *k)).or_default().push(id);
+            }
+        }
+        self.by_id.insert(id, e);
+    }
+
+    pub(crate) fn remove(&mut self, id: ConnId) {
+        if let Some(e) = self.by_id.remove(&id) {
+            for k in &e.keys {
+                if let Some(v) = self.by_peer.get_mut(&(e.proto, *k)) {
+                    v.retain(|c| *c != id);
+                    if v.is_empty() {
+                        self.by_peer.remove(&(e.proto, *k));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds an alias (`force_tcp_alias`): sends to `alias` use connection `id`.
+    pub(crate) fn add_alias(&mut self, id: ConnId, alias: SocketAddr) -> bool {
+        let Some(e) = self.by_id.get_mut(&id) else {
+            return false;
+        };
+        if !e.keys.contains(&alias) {
+            e.keys.push(alias);
+            self.by_peer.entry((e.proto, alias)).or_default().push(id);
+        }
+        true
+    }
+
+    /// The newest live connection of `proto` to `peer` (through `local` when given).
+    pub(crate) fn find(
+        &self,
+        proto: Protocol,
+        peer: SocketAddr,
+        local: Option<SocketId>,
+    ) -> Option<(ConnId, SocketId, mpsc::Sender<Bytes>)> {
+        self.by_peer
+            .get(&(proto, peer))?
+            .iter()
+            .rev()
+            .find_map(|id| {
+                let e = self.by_id.get(id)?;
+                if local.is_some_and(|l| l != e.local) || e.tx.is_closed() {
+                    return None;
+                }
+                Some((*id, e.local, e.tx.clone()))
+            })
+    }
+}
+
+/// Holds one slot of a protocol's connection limit; frees it when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    shared: Arc<Shared>,
+    idx: usize,
+}
+
+impl Slot {
+    /// Takes a slot, or `None` when the limit is reached.
+    pub(crate) fn take(shared: &Arc<Shared>, proto: Protocol) -> Option<Slot> {
+        let (idx, limit) = shared.limit(proto);
+        let prev = shared.counts[idx].fetch_add(1, Ordering::AcqRel);
+        if prev >= limit {
+            shared.counts[idx].fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot {
+            shared: shared.clone(),
+            idx,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared.counts[self.idx].fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Parameters of one connection loop.
+pub(crate) struct StreamCtx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: ConnId,
+    pub(crate) proto: Protocol,
+    pub(crate) local: Arc<LocalSocket>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) role: KeepAliveRole,
+    pub(crate) idle: Duration,
+    /// QUIC: the peer finishing its side does not end ours (a response may follow).
+    pub(crate) keep_after_eof: bool,
+}
+
+/// Reads, frames and hands out messages; writes what the queue brings; closes on EOF,
+/// error, framing error (oversize), idle timeout, incomplete-message timeout, or when the
+/// table entry is removed. Removes itself from the table at the end.
+pub(crate) async fn run<R, W>(ctx: StreamCtx, mut r: R, mut w: W, mut rx: mpsc::Receiver<Bytes>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let cfg = &ctx.shared.cfg;
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut last = Instant::now();
+    let mut partial_since: Option<Instant> = None;
+    let mut reading = true;
+    let reason: &str = loop {
+        let mut deadline = last + ctx.idle;
+        if let Some(p) = partial_since {
+            deadline = deadline.min(p + cfg.tcp_msg_read_timeout);
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        tokio::select! {
+            res = r.read_buf(&mut buf), if reading => {
+                match res {
+                    Ok(0) => {
+                        if ctx.keep_after_eof {
+                            reading = false;
+                            continue;
+                        }
+                        break "closed by peer";
+                    }
+                    Ok(_) => {
+                        last = Instant::now();
+                        match drain(&ctx, &mut buf, &mut w).await {
+                            Ok(consumed) => {
+                                if buf.is_empty() {
+                                    partial_since = None;
+                                } else if consumed || partial_since.is_none() {
+                                    partial_since = Some(last);
+                                }
+                            }
+                            Err(why) => break why,
+                        }
+                    }
+                    Err(_) => break "read error",
+                }
+            }
+            m = rx.recv() => match m {
+                Some(data) => {
+                    match tokio::time::timeout(cfg.tcp_send_timeout, w.write_all(&data)).await {
+                        Ok(Ok(())) => last = Instant::now(),
+                        Ok(Err(_)) => break "write error",
+                        Err(_) => break "send timeout",
+                    }
+                }
+                None => break "closed locally",
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                break if partial_since.is_some_and(|p| p + cfg.tcp_msg_read_timeout <= Instant::now()) {
+                    "incomplete message timeout"
+                } else {
+                    "idle timeout"
+                };
+            }
+        }
+    };
+    tracing::debug!(conn = ctx.id.0, proto = %ctx.proto, peer = %ctx.peer, "connection closed: {reason}");
+    if let Ok(mut t) = ctx.shared.conns.lock() {
+        t.remove(ctx.id);
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(200), w.shutdown()).await;
+}
+
+/// Hands out every complete frame at the front of `buf`. `Ok(true)` when something was
+/// consumed; `Err` closes the connection.
+async fn drain<W: AsyncWrite + Unpin>(
+    ctx: &StreamCtx,
+    buf: &mut BytesMut,
+    w: &mut W,
+) -> Result<bool, &'static str> {
+    let limits = &ctx.shared.cfg.limits;
+    let mut consumed = false;
+    loop {
+        let (kind, len) = match frame(buf, limits, ctx.role) {
+            Ok(Frame::Incomplete) => return Ok(consumed),
+            Ok(f @ Frame::Message(_)) => (0u8, f.len()),
+            Ok(Frame::Ping) => (1, 4),
+            Ok(f @ Frame::Pong { .. }) => (2, f.len()),
+            Err(e) => {
+                tracing::info!(conn = ctx.id.0, peer = %ctx.peer, "framing error, closing: {e}");
+                return Err("framing error");
+            }
+        };
+        consumed = true;
+        match kind {
+            0 => {
+                let data = buf.split_to(len).freeze();
+                let msg = Received {
+                    data,
+                    source: ctx.peer,
+                    proto: ctx.proto,
+                    local: ctx.local.clone(),
+                    conn: Some(ctx.id),
+                };
+                if ctx.shared.tx.send(msg).await.is_err() {
+                    return Err("receiver gone");
+                }
+            }
+            1 => {
+                buf.advance(len);
+                if w.write_all(b"\r\n").await.is_err() {
+                    return Err("write error");
+                }
+            }
+            _ => buf.advance(len),
+        }
+    }
+}
