@@ -1,16 +1,16 @@
 //! # siprouter
 //!
 //! The thin binary of the pipeline (text → tokens → AST → socket records → transports →
-//! router). Today it runs the first three stages: it reads the configuration (the bundled
-//! one, or the file given with `-f`), parses it, resolves its sockets (adding `-l` values
-//! after the config, as Kamailio does), and prints Kamailio's `Listening on` listing with
-//! every diagnostic as `file:line:col` and a source snippet.
-//!
-//! Serving SIP needs the transport and routing stages, which are not written yet: without
-//! `-c` the binary says so plainly instead of pretending.
+//! router): it reads the configuration (the bundled one, or the file given with `-f`), parses
+//! it, resolves its sockets (adding `-l` values after the config, as Kamailio does), compiles
+//! the route script, prints Kamailio's `Listening on` listing with every diagnostic as
+//! `file:line:col` and a source snippet, and then (without `-c`) binds the sockets and serves:
+//! the transport hands each received message to the sans-IO router, whose outputs it sends.
 //!
 //! Dependencies: `clap` for Kamailio-compatible options with usage errors; `serde_json` for
-//! `--dump-ast`.
+//! `--dump-ast`; `tokio` for the runtime the transport runs on.
+
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -138,11 +138,7 @@ fn main() -> ExitCode {
         eprintln!("config file ok, exiting...");
         return ExitCode::SUCCESS;
     }
-    eprintln!(
-        "siprouter: serving SIP needs the transport and routing stages, which are not built \
-         yet; exiting"
-    );
-    ExitCode::SUCCESS
+    serve::run(&parsed, &sockets, cli.config.as_deref())
 }
 
 /// What the router needs to know about the sockets: each socket in list order (the order the

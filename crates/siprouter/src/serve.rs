@@ -1,0 +1,200 @@
+//! Serving: sockets → transport → router → transport.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+
+use cfg_parser::Parsed;
+use core_routing::{
+    Dest, Incoming, LocalSocket, Output, Router, RouterConfig, Transport as RProto,
+};
+use transport::{ConnId, Outgoing, Protocol, SocketId, Transport, TransportConfig};
+
+/// Binds the sockets, runs `event_route[core:worker-one-init]`, and serves until Ctrl-C or
+/// SIGTERM.
+pub(crate) fn run(
+    parsed: &Parsed,
+    sockets: &socket_info::Sockets,
+    config_path: Option<&Path>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("siprouter: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(parsed, sockets, config_path))
+}
+
+fn to_router_proto(p: Protocol) -> RProto {
+    match p {
+        Protocol::Tcp => RProto::Tcp,
+        Protocol::Tls => RProto::Tls,
+        _ => RProto::Udp,
+    }
+}
+
+fn to_transport_proto(p: RProto) -> Protocol {
+    match p {
+        RProto::Tcp => Protocol::Tcp,
+        RProto::Tls => Protocol::Tls,
+        _ => Protocol::Udp,
+    }
+}
+
+/// The log threshold: Kamailio's `debug=` (default 0 = warnings and worse are shown).
+fn debug_level(parsed: &Parsed) -> i64 {
+    parsed
+        .config
+        .items
+        .iter()
+        .rev()
+        .find_map(|i| match i {
+            cfg_parser::ast::Item::Param(p) if p.name.value == "debug" => match p.value.value {
+                cfg_parser::ast::Value::Int(n) => Some(n),
+                _ => None,
+            },
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+async fn serve(
+    parsed: &Parsed,
+    sockets: &socket_info::Sockets,
+    config_path: Option<&Path>,
+) -> ExitCode {
+    let base = config_path.and_then(Path::parent).unwrap_or(Path::new("."));
+    let tconf = match TransportConfig::from_items(&parsed.config.items, base) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("siprouter: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (handle, mut rx) = match Transport::start(sockets, tconf) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("siprouter: cannot bind the sockets: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The router numbers sockets as the transport does.
+    let mut rc = RouterConfig::default();
+    for s in handle.sockets() {
+        rc.sockets.push(LocalSocket {
+            proto: to_router_proto(s.proto),
+            address: s.addr.ip(),
+            port: s.addr.port(),
+            advertise: s.advertise.as_ref().map(|a| (a.name.clone(), a.port)),
+        });
+    }
+    rc.aliases = crate::router_config(sockets).aliases;
+    let router = match Router::new(&parsed.config, rc) {
+        Ok((r, _)) => r,
+        Err(e) => {
+            eprintln!(
+                "{}: error: {}",
+                parsed.sources().location(e.span),
+                e.message
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let level = debug_level(parsed);
+    let mut out = Vec::new();
+    router.worker_init(&mut out);
+    dispatch(&handle, &mut out, level).await;
+    eprintln!("siprouter: serving on {} socket(s)", handle.sockets().len());
+    loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                let inc = Incoming {
+                    data: &msg.data,
+                    source: msg.source,
+                    proto: to_router_proto(msg.proto),
+                    local: msg.local.id.0,
+                    conn: msg.conn.map(|c| c.0),
+                };
+                router.handle(&inc, &mut out);
+                dispatch(&handle, &mut out, level).await;
+            }
+            _ = shutdown_signal() => break,
+        }
+    }
+    eprintln!("siprouter: shutting down");
+    handle.shutdown();
+    ExitCode::SUCCESS
+}
+
+/// Performs the router's outputs: sends (resolving host names) and log lines.
+async fn dispatch(handle: &transport::TransportHandle, out: &mut Vec<Output>, level: i64) {
+    for o in out.drain(..) {
+        match o {
+            Output::Log { level: l, message } => {
+                if l <= level {
+                    eprint!("{message}");
+                    if !message.ends_with('\n') {
+                        eprintln!();
+                    }
+                }
+            }
+            Output::Send(s) => {
+                let dest = match s.dest {
+                    Dest::Addr(a) => a,
+                    Dest::Host { host, port } => match resolve(&host, port).await {
+                        Some(a) => a,
+                        None => {
+                            eprintln!("siprouter: cannot resolve {host}");
+                            continue;
+                        }
+                    },
+                };
+                let mut msg = Outgoing::new(s.data, dest, to_transport_proto(s.proto));
+                if let Some(l) = s.local {
+                    msg = msg.via_socket(SocketId(l));
+                }
+                if let Some(c) = s.conn {
+                    msg = msg.over(ConnId(c));
+                }
+                if let Err(e) = handle.send(msg).await {
+                    eprintln!("siprouter: sending to {dest} failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, port));
+    }
+    tokio::net::lookup_host((host, port)).await.ok()?.next()
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
