@@ -117,6 +117,9 @@ pub enum Proto {
     Ws,
     /// `wss` (advertise and conditions only)
     Wss,
+    /// `quic` (siprouter extension, listen and socket-block addresses only; Kamailio has
+    /// no QUIC transport)
+    Quic,
     /// `*`: every enabled protocol
     Any,
 }
@@ -131,6 +134,7 @@ impl Proto {
             Proto::Sctp => "sctp",
             Proto::Ws => "ws",
             Proto::Wss => "wss",
+            Proto::Quic => "quic",
             Proto::Any => "*",
         }
     }

@@ -296,6 +296,30 @@ fn proto<'t, I: In<'t>, E: Ex<'t, I>>(with_ws: bool) -> impl Parser<'t, I, Proto
     .labelled("protocol")
 }
 
+/// The protocol prefix of a listen or socket-block address: `proto:`.
+///
+/// Besides the Kamailio protocol keywords this accepts `quic:` (a siprouter extension).
+/// `quic` is not a keyword, so `quic:5060` keeps its Kamailio meaning (host `quic`, port
+/// 5060): `quic:` is a protocol only when the next token does not start a bare port number
+/// (a number that is not the first octet of a dotted IPv4 address).
+fn listen_proto_prefix<'t, I: In<'t>, E: Ex<'t, I>>(
+    cx: Cx<'t>,
+) -> impl Parser<'t, I, Spanned<Proto>, E> + Clone {
+    let quic = select! { Tok::Ident(s) if s.eq_ignore_ascii_case("quic") => Proto::Quic };
+    let not_a_port = choice((
+        number().then(p(Punct::Dot)).ignored(),
+        any()
+            .filter(|t: &Tok<'_>| !matches!(t, Tok::Number(_)))
+            .ignored(),
+    ));
+    choice((
+        spanned(cx, proto(false)).then_ignore(p(Punct::Colon)),
+        spanned(cx, quic)
+            .then_ignore(p(Punct::Colon))
+            .then_ignore(not_a_port.rewind()),
+    ))
+}
+
 fn port_number<'t, I: In<'t>, E: Ex<'t, I>>() -> impl Parser<'t, I, u16, E> + Clone {
     number()
         .try_map(|n, span| {
@@ -331,8 +355,7 @@ fn listen_addr<'t, I: In<'t>, E: Ex<'t, I>>(
     let range_end = range_end
         .or_not()
         .map(move |r| if ranges { r } else { None });
-    spanned(cx, proto(false))
-        .then_ignore(p(Punct::Colon))
+    listen_proto_prefix(cx)
         .or_not()
         .then(hosts)
         .then(p(Punct::Colon).ignore_then(spanned(cx, port())).or_not())

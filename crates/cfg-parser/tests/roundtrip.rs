@@ -93,3 +93,81 @@ fn a_config_of_null_statements_prints_to_a_valid_config() {
         "{printed:?}"
     );
 }
+
+/// The first address of the first `listen=` of `text` (or the `bind` of the first socket
+/// block).
+fn first_addr(text: &str) -> cfg_parser::ast::ListenAddr {
+    let parsed = parse_str("quic.cfg", text, &LexOptions::default());
+    assert!(!parsed.has_errors(), "{text}: {:?}", parsed.diagnostics);
+    match parsed.config.items.first() {
+        Some(cfg_parser::ast::Item::Listen(l)) => l.addrs[0].clone(),
+        Some(cfg_parser::ast::Item::Socket(s)) => s.bind.clone().expect("bind"),
+        other => panic!("{text}: unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn quic_is_a_listen_protocol_and_round_trips() {
+    use cfg_parser::ast::{HostSpec, PortSpec, Proto};
+    for (text, host, port) in [
+        ("listen=quic:127.0.0.1:5063\n", "127.0.0.1", Some(5063)),
+        ("listen=QUIC:127.0.0.1\n", "127.0.0.1", None),
+        ("listen=quic:[::1]\n", "::1", None),
+        (
+            "listen=quic:sip.example.org:5063\n",
+            "sip.example.org",
+            Some(5063),
+        ),
+        (
+            "socket={bind=quic:127.0.0.1:5063;}\n",
+            "127.0.0.1",
+            Some(5063),
+        ),
+    ] {
+        let a = first_addr(text);
+        assert_eq!(a.proto.map(|p| p.value), Some(Proto::Quic), "{text}");
+        let h = match &a.hosts[0].value {
+            HostSpec::Ip(ip) => ip.to_string(),
+            HostSpec::Name(n) | HostSpec::Quoted(n) => n.clone(),
+        };
+        assert_eq!(h, host, "{text}");
+        let p = a.port.map(|p| match p.value {
+            PortSpec::Number(n) => n,
+            PortSpec::Default => 0,
+        });
+        assert_eq!(p, port, "{text}");
+        let parsed = parse_str("quic.cfg", text, &LexOptions::default());
+        let printed = printer::print(&parsed.config);
+        assert!(printed.contains("quic:"), "{printed}");
+        let again = parse_str("printed.cfg", &printed, &LexOptions::default());
+        assert_eq!(
+            without_spans(&parsed.config),
+            without_spans(&again.config),
+            "{printed}"
+        );
+    }
+}
+
+#[test]
+fn quic_colon_port_keeps_the_kamailio_meaning() {
+    // `quic` is not a Kamailio keyword: `quic:5060` is host `quic`, port 5060.
+    let a = first_addr("listen=quic:5060\n");
+    assert_eq!(a.proto, None);
+    assert_eq!(
+        a.hosts[0].value,
+        cfg_parser::ast::HostSpec::Name("quic".into())
+    );
+    // QUIC is not an advertise protocol and not a parameter value.
+    for bad in [
+        "listen=udp:127.0.0.1:5060 advertise quic:1.2.3.4:5060\n",
+        "udp_mtu_try_proto=quic\n",
+    ] {
+        let parsed = parse_str("quic.cfg", bad, &LexOptions::default());
+        let is_quic_adv = matches!(
+            parsed.config.items.first(),
+            Some(cfg_parser::ast::Item::Listen(l))
+                if l.advertise.as_ref().is_some_and(|a| a.proto.is_some())
+        );
+        assert!(!is_quic_adv, "{bad}");
+    }
+}

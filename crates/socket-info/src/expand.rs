@@ -1,5 +1,5 @@
 //! Registration: directives in file order, then `-l` values, become raw socket records in
-//! the four protocol lists (Kamailio's `add_listen_socket_info` and `new_sock_info`).
+//! the protocol lists (Kamailio's `add_listen_socket_info` and `new_sock_info`).
 //!
 //! This is where the parse-time rules live: protocol expansion of protocol-less listens
 //! with the TLS port+1 rule, the `port`/`tls_port_no` value current at the directive, the
@@ -87,10 +87,10 @@ impl Default for Globals {
     }
 }
 
-/// The registration state: the four raw lists, the aliases, the globals.
+/// The registration state: the five raw lists (Kamailio's four plus QUIC), the aliases, the globals.
 pub(crate) struct Registrar<'n> {
     pub(crate) net: &'n dyn Network,
-    pub(crate) lists: [Vec<Pending>; 4],
+    pub(crate) lists: [Vec<Pending>; 5],
     pub(crate) aliases: Aliases,
     pub(crate) globals: Globals,
     pub(crate) warnings: Vec<Warning>,
@@ -309,7 +309,7 @@ impl<'n> Registrar<'n> {
             flags.insert(Flags::VIRTUAL);
         }
         let origin = Origin::Config(s.span);
-        let first_new: [usize; 4] = std::array::from_fn(|i| self.lists[i].len());
+        let first_new: [usize; 5] = std::array::from_fn(|i| self.lists[i].len());
         let ports: Vec<(u16, u16)> = if end <= start {
             vec![(start, 0)]
         } else {
@@ -427,12 +427,12 @@ impl<'n> Registrar<'n> {
     ) -> Option<(Proto, usize)> {
         let protos: Vec<Proto> = match proto {
             Some(p) => vec![p.list()],
-            None => Proto::LISTS.to_vec(),
+            None => Proto::KAMAILIO_LISTS.to_vec(),
         };
         let mut last = None;
         for c in protos {
             let c_port = if port == 0 {
-                if c == Proto::Tls {
+                if matches!(c, Proto::Tls | Proto::Quic) {
                     self.globals.tls_port_no
                 } else {
                     self.globals.port_no

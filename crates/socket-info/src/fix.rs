@@ -106,7 +106,7 @@ pub(crate) fn fix_list(
     let mut socks: Vec<Socket> = Vec::with_capacity(expanded.len());
     for p in expanded {
         let port = if p.port == 0 {
-            if proto == Proto::Tls {
+            if matches!(proto, Proto::Tls | Proto::Quic) {
                 g.tls_port_no
             } else {
                 g.port_no

@@ -33,7 +33,7 @@ pub struct AdvertiseView {
 /// One socket as `--dump-sockets` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SocketView {
-    /// `udp`, `tcp`, `tls`, `sctp`.
+    /// `udp`, `tcp`, `tls`, `sctp`, `quic`.
     pub proto: &'static str,
     /// The socket's name (after expansion and resolution).
     pub name: String,

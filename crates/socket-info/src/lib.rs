@@ -14,7 +14,8 @@
 //! ```
 //!
 //! ## Modules
-//! - [`proto`]: [`Proto`], the protocol words and the four socket lists.
+//! - [`proto`]: [`Proto`], the protocol words and the socket lists (Kamailio's four plus
+//!   QUIC).
 //! - [`record`]: the socket record [`Socket`] (protocol, configured name, resolved address,
 //!   port, [`Flags`], socket name, [`Advertise`], workers, extra addresses, agname, vrf,
 //!   mcast, [`Origin`] with the config span) and the result [`Sockets`].
@@ -295,7 +296,7 @@ fn auto_bind(
         };
     match failure {
         None => {
-            for proto in enabled.lists() {
+            for proto in enabled.lists().filter(|p| *p != Proto::Quic) {
                 for i in v4.iter().chain(&v6) {
                     let f = if i.loopback { Flags::LO } else { Flags::NONE };
                     reg.create(
@@ -322,7 +323,7 @@ fn auto_bind(
                 },
                 span: None,
             });
-            for proto in enabled.lists() {
+            for proto in enabled.lists().filter(|p| *p != Proto::Quic) {
                 reg.create(
                     &host,
                     Vec::new(),

@@ -7,10 +7,11 @@ use serde::Serialize;
 
 /// A transport protocol.
 ///
-/// Sockets only ever carry [`Proto::Udp`], [`Proto::Tcp`], [`Proto::Tls`] or [`Proto::Sctp`]
-/// (Kamailio has one socket list for each of them, [`Proto::LISTS`]); [`Proto::Ws`] and
-/// [`Proto::Wss`] appear only as advertised protocols and in lookups, where they select the
-/// TCP and TLS lists.
+/// Sockets only ever carry [`Proto::Udp`], [`Proto::Tcp`], [`Proto::Tls`], [`Proto::Sctp`]
+/// (Kamailio has one socket list for each of them, [`Proto::KAMAILIO_LISTS`]) or
+/// [`Proto::Quic`] (a siprouter extension with a fifth list, see [`Proto::LISTS`]);
+/// [`Proto::Ws`] and [`Proto::Wss`] appear only as advertised protocols and in lookups, where
+/// they select the TCP and TLS lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
@@ -26,11 +27,20 @@ pub enum Proto {
     Ws,
     /// `wss` (advertise and lookups only)
     Wss,
+    /// `quic` (siprouter extension, Kamailio has no QUIC).
+    ///
+    /// QUIC sockets are explicit only: a protocol-less `listen=` and auto-binding never
+    /// create them. Without a port they take the TLS default port (`tls_port_no`, 5061).
+    Quic,
 }
 
 impl Proto {
-    /// The socket lists in Kamailio's iteration order: UDP, TCP, TLS, SCTP.
-    pub const LISTS: [Proto; 4] = [Proto::Udp, Proto::Tcp, Proto::Tls, Proto::Sctp];
+    /// All socket lists in iteration order: Kamailio's UDP, TCP, TLS, SCTP, then QUIC.
+    pub const LISTS: [Proto; 5] = [Proto::Udp, Proto::Tcp, Proto::Tls, Proto::Sctp, Proto::Quic];
+
+    /// Kamailio's socket lists in its iteration order: UDP, TCP, TLS, SCTP. These are the
+    /// lists a protocol-less `listen=` and auto-binding fill (QUIC is explicit only).
+    pub const KAMAILIO_LISTS: [Proto; 4] = [Proto::Udp, Proto::Tcp, Proto::Tls, Proto::Sctp];
 
     /// The lower-case protocol word.
     pub fn as_str(self) -> &'static str {
@@ -41,6 +51,7 @@ impl Proto {
             Proto::Sctp => "sctp",
             Proto::Ws => "ws",
             Proto::Wss => "wss",
+            Proto::Quic => "quic",
         }
     }
 
@@ -53,6 +64,7 @@ impl Proto {
             "sctp" => Proto::Sctp,
             "ws" => Proto::Ws,
             "wss" => Proto::Wss,
+            "quic" => Proto::Quic,
             _ => return None,
         };
         Some(p)
@@ -76,6 +88,7 @@ impl Proto {
             ast::Proto::Sctp => Some(Proto::Sctp),
             ast::Proto::Ws => Some(Proto::Ws),
             ast::Proto::Wss => Some(Proto::Wss),
+            ast::Proto::Quic => Some(Proto::Quic),
             ast::Proto::Any => None,
         }
     }
@@ -85,6 +98,7 @@ impl Proto {
             Proto::Udp => 0,
             Proto::Tcp => 1,
             Proto::Tls => 2,
+            Proto::Quic => 4,
             _ => 3,
         }
     }

@@ -223,6 +223,8 @@ impl Enabled {
             Proto::Udp => true,
             Proto::Tcp => self.tcp,
             Proto::Tls => self.tls,
+            // QUIC sockets exist only when written explicitly; the list is always in use.
+            Proto::Quic => true,
             _ => self.sctp,
         }
     }
@@ -236,7 +238,7 @@ impl Enabled {
 /// The resolved sockets of a configuration plus command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sockets {
-    /// All sockets of the enabled protocols, in list order: UDP, TCP, TLS, SCTP, each in the
+    /// All sockets of the enabled protocols, in list order: UDP, TCP, TLS, SCTP, QUIC, each in the
     /// order Kamailio keeps it.
     pub sockets: Vec<Socket>,
     /// Host aliases ("myself" names).

@@ -465,6 +465,47 @@ const CASES: &[Case] = &[
             &["sctp: localhost:5090"],
         )
     },
+    // ---- QUIC (our extension): explicit only, TLS default port, listed after the others
+    case(
+        "quic with IPv4 address and port",
+        "listen=quic:127.0.0.1:5063",
+        &["quic: 127.0.0.1:5063"],
+        &["quic: localhost:5063"],
+    ),
+    case(
+        "quic on bracketed IPv6 without port takes the TLS port",
+        "listen=quic:[::1]",
+        &["quic: ::1:5061"],
+        &[],
+    ),
+    case(
+        "quic follows tls_port_no",
+        "tls_port_no=5071\nlisten=quic:127.0.0.1",
+        &["quic: 127.0.0.1:5071"],
+        &["quic: localhost:5071"],
+    ),
+    case(
+        "quic is listed after udp and tcp, protocol-less listen creates no quic socket",
+        "listen=quic:127.0.0.1:5063\nlisten=127.0.0.1:5080",
+        &[
+            "udp: 127.0.0.1:5080",
+            "tcp: 127.0.0.1:5080",
+            "quic: 127.0.0.1:5063",
+        ],
+        &["quic: localhost:5063", "tcp: localhost:5080", "udp: localhost:5080"],
+    ),
+    case(
+        "quic in a socket block with name and workers",
+        "socket={bind=quic:127.0.0.1:5064;name=\"q1\";workers=2}",
+        &["quic: 127.0.0.1:5064 name q1"],
+        &["quic: localhost:5064"],
+    ),
+    case(
+        "quic:port is still host quic with a port (Kamailio meaning)",
+        "listen=udp:127.0.0.1:5060\nalias=quic:5099",
+        &["udp: 127.0.0.1:5060"],
+        &["udp: localhost:5060", "*: quic:5099"],
+    ),
 ];
 
 fn test_net() -> StaticNetwork {

@@ -326,3 +326,46 @@ fn json_dump_is_exact() {
 "#;
     assert_eq!(dump_json(&s, &cfg.sources), want);
 }
+
+#[test]
+fn quic_sockets_in_records_and_json() {
+    let cfg = config("listen=quic:127.0.0.1:5063\nlisten=quic:[::1] name \"q6\"");
+    let s = build(&cfg.items, &[], &Options::default(), &net()).expect("ok");
+    let got: Vec<(Proto, String, u16)> = s
+        .sockets
+        .iter()
+        .map(|x| (x.proto, x.address.to_string(), x.port))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Proto::Quic, "127.0.0.1".to_owned(), 5063),
+            (Proto::Quic, "::1".to_owned(), 5061),
+        ]
+    );
+    assert_eq!(Proto::from_word("QUIC"), Some(Proto::Quic));
+    let views = socket_info::json::socket_views(&s, &cfg.sources);
+    assert_eq!(views[0].proto, "quic");
+    assert_eq!(views[1].socket_name.as_deref(), Some("q6"));
+    let json = dump_json(&s, &cfg.sources);
+    assert!(
+        json.contains("\"proto\": \"quic\",\n    \"name\": \"127.0.0.1\""),
+        "{json}"
+    );
+    assert!(
+        json.contains("\"proto\": \"quic\",\n    \"name\": \"::1\""),
+        "{json}"
+    );
+}
+
+#[test]
+fn protocol_less_listen_and_auto_bind_create_no_quic_socket() {
+    let cfg = config("enable_tls=1\nlisten=127.0.0.1:5090");
+    let s = build(&cfg.items, &[], &Options::default(), &net()).expect("ok");
+    assert!(s.sockets.iter().all(|x| x.proto != Proto::Quic));
+    assert_eq!(s.sockets.len(), 3, "udp, tcp, tls");
+    let cfg = config("enable_tls=1");
+    let s = build(&cfg.items, &[], &Options::default(), &net()).expect("ok");
+    assert!(!s.sockets.is_empty());
+    assert!(s.sockets.iter().all(|x| x.proto != Proto::Quic));
+}

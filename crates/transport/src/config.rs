@@ -13,8 +13,8 @@ use crate::error::ConfigError;
 use crate::socket::Protocol;
 use crate::tls::TlsSettings;
 
-/// A QUIC endpoint to serve (`listen=quic:…` once socket-info knows it; given explicitly
-/// until then).
+/// A QUIC endpoint given explicitly (besides the `listen=quic:…` socket records, which the
+/// transport binds the same way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuicListen {
     /// Address and port (port 0: OS-assigned).

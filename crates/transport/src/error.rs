@@ -31,6 +31,15 @@ pub enum Error {
     /// A TLS or QUIC socket is configured but no usable TLS settings are.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A QUIC socket is configured but no usable TLS settings are (QUIC needs the `tls`
+    /// module's certificates).
+    #[error("QUIC socket {socket} needs TLS certificates (modparam(\"tls\", …)): {source}")]
+    QuicWithoutTls {
+        /// The socket (`quic:address:port`, with its name if it has one).
+        socket: String,
+        /// Why the TLS settings are not usable.
+        source: TlsError,
+    },
     /// A QUIC endpoint could not be created.
     #[error("QUIC endpoint {address}: {reason}")]
     Quic {

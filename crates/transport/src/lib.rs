@@ -13,9 +13,10 @@
 //! ```
 //!
 //! ## Interface
-//! - [`Transport::start`] binds every socket of [`socket_info::Sockets`] plus the QUIC
-//!   endpoints of [`TransportConfig::quic`] and spawns the receive loops on the current
-//!   tokio runtime. SCTP sockets (and WS/WSS, which socket-info never lists as sockets)
+//! - [`Transport::start`] binds every socket of [`socket_info::Sockets`] (including
+//!   `listen=quic:…` sockets) plus the QUIC endpoints of [`TransportConfig::quic`] and
+//!   spawns the receive loops on the current tokio runtime. A QUIC socket without usable
+//!   TLS settings is an [`Error::QuicWithoutTls`] naming the socket. SCTP sockets (and WS/WSS, which socket-info never lists as sockets)
 //!   are an [`Error::NotSupported`] ("not supported yet"), never skipped.
 //! - [`Received`]: the message bytes ([`bytes::Bytes`], a view into the receive buffer, no
 //!   copy), source address, [`Protocol`], the [`LocalSocket`] it arrived on (name, advertise
@@ -91,8 +92,9 @@
 //!   ours; a stream is closed after [`quic::QUIC_STREAM_IDLE`] of inactivity (or
 //!   `tcp_connection_lifetime` if shorter), a connection after `tcp_connection_lifetime`
 //!   (QUIC idle timeout). Up to 1024 concurrent streams per connection.
-//!   `quic_max_connections` limits connections. QUIC endpoints are given in
-//!   [`TransportConfig::quic`] until socket-info knows `listen=quic:…`.
+//!   `quic_max_connections` limits connections. QUIC endpoints come from `listen=quic:…`
+//!   (socket records, bound first in list order) and from [`TransportConfig::quic`] (bound
+//!   after every record); both take the same path.
 //! - `ip_free_bind` and virtual sockets bind with IP_FREEBIND, `vrf` with SO_BINDTODEVICE,
 //!   `maxbuffer`/`maxsndbuffer` set the UDP buffer sizes.
 //!

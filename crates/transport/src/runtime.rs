@@ -114,14 +114,31 @@ pub(crate) fn start(
         }
     }
     let has_tls = sockets.sockets.iter().any(|s| s.proto == Proto::Tls);
-    let has_quic = !cfg.quic.is_empty();
+    // The first QUIC socket (records first, then `cfg.quic`), named in TLS errors.
+    let first_quic = sockets
+        .sockets
+        .iter()
+        .find(|s| s.proto == Proto::Quic)
+        .map(|s| quic_label(SocketAddr::new(s.address, s.port), s.socket_name.as_deref()))
+        .or_else(|| {
+            cfg.quic
+                .first()
+                .map(|q| quic_label(q.address, q.name.as_deref()))
+        });
+    let has_quic = first_quic.is_some();
+    // A TLS problem is reported as a QUIC one when only QUIC sockets need TLS.
+    let tls_error = |e: TlsError| match &first_quic {
+        Some(socket) if !has_tls => Error::QuicWithoutTls {
+            socket: socket.clone(),
+            source: e,
+        },
+        _ => Error::Tls(e),
+    };
     let tls = match &cfg.tls {
-        Some(t) => Some(Arc::new(TlsState::new(
-            t.clone(),
-            has_tls || has_quic,
-            has_quic,
-        )?)),
-        None if has_tls || has_quic => return Err(Error::Tls(TlsError::Missing)),
+        Some(t) => Some(Arc::new(
+            TlsState::new(t.clone(), has_tls || has_quic, has_quic).map_err(tls_error)?,
+        )),
+        None if has_tls || has_quic => return Err(tls_error(TlsError::Missing)),
         None => None,
     };
     let children = sockets.children.max(1);
@@ -140,6 +157,14 @@ pub(crate) fn start(
         let mut opts = bind_opts(&cfg, s);
         let workers = match proto {
             Protocol::Udp => {
+                if s.workers > 0 {
+                    s.workers
+                } else {
+                    children
+                }
+            }
+            // As for `cfg.quic` endpoints: `children` accept loops by default.
+            Protocol::Quic => {
                 if s.workers > 0 {
                     s.workers
                 } else {
@@ -173,6 +198,14 @@ pub(crate) fn start(
                 udp.insert(id, v);
                 bound
             }
+            Protocol::Quic => {
+                opts.rcvbuf = cfg.maxbuffer;
+                opts.sndbuf = cfg.maxsndbuffer;
+                let label = quic_label(addr, s.socket_name.as_deref());
+                let (bound, ep) = bind_quic(addr, &opts, tls.as_deref(), &cfg, label)?;
+                quic_eps.insert(id, ep);
+                bound
+            }
             _ => {
                 let (bound, socks) = bind_group(proto, addr, workers, Type::STREAM, &opts)?;
                 let mut v = Vec::new();
@@ -204,17 +237,14 @@ pub(crate) fn start(
     }
     for q in &cfg.quic {
         let id = SocketId(locals.len());
-        let Some(tls) = &tls else {
-            return Err(Error::Tls(TlsError::Missing));
-        };
         let opts = BindOpts {
             freebind: cfg.ip_free_bind,
             rcvbuf: cfg.maxbuffer,
             sndbuf: cfg.maxsndbuffer,
             ..BindOpts::default()
         };
-        let ep = quic::endpoint(q.address, &opts, tls, &cfg)?;
-        let bound = ep.local_addr().unwrap_or(q.address);
+        let label = quic_label(q.address, q.name.as_deref());
+        let (bound, ep) = bind_quic(q.address, &opts, tls.as_deref(), &cfg, label)?;
         quic_eps.insert(id, ep);
         locals.push(Arc::new(LocalSocket {
             id,
@@ -270,6 +300,34 @@ pub(crate) fn start(
         }
     }
     Ok((shared, rx))
+}
+
+/// `quic:address:port` plus ` name "…"` when the socket has one, for error messages.
+fn quic_label(addr: SocketAddr, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("quic:{addr} (name \"{n}\")"),
+        None => format!("quic:{addr}"),
+    }
+}
+
+/// Binds one QUIC endpoint (a `listen=quic:…` record or a [`crate::QuicListen`]); returns
+/// the bound address and the endpoint. `label` names the socket when TLS is missing.
+fn bind_quic(
+    addr: SocketAddr,
+    opts: &BindOpts,
+    tls: Option<&TlsState>,
+    cfg: &TransportConfig,
+    label: String,
+) -> Result<(SocketAddr, quinn::Endpoint), Error> {
+    let Some(tls) = tls else {
+        return Err(Error::QuicWithoutTls {
+            socket: label,
+            source: TlsError::Missing,
+        });
+    };
+    let ep = quic::endpoint(addr, opts, tls, cfg)?;
+    let bound = ep.local_addr().unwrap_or(addr);
+    Ok((bound, ep))
 }
 
 /// One UDP receive loop: every datagram becomes a [`Received`] sharing the receive buffer.

@@ -10,7 +10,7 @@ use socket_info::{Advertise, Flags, Proto, Socket};
 
 use crate::error::{Error, SendError};
 
-/// A transport protocol this crate serves: socket-info's UDP, TCP and TLS plus QUIC (our
+/// A transport protocol this crate serves: socket-info's UDP, TCP, TLS and QUIC (QUIC is our
 /// extension, not in Kamailio).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
@@ -41,6 +41,7 @@ impl Protocol {
             Proto::Udp => Some(Protocol::Udp),
             Proto::Tcp => Some(Protocol::Tcp),
             Proto::Tls => Some(Protocol::Tls),
+            Proto::Quic => Some(Protocol::Quic),
             Proto::Sctp | Proto::Ws | Proto::Wss => None,
         }
     }
@@ -76,8 +77,8 @@ pub struct LocalSocket {
     pub advertise: Option<Advertise>,
     /// The number of receive loops serving it.
     pub workers: u32,
-    /// The socket-info record it was bound from (`None` for QUIC endpoints, which come from
-    /// [`crate::QuicListen`]).
+    /// The socket-info record it was bound from (`None` for QUIC endpoints given as
+    /// [`crate::QuicListen`]; `listen=quic:…` sockets carry their record).
     pub record: Option<Socket>,
 }
 
