@@ -928,7 +928,49 @@ fn binary_op(t: &Tok<'_>) -> Option<BinaryOp> {
 
 /// The statement and expression parsers, built together (they are mutually recursive).
 pub(crate) struct Grammar<'t, I: In<'t>, E: Ex<'t, I>> {
-    pub(crate) stmt: Recursive<chumsky::recursive::Indirect<'t, 't, I, Stmt, E>>,
+    /// `{ statements }` with recovery, for route bodies.
+    pub(crate) block: chumsky::Boxed<'t, 't, I, Block, E>,
+}
+
+/// `{ statements }`, with recovery to the matching brace: nested blocks and route bodies.
+fn block_parser<'t, I: In<'t>, E: Ex<'t, I>, S>(
+    cx: Cx<'t>,
+    stmt: S,
+) -> impl Parser<'t, I, Block, E> + Clone
+where
+    S: Parser<'t, I, Stmt, E> + Clone,
+{
+    stmt.repeated()
+        .collect::<Vec<_>>()
+        .delimited_by(p(Punct::LBrace), p(Punct::RBrace))
+        .map_with(move |stmts, e| Block {
+            stmts,
+            span: cx.span(e.span()),
+        })
+        .recover_with(via_parser(nested_delimiters(
+            Tok::Punct(Punct::LBrace),
+            Tok::Punct(Punct::RBrace),
+            [(Tok::Punct(Punct::LParen), Tok::Punct(Punct::RParen))],
+            move |s| recovered_block(cx, s),
+        )))
+}
+
+/// A call with parenthesised arguments: `name(arg, …)`.
+fn call_parser<'t, I: In<'t>, E: Ex<'t, I>, X>(
+    cx: Cx<'t>,
+    expr: X,
+) -> impl Parser<'t, I, Call, E> + Clone
+where
+    X: Parser<'t, I, Expr, E> + Clone,
+{
+    call_name(cx)
+        .then(call_args(cx, expr))
+        .map_with(move |(name, args), e| Call {
+            name,
+            args,
+            parens: true,
+            span: cx.span(e.span()),
+        })
 }
 
 fn call_args<'t, I: In<'t>, E: Ex<'t, I>, X>(
@@ -1001,208 +1043,186 @@ fn ipv4<'t, I: In<'t>, E: Ex<'t, I>>() -> impl Parser<'t, I, Ipv4Addr, E> + Clon
 
 impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
     pub(crate) fn new(cx: Cx<'t>) -> Self {
-        let mut stmt = Recursive::declare();
-        let mut expr = Recursive::declare();
-
-        let block = stmt
-            .clone()
-            .repeated()
-            .collect::<Vec<_>>()
-            .delimited_by(p(Punct::LBrace), p(Punct::RBrace))
-            .map_with(move |stmts, e| Block {
-                stmts,
-                span: cx.span(e.span()),
-            })
-            .recover_with(via_parser(nested_delimiters(
-                Tok::Punct(Punct::LBrace),
-                Tok::Punct(Punct::RBrace),
-                [(Tok::Punct(Punct::LParen), Tok::Punct(Punct::RParen))],
-                move |s| recovered_block(cx, s),
-            )))
-            .boxed();
-
-        let call = call_name(cx)
-            .then(call_args(cx, expr.clone()))
-            .map_with(move |(name, args), e| Call {
-                name,
-                args,
-                parens: true,
-                span: cx.span(e.span()),
-            })
-            .boxed();
-
-        // --- atoms
-        let ip_net = {
-            let v4 = ipv4().map(IpAddr::V4);
-            let addr = choice((ipv6().map(IpAddr::V6), v4));
-            let mask = choice((
-                number().try_map(|n, span| {
-                    u8::try_from(n).ok().filter(|&b| b <= 128).ok_or_else(|| {
-                        E::Error::msg(span, || "invalid bit number in netmask".to_string())
-                    })
-                }),
-                addr.clone().map(|m| match m {
-                    IpAddr::V4(a) => u32::from(a).count_ones() as u8,
-                    IpAddr::V6(a) => u128::from(a).count_ones() as u8,
-                }),
-            ));
-            addr.then(p(Punct::Slash).ignore_then(mask).or_not())
-                .map_with(move |(addr, prefix), e| Expr::Net {
-                    addr,
-                    prefix,
-                    span: cx.span(e.span()),
-                })
-        };
-        let word = {
-            let label =
-                select! { Tok::Ident(s) => s.to_string(), Tok::NumIdent(s) => s.to_string() };
-            let sep = choice((p(Punct::Dot).to('.'), p(Punct::Minus).to('-')));
-            label
-                .then(sep.then(label).repeated().collect::<Vec<_>>())
-                .map_with(move |(first, rest), e| {
-                    let mut w = first;
-                    for (s, l) in rest {
-                        w.push(s);
-                        w.push_str(&l);
-                    }
-                    Expr::Word {
-                        word: w,
+        // `recursive` hands the closure a weak reference to the parser being defined, so the
+        // grammar holds no reference cycle and is freed after each parse.
+        let expr = recursive(|expr| {
+            let call = call_parser(cx, expr.clone());
+            // --- atoms
+            let ip_net = {
+                let v4 = ipv4().map(IpAddr::V4);
+                let addr = choice((ipv6().map(IpAddr::V6), v4));
+                let mask = choice((
+                    number().try_map(|n, span| {
+                        u8::try_from(n).ok().filter(|&b| b <= 128).ok_or_else(|| {
+                            E::Error::msg(span, || "invalid bit number in netmask".to_string())
+                        })
+                    }),
+                    addr.clone().map(|m| match m {
+                        IpAddr::V4(a) => u32::from(a).count_ones() as u8,
+                        IpAddr::V6(a) => u128::from(a).count_ones() as u8,
+                    }),
+                ));
+                addr.then(p(Punct::Slash).ignore_then(mask).or_not())
+                    .map_with(move |(addr, prefix), e| Expr::Net {
+                        addr,
+                        prefix,
                         span: cx.span(e.span()),
-                    }
-                })
-        };
-        let keyword_atom = select! {
-            Tok::Keyword(k) if legacy_operand(k.canonical()) => (true, k),
-            Tok::Keyword(k) if word_keyword(k) => (false, k),
-        }
-        .map_with(move |(legacy, k), e| {
-            let span = cx.span(e.span());
-            if legacy {
-                Expr::Legacy {
-                    operand: k.canonical().to_string(),
-                    span,
-                }
-            } else {
-                Expr::Word {
-                    word: k.canonical().to_string(),
-                    span,
-                }
+                    })
+            };
+            let word = {
+                let label =
+                    select! { Tok::Ident(s) => s.to_string(), Tok::NumIdent(s) => s.to_string() };
+                let sep = choice((p(Punct::Dot).to('.'), p(Punct::Minus).to('-')));
+                label
+                    .then(sep.then(label).repeated().collect::<Vec<_>>())
+                    .map_with(move |(first, rest), e| {
+                        let mut w = first;
+                        for (s, l) in rest {
+                            w.push(s);
+                            w.push_str(&l);
+                        }
+                        Expr::Word {
+                            word: w,
+                            span: cx.span(e.span()),
+                        }
+                    })
+            };
+            let keyword_atom = select! {
+                Tok::Keyword(k) if legacy_operand(k.canonical()) => (true, k),
+                Tok::Keyword(k) if word_keyword(k) => (false, k),
             }
-        });
-        let simple = select! {
-            Tok::Number(n) => n,
-        }
-        .map_with(move |value, e| Expr::Int {
-            value,
-            span: cx.span(e.span()),
-        });
-        let str_atom = string().map_with(move |value, e| Expr::Str {
-            value,
-            span: cx.span(e.span()),
-        });
-        let var = select! {
-            Tok::Pvar(v) => v.to_string(),
-            Tok::AvpOrPvar(v) => v.to_string(),
-            Tok::Attr(v) => v.to_string(),
-        }
-        .map_with(move |name, e| Expr::Var {
-            name,
-            span: cx.span(e.span()),
-        });
-        let select_atom =
-            select! { Tok::Select(s) => s.to_string() }.map_with(move |path, e| Expr::Select {
-                path,
+            .map_with(move |(legacy, k), e| {
+                let span = cx.span(e.span());
+                if legacy {
+                    Expr::Legacy {
+                        operand: k.canonical().to_string(),
+                        span,
+                    }
+                } else {
+                    Expr::Word {
+                        word: k.canonical().to_string(),
+                        span,
+                    }
+                }
+            });
+            let simple = select! {
+                Tok::Number(n) => n,
+            }
+            .map_with(move |value, e| Expr::Int {
+                value,
                 span: cx.span(e.span()),
             });
-        let paren = expr
-            .clone()
-            .delimited_by(p(Punct::LParen), p(Punct::RParen));
-        let unary_fn = choice((
-            kw("strlen").to(UnaryOp::Strlen),
-            kw("strempty").to(UnaryOp::Strempty),
-        ))
-        .then(
-            expr.clone()
-                .delimited_by(p(Punct::LParen), p(Punct::RParen)),
-        )
-        .map_with(move |(op, x), e| Expr::Unary {
-            op,
-            operand: Box::new(x),
-            span: cx.span(e.span()),
-        });
-        let selval = kw("selval")
-            .ignore_then(
+            let str_atom = string().map_with(move |value, e| Expr::Str {
+                value,
+                span: cx.span(e.span()),
+            });
+            let var = select! {
+                Tok::Pvar(v) => v.to_string(),
+                Tok::AvpOrPvar(v) => v.to_string(),
+                Tok::Attr(v) => v.to_string(),
+            }
+            .map_with(move |name, e| Expr::Var {
+                name,
+                span: cx.span(e.span()),
+            });
+            let select_atom =
+                select! { Tok::Select(s) => s.to_string() }.map_with(move |path, e| Expr::Select {
+                    path,
+                    span: cx.span(e.span()),
+                });
+            let paren = expr
+                .clone()
+                .delimited_by(p(Punct::LParen), p(Punct::RParen));
+            let unary_fn = choice((
+                kw("strlen").to(UnaryOp::Strlen),
+                kw("strempty").to(UnaryOp::Strempty),
+            ))
+            .then(
                 expr.clone()
-                    .then_ignore(p(Punct::Comma))
-                    .then(expr.clone())
-                    .then_ignore(p(Punct::Comma))
-                    .then(expr.clone())
                     .delimited_by(p(Punct::LParen), p(Punct::RParen)),
             )
-            .map_with(move |((c, a), b), e| Expr::Select3 {
-                cond: Box::new(c),
-                then: Box::new(a),
-                otherwise: Box::new(b),
+            .map_with(move |(op, x), e| Expr::Unary {
+                op,
+                operand: Box::new(x),
                 span: cx.span(e.span()),
             });
-        let atom = choice((
-            ip_net,
-            simple,
-            str_atom,
-            var,
-            select_atom,
-            paren,
-            unary_fn,
-            selval,
-            call.clone().map(Expr::Call),
-            keyword_atom,
-            word,
-        ))
-        .labelled("expression")
+            let selval = kw("selval")
+                .ignore_then(
+                    expr.clone()
+                        .then_ignore(p(Punct::Comma))
+                        .then(expr.clone())
+                        .then_ignore(p(Punct::Comma))
+                        .then(expr.clone())
+                        .delimited_by(p(Punct::LParen), p(Punct::RParen)),
+                )
+                .map_with(move |((c, a), b), e| Expr::Select3 {
+                    cond: Box::new(c),
+                    then: Box::new(a),
+                    otherwise: Box::new(b),
+                    span: cx.span(e.span()),
+                });
+            let atom = choice((
+                ip_net,
+                simple,
+                str_atom,
+                var,
+                select_atom,
+                paren,
+                unary_fn,
+                selval,
+                call.clone().map(Expr::Call),
+                keyword_atom,
+                word,
+            ))
+            .labelled("expression")
+            .boxed();
+
+            let prefix = choice((
+                p(Punct::Not).to(UnaryOp::Not),
+                p(Punct::Minus).to(UnaryOp::Neg),
+                p(Punct::BitNot).to(UnaryOp::BitNot),
+                p(Punct::IntCast).to(UnaryOp::IntCast),
+                p(Punct::StrCast).to(UnaryOp::StrCast),
+                kw("defined").to(UnaryOp::Defined),
+            ))
+            .map_with(|op, e| (op, e.span()));
+            let unary = prefix
+                .repeated()
+                .foldr_with(atom, move |(op, s): (UnaryOp, SimpleSpan), operand, e| {
+                    let whole: SimpleSpan = e.span();
+                    let span = cx.span(SimpleSpan::from(s.start..whole.end));
+                    match (op, operand) {
+                        (UnaryOp::Neg, Expr::Int { value, .. }) => Expr::Int {
+                            value: -value,
+                            span,
+                        },
+                        (op, operand) => Expr::Unary {
+                            op,
+                            operand: Box::new(operand),
+                            span,
+                        },
+                    }
+                })
+                .boxed();
+
+            // Binary operators: read `operand (op operand)*` once, then fold by Kamailio's
+            // precedence table (all levels left-associative). One operator attempt per position,
+            // where a parser per level would try eleven.
+            let op = select! { t if binary_op(&t).is_some() => t }
+                .map(|t| binary_op(&t).unwrap_or(BinaryOp::Or))
+                .labelled("operator");
+            let chain = unary
+                .clone()
+                .then(op.then(unary).repeated().collect::<Vec<_>>())
+                .map(|(first, rest)| fold_by_precedence(first, rest))
+                .boxed();
+            chain
+        })
         .boxed();
 
-        let prefix = choice((
-            p(Punct::Not).to(UnaryOp::Not),
-            p(Punct::Minus).to(UnaryOp::Neg),
-            p(Punct::BitNot).to(UnaryOp::BitNot),
-            p(Punct::IntCast).to(UnaryOp::IntCast),
-            p(Punct::StrCast).to(UnaryOp::StrCast),
-            kw("defined").to(UnaryOp::Defined),
-        ))
-        .map_with(|op, e| (op, e.span()));
-        let unary = prefix
-            .repeated()
-            .foldr_with(atom, move |(op, s): (UnaryOp, SimpleSpan), operand, e| {
-                let whole: SimpleSpan = e.span();
-                let span = cx.span(SimpleSpan::from(s.start..whole.end));
-                match (op, operand) {
-                    (UnaryOp::Neg, Expr::Int { value, .. }) => Expr::Int {
-                        value: -value,
-                        span,
-                    },
-                    (op, operand) => Expr::Unary {
-                        op,
-                        operand: Box::new(operand),
-                        span,
-                    },
-                }
-            })
-            .boxed();
-
-        // Binary operators: read `operand (op operand)*` once, then fold by Kamailio's
-        // precedence table (all levels left-associative). One operator attempt per position,
-        // where a parser per level would try eleven.
-        let op = select! { t if binary_op(&t).is_some() => t }
-            .map(|t| binary_op(&t).unwrap_or(BinaryOp::Or))
-            .labelled("operator");
-        let chain = unary
-            .clone()
-            .then(op.then(unary).repeated().collect::<Vec<_>>())
-            .map(|(first, rest)| fold_by_precedence(first, rest))
-            .boxed();
-        expr.define(chain);
-
-        // --- statements
+        let stmt = recursive(|stmt| {
+            let block = block_parser(cx, stmt.clone());
+            let call = call_parser(cx, expr.clone());
         let semi = || p(Punct::Semi);
         let bare_call = select! {
             Tok::Keyword(k) if bare_action(k.canonical()) => k.spelling().to_string(),
@@ -1324,7 +1344,6 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
             .map_with(move |_, e| Stmt::Empty {
                 span: cx.span(e.span()),
             });
-        stmt.define(
             choice((
                 if_stmt,
                 switch_stmt,
@@ -1337,9 +1356,10 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                 empty,
             ))
             .recover_with(via_parser(skip_stmt))
-            .boxed(),
-        );
-        Grammar { stmt }
+        })
+        .boxed();
+        let block = block_parser(cx, stmt).boxed();
+        Grammar { block }
     }
 }
 
@@ -1427,22 +1447,7 @@ fn route_stmt<'t, I: In<'t>, E: Ex<'t, I>>(
     cx: Cx<'t>,
     g: &Grammar<'t, I, E>,
 ) -> impl Parser<'t, I, Item, E> + Clone {
-    let block = g
-        .stmt
-        .clone()
-        .repeated()
-        .collect::<Vec<_>>()
-        .delimited_by(p(Punct::LBrace), p(Punct::RBrace))
-        .map_with(move |stmts, e| Block {
-            stmts,
-            span: cx.span(e.span()),
-        })
-        .recover_with(via_parser(nested_delimiters(
-            Tok::Punct(Punct::LBrace),
-            Tok::Punct(Punct::RBrace),
-            [(Tok::Punct(Punct::LParen), Tok::Punct(Punct::RParen))],
-            move |s| recovered_block(cx, s),
-        )));
+    let block = g.block.clone();
     let head = select! {
         Tok::Keyword(k) if route_kind(k).is_some() => k,
     }
