@@ -31,8 +31,7 @@ async fn vrf_binds_to_the_device() {
 
     let bad = "socket = { bind = udp:127.0.0.1:5060; vrf = \"nodev-sr0\"; }\n";
     let err = Transport::start(&common::sockets(bad), TransportConfig::default())
-        .err()
-        .expect("a missing device is an error");
+        .expect_err("a missing device is an error");
     let text = err.to_string();
     assert!(
         text.contains("127.0.0.1") && text.contains("No such device"),
