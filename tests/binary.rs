@@ -204,3 +204,46 @@ fn route_script_errors_are_check_time_errors() {
         stderr(&out)
     );
 }
+
+#[test]
+fn version_and_kamailio_options() {
+    let out = run_siprouter(&["-V"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("siprouter ") && text.contains("transports: udp tcp tls quic"),
+        "{text}"
+    );
+    assert_eq!(stdout(&run_siprouter(&["-v"])), text);
+
+    // The reference benchmark starts Kamailio with these; siprouter takes the same command line.
+    let relay = corpus_dir().join("../bench/kamailio-relay.cfg");
+    let out = run_siprouter(&[
+        "-c",
+        "-DD",
+        "-E",
+        "-m",
+        "64",
+        "-M",
+        "8",
+        "-x",
+        "tlsf",
+        "-Y",
+        "/tmp",
+        "-f",
+        relay.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for opt in ["-m", "-M", "-x", "-Y"] {
+        assert!(
+            err.contains(&format!(
+                "note: {opt} is accepted for Kamailio compatibility"
+            )),
+            "{err}"
+        );
+    }
+    assert!(stdout(&out).contains("udp: 127.0.0.1 [127.0.0.1]:5060"));
+    let bad = run_siprouter(&["-c", "-n", "many"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

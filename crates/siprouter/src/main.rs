@@ -27,7 +27,7 @@ const DEFAULT_CONFIG_PATH: &str = "/etc/siprouter/siprouter.cfg";
 
 /// A SIP server that reads Kamailio's configuration language.
 #[derive(Debug, Parser)]
-#[command(name = "siprouter", version, about)]
+#[command(name = "siprouter", about, disable_version_flag = true)]
 struct Cli {
     /// Configuration file (default: /etc/siprouter/siprouter.cfg, else the bundled config).
     #[arg(short = 'f', value_name = "FILE")]
@@ -47,10 +47,68 @@ struct Cli {
     /// Print the resolved sockets as JSON and exit.
     #[arg(long)]
     dump_sockets: bool,
+    /// Workers per socket (overrides `children`).
+    #[arg(short = 'n', value_name = "N")]
+    children: Option<u32>,
+    /// Raise the log level by one (repeatable).
+    #[arg(short = 'd', action = clap::ArgAction::Count)]
+    debug: u8,
+    /// Accepted for Kamailio compatibility: siprouter always stays in the foreground.
+    #[arg(short = 'D', action = clap::ArgAction::Count)]
+    foreground: u8,
+    /// Log to stderr (siprouter always does; accepted for Kamailio compatibility).
+    #[arg(short = 'E')]
+    log_stderr: bool,
+    /// Colour the log (accepted; the log is plain text).
+    #[arg(short = 'e')]
+    log_color: bool,
+    /// Module path: accepted and ignored (siprouter's modules are built in).
+    #[arg(short = 'L', value_name = "DIR")]
+    module_path: Option<String>,
+    /// Kamailio's private memory size (MB): accepted and ignored.
+    #[arg(short = 'M', value_name = "MB")]
+    pkg_mem: Option<String>,
+    /// Kamailio's shared memory size (MB): accepted and ignored.
+    #[arg(short = 'm', value_name = "MB")]
+    shm_mem: Option<String>,
+    /// Kamailio's memory manager: accepted and ignored.
+    #[arg(short = 'x', value_name = "NAME")]
+    mem_manager: Option<String>,
+    /// Kamailio's runtime directory: accepted and ignored.
+    #[arg(short = 'Y', value_name = "DIR")]
+    run_dir: Option<String>,
+    /// Print the version and the built-in features, then exit.
+    #[arg(short = 'V', visible_short_alias = 'v')]
+    version: bool,
 }
+
+/// What `-V`/`-v` prints after the version line.
+const FEATURES: &str = "transports: udp tcp tls quic
+\
+modules: sl maxfwd sanity rr siputils textops xlog pv (ctl jsonrpcs kex corex cfg_rpc accepted)
+\
+tls: rustls (ring)";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        println!("siprouter {}\n{FEATURES}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let ignored = [
+        ("-L", cli.module_path.is_some(), "modules are built in"),
+        ("-M", cli.pkg_mem.is_some(), "memory is managed by Rust"),
+        ("-m", cli.shm_mem.is_some(), "memory is managed by Rust"),
+        ("-x", cli.mem_manager.is_some(), "memory is managed by Rust"),
+        ("-Y", cli.run_dir.is_some(), "no runtime directory is used"),
+    ];
+    for (opt, given, why) in ignored {
+        if given {
+            eprintln!(
+                "siprouter: note: {opt} is accepted for Kamailio compatibility and ignored ({why})"
+            );
+        }
+    }
     let mut opts = LexOptions::default();
     for d in &cli.defines {
         let (name, value) = match d.split_once('=') {
@@ -89,6 +147,7 @@ fn main() -> ExitCode {
     };
     let socket_opts = Options {
         sctp_supported: SystemNetwork::sctp_supported(),
+        children: cli.children,
         ..Options::default()
     };
     let sockets = match socket_info::build(
@@ -138,7 +197,12 @@ fn main() -> ExitCode {
         eprintln!("config file ok, exiting...");
         return ExitCode::SUCCESS;
     }
-    serve::run(&parsed, &sockets, cli.config.as_deref())
+    let reload = serve::Reload {
+        path: cli.config.clone(),
+        opts,
+        debug_raise: i64::from(cli.debug),
+    };
+    serve::run(&parsed, &sockets, reload)
 }
 
 /// What the router needs to know about the sockets: each socket in list order (the order the
@@ -178,6 +242,30 @@ fn router_config(sockets: &socket_info::Sockets) -> core_routing::RouterConfig {
             .push((a.name.clone(), (a.port != 0).then_some(a.port)));
     }
     rc
+}
+
+/// Parses the config again for a reload (quietly: no "bundled" notice).
+pub(crate) fn load_for_reload(
+    path: Option<&std::path::Path>,
+    opts: &LexOptions,
+) -> (Parsed, String) {
+    match path {
+        Some(p) => (
+            cfg_parser::parse_file(p, opts, &FsLoader),
+            p.display().to_string(),
+        ),
+        None if std::path::Path::new(DEFAULT_CONFIG_PATH).is_file() => (
+            cfg_parser::parse_file(DEFAULT_CONFIG_PATH.as_ref(), opts, &FsLoader),
+            DEFAULT_CONFIG_PATH.into(),
+        ),
+        None => {
+            let name = "<bundled siprouter.cfg>";
+            (
+                cfg_parser::parse_str(name, BUNDLED_CONFIG, opts),
+                name.into(),
+            )
+        }
+    }
 }
 
 /// Parses the config named by `-f`, the default path, or the bundled config.

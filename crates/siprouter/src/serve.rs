@@ -10,13 +10,19 @@ use core_routing::{
 };
 use transport::{ConnId, Outgoing, Protocol, SocketId, Transport, TransportConfig};
 
+/// How to read the config again on SIGHUP.
+pub(crate) struct Reload {
+    /// The config file (`None`: the default path or the bundled config, as at start-up).
+    pub(crate) path: Option<std::path::PathBuf>,
+    /// The caller's defines (`-A`).
+    pub(crate) opts: cfg_lexer::LexOptions,
+    /// `-d` given this many times.
+    pub(crate) debug_raise: i64,
+}
+
 /// Binds the sockets, runs `event_route[core:worker-one-init]`, and serves until Ctrl-C or
-/// SIGTERM.
-pub(crate) fn run(
-    parsed: &Parsed,
-    sockets: &socket_info::Sockets,
-    config_path: Option<&Path>,
-) -> ExitCode {
+/// SIGTERM; SIGHUP reloads the routing logic.
+pub(crate) fn run(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -27,7 +33,7 @@ pub(crate) fn run(
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(parsed, sockets, config_path))
+    runtime.block_on(serve(parsed, sockets, reload))
 }
 
 fn to_router_proto(p: Protocol) -> RProto {
@@ -63,12 +69,12 @@ fn debug_level(parsed: &Parsed) -> i64 {
         .unwrap_or(0)
 }
 
-async fn serve(
-    parsed: &Parsed,
-    sockets: &socket_info::Sockets,
-    config_path: Option<&Path>,
-) -> ExitCode {
-    let base = config_path.and_then(Path::parent).unwrap_or(Path::new("."));
+async fn serve(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) -> ExitCode {
+    let base = reload
+        .path
+        .as_deref()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
     let tconf = match TransportConfig::from_items(&parsed.config.items, base) {
         Ok(c) => c,
         Err(e) => {
@@ -94,7 +100,7 @@ async fn serve(
         });
     }
     rc.aliases = crate::router_config(sockets).aliases;
-    let router = match Router::new(&parsed.config, rc) {
+    let mut router = match Router::new(&parsed.config, rc.clone()) {
         Ok((r, _)) => r,
         Err(e) => {
             eprintln!(
@@ -105,7 +111,7 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let level = debug_level(parsed);
+    let mut level = debug_level(parsed) + reload.debug_raise;
     let mut out = Vec::new();
     router.worker_init(&mut out);
     dispatch(&handle, &mut out, level).await;
@@ -124,12 +130,60 @@ async fn serve(
                 router.handle(&inc, &mut out);
                 dispatch(&handle, &mut out, level).await;
             }
+            _ = hangup() => {
+                if let Some((new_router, new_level)) = reload_routes(&reload, &rc, sockets) {
+                    router = new_router;
+                    level = new_level;
+                    eprintln!("siprouter: SIGHUP: routing logic reloaded");
+                }
+            }
             _ = shutdown_signal() => break,
         }
     }
     eprintln!("siprouter: shutting down");
     handle.shutdown();
     ExitCode::SUCCESS
+}
+
+/// Reads, checks and compiles the config again. `None` (after logging every diagnostic)
+/// when it is not clean: the old routes keep running.
+fn reload_routes(
+    reload: &Reload,
+    rc: &RouterConfig,
+    old: &socket_info::Sockets,
+) -> Option<(Router, i64)> {
+    let (parsed, name) = crate::load_for_reload(reload.path.as_deref(), &reload.opts);
+    for d in &parsed.diagnostics {
+        eprint!("{}", d.render_pretty(parsed.sources()));
+    }
+    if parsed.has_errors() {
+        eprintln!("siprouter: SIGHUP: {name} has errors; the old routing logic stays");
+        return None;
+    }
+    if let Ok(new) = socket_info::build(
+        &parsed.config.items,
+        &[],
+        &socket_info::Options::default(),
+        &socket_info::SystemNetwork,
+    ) {
+        if socket_info::listing(&new) != socket_info::listing(old) {
+            eprintln!("siprouter: SIGHUP: the listen configuration changed; restart siprouter to apply it");
+        }
+    }
+    match Router::new(&parsed.config, rc.clone()) {
+        Ok((r, _)) => Some((r, debug_level(&parsed) + reload.debug_raise)),
+        Err(e) => {
+            eprintln!(
+                "{}: error: {}",
+                parsed.sources().location(e.span),
+                e.message
+            );
+            eprintln!(
+                "siprouter: SIGHUP: the route script does not compile; the old routing logic stays"
+            );
+            None
+        }
+    }
 }
 
 /// Performs the router's outputs: sends (resolving host names) and log lines.
@@ -175,6 +229,18 @@ async fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
         return Some(SocketAddr::new(ip, port));
     }
     tokio::net::lookup_host((host, port)).await.ok()?.next()
+}
+
+/// The next SIGHUP (never on platforms without it).
+async fn hangup() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,111 @@
+//! The running server: SIGHUP reloads the routing logic (a clean config is swapped in, a
+//! broken one is refused with its diagnostics while the old routes keep answering), SIGTERM
+//! stops it within a bound.
+
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use siprouter_e2e::siprouter_bin;
+
+fn config(reason: &str) -> String {
+    format!(
+        "auto_aliases=no\nlisten=udp:127.0.0.1:29060\nloadmodule \"sl.so\"\n\
+         request_route {{\n  sl_send_reply(\"200\", \"{reason}\");\n}}\n"
+    )
+}
+
+/// The reason phrase of the answer to an OPTIONS, if one comes within 300 ms.
+fn ask(sock: &UdpSocket) -> Option<String> {
+    let me = sock.local_addr().ok()?;
+    let req = format!(
+        "OPTIONS sip:127.0.0.1:29060 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-lc\r\n\
+         From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: lc@127.0.0.1\r\n\
+         CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    sock.send_to(req.as_bytes(), "127.0.0.1:29060").ok()?;
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .ok()?;
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines()
+        .next()?
+        .strip_prefix("SIP/2.0 200 ")
+        .map(str::to_string)
+}
+
+fn wait_for(sock: &UdpSocket, reason: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if ask(sock).as_deref() == Some(reason) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no `200 {reason}` within 10 s");
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[test]
+fn sighup_reloads_routes_and_sigterm_stops() {
+    let dir = std::env::temp_dir().join(format!("siprouter-lifecycle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    let cfg = dir.join("live.cfg");
+    let log = dir.join("stderr.log");
+    std::fs::write(&cfg, config("Version A")).expect("config");
+    let mut child = Command::new(siprouter_bin())
+        .args(["-f", cfg.to_str().expect("UTF-8 path")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start siprouter");
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
+    wait_for(&sock, "Version A");
+
+    std::fs::write(&cfg, config("Version B")).expect("config");
+    signal(child.id(), "-HUP");
+    wait_for(&sock, "Version B");
+
+    std::fs::write(&cfg, "request_route {\n  sl_send_reply(\"200\" }\n").expect("config");
+    signal(child.id(), "-HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        ask(&sock).as_deref(),
+        Some("Version B"),
+        "the old routes must keep running"
+    );
+
+    let started = Instant::now();
+    signal(child.id(), "-TERM");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no exit within 5 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let stderr = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        stderr.contains("SIGHUP: routing logic reloaded"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("live.cfg:2:23: "),
+        "the broken config's error is logged:\n{stderr}"
+    );
+    assert!(stderr.contains("the old routing logic stays"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
