@@ -5,52 +5,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 
 use common::{recv, request, response, start, t};
-use socket_info::{Options, Sockets, StaticNetwork};
+use socket_info::Sockets;
 use transport::{Error, Outgoing, Protocol, QuicListen, TlsSettings, Transport, TransportConfig};
-
-static N: AtomicU32 = AtomicU32::new(0);
-
-fn tmpdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "transport-quic-listen-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Writes a fresh self-signed certificate and key for 127.0.0.1/localhost.
-fn write_cert(dir: &Path) {
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
-}
 
 /// Parses `text`, resolves its sockets on a loopback-only machine (every port set to 0,
 /// OS-assigned) and reads its transport settings (`tls` modparams relative to `dir`).
 fn resolve(text: &str, dir: &Path) -> (Sockets, TransportConfig) {
-    let parsed = cfg_parser::parse_str("quic.cfg", text, &Default::default());
-    let errors: Vec<String> = parsed
-        .errors()
-        .map(|d| d.render(parsed.sources()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    let net = StaticNetwork::new()
-        .interface("lo", "127.0.0.1", true)
-        .interface("lo", "::1", true)
-        .hostname("localhost");
-    let mut s = socket_info::build(&parsed.config.items, &[], &Options::default(), &net).unwrap();
-    for so in &mut s.sockets {
-        so.port = 0;
-    }
+    let parsed = common::parsed(text);
     let cfg = TransportConfig::from_items(&parsed.config.items, dir).unwrap();
-    (s, cfg)
+    (common::sockets_from(&parsed), cfg)
 }
 
 const TLS_PARAMS: &str = "loadmodule \"tls.so\"\n\
@@ -83,8 +49,8 @@ fn client(
 
 #[tokio::test]
 async fn listen_quic_receives_and_answers_on_the_stream() {
-    let dir = tmpdir();
-    write_cert(&dir);
+    let dir = common::tmpdir("transport-quic-listen");
+    common::write_cert(&dir);
     let text = format!("children=1\n{TLS_PARAMS}listen=quic:127.0.0.1:5063 name \"q\"\n");
     let (sockets, cfg) = resolve(&text, &dir);
     assert_eq!(sockets.sockets.len(), 1);
@@ -118,8 +84,8 @@ async fn listen_quic_receives_and_answers_on_the_stream() {
 
 #[tokio::test]
 async fn socket_block_quic_carries_workers_name_and_advertise() {
-    let dir = tmpdir();
-    write_cert(&dir);
+    let dir = common::tmpdir("transport-quic-listen");
+    common::write_cert(&dir);
     let text = format!(
         "children=1\n{TLS_PARAMS}listen=udp:127.0.0.1:5060\n\
          socket={{bind=quic:127.0.0.1:5064;workers=3;name=\"qb\";advertise=192.0.2.7:5099;}}\n"
@@ -137,7 +103,7 @@ async fn socket_block_quic_carries_workers_name_and_advertise() {
 
 #[tokio::test]
 async fn listen_quic_without_tls_settings_names_the_socket() {
-    let dir = tmpdir();
+    let dir = common::tmpdir("transport-quic-listen");
     let (sockets, cfg) = resolve("listen=quic:127.0.0.1:5063 name \"q\"\n", &dir);
     let err = Transport::start(&sockets, cfg).unwrap_err();
     assert!(
@@ -167,7 +133,10 @@ async fn explicit_quic_endpoint_without_tls_names_it() {
         }],
         ..TransportConfig::default()
     };
-    let (sockets, _) = resolve("listen=udp:127.0.0.1:5060\n", &tmpdir());
+    let (sockets, _) = resolve(
+        "listen=udp:127.0.0.1:5060\n",
+        &common::tmpdir("transport-quic-listen"),
+    );
     let err = Transport::start(&sockets, cfg).unwrap_err();
     assert!(err.to_string().contains("quic:127.0.0.1:0"), "{err}");
 }

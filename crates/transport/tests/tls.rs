@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use common::*;
@@ -14,27 +12,6 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use transport::{Outgoing, Protocol, QuicListen, TlsSettings, TransportConfig};
-
-static N: AtomicU32 = AtomicU32::new(0);
-
-fn tmpdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "transport-tls-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Writes a fresh self-signed certificate for 127.0.0.1/localhost; returns its DER.
-fn write_cert(dir: &std::path::Path) -> CertificateDer<'static> {
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
-    ck.cert.der().clone()
-}
 
 fn settings(dir: &std::path::Path) -> TlsSettings {
     let params = vec![
@@ -77,7 +54,7 @@ async fn client(
 
 #[tokio::test]
 async fn tls_exchange_on_one_connection() {
-    let dir = tmpdir();
+    let dir = tmpdir("transport-tls");
     let cert = write_cert(&dir);
     let (h, mut rx) = start(
         "children=1\nenable_tls=1\nlisten=tls:127.0.0.1:5061\n",
@@ -99,7 +76,7 @@ async fn tls_exchange_on_one_connection() {
 
 #[tokio::test]
 async fn failed_handshake_does_not_affect_others() {
-    let dir = tmpdir();
+    let dir = tmpdir("transport-tls");
     let cert = write_cert(&dir);
     let (h, mut rx) = start(
         "children=1\nenable_tls=1\nlisten=tls:127.0.0.1:5061\n",
@@ -123,7 +100,7 @@ async fn failed_handshake_does_not_affect_others() {
 
 #[tokio::test]
 async fn certificate_reload() {
-    let dir = tmpdir();
+    let dir = tmpdir("transport-tls");
     let first = write_cert(&dir);
     let (h, _rx) = start(
         "children=1\nenable_tls=1\nlisten=tls:127.0.0.1:5061\n",
@@ -146,7 +123,7 @@ async fn certificate_reload() {
 
 #[tokio::test]
 async fn profile_file_and_transport_to_transport() {
-    let dir = tmpdir();
+    let dir = tmpdir("transport-tls");
     let cert = write_cert(&dir);
     std::fs::write(
         dir.join("tls.cfg"),
@@ -182,7 +159,7 @@ async fn profile_file_and_transport_to_transport() {
 
 #[tokio::test]
 async fn bad_method_and_missing_settings() {
-    let dir = tmpdir();
+    let dir = tmpdir("transport-tls");
     write_cert(&dir);
     let mut s = settings(&dir);
     s.defaults.method = "TLSv1".into();
@@ -219,7 +196,7 @@ fn quic_cfg(dir: &std::path::Path, addr: &str) -> TransportConfig {
 
 #[tokio::test]
 async fn quic_request_and_response_on_one_stream() {
-    let dir = tmpdir();
+    let dir = tmpdir("transport-tls");
     write_cert(&dir);
     let (server, mut srx) = start(
         "children=1\nlisten=udp:127.0.0.1:5060\n",
@@ -261,7 +238,7 @@ async fn quic_request_and_response_on_one_stream() {
 
 #[tokio::test]
 async fn quic_ipv6() {
-    let dir = tmpdir();
+    let dir = tmpdir("transport-tls");
     write_cert(&dir);
     let (server, mut srx) = start(
         "children=1\nlisten=udp:[::1]:5060\n",

@@ -8,14 +8,20 @@ use socket_info::{Options, Sockets, StaticNetwork};
 use tokio::sync::mpsc::Receiver;
 use transport::{Received, Transport, TransportConfig, TransportHandle};
 
-/// Resolves `text` on a loopback-only machine and sets every port to 0 (OS-assigned).
-pub fn sockets(text: &str) -> Sockets {
+/// Parses `text` (a test config must have no errors).
+pub fn parsed(text: &str) -> cfg_parser::Parsed {
     let parsed = cfg_parser::parse_str("test.cfg", text, &Default::default());
     let errors: Vec<String> = parsed
         .errors()
         .map(|d| d.render(parsed.sources()))
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
+    parsed
+}
+
+/// Resolves a parsed config on a loopback-only machine and sets every port to 0
+/// (OS-assigned).
+pub fn sockets_from(parsed: &cfg_parser::Parsed) -> Sockets {
     let net = StaticNetwork::new()
         .interface("lo", "127.0.0.1", true)
         .interface("lo", "::1", true)
@@ -25,6 +31,33 @@ pub fn sockets(text: &str) -> Sockets {
         so.port = 0;
     }
     s
+}
+
+/// Resolves `text` on a loopback-only machine and sets every port to 0 (OS-assigned).
+pub fn sockets(text: &str) -> Sockets {
+    sockets_from(&parsed(text))
+}
+
+/// A fresh temporary folder (`prefix`, process id and a counter in its name).
+pub fn tmpdir(prefix: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Writes a fresh self-signed certificate (`cert.pem`) and key (`key.pem`) for
+/// 127.0.0.1/localhost into `dir`; returns the certificate's DER.
+pub fn write_cert(dir: &std::path::Path) -> rustls::pki_types::CertificateDer<'static> {
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    ck.cert.der().clone()
 }
 
 /// Starts transports for `text`.
