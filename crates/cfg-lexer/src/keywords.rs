@@ -15,11 +15,10 @@ pub struct Keyword(u16);
 impl Keyword {
     /// Looks up a word; `None` if it is not reserved.
     pub fn lookup(word: &str) -> Option<Keyword> {
-        table::KEYWORDS
-            .binary_search_by(|(s, _)| (*s).cmp(word))
-            .ok()
-            .and_then(|i| u16::try_from(i).ok())
-            .map(Keyword)
+        match word_meaning(word) {
+            Some(WordMeaning::Keyword(k)) => Some(k),
+            _ => None,
+        }
     }
 
     /// The spelling as written (`seth`, `ADVERTISE`, `tls_log`).
