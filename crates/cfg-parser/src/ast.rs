@@ -32,6 +32,25 @@ pub struct Config {
     pub items: Vec<Item>,
 }
 
+impl Config {
+    /// The value of a core parameter (canonical name) as it stands after the whole file:
+    /// the last assignment wins, as Kamailio applies them in order.
+    pub fn param(&self, canonical: &str) -> Option<&Value> {
+        self.items.iter().rev().find_map(|i| match i {
+            Item::Param(p) if p.name.value == canonical => Some(&p.value.value),
+            _ => None,
+        })
+    }
+
+    /// A core parameter's integer value, if it is set to one.
+    pub fn int_param(&self, canonical: &str) -> Option<i64> {
+        match self.param(canonical) {
+            Some(Value::Int(n)) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
 /// One top-level statement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "item")]

@@ -197,7 +197,7 @@ pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError
         flags: HashMap::new(),
         route_names: HashMap::new(),
         program: Program {
-            max_while_loops: 100,
+            max_while_loops: config.int_param("max_while_loops").unwrap_or(100),
             ..Program::default()
         },
         warnings: Vec::new(),
@@ -228,11 +228,6 @@ pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError
                     let pos = d.position.as_ref().map_or(i as i64, |p| p.value);
                     c.flags
                         .insert(d.name.value.clone(), u32::try_from(pos).unwrap_or(0));
-                }
-            }
-            Item::Param(p) if p.name.value == "max_while_loops" => {
-                if let ast::Value::Int(n) = p.value.value {
-                    c.program.max_while_loops = n;
                 }
             }
             Item::Route(r) => {

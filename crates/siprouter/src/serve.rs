@@ -54,19 +54,7 @@ fn to_transport_proto(p: RProto) -> Protocol {
 
 /// The log threshold: Kamailio's `debug=` (default 0 = warnings and worse are shown).
 fn debug_level(parsed: &Parsed) -> i64 {
-    parsed
-        .config
-        .items
-        .iter()
-        .rev()
-        .find_map(|i| match i {
-            cfg_parser::ast::Item::Param(p) if p.name.value == "debug" => match p.value.value {
-                cfg_parser::ast::Value::Int(n) => Some(n),
-                _ => None,
-            },
-            _ => None,
-        })
-        .unwrap_or(0)
+    parsed.config.int_param("debug").unwrap_or(0)
 }
 
 async fn serve(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) -> ExitCode {
