@@ -167,7 +167,7 @@ fn main() -> ExitCode {
         eprintln!("{}", w.render(parsed.sources()));
     }
     // The route script is compiled once, now: its errors are check-time errors.
-    let _router = match core_routing::Router::new(&parsed.config, router_config(&sockets)) {
+    let _router = match core_routing::Router::new(&parsed.config, router_config(&sockets, None)) {
         Ok((router, warnings)) => {
             for w in &warnings {
                 eprintln!(
@@ -205,34 +205,38 @@ fn main() -> ExitCode {
     serve::run(&parsed, &sockets, reload)
 }
 
-/// What the router needs to know about the sockets: each socket in list order (the order the
-/// transport numbers them), its advertised name, and the names that count as "myself".
-fn router_config(sockets: &socket_info::Sockets) -> core_routing::RouterConfig {
-    use core_routing::{LocalSocket, Transport};
+/// What the router needs to know about the sockets: each socket in the order the transport
+/// numbers them (the bound sockets when serving, the resolved records for `-c`), how it names
+/// itself, and the names that count as "myself".
+pub(crate) fn router_config(
+    sockets: &socket_info::Sockets,
+    bound: Option<&[std::sync::Arc<transport::LocalSocket>]>,
+) -> core_routing::RouterConfig {
+    use core_routing::Transport;
     let mut rc = core_routing::RouterConfig::default();
+    match bound {
+        Some(bound) => {
+            for s in bound {
+                let proto = serve::to_router_proto(s.proto);
+                rc.sockets
+                    .push(local_socket(sockets, proto, s.addr, s.advertise.as_ref()));
+            }
+        }
+        None => {
+            for s in &sockets.sockets {
+                let proto = match s.proto {
+                    socket_info::Proto::Tcp => Transport::Tcp,
+                    socket_info::Proto::Tls => Transport::Tls,
+                    socket_info::Proto::Sctp => Transport::Sctp,
+                    _ => Transport::Udp,
+                };
+                let addr = std::net::SocketAddr::new(s.address, s.port);
+                rc.sockets
+                    .push(local_socket(sockets, proto, addr, s.advertise.as_ref()));
+            }
+        }
+    }
     for s in &sockets.sockets {
-        let proto = match s.proto {
-            socket_info::Proto::Tcp => Transport::Tcp,
-            socket_info::Proto::Tls => Transport::Tls,
-            socket_info::Proto::Sctp => Transport::Sctp,
-            _ => Transport::Udp,
-        };
-        let advertise = s
-            .advertise
-            .as_ref()
-            .map(|a| (a.name.clone(), a.port))
-            .or_else(|| {
-                sockets
-                    .advertised_address
-                    .clone()
-                    .map(|a| (a, sockets.advertised_port.unwrap_or(s.port)))
-            });
-        rc.sockets.push(LocalSocket {
-            proto,
-            address: s.address,
-            port: s.port,
-            advertise,
-        });
         if s.name.parse::<std::net::IpAddr>().is_err() {
             rc.aliases.push((s.name.clone(), Some(s.port)));
         }
@@ -242,6 +246,28 @@ fn router_config(sockets: &socket_info::Sockets) -> core_routing::RouterConfig {
             .push((a.name.clone(), (a.port != 0).then_some(a.port)));
     }
     rc
+}
+
+/// One socket as the router sees it: its own advertise, else the global
+/// `advertised_address`/`advertised_port`.
+fn local_socket(
+    sockets: &socket_info::Sockets,
+    proto: core_routing::Transport,
+    addr: std::net::SocketAddr,
+    advertise: Option<&socket_info::Advertise>,
+) -> core_routing::LocalSocket {
+    let advertise = advertise.map(|a| (a.name.clone(), a.port)).or_else(|| {
+        sockets
+            .advertised_address
+            .clone()
+            .map(|a| (a, sockets.advertised_port.unwrap_or(addr.port())))
+    });
+    core_routing::LocalSocket {
+        proto,
+        address: addr.ip(),
+        port: addr.port(),
+        advertise,
+    }
 }
 
 /// Parses the config again for a reload (quietly: no "bundled" notice).

@@ -5,9 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use cfg_parser::Parsed;
-use core_routing::{
-    Dest, Incoming, LocalSocket, Output, Router, RouterConfig, Transport as RProto,
-};
+use core_routing::{Dest, Incoming, Output, Router, RouterConfig, Transport as RProto};
 use transport::{ConnId, Outgoing, Protocol, SocketId, Transport, TransportConfig};
 
 /// How to read the config again on SIGHUP.
@@ -36,7 +34,7 @@ pub(crate) fn run(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reloa
     runtime.block_on(serve(parsed, sockets, reload))
 }
 
-fn to_router_proto(p: Protocol) -> RProto {
+pub(crate) fn to_router_proto(p: Protocol) -> RProto {
     match p {
         Protocol::Tcp => RProto::Tcp,
         Protocol::Tls => RProto::Tls,
@@ -78,16 +76,7 @@ async fn serve(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) 
         }
     };
     // The router numbers sockets as the transport does.
-    let mut rc = RouterConfig::default();
-    for s in handle.sockets() {
-        rc.sockets.push(LocalSocket {
-            proto: to_router_proto(s.proto),
-            address: s.addr.ip(),
-            port: s.addr.port(),
-            advertise: s.advertise.as_ref().map(|a| (a.name.clone(), a.port)),
-        });
-    }
-    rc.aliases = crate::router_config(sockets).aliases;
+    let rc = crate::router_config(sockets, Some(handle.sockets()));
     let mut router = match Router::new(&parsed.config, rc.clone()) {
         Ok((r, _)) => r,
         Err(e) => {
