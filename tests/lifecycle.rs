@@ -9,21 +9,30 @@ use std::time::{Duration, Instant};
 use siprouter_e2e::siprouter_bin;
 
 fn config(reason: &str) -> String {
+    config_on(29060, reason)
+}
+
+fn config_on(port: u16, reason: &str) -> String {
     format!(
-        "auto_aliases=no\nlisten=udp:127.0.0.1:29060\nloadmodule \"sl.so\"\n\
+        "auto_aliases=no\nlisten=udp:127.0.0.1:{port}\nloadmodule \"sl.so\"\n\
          request_route {{\n  sl_send_reply(\"200\", \"{reason}\");\n}}\n"
     )
 }
 
 /// The reason phrase of the answer to an OPTIONS, if one comes within 300 ms.
 fn ask(sock: &UdpSocket) -> Option<String> {
+    ask_on(sock, 29060)
+}
+
+/// [`ask`] for a server on another port.
+fn ask_on(sock: &UdpSocket, port: u16) -> Option<String> {
     let me = sock.local_addr().ok()?;
     let req = format!(
-        "OPTIONS sip:127.0.0.1:29060 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-lc\r\n\
+        "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-lc\r\n\
          From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: lc@127.0.0.1\r\n\
          CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
     );
-    sock.send_to(req.as_bytes(), "127.0.0.1:29060").ok()?;
+    sock.send_to(req.as_bytes(), ("127.0.0.1", port)).ok()?;
     sock.set_read_timeout(Some(Duration::from_millis(300)))
         .ok()?;
     let mut buf = [0u8; 4096];
@@ -36,9 +45,13 @@ fn ask(sock: &UdpSocket) -> Option<String> {
 }
 
 fn wait_for(sock: &UdpSocket, reason: &str) {
+    wait_for_on(sock, 29060, reason)
+}
+
+fn wait_for_on(sock: &UdpSocket, port: u16, reason: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if ask(sock).as_deref() == Some(reason) {
+        if ask_on(sock, port).as_deref() == Some(reason) {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -107,5 +120,45 @@ fn sighup_reloads_routes_and_sigterm_stops() {
         "the broken config's error is logged:\n{stderr}"
     );
     assert!(stderr.contains("the old routing logic stays"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A reload rebuilds the sockets as start-up did: the `-l` socket is added to the config's
+/// `listen=` one again, so reloading the same config reports no listen change.
+#[test]
+fn sighup_with_listen_option_keeps_the_same_sockets() {
+    let dir = std::env::temp_dir().join(format!("siprouter-lifecycle-l-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    let cfg = dir.join("live.cfg");
+    let log = dir.join("stderr.log");
+    // The config listens on 29065; `-l` adds 29066, which the probe uses.
+    std::fs::write(&cfg, config_on(29065, "Version A")).expect("config");
+    let mut child = Command::new(siprouter_bin())
+        .args(["-f", cfg.to_str().expect("UTF-8 path")])
+        .args(["-l", "udp:127.0.0.1:29066"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start siprouter");
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
+    wait_for_on(&sock, 29066, "Version A");
+
+    std::fs::write(&cfg, config_on(29065, "Version B")).expect("config");
+    signal(child.id(), "-HUP");
+    wait_for_on(&sock, 29066, "Version B");
+
+    signal(child.id(), "-TERM");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    let stderr = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        stderr.contains("SIGHUP: routing logic reloaded"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("listen configuration changed"),
+        "the reload must build the sockets with the same -l as start-up:\n{stderr}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -201,6 +201,8 @@ fn main() -> ExitCode {
         path: cli.config.clone(),
         opts,
         debug_raise: i64::from(cli.debug),
+        listen_args,
+        socket_opts,
     };
     serve::run(&parsed, &sockets, reload)
 }

@@ -16,6 +16,10 @@ pub(crate) struct Reload {
     pub(crate) opts: cfg_lexer::LexOptions,
     /// `-d` given this many times.
     pub(crate) debug_raise: i64,
+    /// The `-l` sockets, which stand in for the config's `listen=` lines.
+    pub(crate) listen_args: Vec<socket_info::ListenArg>,
+    /// The options the sockets were built with (`-n`, SCTP support).
+    pub(crate) socket_opts: socket_info::Options,
 }
 
 /// Binds the sockets, runs `event_route[core:worker-one-init]`, and serves until Ctrl-C or
@@ -92,6 +96,10 @@ async fn serve(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) 
     let mut out = Vec::new();
     router.worker_init(&mut out);
     dispatch(&handle, &mut out, level).await;
+    // Both signals are listened for from here on, not only while `select!` waits.
+    let mut hangup = Hangup::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
     eprintln!("siprouter: serving on {} socket(s)", handle.sockets().len());
     loop {
         tokio::select! {
@@ -107,14 +115,14 @@ async fn serve(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) 
                 router.handle(&inc, &mut out);
                 dispatch(&handle, &mut out, level).await;
             }
-            _ = hangup() => {
+            _ = hangup.recv() => {
                 if let Some((new_router, new_level)) = reload_routes(&reload, &rc, sockets) {
                     router = new_router;
                     level = new_level;
                     eprintln!("siprouter: SIGHUP: routing logic reloaded");
                 }
             }
-            _ = shutdown_signal() => break,
+            _ = &mut shutdown => break,
         }
     }
     eprintln!("siprouter: shutting down");
@@ -139,8 +147,8 @@ fn reload_routes(
     }
     if let Ok(new) = socket_info::build(
         &parsed.config.items,
-        &[],
-        &socket_info::Options::default(),
+        &reload.listen_args,
+        &reload.socket_opts,
         &socket_info::SystemNetwork,
     ) {
         if socket_info::listing(&new) != socket_info::listing(old) {
@@ -209,35 +217,45 @@ async fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
 }
 
 /// The next SIGHUP (never on platforms without it).
-async fn hangup() {
+/// SIGHUP, registered once for the life of the server: a signal that arrives while a message
+/// is being handled waits in the stream instead of being lost between two `select!` rounds.
+struct Hangup {
     #[cfg(unix)]
-    {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangup {
+    fn new() -> Self {
+        Hangup {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+        }
+    }
+
+    /// The next SIGHUP (never, where it cannot be caught).
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = self.signal.as_mut() {
             s.recv().await;
             return;
         }
+        std::future::pending::<()>().await;
     }
-    std::future::pending::<()>().await;
 }
 
-async fn shutdown_signal() {
+/// SIGTERM or Ctrl-C. SIGTERM is registered when this is called, not when first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
