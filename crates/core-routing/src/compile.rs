@@ -38,6 +38,8 @@ pub(crate) struct Program {
     pub(crate) reply: Option<usize>,
     pub(crate) worker_init: Option<usize>,
     pub(crate) max_while_loops: i64,
+    /// `log_prefix`, evaluated for every line logged while a message is handled.
+    pub(crate) log_prefix: Option<Vec<FmtPart>>,
 }
 
 pub(crate) type Block = Vec<Op>;
@@ -111,8 +113,10 @@ pub(crate) enum Func {
     SlReplyError,
     Forward(Option<(Expr, Option<Expr>)>),
     Route(usize),
-    Log(i64, Expr),
-    Xlog(i64, Vec<FmtPart>),
+    /// `log([level,] text)` with the call's place in the config.
+    Log(i64, Expr, Span),
+    /// The `xlog` family with the call's place in the config.
+    Xlog(i64, Vec<FmtPart>, Span),
     SetFlag(u32),
     ResetFlag(u32),
     IsFlagSet(u32),
@@ -202,6 +206,7 @@ pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError
         },
         warnings: Vec::new(),
     };
+    c.program.log_prefix = log_prefix(config)?;
     // Pass 1: modules in order, flags, route slots (so calls can point at any route).
     let mut bodies: Vec<(usize, &ast::Block)> = Vec::new();
     for item in &config.items {
@@ -496,9 +501,9 @@ impl Compiler {
                 Some(Func::Route(idx))
             }
             "log" => Some(if n == 2 {
-                Func::Log(self.const_int(c, 0)?, self.arg_expr(c, 1)?)
+                Func::Log(self.const_int(c, 0)?, self.arg_expr(c, 1)?, c.span)
             } else {
-                Func::Log(4, self.arg_expr(c, 0)?)
+                Func::Log(4, self.arg_expr(c, 0)?, c.span)
             }),
             "setflag" => Some(Func::SetFlag(self.flag(c)?)),
             "resetflag" => Some(Func::ResetFlag(self.flag(c)?)),
@@ -588,7 +593,7 @@ impl Compiler {
             _ => {
                 // xlog family: [level,] format
                 let (level, fmt_idx) = match (name, n) {
-                    ("xlog", 2) => (level_of(&self.arg_expr(c, 0)?), 1),
+                    ("xlog", 2) => (level_of(&self.arg_expr(c, 0)?, c.span)?, 1),
                     ("xdbg", _) => (3, 0),
                     ("xinfo", _) => (2, 0),
                     ("xnotice", _) => (1, 0),
@@ -600,6 +605,7 @@ impl Compiler {
                     Expr::Const(v) => Func::Xlog(
                         level,
                         parse_format(&v.as_str()).or_else(|e| err(c.span, e))?,
+                        c.span,
                     ),
                     _ => return err(c.span, "the xlog format must be a constant string"),
                 }
@@ -608,21 +614,45 @@ impl Compiler {
     }
 }
 
-/// `L_INFO` and friends to Kamailio's numeric levels.
-fn level_of(e: &Expr) -> i64 {
-    match e {
-        Expr::Const(v) => match v.as_str().as_ref() {
-            "L_ALERT" => -5,
-            "L_BUG" => -4,
-            "L_CRIT" => -3,
-            "L_ERR" => -1,
-            "L_WARN" => 0,
-            "L_NOTICE" => 1,
-            "L_INFO" => 2,
-            "L_DBG" => 3,
-            other => other.parse().unwrap_or(-1),
+/// `L_INFO` and friends (or a number) to Kamailio's numeric levels.
+fn level_of(e: &Expr, span: Span) -> Result<i64, CompileError> {
+    let Expr::Const(v) = e else {
+        return err(
+            span,
+            "the xlog level must be a constant (L_DBG … L_ALERT or a number)",
+        );
+    };
+    Ok(match v.as_str().as_ref() {
+        "L_ALERT" => -5,
+        "L_BUG" => -4,
+        "L_CRIT" => -3,
+        "L_ERR" => -1,
+        "L_WARN" => 0,
+        "L_NOTICE" => 1,
+        "L_INFO" => 2,
+        "L_DBG" => 3,
+        other => match other.parse() {
+            Ok(n) => n,
+            Err(_) => {
+                return err(
+                    span,
+                    format!("unknown log level `{other}` (L_ALERT, L_BUG, L_CRIT, L_ERR, L_WARN, L_NOTICE, L_INFO, L_DBG or a number)"),
+                )
+            }
         },
-        _ => -1,
+    })
+}
+
+/// The `log_prefix` core parameter as a format (the last assignment wins).
+fn log_prefix(config: &ast::Config) -> Result<Option<Vec<FmtPart>>, CompileError> {
+    let last = config.items.iter().rev().find_map(|i| match i {
+        Item::Param(p) if p.name.value == "log_prefix" => Some(p),
+        _ => None,
+    });
+    match last.map(|p| (&p.value.value, p.value.span)) {
+        None => Ok(None),
+        Some((ast::Value::Str(s), span)) => parse_format(s).map(Some).or_else(|e| err(span, e)),
+        Some((_, span)) => err(span, "log_prefix takes a string"),
     }
 }
 

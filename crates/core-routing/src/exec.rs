@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use cfg_parser::ast::{BinaryOp, ReturnKind, UnaryOp};
+use cfg_parser::lexer::Span;
 use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
 
 use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op};
@@ -48,6 +49,8 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     force_rport: bool,
     pop_route: bool,
     depth: usize,
+    /// `log_prefix` evaluated for this message, once, when the first line is logged.
+    log_prefix: Option<String>,
 }
 
 const MAX_ROUTE_DEPTH: usize = 256;
@@ -79,11 +82,31 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             force_rport: false,
             pop_route: false,
             depth: 0,
+            log_prefix: None,
         }
     }
 
+    /// Logs a line of the core (no config position).
     fn log(&mut self, level: i64, message: String) {
-        self.out.push(Output::Log { level, message });
+        self.log_at(level, message, None);
+    }
+
+    /// Logs a line, with `log_prefix` in front and the config position of the call, if any.
+    fn log_at(&mut self, level: i64, mut message: String, span: Option<Span>) {
+        if let Some(parts) = &self.router.program.log_prefix {
+            if self.log_prefix.is_none() {
+                let prefix = self.format(parts);
+                self.log_prefix = Some(prefix);
+            }
+            if let Some(prefix) = &self.log_prefix {
+                message.insert_str(0, prefix);
+            }
+        }
+        self.out.push(Output::Log {
+            level,
+            message,
+            span,
+        });
     }
 
     pub(crate) fn run_route(&mut self, idx: usize) -> Flow {
@@ -518,14 +541,14 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 Flow::Exit => 0,
                 Flow::Drop => i64::MIN,
             },
-            Func::Log(level, e) => {
+            Func::Log(level, e, span) => {
                 let m = self.eval(e).as_str().into_owned();
-                self.log(*level, m);
+                self.log_at(*level, m, Some(*span));
                 1
             }
-            Func::Xlog(level, fmt) => {
+            Func::Xlog(level, fmt, span) => {
                 let m = self.format(fmt);
-                self.log(*level, m);
+                self.log_at(*level, m, Some(*span));
                 1
             }
             Func::SetFlag(n) => {

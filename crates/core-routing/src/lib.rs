@@ -169,8 +169,10 @@ pub enum Output {
     Log {
         /// The level.
         level: i64,
-        /// The text.
+        /// The text (with `log_prefix` in front, when the script sets one).
         message: String,
+        /// Where in the config the line comes from (`xlog`, `log`); `None` for the core's own.
+        span: Option<cfg_parser::lexer::Span>,
     },
 }
 
@@ -208,6 +210,7 @@ impl Router {
                 out.push(Output::Log {
                     level: 0,
                     message: format!("dropping an unparsable message from {}: {e}", inc.source),
+                    span: None,
                 });
                 return;
             }
@@ -263,6 +266,7 @@ impl Router {
                     "dropping a reply from {} whose top Via is not ours",
                     inc.source
                 ),
+                span: None,
             });
             return;
         }
@@ -270,6 +274,7 @@ impl Router {
             out.push(Output::Log {
                 level: 1,
                 message: "dropping a reply with no Via after ours".into(),
+                span: None,
             });
             return;
         };

@@ -430,3 +430,44 @@ fn sanity_search_and_reply_headers() {
     assert_eq!(s.len(), 1, "{out:?}");
     assert!(text(s[0]).starts_with("SIP/2.0 400 "), "{}", text(s[0]));
 }
+
+#[test]
+fn log_lines_carry_the_prefix_and_their_config_position() {
+    let cfg = "loadmodule \"xlog.so\"\nlog_prefix=\"{$rm $ci} \"\nrequest_route {\n    xinfo(\"seen $ru\");\n    xlog(\"L_ERR\", \"bad\");\n}\n";
+    let parsed = cfg_parser::parse_str("test.cfg", cfg, &Default::default());
+    let r = router(cfg);
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""));
+    let logs: Vec<(i64, &str, String)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Log {
+                level,
+                message,
+                span: Some(span),
+            } => Some((
+                *level,
+                message.as_str(),
+                parsed.sources().location(*span).to_string(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let ci = "{INVITE call-1@example.com} ";
+    assert_eq!(
+        logs,
+        [
+            (
+                2,
+                &*format!("{ci}seen sip:bob@127.0.0.2"),
+                "test.cfg:4:5".into()
+            ),
+            (-1, &*format!("{ci}bad"), "test.cfg:5:5".into()),
+        ]
+    );
+}
+
+#[test]
+fn unknown_xlog_level_is_a_compile_error() {
+    let e = compile_error("loadmodule \"xlog.so\"\nrequest_route { xlog(\"L_LOUD\", \"x\"); }");
+    assert!(e.contains("unknown log level `L_LOUD`"), "{e}");
+}
