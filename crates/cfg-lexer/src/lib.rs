@@ -41,6 +41,7 @@
 //!   case folding, to stay small.
 
 mod diagnostic;
+mod expand;
 mod keywords;
 mod lexer;
 mod preproc;

@@ -203,3 +203,65 @@ fn includes_are_spliced_from_the_including_files_directory() {
         assert!(included.contains(&want), "{want} not in {included:?}");
     }
 }
+
+/// `Lexed::expanded` (behind `siprouter --print-expanded`) prints every corpus config so that
+/// it lexes back to the same tokens: nothing is lost or changed by printing it.
+#[test]
+fn expanded_corpus_configs_lex_back_to_the_same_tokens() {
+    let (loader, entries) = load_corpus();
+    let opts = LexOptions::default();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for e in entries.iter().filter(|e| e.kind == "cfg") {
+        let lexed = lex_file(Path::new(&e.path), &opts, &loader);
+        if lexed.has_errors() {
+            continue;
+        }
+        checked += 1;
+        let text = lexed.expanded();
+        let again = cfg_lexer::lex_str("expanded.cfg", &text, &opts);
+        let kinds = |l: &cfg_lexer::Lexed| -> Vec<cfg_lexer::TokenKind> {
+            l.tokens
+                .iter()
+                .map(|t| t.kind.clone())
+                .filter(|k| !matches!(k, cfg_lexer::TokenKind::Subst(_)))
+                .collect()
+        };
+        let (want, got) = (kinds(&lexed), kinds(&again));
+        // The subst directives are left out, with their string argument.
+        let substs = lexed
+            .tokens
+            .iter()
+            .filter(|t| matches!(t.kind, cfg_lexer::TokenKind::Subst(_)))
+            .count();
+        let want: Vec<_> = if substs == 0 {
+            want
+        } else {
+            let mut out = Vec::new();
+            let mut skip = false;
+            for t in &lexed.tokens {
+                match &t.kind {
+                    cfg_lexer::TokenKind::Subst(_) => skip = true,
+                    cfg_lexer::TokenKind::Str(_) if skip => skip = false,
+                    k => {
+                        skip = false;
+                        out.push(k.clone());
+                    }
+                }
+            }
+            out
+        };
+        if again.has_errors() || want != got {
+            let first = want.iter().zip(&got).position(|(a, b)| a != b);
+            failures.push(format!(
+                "{}: {} vs {} tokens, first difference at {first:?}: {:?}",
+                e.path,
+                want.len(),
+                got.len(),
+                first.map(|i| (&want[i], &got[i]))
+            ));
+        }
+    }
+    assert!(checked > 100, "only {checked} corpus files checked");
+    assert!(failures.is_empty(), "{failures:#?}");
+}
