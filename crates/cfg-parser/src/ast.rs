@@ -36,8 +36,13 @@ impl Config {
     /// The value of a core parameter (canonical name) as it stands after the whole file:
     /// the last assignment wins, as Kamailio applies them in order.
     pub fn param(&self, canonical: &str) -> Option<&Value> {
+        self.param_item(canonical).map(|p| &p.value.value)
+    }
+
+    /// The last assignment of a core parameter (canonical name), with its spans.
+    pub fn param_item(&self, canonical: &str) -> Option<&Param> {
         self.items.iter().rev().find_map(|i| match i {
-            Item::Param(p) if p.name.value == canonical => Some(&p.value.value),
+            Item::Param(p) if p.name.value == canonical => Some(p),
             _ => None,
         })
     }

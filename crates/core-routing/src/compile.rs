@@ -645,11 +645,10 @@ fn level_of(e: &Expr, span: Span) -> Result<i64, CompileError> {
 
 /// The `log_prefix` core parameter as a format (the last assignment wins).
 fn log_prefix(config: &ast::Config) -> Result<Option<Vec<FmtPart>>, CompileError> {
-    let last = config.items.iter().rev().find_map(|i| match i {
-        Item::Param(p) if p.name.value == "log_prefix" => Some(p),
-        _ => None,
-    });
-    match last.map(|p| (&p.value.value, p.value.span)) {
+    match config
+        .param_item("log_prefix")
+        .map(|p| (&p.value.value, p.value.span))
+    {
         None => Ok(None),
         Some((ast::Value::Str(s), span)) => parse_format(s).map(Some).or_else(|e| err(span, e)),
         Some((_, span)) => err(span, "log_prefix takes a string"),
