@@ -247,3 +247,59 @@ fn version_and_kamailio_options() {
     let bad = run_siprouter(&["-c", "-n", "many"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn print_expanded_substitutes_defines_and_includes_with_their_origin() {
+    let inc = TempCfg::new("inc.cfg", "alias=\"sip.example.org\"\n");
+    let dir = std::path::Path::new(inc.path())
+        .parent()
+        .expect("folder")
+        .to_path_buf();
+    let main = dir.join("main.cfg");
+    std::fs::write(
+        &main,
+        "#!ifdef WITH_TCP\nlisten=tcp:127.0.0.1:PORT\n#!endif\nlisten=udp:127.0.0.1:PORT\ninclude_file \"inc.cfg\"\n",
+    )
+    .expect("config");
+    let main = main.to_str().expect("UTF-8 path");
+    let out = run_siprouter(&["--print-expanded", "-A", "PORT=5071", "-f", main]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| l.split_once(" # "))
+        .map(|(code, origin)| (code.trim_end(), origin))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("listen=udp:127.0.0.1:5071", &*format!("{main}:4")),
+            ("alias=\"sip.example.org\"", &*format!("{}:1", inc.path())),
+        ],
+        "{text}"
+    );
+    // A define given with -A switches the #!ifdef branch on.
+    let out = run_siprouter(&[
+        "--print-expanded",
+        "-A",
+        "PORT=5071",
+        "-A",
+        "WITH_TCP",
+        "-f",
+        main,
+    ]);
+    assert!(
+        stdout(&out).starts_with("listen=tcp:127.0.0.1:5071 "),
+        "{}",
+        stdout(&out)
+    );
+
+    std::fs::write(dir.join("main.cfg"), "listen=\"unterminated\n").expect("config");
+    let out = run_siprouter(&["--print-expanded", "-f", main]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("main.cfg:1:8: error: "),
+        "{}",
+        stderr(&out)
+    );
+}

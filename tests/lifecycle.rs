@@ -14,7 +14,7 @@ fn config(reason: &str) -> String {
 
 fn config_on(port: u16, reason: &str) -> String {
     format!(
-        "auto_aliases=no\nlisten=udp:127.0.0.1:{port}\nloadmodule \"sl.so\"\n\
+        "debug=2\nauto_aliases=no\nlisten=udp:127.0.0.1:{port}\nloadmodule \"sl.so\"\n\
          request_route {{\n  sl_send_reply(\"200\", \"{reason}\");\n}}\n"
     )
 }
@@ -75,7 +75,7 @@ fn sighup_reloads_routes_and_sigterm_stops() {
     let log = dir.join("stderr.log");
     std::fs::write(&cfg, config("Version A")).expect("config");
     let mut child = Command::new(siprouter_bin())
-        .args(["-f", cfg.to_str().expect("UTF-8 path")])
+        .args(["-E", "-f", cfg.to_str().expect("UTF-8 path")])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"))
@@ -134,7 +134,7 @@ fn sighup_with_listen_option_keeps_the_same_sockets() {
     // The config listens on 29065; `-l` adds 29066, which the probe uses.
     std::fs::write(&cfg, config_on(29065, "Version A")).expect("config");
     let mut child = Command::new(siprouter_bin())
-        .args(["-f", cfg.to_str().expect("UTF-8 path")])
+        .args(["-E", "-f", cfg.to_str().expect("UTF-8 path")])
         .args(["-l", "udp:127.0.0.1:29066"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -8,8 +8,13 @@
 //! the transport hands each received message to the sans-IO router, whose outputs it sends.
 //!
 //! Dependencies: `clap` for Kamailio-compatible options with usage errors; `serde_json` for
-//! `--dump-ast`; `tokio` for the runtime the transport runs on.
+//! `--dump-ast`; `tokio` for the runtime the transport runs on; `tracing-subscriber` for the
+//! log (text or JSON, stderr or syslog, see [`logging`]) with `thiserror` for its errors;
+//! `nix` (its `user` feature only) for the safe setuid/setgid/initgroups wrappers and NSS
+//! lookups behind `-u`/`-g` (the workspace forbids `unsafe`).
 
+mod logging;
+mod privileges;
 mod serve;
 
 use std::path::PathBuf;
@@ -47,6 +52,22 @@ struct Cli {
     /// Print the resolved sockets as JSON and exit.
     #[arg(long)]
     dump_sockets: bool,
+    /// Print the config after includes, defines and substitutions, each line annotated with
+    /// the file and line it came from, and exit.
+    #[arg(long)]
+    print_expanded: bool,
+    /// How log lines are written.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: logging::LogFormat,
+    /// Write the process id to this file (removed again at a clean exit).
+    #[arg(short = 'P', value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Run as this user (name or uid) once the sockets are bound; overrides `user=`.
+    #[arg(short = 'u', value_name = "USER")]
+    user: Option<String>,
+    /// Run as this group (name or gid) once the sockets are bound; overrides `group=`.
+    #[arg(short = 'g', value_name = "GROUP")]
+    group: Option<String>,
     /// Workers per socket (overrides `children`).
     #[arg(short = 'n', value_name = "N")]
     children: Option<u32>,
@@ -56,10 +77,10 @@ struct Cli {
     /// Accepted for Kamailio compatibility: siprouter always stays in the foreground.
     #[arg(short = 'D', action = clap::ArgAction::Count)]
     foreground: u8,
-    /// Log to stderr (siprouter always does; accepted for Kamailio compatibility).
+    /// Log to stderr (overrides `log_stderror`; without either, the log goes to syslog).
     #[arg(short = 'E')]
     log_stderr: bool,
-    /// Colour the log (accepted; the log is plain text).
+    /// Colour the stderr log (overrides `log_color`).
     #[arg(short = 'e')]
     log_color: bool,
     /// Module path: accepted and ignored (siprouter's modules are built in).
@@ -116,6 +137,9 @@ fn main() -> ExitCode {
             None => (d.clone(), None),
         };
         opts.defines.push((name, value));
+    }
+    if cli.print_expanded {
+        return print_expanded(&cli, &opts);
     }
     let (parsed, name) = load(&cli, &opts);
     for d in &parsed.diagnostics {
@@ -188,6 +212,37 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Like Kamailio, a bad log facility or user/group fails the check as well.
+    let settings = match log_settings(&cli, &parsed) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let user = cli
+        .user
+        .as_deref()
+        .or_else(|| text_param(&parsed.config, "user"));
+    let group = cli
+        .group
+        .as_deref()
+        .or_else(|| text_param(&parsed.config, "group"));
+    let run_as = match privileges::RunAs::resolve(user, group) {
+        Ok(r) => r,
+        Err(e) => {
+            // A name from the config is shown with its place; one from `-u`/`-g` without.
+            let (given, param) = match e {
+                privileges::PrivilegeError::Group(_) => (&cli.group, "group"),
+                _ => (&cli.user, "user"),
+            };
+            match parsed.config.param_item(param).filter(|_| given.is_none()) {
+                Some(p) => eprintln!("{}: error: {e}", parsed.sources().location(p.value.span)),
+                None => eprintln!("siprouter: {e}"),
+            }
+            return ExitCode::FAILURE;
+        }
+    };
     if cli.dump_sockets {
         println!("{}", socket_info::dump_json(&sockets, parsed.sources()));
         return ExitCode::SUCCESS;
@@ -197,6 +252,20 @@ fn main() -> ExitCode {
         eprintln!("config file ok, exiting...");
         return ExitCode::SUCCESS;
     }
+    let logger = match logging::Logger::init(&settings) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("siprouter: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let pid_file = match cli.pid_file.as_deref().map(PidFile::write).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("siprouter: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let reload = serve::Reload {
         path: cli.config.clone(),
         opts,
@@ -204,7 +273,71 @@ fn main() -> ExitCode {
         listen_args,
         socket_opts,
     };
-    serve::run(&parsed, &sockets, reload)
+    let code = serve::run(parsed, &sockets, reload, &logger, run_as.as_ref());
+    drop(pid_file);
+    code
+}
+
+/// A string-valued core parameter (`user=`, `log_name=`), quoted or not.
+fn text_param<'c>(config: &'c cfg_parser::ast::Config, name: &str) -> Option<&'c str> {
+    match config.param(name)? {
+        cfg_parser::ast::Value::Str(s) | cfg_parser::ast::Value::Ident(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The logging settings: the config's `debug`, `log_stderror`, `log_color`, `log_name` and
+/// `log_facility`, overridden by `-d`, `-E`, `-e` and `--log-format`.
+fn log_settings(cli: &Cli, parsed: &Parsed) -> Result<logging::Settings, String> {
+    let config = &parsed.config;
+    let flag = |name| config.int_param(name).is_some_and(|n| n != 0);
+    let facility = match config.param_item("log_facility") {
+        None => 3,
+        Some(p) => match &p.value.value {
+            cfg_parser::ast::Value::Str(f) | cfg_parser::ast::Value::Ident(f) => {
+                logging::facility(f).map_err(|e| {
+                    format!("{}: error: {e}", parsed.sources().location(p.value.span))
+                })?
+            }
+            _ => {
+                return Err(format!(
+                    "{}: error: log_facility takes a name such as LOG_LOCAL0",
+                    parsed.sources().location(p.value.span)
+                ))
+            }
+        },
+    };
+    Ok(logging::Settings {
+        level: config.int_param("debug").unwrap_or(0) + i64::from(cli.debug),
+        stderr: cli.log_stderr || flag("log_stderror"),
+        color: cli.log_color || flag("log_color"),
+        format: cli.log_format,
+        name: text_param(config, "log_name")
+            .unwrap_or("siprouter")
+            .to_string(),
+        facility,
+    })
+}
+
+/// The `-P` file: holds the process id while siprouter runs.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: &std::path::Path) -> Result<PidFile, String> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("cannot write the pid file {}: {e}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        match std::fs::remove_file(&self.0) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove the pid file {}: {e}", self.0.display()),
+        }
+    }
 }
 
 /// What the router needs to know about the sockets: each socket in the order the transport
@@ -272,49 +405,79 @@ fn local_socket(
     }
 }
 
+/// Where the config comes from: `-f`, else the default path if it exists, else the bundled
+/// config.
+enum Source {
+    File(PathBuf),
+    Bundled,
+}
+
+/// The name the bundled config is shown under.
+const BUNDLED_NAME: &str = "<bundled siprouter.cfg>";
+
+impl Source {
+    fn pick(path: Option<&std::path::Path>) -> Source {
+        match path {
+            Some(p) => Source::File(p.to_path_buf()),
+            None if std::path::Path::new(DEFAULT_CONFIG_PATH).is_file() => {
+                Source::File(DEFAULT_CONFIG_PATH.into())
+            }
+            None => Source::Bundled,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Bundled => BUNDLED_NAME.into(),
+        }
+    }
+
+    fn parse(&self, opts: &LexOptions) -> Parsed {
+        match self {
+            Source::File(p) => cfg_parser::parse_file(p, opts, &FsLoader),
+            Source::Bundled => cfg_parser::parse_str(BUNDLED_NAME, BUNDLED_CONFIG, opts),
+        }
+    }
+
+    fn lex(&self, opts: &LexOptions) -> cfg_lexer::Lexed {
+        match self {
+            Source::File(p) => cfg_lexer::lex_file(p, opts, &FsLoader),
+            Source::Bundled => cfg_lexer::lex_str(BUNDLED_NAME, BUNDLED_CONFIG, opts),
+        }
+    }
+}
+
 /// Parses the config again for a reload (quietly: no "bundled" notice).
 pub(crate) fn load_for_reload(
     path: Option<&std::path::Path>,
     opts: &LexOptions,
 ) -> (Parsed, String) {
-    match path {
-        Some(p) => (
-            cfg_parser::parse_file(p, opts, &FsLoader),
-            p.display().to_string(),
-        ),
-        None if std::path::Path::new(DEFAULT_CONFIG_PATH).is_file() => (
-            cfg_parser::parse_file(DEFAULT_CONFIG_PATH.as_ref(), opts, &FsLoader),
-            DEFAULT_CONFIG_PATH.into(),
-        ),
-        None => {
-            let name = "<bundled siprouter.cfg>";
-            (
-                cfg_parser::parse_str(name, BUNDLED_CONFIG, opts),
-                name.into(),
-            )
-        }
-    }
+    let source = Source::pick(path);
+    (source.parse(opts), source.name())
 }
 
 /// Parses the config named by `-f`, the default path, or the bundled config.
 fn load(cli: &Cli, opts: &LexOptions) -> (Parsed, String) {
-    if let Some(path) = &cli.config {
-        return (
-            cfg_parser::parse_file(path, opts, &FsLoader),
-            path.display().to_string(),
+    let source = Source::pick(cli.config.as_deref());
+    if matches!(source, Source::Bundled) {
+        eprintln!(
+            "siprouter: {DEFAULT_CONFIG_PATH} does not exist; using the bundled configuration"
         );
     }
-    let default = PathBuf::from(DEFAULT_CONFIG_PATH);
-    if default.is_file() {
-        return (
-            cfg_parser::parse_file(&default, opts, &FsLoader),
-            DEFAULT_CONFIG_PATH.into(),
-        );
+    (source.parse(opts), source.name())
+}
+
+/// `--print-expanded`: the config after includes, defines and substitutions, each line with
+/// its origin; exit 1 (with the lexer's diagnostics) when it cannot be read.
+fn print_expanded(cli: &Cli, opts: &LexOptions) -> ExitCode {
+    let lexed = Source::pick(cli.config.as_deref()).lex(opts);
+    for d in &lexed.diagnostics {
+        eprintln!("{}", d.render(&lexed.sources));
     }
-    eprintln!("siprouter: {DEFAULT_CONFIG_PATH} does not exist; using the bundled configuration");
-    let name = "<bundled siprouter.cfg>";
-    (
-        cfg_parser::parse_str(name, BUNDLED_CONFIG, opts),
-        name.into(),
-    )
+    if lexed.has_errors() {
+        return ExitCode::FAILURE;
+    }
+    print!("{}", lexed.expanded());
+    ExitCode::SUCCESS
 }

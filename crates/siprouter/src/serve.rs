@@ -4,6 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::logging::Logger;
+use crate::privileges::RunAs;
 use cfg_parser::Parsed;
 use core_routing::{Dest, Incoming, Output, Router, RouterConfig, Transport as RProto};
 use transport::{ConnId, Outgoing, Protocol, SocketId, Transport, TransportConfig};
@@ -22,9 +24,16 @@ pub(crate) struct Reload {
     pub(crate) socket_opts: socket_info::Options,
 }
 
-/// Binds the sockets, runs `event_route[core:worker-one-init]`, and serves until Ctrl-C or
-/// SIGTERM; SIGHUP reloads the routing logic.
-pub(crate) fn run(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) -> ExitCode {
+/// Binds the sockets, switches to the configured user and group, runs
+/// `event_route[core:worker-one-init]`, and serves until Ctrl-C or SIGTERM; SIGHUP reloads
+/// the routing logic.
+pub(crate) fn run(
+    parsed: Parsed,
+    sockets: &socket_info::Sockets,
+    reload: Reload,
+    logger: &Logger,
+    run_as: Option<&RunAs>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,7 +44,7 @@ pub(crate) fn run(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reloa
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(parsed, sockets, reload))
+    runtime.block_on(serve(parsed, sockets, reload, logger, run_as))
 }
 
 pub(crate) fn to_router_proto(p: Protocol) -> RProto {
@@ -59,7 +68,19 @@ fn debug_level(parsed: &Parsed) -> i64 {
     parsed.config.int_param("debug").unwrap_or(0)
 }
 
-async fn serve(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) -> ExitCode {
+/// The routes being run and the config they were compiled from (for log positions).
+struct Live {
+    router: Router,
+    parsed: Parsed,
+}
+
+async fn serve(
+    parsed: Parsed,
+    sockets: &socket_info::Sockets,
+    reload: Reload,
+    logger: &Logger,
+    run_as: Option<&RunAs>,
+) -> ExitCode {
     let base = reload
         .path
         .as_deref()
@@ -79,9 +100,17 @@ async fn serve(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) 
             return ExitCode::FAILURE;
         }
     };
+    if let Some(r) = run_as {
+        if let Err(e) = r.apply() {
+            eprintln!("siprouter: {e}");
+            handle.shutdown();
+            return ExitCode::FAILURE;
+        }
+        tracing::info!("running as {}", r.describe());
+    }
     // The router numbers sockets as the transport does.
     let rc = crate::router_config(sockets, Some(handle.sockets()));
-    let mut router = match Router::new(&parsed.config, rc.clone()) {
+    let router = match Router::new(&parsed.config, rc.clone()) {
         Ok((r, _)) => r,
         Err(e) => {
             eprintln!(
@@ -92,15 +121,15 @@ async fn serve(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) 
             return ExitCode::FAILURE;
         }
     };
-    let mut level = debug_level(parsed) + reload.debug_raise;
+    let mut live = Live { router, parsed };
     let mut out = Vec::new();
-    router.worker_init(&mut out);
-    dispatch(&handle, &mut out, level).await;
+    live.router.worker_init(&mut out);
+    dispatch(&handle, &mut out, logger, &live.parsed).await;
     // Both signals are listened for from here on, not only while `select!` waits.
     let mut hangup = Hangup::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    eprintln!("siprouter: serving on {} socket(s)", handle.sockets().len());
+    tracing::info!("serving on {} socket(s)", handle.sockets().len());
     loop {
         tokio::select! {
             msg = rx.recv() => {
@@ -112,37 +141,37 @@ async fn serve(parsed: &Parsed, sockets: &socket_info::Sockets, reload: Reload) 
                     local: msg.local.id.0,
                     conn: msg.conn.map(|c| c.0),
                 };
-                router.handle(&inc, &mut out);
-                dispatch(&handle, &mut out, level).await;
+                live.router.handle(&inc, &mut out);
+                dispatch(&handle, &mut out, logger, &live.parsed).await;
             }
             _ = hangup.recv() => {
-                if let Some((new_router, new_level)) = reload_routes(&reload, &rc, sockets) {
-                    router = new_router;
-                    level = new_level;
-                    eprintln!("siprouter: SIGHUP: routing logic reloaded");
+                if let Some(new) = reload_routes(&reload, &rc, sockets) {
+                    logger.set_level(debug_level(&new.parsed) + reload.debug_raise);
+                    live = new;
+                    tracing::info!("SIGHUP: routing logic reloaded");
                 }
             }
             _ = &mut shutdown => break,
         }
     }
-    eprintln!("siprouter: shutting down");
+    tracing::info!("shutting down");
     handle.shutdown();
     ExitCode::SUCCESS
 }
 
 /// Reads, checks and compiles the config again. `None` (after logging every diagnostic)
 /// when it is not clean: the old routes keep running.
-fn reload_routes(
-    reload: &Reload,
-    rc: &RouterConfig,
-    old: &socket_info::Sockets,
-) -> Option<(Router, i64)> {
+fn reload_routes(reload: &Reload, rc: &RouterConfig, old: &socket_info::Sockets) -> Option<Live> {
     let (parsed, name) = crate::load_for_reload(reload.path.as_deref(), &reload.opts);
     for d in &parsed.diagnostics {
-        eprint!("{}", d.render_pretty(parsed.sources()));
+        if d.is_error() {
+            tracing::error!("{}", d.render(parsed.sources()));
+        } else {
+            tracing::warn!("{}", d.render(parsed.sources()));
+        }
     }
     if parsed.has_errors() {
-        eprintln!("siprouter: SIGHUP: {name} has errors; the old routing logic stays");
+        tracing::error!("SIGHUP: {name} has errors; the old routing logic stays");
         return None;
     }
     if let Ok(new) = socket_info::build(
@@ -152,19 +181,21 @@ fn reload_routes(
         &socket_info::SystemNetwork,
     ) {
         if socket_info::listing(&new) != socket_info::listing(old) {
-            eprintln!("siprouter: SIGHUP: the listen configuration changed; restart siprouter to apply it");
+            tracing::warn!(
+                "SIGHUP: the listen configuration changed; restart siprouter to apply it"
+            );
         }
     }
     match Router::new(&parsed.config, rc.clone()) {
-        Ok((r, _)) => Some((r, debug_level(&parsed) + reload.debug_raise)),
+        Ok((router, _)) => Some(Live { router, parsed }),
         Err(e) => {
-            eprintln!(
+            tracing::error!(
                 "{}: error: {}",
                 parsed.sources().location(e.span),
                 e.message
             );
-            eprintln!(
-                "siprouter: SIGHUP: the route script does not compile; the old routing logic stays"
+            tracing::error!(
+                "SIGHUP: the route script does not compile; the old routing logic stays"
             );
             None
         }
@@ -172,16 +203,21 @@ fn reload_routes(
 }
 
 /// Performs the router's outputs: sends (resolving host names) and log lines.
-async fn dispatch(handle: &transport::TransportHandle, out: &mut Vec<Output>, level: i64) {
+async fn dispatch(
+    handle: &transport::TransportHandle,
+    out: &mut Vec<Output>,
+    logger: &Logger,
+    parsed: &Parsed,
+) {
     for o in out.drain(..) {
         match o {
-            Output::Log { level: l, message } => {
-                if l <= level {
-                    eprint!("{message}");
-                    if !message.ends_with('\n') {
-                        eprintln!();
-                    }
-                }
+            Output::Log {
+                level,
+                message,
+                span,
+            } => {
+                let cfg = span.map(|s| parsed.sources().location(s).to_string());
+                logger.script(level, &message, cfg.as_deref());
             }
             Output::Send(s) => {
                 let dest = match s.dest {
@@ -189,7 +225,7 @@ async fn dispatch(handle: &transport::TransportHandle, out: &mut Vec<Output>, le
                     Dest::Host { host, port } => match resolve(&host, port).await {
                         Some(a) => a,
                         None => {
-                            eprintln!("siprouter: cannot resolve {host}");
+                            tracing::warn!("cannot resolve {host}");
                             continue;
                         }
                     },
@@ -202,7 +238,7 @@ async fn dispatch(handle: &transport::TransportHandle, out: &mut Vec<Output>, le
                     msg = msg.over(ConnId(c));
                 }
                 if let Err(e) = handle.send(msg).await {
-                    eprintln!("siprouter: sending to {dest} failed: {e}");
+                    tracing::warn!("sending to {dest} failed: {e}");
                 }
             }
         }

@@ -1,0 +1,143 @@
+//! Running as another user and group (`-u`/`-g`, `user=`/`group=`), as Kamailio does: the
+//! names are resolved at start-up (a bad name stops start-up before anything is bound), and
+//! the switch happens after every socket is bound, so ports below 1024 still work.
+//!
+//! A user alone also sets the group to the user's primary group; the supplementary groups
+//! become the user's own (`initgroups`), or just the group when only a group is given.
+
+use nix::unistd::{Gid, Group, Uid, User};
+
+/// Whom to run as, resolved from names or numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunAs {
+    user: Option<User>,
+    gid: Option<Gid>,
+}
+
+/// A user or group that does not exist.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PrivilegeError {
+    /// No such user name or uid.
+    #[error("bad user name/uid number: {0}")]
+    User(String),
+    /// No such group name or gid.
+    #[error("bad group name/gid number: {0}")]
+    Group(String),
+    /// The system refused the switch.
+    #[error("cannot switch to {what}: {source}")]
+    Switch {
+        /// What was being set.
+        what: &'static str,
+        /// The system's error.
+        source: nix::Error,
+    },
+}
+
+impl RunAs {
+    /// Resolves `user` and `group` (names or numbers); `None` when neither is given.
+    pub(crate) fn resolve(
+        user: Option<&str>,
+        group: Option<&str>,
+    ) -> Result<Option<RunAs>, PrivilegeError> {
+        if user.is_none() && group.is_none() {
+            return Ok(None);
+        }
+        let user = match user {
+            None => None,
+            Some(u) => Some(lookup_user(u).ok_or_else(|| PrivilegeError::User(u.into()))?),
+        };
+        let gid = match group {
+            Some(g) => Some(lookup_group(g).ok_or_else(|| PrivilegeError::Group(g.into()))?),
+            None => user.as_ref().map(|u| u.gid),
+        };
+        Ok(Some(RunAs { user, gid }))
+    }
+
+    /// Switches the whole process (every thread) to the group, then to the user.
+    pub(crate) fn apply(&self) -> Result<(), PrivilegeError> {
+        let switch = |what| move |source| PrivilegeError::Switch { what, source };
+        if let Some(gid) = self.gid {
+            match &self.user {
+                Some(u) => {
+                    let name = std::ffi::CString::new(u.name.as_bytes())
+                        .map_err(|_| PrivilegeError::User(u.name.clone()))?;
+                    nix::unistd::initgroups(&name, gid).map_err(switch("the user's groups"))?;
+                }
+                None => nix::unistd::setgroups(&[gid]).map_err(switch("the group list"))?,
+            }
+            nix::unistd::setgid(gid).map_err(switch("the group"))?;
+        }
+        if let Some(u) = &self.user {
+            nix::unistd::setuid(u.uid).map_err(switch("the user"))?;
+        }
+        Ok(())
+    }
+
+    /// `user uid, group gid` for the log.
+    pub(crate) fn describe(&self) -> String {
+        let user = self
+            .user
+            .as_ref()
+            .map_or_else(String::new, |u| format!("user {} ({}) ", u.name, u.uid));
+        let group = self.gid.map_or_else(String::new, |g| format!("group {g}"));
+        format!("{user}{group}").trim_end().to_string()
+    }
+}
+
+/// A user by name, else by number (a number with no passwd entry still works, as in
+/// Kamailio, with itself as its group).
+fn lookup_user(u: &str) -> Option<User> {
+    if let Ok(Some(user)) = User::from_name(u) {
+        return Some(user);
+    }
+    let uid: u32 = u.parse().ok()?;
+    match User::from_uid(Uid::from_raw(uid)) {
+        Ok(Some(user)) => Some(user),
+        _ => Some(User {
+            name: u.into(),
+            passwd: Default::default(),
+            uid: Uid::from_raw(uid),
+            gid: Gid::from_raw(uid),
+            gecos: Default::default(),
+            dir: Default::default(),
+            shell: Default::default(),
+        }),
+    }
+}
+
+/// A group by name, else by number.
+fn lookup_group(g: &str) -> Option<Gid> {
+    if let Ok(Some(group)) = Group::from_name(g) {
+        return Some(group.gid);
+    }
+    g.parse().ok().map(Gid::from_raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers_resolve() {
+        let root = RunAs::resolve(Some("root"), None).ok().flatten();
+        assert_eq!(root.as_ref().and_then(|r| r.gid), Some(Gid::from_raw(0)));
+        let by_number = RunAs::resolve(Some("0"), Some("0")).ok().flatten();
+        assert_eq!(
+            by_number.and_then(|r| r.user).map(|u| u.name),
+            Some("root".into())
+        );
+        assert!(RunAs::resolve(None, None).ok().flatten().is_none());
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        assert!(matches!(
+            RunAs::resolve(Some("no-such-user-here"), None),
+            Err(PrivilegeError::User(_))
+        ));
+        assert!(matches!(
+            RunAs::resolve(None, Some("no-such-group-here")),
+            Err(PrivilegeError::Group(_))
+        ));
+    }
+}
