@@ -303,3 +303,20 @@ fn print_expanded_substitutes_defines_and_includes_with_their_origin() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_bind_error_names_the_socket_and_its_config_line() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("occupy a port");
+    let port = busy.local_addr().expect("address").port();
+    let cfg = TempCfg::new(
+        "bind.cfg",
+        &format!(
+            "auto_aliases=no\nlisten=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\n\
+             loadmodule \"sl.so\"\nrequest_route {{ sl_send_reply(\"200\", \"OK\"); }}\n"
+        ),
+    );
+    let out = run_siprouter(&["-E", "-f", cfg.path()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let want = format!("bind.cfg:3:1: error: cannot bind tcp:127.0.0.1:{port}: ");
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+}

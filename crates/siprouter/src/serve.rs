@@ -96,7 +96,10 @@ async fn serve(
     let (handle, mut rx) = match Transport::start(sockets, tconf) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("siprouter: cannot bind the sockets: {e}");
+            match bind_origin(&e, sockets, &parsed) {
+                Some(origin) => eprintln!("{origin}: error: {e}"),
+                None => eprintln!("siprouter: cannot bind the sockets: {e}"),
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -157,6 +160,26 @@ async fn serve(
     tracing::info!("shutting down");
     handle.shutdown();
     ExitCode::SUCCESS
+}
+
+/// Where the socket that failed to bind was asked for: its `listen=` line, its `-l` option,
+/// or auto-binding.
+fn bind_origin(
+    e: &transport::Error,
+    sockets: &socket_info::Sockets,
+    parsed: &Parsed,
+) -> Option<String> {
+    let transport::Error::Bind { proto, address, .. } = e else {
+        return None;
+    };
+    let socket = sockets.sockets.iter().find(|s| {
+        s.proto.as_str() == proto.as_str() && s.address == address.ip() && s.port == address.port()
+    })?;
+    Some(match socket.origin {
+        socket_info::Origin::Config(span) => parsed.sources().location(span).to_string(),
+        socket_info::Origin::CommandLine(n) => format!("siprouter: -l option {}", n + 1),
+        socket_info::Origin::AutoBind => "siprouter: auto-bound socket".into(),
+    })
 }
 
 /// Reads, checks and compiles the config again. `None` (after logging every diagnostic)
