@@ -35,6 +35,7 @@
 
 mod compile;
 mod exec;
+pub mod fuzzing;
 pub mod pv;
 mod reply;
 pub mod value;
