@@ -19,13 +19,17 @@ pub fn corpus_dir() -> PathBuf {
     workspace_root().join("../shared/corpus")
 }
 
-/// Builds the `siprouter` binary once per test run and returns its path.
+/// Builds the `siprouter` binary once per test run and returns its path; `SIPROUTER_BIN`
+/// names another binary to test instead (`cargo xtask` points it at the release build).
 ///
 /// # Panics
 /// When the build fails: the tests cannot run without the binary.
 pub fn siprouter_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("SIPROUTER_BIN") {
+            return PathBuf::from(bin);
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "--quiet", "-p", "siprouter"])

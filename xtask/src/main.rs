@@ -5,11 +5,13 @@
 //! - `gen-cfg [--lines N] [-o FILE]`: writes the large, deterministic benchmark config.
 //! - `fuzz [--seconds N] [TARGET]`: builds every `crates/*/fuzz` target with libFuzzer's
 //!   coverage instrumentation and runs each for a bounded time.
+//! - `mutants`, `soak`, `torture`: the long hardening runs (see [`hardening`]).
 //!
 //! Standard library only, so that `cargo xtask` builds in seconds on a fresh machine.
 
 mod fuzz;
 mod gen_cfg;
+mod hardening;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("gen-cfg") => gen_cfg_cmd(&args[1..]),
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
+        Some(what @ ("mutants" | "soak" | "torture")) => hardening::run(&root(), what, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -42,7 +45,10 @@ commands:
   ci                          fmt, clippy, tests, docs, cargo-deny (what CI runs)
   bench [criterion args]      generate the large config and run the criterion benchmarks
   gen-cfg [--lines N] [-o F]  write the large benchmark config (default 20000 lines, stdout)
-  fuzz [--seconds N] [NAME]   run every fuzz target (or NAME) for N seconds each (default 60)";
+  fuzz [--seconds N] [NAME]   run every fuzz target (or NAME) for N seconds each (default 60)
+  mutants [--count N]         siprouter -c on N mutated corpus configs (default 10000)
+  soak [--seconds N]          sipp through the relay at a steady rate (default 600 s)
+  torture [--rounds N]        the RFC 4475 messages over UDP and TCP, N rounds (default 100)";
 
 /// The workspace root (the parent of this crate's directory).
 fn root() -> PathBuf {
