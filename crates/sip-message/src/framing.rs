@@ -2,8 +2,10 @@
 //! on streams, RFC 3261 §18.3), RFC 5626 keep-alives, and hard limits.
 //!
 //! [`frame`] looks at the front of a buffer and says what is there; [`StreamFramer`] owns
-//! a buffer, takes reads of any size and hands out frames that borrow it. After an error
-//! the stream cannot be resynchronised: close the connection.
+//! a buffer, takes reads of any size and hands out frames that borrow it. A message that
+//! does not parse but whose end is still certain (its header section ends and it has exactly
+//! one valid Content-Length) is a [`Frame::Malformed`]: it can be answered with a 400 and the
+//! stream goes on. After an error the stream cannot be resynchronised: close the connection.
 
 use crate::error::{ErrorKind, ParseError};
 use crate::message::{Limits, Message, Mode};
@@ -33,6 +35,14 @@ pub enum Frame<'a> {
     },
     /// Not enough data yet.
     Incomplete,
+    /// A message that does not parse, but whose length is certain (terminated header
+    /// section, one valid Content-Length): the stream stays in sync after it.
+    Malformed {
+        /// Octets the message occupies.
+        len: usize,
+        /// Why it does not parse.
+        error: ParseError,
+    },
 }
 
 impl Frame<'_> {
@@ -41,7 +51,7 @@ impl Frame<'_> {
         match self {
             Frame::Message(m) => m.consumed(),
             Frame::Ping => 4,
-            Frame::Pong { len } => *len,
+            Frame::Pong { len } | Frame::Malformed { len, .. } => *len,
             Frame::Incomplete => 0,
         }
     }
@@ -90,8 +100,62 @@ pub fn frame<'a>(
                 Ok(Frame::Incomplete)
             }
         }
-        Err(e) => Err(e),
+        Err(e) => malformed(buf, limits, e),
     }
+}
+
+/// A message that does not parse: wait for the end of its header section (text only, within
+/// the header limit), then deliver it as [`Frame::Malformed`] if its length is certain, else
+/// fail. The answer never depends on how the bytes were split into reads.
+fn malformed<'a>(buf: &'a [u8], limits: &Limits, e: ParseError) -> Result<Frame<'a>, ParseError> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+    let head = &buf[..head_end.unwrap_or(buf.len())];
+    // Binary bytes (a TLS hello on a TCP port, garbage) end the stream at once.
+    if head
+        .iter()
+        .any(|&b| b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t'))
+    {
+        return Err(e);
+    }
+    let Some(head_end) = head_end.filter(|&h| h + 4 <= limits.max_header_size) else {
+        return if buf.len() >= limits.max_header_size {
+            Err(e)
+        } else {
+            Ok(Frame::Incomplete)
+        };
+    };
+    match certain_length(buf, head_end) {
+        Some(len) if len > limits.max_message_size => Err(ParseError::at(
+            buf,
+            buf.len(),
+            ErrorKind::MessageTooLarge(limits.max_message_size),
+        )),
+        Some(len) if len > buf.len() => Ok(Frame::Incomplete),
+        Some(len) => Ok(Frame::Malformed { len, error: e }),
+        None => Err(e),
+    }
+}
+
+/// The length of a message that does not parse, when its end is still certain: exactly one
+/// `Content-Length`/`l` header in the header section (ending at `head_end`) holds only digits.
+fn certain_length(buf: &[u8], head_end: usize) -> Option<usize> {
+    let head = &buf[..head_end];
+    let mut lengths = head
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter(|line| !matches!(line.first(), Some(b' ' | b'\t')))
+        .filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name = line[..colon].trim_ascii();
+            (name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l"))
+                .then(|| line[colon + 1..].trim_ascii())
+        });
+    let value = lengths.next()?;
+    if lengths.next().is_some() || value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let body: usize = std::str::from_utf8(value).ok()?.parse().ok()?;
+    (head_end + 4).checked_add(body)
 }
 
 /// A stream buffer: push reads, pull frames.

@@ -42,6 +42,10 @@ fn frames_of(data: &[u8], chunk: usize) -> (Vec<(u8, usize)>, bool) {
                         Frame::Ping => 1,
                         Frame::Pong { .. } => 2,
                         Frame::Incomplete => 3,
+                        Frame::Malformed { len, .. } => {
+                            assert!(*len <= limits.max_message_size);
+                            4
+                        }
                     };
                     out.push((kind, fr.len()));
                 }

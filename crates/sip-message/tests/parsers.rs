@@ -228,6 +228,7 @@ fn framing_many_in_one_and_one_in_many() {
                     Frame::Ping => "ping",
                     Frame::Pong { .. } => "pong",
                     Frame::Incomplete => "incomplete",
+                    Frame::Malformed { .. } => "malformed",
                 });
             }
         }
@@ -278,6 +279,32 @@ fn framing_errors() {
     )
     .expect_err("big");
     assert_eq!(e.kind, ErrorKind::MessageTooLarge(64));
+}
+
+#[test]
+fn a_malformed_message_with_a_certain_end_keeps_the_stream_in_sync() {
+    let d = Limits::default();
+    // Two spaces in the request line: not SIP, but the end is known from `l: 2`.
+    let bad = b"OPTIONS  sip:a SIP/2.0\r\nVia: x\r\nl: 2\r\n\r\nab";
+    let mut stream = bad.to_vec();
+    stream.extend_from_slice(b"OPTIONS sip:a SIP/2.0\r\nl: 0\r\n\r\n");
+    match frame(&stream, &d, KeepAliveRole::Server) {
+        Ok(Frame::Malformed { len, .. }) => assert_eq!(len, bad.len()),
+        other => panic!("{other:?}"),
+    }
+    // Not all of the body yet: wait for it.
+    assert!(matches!(
+        frame(&bad[..bad.len() - 1], &d, KeepAliveRole::Server),
+        Ok(Frame::Incomplete)
+    ));
+    // Without a single numeric Content-Length the end is unknown: an error.
+    for broken in [
+        &b"OPTIONS  sip:a SIP/2.0\r\nl: 2\r\nl: 2\r\n\r\nab"[..],
+        b"OPTIONS  sip:a SIP/2.0\r\nl: -2\r\n\r\nab",
+        b"OPTIONS  sip:a SIP/2.0\r\nVia: x\r\n\r\n",
+    ] {
+        assert!(frame(broken, &d, KeepAliveRole::Server).is_err());
+    }
 }
 
 #[test]
