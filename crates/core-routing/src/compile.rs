@@ -181,6 +181,10 @@ const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
 /// Modules that only provide management interfaces: accepted with a warning.
 pub(crate) const MANAGEMENT_MODULES: &[&str] = &["ctl", "jsonrpcs", "kex", "corex", "cfg_rpc"];
 
+/// Modules whose work the transport does (`tls`: its `modparam`s configure TLS sockets);
+/// loading them is what a Kamailio config does, so they are accepted without a word.
+const TRANSPORT_MODULES: &[&str] = &["tls"];
+
 /// Modules that provide script functions we implement.
 const SCRIPT_MODULES: &[&str] = &[
     "sl", "maxfwd", "textops", "siputils", "rr", "xlog", "pv", "sanity",
@@ -220,7 +224,9 @@ pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError
                         ),
                         span: m.span,
                     });
-                } else if !SCRIPT_MODULES.contains(&name.as_str()) {
+                } else if !SCRIPT_MODULES.contains(&name.as_str())
+                    && !TRANSPORT_MODULES.contains(&name.as_str())
+                {
                     return err(
                         m.path.span,
                         format!("module `{name}` is not available in siprouter"),

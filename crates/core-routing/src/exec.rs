@@ -747,6 +747,11 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Ok(()) => 1,
             Err(rej) => {
                 if self.msg.method() != Some("ACK") {
+                    if !rej.unsupported.is_empty() {
+                        // RFC 3261 §8.2.2.3: a 420 lists what is not supported.
+                        let tags = rej.unsupported.join(", ");
+                        self.reply_headers.push(format!("Unsupported: {tags}"));
+                    }
                     let reason = rej.reason;
                     self.reply(rej.code, reason);
                 }
@@ -799,7 +804,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             &to_tag,
             &self.reply_headers,
         );
-        let dest = crate::reply::reply_destination(self.msg, self.inc);
+        let dest = crate::reply::reply_destination(self.msg, self.inc, self.force_rport);
         self.out.push(Output::Send(SendMsg {
             data,
             dest: Dest::Addr(dest),

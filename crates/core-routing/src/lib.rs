@@ -208,11 +208,32 @@ impl Router {
         let msg = match Message::parse(inc.data) {
             Ok(m) => m,
             Err(e) => {
+                // A request that can still be answered gets a 400 (RFC 4475 §3.1.2), sent
+                // back where it came from, over its connection for a stream.
+                let why = e.to_string();
+                let reply = reply::salvage_bad_request(inc.data, &why);
                 out.push(Output::Log {
                     level: 0,
-                    message: format!("dropping an unparsable message from {}: {e}", inc.source),
+                    message: format!(
+                        "{} an unparsable message from {}: {why}",
+                        if reply.is_some() {
+                            "answering 400 to"
+                        } else {
+                            "dropping"
+                        },
+                        inc.source
+                    ),
                     span: None,
                 });
+                if let Some(data) = reply {
+                    out.push(Output::Send(SendMsg {
+                        data,
+                        dest: Dest::Addr(inc.source),
+                        proto: inc.proto,
+                        local: Some(inc.local),
+                        conn: inc.conn,
+                    }));
+                }
                 return;
             }
         };

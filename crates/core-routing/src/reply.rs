@@ -83,13 +83,18 @@ fn find_param(v: &str, name: &str) -> Option<usize> {
     })
 }
 
-/// Where a reply to the request goes: the source address, with the port from `rport`
-/// (the source port), else the sent-by port, else 5060.
-pub(crate) fn reply_destination(msg: &Message<'_>, inc: &Incoming<'_>) -> SocketAddr {
+/// Where a reply to the request goes: the source address, with the port from `rport` (the
+/// source port), else the sent-by port, else 5060. `force_rport()` makes every reply go to
+/// the source port, as if the Via had `rport`.
+pub(crate) fn reply_destination(
+    msg: &Message<'_>,
+    inc: &Incoming<'_>,
+    force_rport: bool,
+) -> SocketAddr {
     let ip = inc.source.ip();
     let port = match msg.top_via() {
         Ok(Some(via)) => match via.rport {
-            Rport::Absent => via.sent_by.port.unwrap_or(5060),
+            Rport::Absent if !force_rport => via.sent_by.port.unwrap_or(5060),
             _ => inc.source.port(),
         },
         _ => inc.source.port(),
@@ -98,4 +103,101 @@ pub(crate) fn reply_destination(msg: &Message<'_>, inc: &Incoming<'_>) -> Socket
         return inc.source;
     }
     SocketAddr::new(ip, port)
+}
+
+/// A `400 Bad Request` for a request that does not parse (RFC 4475 §3.1.2: a Content-Length
+/// past the end of the datagram, a negative one, …), built from the raw header lines: the
+/// request line must look like one (not a response, not ACK, which is never answered) and the
+/// Via, From, To, Call-ID and CSeq lines are copied as they are (folded lines included).
+/// `None` when there is no Via to answer along, or when the copied lines would make a reply
+/// that does not parse either. The parse error goes into a `Warning`.
+pub(crate) fn salvage_bad_request(data: &[u8], why: &str) -> Option<Vec<u8>> {
+    let head_end = memmem(data, b"\r\n\r\n").map_or(data.len(), |i| i + 2);
+    let head = std::str::from_utf8(&data[..head_end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next()?;
+    let mut words = request_line.split(' ');
+    let method = words.next()?;
+    if method.is_empty()
+        || method.starts_with("SIP/")
+        || method == "ACK"
+        || !method.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return None;
+    }
+    let mut copied = String::with_capacity(head.len());
+    let mut keep = false;
+    let mut has_via = false;
+    for line in lines {
+        if line.starts_with([' ', '\t']) {
+            if keep {
+                copied.push_str(line);
+            }
+            continue;
+        }
+        if keep {
+            copied.push_str("\r\n");
+        }
+        let name = line.split(':').next().unwrap_or("").trim();
+        keep = ["via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name));
+        if keep {
+            has_via |= name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("v");
+            copied.push_str(line);
+        }
+    }
+    if keep {
+        copied.push_str("\r\n");
+    }
+    if !has_via {
+        return None;
+    }
+    let warning: String = why
+        .chars()
+        .map(|c| if c == '"' || c.is_control() { '\'' } else { c })
+        .collect();
+    let mut out = String::with_capacity(copied.len() + 128);
+    out.push_str("SIP/2.0 400 Bad Request\r\n");
+    out.push_str(&copied);
+    let _ = write!(
+        out,
+        "Warning: 399 siprouter \"{warning}\"\r\nServer: siprouter\r\nContent-Length: 0\r\n\r\n"
+    );
+    // Copied lines may hold what broke the request (a bare LF, a control byte): a reply
+    // that would not parse itself is not sent.
+    Message::parse(out.as_bytes()).ok()?;
+    Some(out.into_bytes())
+}
+
+/// The first position of `needle` in `hay`.
+fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::salvage_bad_request;
+
+    #[test]
+    fn an_unparsable_request_is_answered_from_its_raw_headers() {
+        let req = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n ;folded=1\r\n\
+                    Max-Forwards: 70\r\nf: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\ni: c1\r\n\
+                    CSeq: 1 INVITE\r\nContent-Length: 9999\r\n\r\nshort";
+        let reply = salvage_bad_request(req, "body \"short\"").expect("a reply");
+        assert_eq!(
+            String::from_utf8_lossy(&reply),
+            "SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1 ;folded=1\r\n\
+             f: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\ni: c1\r\nCSeq: 1 INVITE\r\n\
+             Warning: 399 siprouter \"body 'short'\"\r\nServer: siprouter\r\nContent-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn responses_acks_and_requests_without_via_are_not_answered() {
+        assert!(salvage_bad_request(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n", "e").is_none());
+        assert!(salvage_bad_request(b"ACK sip:a SIP/2.0\r\nVia: x\r\n\r\n", "e").is_none());
+        assert!(salvage_bad_request(b"BYE sip:a SIP/2.0\r\nTo: x\r\n\r\n", "e").is_none());
+        assert!(salvage_bad_request(b"\xff\xfe", "e").is_none());
+    }
 }

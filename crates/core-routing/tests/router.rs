@@ -349,6 +349,11 @@ fn compile_errors_name_the_line() {
         compile_error("loadmodule \"tm.so\"\nrequest_route { drop; }"),
         "test.cfg:1:12: module `tm` is not available in siprouter"
     );
+    // The transport does tls's work: loading it is fine, its functions are not offered.
+    assert!(compile_error(
+        "loadmodule \"tls.so\"\nrequest_route { tls_set_connect_server_id(\"x\"); }"
+    )
+    .contains("unknown function `tls_set_connect_server_id`"));
     assert!(
         compile_error("failure_route[F] { drop; }\nrequest_route { drop; }")
             .contains("needs transactions")
@@ -429,6 +434,36 @@ fn sanity_search_and_reply_headers() {
     let s = sends(&out);
     assert_eq!(s.len(), 1, "{out:?}");
     assert!(text(s[0]).starts_with("SIP/2.0 400 "), "{}", text(s[0]));
+    // 420 lists the unsupported extensions.
+    let ext = request("INVITE", "sip:bob@127.0.0.2", "Proxy-Require: foo, bar\n")
+        .replace("call-1@", "call-3@");
+    let t = text(sends(&run(&r, &ext))[0]);
+    assert!(
+        t.starts_with("SIP/2.0 420 ") && t.contains("Unsupported: foo, bar\r\n"),
+        "{t}"
+    );
+}
+
+#[test]
+fn unparsable_requests_are_answered_400_from_their_raw_headers() {
+    let r = router(RELAY);
+    let bad = request("INVITE", "sip:bob@127.0.0.2", "")
+        .replace("Content-Length: 0", "Content-Length: 99");
+    let out = run(&r, &bad);
+    let s = sends(&out);
+    assert_eq!(s.len(), 1, "{out:?}");
+    let t = text(s[0]);
+    assert!(
+        t.starts_with(
+            "SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-abc\r\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("Warning: 399 siprouter \"") && t.contains("Content-Length"),
+        "{t}"
+    );
+    assert_eq!(s[0].dest, Dest::Addr(SRC.parse().expect("address")));
 }
 
 #[test]
