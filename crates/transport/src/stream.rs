@@ -237,6 +237,11 @@ async fn drain<W: AsyncWrite + Unpin>(
         let (kind, len) = match frame(buf, limits, ctx.role) {
             Ok(Frame::Incomplete) => return Ok(consumed),
             Ok(f @ Frame::Message(_)) => (0u8, f.len()),
+            // The router answers it (400) or drops it; the stream stays in sync.
+            Ok(Frame::Malformed { len, error }) => {
+                tracing::debug!(conn = ctx.id.0, peer = %ctx.peer, "malformed message: {error}");
+                (0u8, len)
+            }
             Ok(Frame::Ping) => (1, 4),
             Ok(f @ Frame::Pong { .. }) => (2, f.len()),
             Err(e) => {
