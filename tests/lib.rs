@@ -55,3 +55,111 @@ pub fn run_siprouter(args: &[&str]) -> Output {
         .output()
         .expect("cannot start siprouter")
 }
+
+/// A running siprouter (or any child) that is killed when dropped, so a failing test never
+/// leaves a server behind.
+pub struct Server(pub std::process::Child);
+
+impl Server {
+    /// Starts `cmd` with no standard input or output (stderr as the caller set it).
+    ///
+    /// # Panics
+    /// When the program cannot be started.
+    pub fn start(cmd: &mut Command) -> Server {
+        Server(
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("cannot start the server"),
+        )
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends SIGTERM and waits (5 s at most) for the exit status.
+    ///
+    /// # Panics
+    /// When the process does not exit in time.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        signal(self.0.id(), "-TERM");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            if let Some(s) = self.0.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit within 5 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+}
+
+/// Sends a signal (`-HUP`, `-TERM`, …) with `kill`.
+///
+/// # Panics
+/// When `kill` fails.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// A process's resident set size in KiB (`VmRSS` of /proc/PID/status), 0 if unknown.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many file descriptors a process has open (entries of /proc/PID/fd).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Whether `sipp` can run here. In CI (`CI` set) a missing sipp is an error, since `.ci/run`
+/// installs it; elsewhere the caller skips its test and says so.
+///
+/// # Panics
+/// In CI, when sipp is missing.
+pub fn sipp_available() -> bool {
+    let found = Command::new("sipp").arg("-v").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "sipp is missing; .ci/run must install sip-tester"
+        );
+        println!("SKIPPED: sipp is not installed (apt-get install sip-tester)");
+    }
+    found
+}
+
+/// A sipp command on 127.0.0.1 with no terminal input and no output.
+pub fn sipp(args: &[&str]) -> Command {
+    let mut c = Command::new("sipp");
+    c.args(args)
+        .args(["-nostdin", "-i", "127.0.0.1"])
+        .current_dir(std::env::temp_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c
+}

@@ -5,10 +5,10 @@
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use siprouter_e2e::siprouter_bin;
+use siprouter_e2e::{siprouter_bin, Server};
 
 /// A fresh temporary folder, removed when dropped.
 struct TempDir(PathBuf);
@@ -31,50 +31,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         std::fs::remove_dir_all(&self.0).ok();
     }
-}
-
-/// A server that is stopped (SIGTERM, then SIGKILL) when dropped.
-struct Server(Child);
-
-impl Server {
-    fn start(cmd: &mut Command) -> Server {
-        Server(
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start siprouter"),
-        )
-    }
-
-    /// SIGTERM and the exit status (within 5 s).
-    fn stop(mut self) -> std::process::ExitStatus {
-        signal(self.0.id(), "-TERM");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(s) = self.0.try_wait().expect("wait") {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "no exit within 5 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            self.0.kill().ok();
-            self.0.wait().ok();
-        }
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill {sig} {pid}");
 }
 
 /// A config answering every request `200 OK` after logging at several levels.
@@ -148,7 +104,7 @@ fn without_stderror_lines_go_to_syslog_with_facility_name_and_threshold() {
             .env_remove("RUST_LOG")
             .stderr(Stdio::null()),
     );
-    let pid = server.0.id();
+    let pid = server.pid();
     wait_answered(29070);
     let mut lines = Vec::new();
     let mut buf = [0u8; 4096];
@@ -235,7 +191,7 @@ fn pid_file_lives_as_long_as_the_server() {
             .stderr(Stdio::null()),
     );
     wait_answered(29073);
-    let pid = server.0.id();
+    let pid = server.pid();
     assert_eq!(
         std::fs::read_to_string(&pid_file).ok(),
         Some(format!("{pid}\n"))
@@ -274,7 +230,7 @@ fn user_and_group_are_taken_after_binding_a_privileged_port() {
     );
     wait_answered(987);
     assert_eq!(
-        ids(server.0.id()),
+        ids(server.pid()),
         (
             "65534 65534 65534 65534".into(),
             "65534 65534 65534 65534".into()

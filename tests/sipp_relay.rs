@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use siprouter_e2e::{siprouter_bin, workspace_root};
+use siprouter_e2e::{sipp, sipp_available, siprouter_bin, workspace_root};
 
 /// A child process killed when dropped.
 struct Proc(Child);
@@ -18,18 +18,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn sipp_available() -> bool {
-    let found = Command::new("sipp").arg("-v").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "sipp is missing; .ci/run must install sip-tester"
-        );
-        println!("SKIPPED: sipp is not installed (apt-get install sip-tester)");
-    }
-    found
 }
 
 fn start_relay(relay_port: u16, uas_port: u16) -> Proc {
@@ -86,17 +74,6 @@ fn wait_ready(relay_port: u16) -> UdpSocket {
         }
     }
     panic!("siprouter did not answer OPTIONS on 127.0.0.1:{relay_port}");
-}
-
-fn sipp(args: &[&str]) -> Command {
-    let mut c = Command::new("sipp");
-    c.args(args)
-        .args(["-nostdin", "-i", "127.0.0.1"])
-        .current_dir(std::env::temp_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    c
 }
 
 fn thousand_calls(transport: &str, relay: u16, uas: u16, uac: u16) {

@@ -13,6 +13,8 @@ use std::process::Command;
 /// One long run: the test file, the environment variable that sizes it, its default size.
 struct Run {
     test: &'static str,
+    /// Only the tests whose name contains this.
+    filter: &'static str,
     size_var: &'static str,
     default: u64,
 }
@@ -23,6 +25,7 @@ pub(crate) fn run(root: &Path, what: &str, args: &[String]) -> Result<(), String
             "--count",
             Run {
                 test: "mutants",
+                filter: "",
                 size_var: "SIPROUTER_MUTANTS",
                 default: 10_000,
             },
@@ -30,7 +33,8 @@ pub(crate) fn run(root: &Path, what: &str, args: &[String]) -> Result<(), String
         "soak" => (
             "--seconds",
             Run {
-                test: "soak",
+                test: "load",
+                filter: "soak",
                 size_var: "SIPROUTER_SOAK_SECONDS",
                 default: 600,
             },
@@ -39,6 +43,7 @@ pub(crate) fn run(root: &Path, what: &str, args: &[String]) -> Result<(), String
             "--rounds",
             Run {
                 test: "torture",
+                filter: "",
                 size_var: "SIPROUTER_TORTURE_ROUNDS",
                 default: 100,
             },
@@ -76,7 +81,7 @@ pub(crate) fn run(root: &Path, what: &str, args: &[String]) -> Result<(), String
             "--test",
             run.test,
         ])
-        .args(["--", "--nocapture", "--test-threads=1"])
+        .args(["--", "--nocapture", "--test-threads=1", run.filter])
         .env(run.size_var, size.to_string())
         .env("SIPROUTER_BIN", &bin)
         .current_dir(root)
