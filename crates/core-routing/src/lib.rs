@@ -13,7 +13,8 @@
 //! ## What runs today
 //! - Route blocks: `request_route` (and unnamed `route`), `route[NAME]`, the unnamed
 //!   `reply_route`/`onreply_route`, `event_route[core:worker-one-init]`. `failure_route` and
-//!   `branch_route` need transactions and are rejected with a clear message.
+//!   `branch_route` are accepted with a warning and never run, as in Kamailio without tm
+//!   (only tm's `t_on_failure`/`t_on_branch` arm them).
 //! - Statements: calls, assignments, `if`/`else`, `switch` (fall-through, `break`), `while`
 //!   (bounded by `max_while_loops`), `return`/`exit`/`drop`, blocks; Kamailio's return-code
 //!   rules (a function returning 0 stops the script).
