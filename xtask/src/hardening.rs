@@ -3,8 +3,8 @@
 //! release binary, with its figures printed:
 //!
 //! - `mutants [--count N]`: `siprouter -c` on N mutated corpus configs (default 10,000).
-//! - `soak [--seconds N]`: sipp through the relay at a steady rate (default 600 s), with RSS
-//!   and open file descriptors sampled.
+//! - `soak [--seconds N]`: sipp through the relay at half the highest rate with zero failed
+//!   calls (measured first) for N seconds (default 600), with RSS and descriptors sampled.
 //! - `torture [--rounds N]`: the RFC 4475 messages over UDP and TCP, N rounds (default 100).
 
 use std::path::Path;
@@ -83,6 +83,8 @@ pub(crate) fn run(root: &Path, what: &str, args: &[String]) -> Result<(), String
         ])
         .args(["--", "--nocapture", "--test-threads=1", run.filter])
         .env(run.size_var, size.to_string())
+        // The soak runs at half the highest rate it measures first.
+        .env("SIPROUTER_SOAK_RATE", "half-max")
         .env("SIPROUTER_BIN", &bin)
         .current_dir(root)
         .status()

@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
 //! - `ci`: every check CI runs, in order, stopping at the first failure with a clear message.
-//! - `bench`: generates the large benchmark config and runs the criterion benchmarks.
+//! - `bench`: generates the large benchmark config and runs the criterion benchmarks;
+//!   `bench relay` and `bench cfg` compare siprouter with Kamailio (see [`bench_relay`]).
 //! - `gen-cfg [--lines N] [-o FILE]`: writes the large, deterministic benchmark config.
 //! - `fuzz [--seconds N] [TARGET]`: builds every `crates/*/fuzz` target with libFuzzer's
 //!   coverage instrumentation and runs each for a bounded time.
@@ -9,6 +10,7 @@
 //!
 //! Standard library only, so that `cargo xtask` builds in seconds on a fresh machine.
 
+mod bench_relay;
 mod fuzz;
 mod gen_cfg;
 mod hardening;
@@ -20,6 +22,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") if matches!(args.get(1).map(String::as_str), Some("relay" | "cfg")) => {
+            bench_relay::run(&root(), &args[1..])
+        }
         Some("bench") => bench(&args[1..]),
         Some("gen-cfg") => gen_cfg_cmd(&args[1..]),
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
@@ -44,6 +49,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci                          fmt, clippy, tests, docs, cargo-deny (what CI runs)
   bench [criterion args]      generate the large config and run the criterion benchmarks
+  bench relay [--proto udp|tcp] [--rate R] [--calls N]
+                              sipp relay benchmark: siprouter and (if installed) Kamailio
+  bench cfg                   -c on 1k/10k/20k-line configs: siprouter vs Kamailio
   gen-cfg [--lines N] [-o F]  write the large benchmark config (default 20000 lines, stdout)
   fuzz [--seconds N] [NAME]   run every fuzz target (or NAME) for N seconds each (default 60)
   mutants [--count N]         siprouter -c on N mutated corpus configs (default 10000)

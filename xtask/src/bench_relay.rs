@@ -1,0 +1,445 @@
+//! `cargo xtask bench relay` and `cargo xtask bench cfg`: siprouter side by side with
+//! Kamailio (when `kamailio` is installed), same config, same machine, same invocation.
+//!
+//! The method follows the reference relay benchmark (`../shared/bench`), re-implemented here:
+//!
+//! - **relay**: sipp's `uas` on 127.0.0.1:5080, the server on 127.0.0.1:5060 running
+//!   `configs/bench-relay.cfg` (sl + maxfwd, stateless `forward()`), sipp's `uac` sending
+//!   `--calls` calls at `--rate` per second. Each server runs in a process group of its own;
+//!   its CPU is the sum of `utime + stime` of every process of the group (from
+//!   `/proc/PID/stat`) over the uac's run, divided by the relayed messages (6 per successful
+//!   call: INVITE, 180, 200, ACK, BYE, 200). Peak RSS is the sum of `VmRSS` over the group,
+//!   sampled every 20 ms. Calls and the achieved rate come from sipp's statistics file.
+//! - **cfg**: `-c` on generated configs of 1k, 10k and 20k lines (`../shared/bench/gen-big-cfg`
+//!   when present, which both servers accept): the median wall time of 5 runs and the peak
+//!   RSS reported by `/usr/bin/time -f %M`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One server under test.
+struct ServerCmd {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+/// What one run measured.
+#[derive(Debug, Default, Clone)]
+struct Figures {
+    ok: u64,
+    failed: u64,
+    cps: f64,
+    us_per_msg: f64,
+    peak_rss_kib: u64,
+}
+
+pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("relay") => relay(root, &args[1..]),
+        Some("cfg") => cfg(root),
+        _ => Err("bench: `relay [--proto udp|tcp] [--rate R] [--calls N]` or `cfg`".into()),
+    }
+}
+
+fn release_binary(root: &Path) -> Result<PathBuf, String> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "siprouter"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building the release siprouter failed".into());
+    }
+    Ok(root.join("target/release/siprouter"))
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn relay(root: &Path, args: &[String]) -> Result<(), String> {
+    let (mut proto, mut rate, mut calls) = ("udp".to_string(), 2000u64, 10_000u64);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--proto" => proto = value()?,
+            "--rate" => rate = value()?.parse().map_err(|_| "--rate: not a number")?,
+            "--calls" => calls = value()?.parse().map_err(|_| "--calls: not a number")?,
+            other => return Err(format!("bench relay: unknown argument `{other}`")),
+        }
+    }
+    if proto != "udp" && proto != "tcp" {
+        return Err(format!("--proto {proto}: udp or tcp"));
+    }
+    if !have("sipp") {
+        return Err("sipp is not installed (apt-get install sip-tester)".into());
+    }
+    let bin = release_binary(root)?;
+    let cfg = root.join("configs/bench-relay.cfg");
+    let dir = root.join("target/bench/relay");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut defines = vec![];
+    if proto == "tcp" {
+        defines = vec!["-A".to_string(), "WITH_TCP".to_string()];
+    }
+    let cfg_arg = cfg.display().to_string();
+    let mut servers = vec![ServerCmd {
+        name: "siprouter",
+        program: bin,
+        args: [
+            vec!["-E".into(), "-f".into(), cfg_arg.clone()],
+            defines.clone(),
+        ]
+        .concat(),
+    }];
+    if have("kamailio") {
+        let run_dir = dir.join("kamailio-run");
+        std::fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
+        servers.push(ServerCmd {
+            name: "kamailio",
+            program: "kamailio".into(),
+            args: [
+                vec![
+                    "-DD".into(),
+                    "-E".into(),
+                    "-f".into(),
+                    cfg_arg,
+                    "-Y".into(),
+                    run_dir.display().to_string(),
+                    "-m".into(),
+                    "64".into(),
+                    "-M".into(),
+                    "8".into(),
+                    "-x".into(),
+                    "tlsf".into(),
+                ],
+                defines,
+            ]
+            .concat(),
+        });
+    } else {
+        println!("kamailio is not installed: measuring siprouter alone");
+    }
+    let mut results = Vec::new();
+    for s in &servers {
+        let f = relay_once(s, &proto, rate, calls, &dir)?;
+        println!(
+            "{:<10} {proto} {rate}/s: {} ok, {} failed, {:.0} calls/s achieved, {:.2} µs CPU per \
+             relayed message, peak RSS {:.1} MB",
+            s.name,
+            f.ok,
+            f.failed,
+            f.cps,
+            f.us_per_msg,
+            f.peak_rss_kib as f64 / 1024.0
+        );
+        results.push((s.name, f));
+    }
+    if let [(_, ours), (_, theirs)] = &results[..] {
+        println!(
+            "ratios siprouter/kamailio: CPU per message {:.2}, peak RSS {:.2}, achieved rate {:.2}",
+            ours.us_per_msg / theirs.us_per_msg,
+            ours.peak_rss_kib as f64 / theirs.peak_rss_kib as f64,
+            ours.cps / theirs.cps
+        );
+    }
+    Ok(())
+}
+
+/// Processes whose process group is `pgid`.
+fn group(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            stat_fields(*pid).is_some_and(|f| f.get(2).and_then(|g| g.parse().ok()) == Some(pgid))
+        })
+        .collect()
+}
+
+/// The fields of /proc/PID/stat after the command name (field 3 onwards).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = text.rsplit_once(") ")?.1;
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// CPU ticks (utime + stime + reaped children) of a process group.
+fn group_ticks(pgid: u32) -> u64 {
+    group(pgid)
+        .into_iter()
+        .filter_map(stat_fields)
+        .map(|f| {
+            // After the name: state(0) … utime(11) stime(12) cutime(13) cstime(14).
+            (11..=14)
+                .filter_map(|i| f.get(i)?.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+fn group_rss_kib(pgid: u32) -> u64 {
+    group(pgid)
+        .into_iter()
+        .filter_map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()?
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100)
+}
+
+fn sipp(args: &[&str], dir: &Path) -> Command {
+    let mut c = Command::new("sipp");
+    c.args(args)
+        .args(["-nostdin", "-i", "127.0.0.1", "-max_recv_loops", "10000"])
+        .args([
+            "-default_behaviors",
+            "all,-abortunexp",
+            "-buff_size",
+            "1048576",
+        ])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        // The whole group: Kamailio's workers too.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.0.id())])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn relay_once(
+    s: &ServerCmd,
+    proto: &str,
+    rate: u64,
+    calls: u64,
+    dir: &Path,
+) -> Result<Figures, String> {
+    use std::os::unix::process::CommandExt;
+    let transport = if proto == "tcp" { "t1" } else { "u1" };
+    let server = Killed(
+        Command::new(&s.program)
+            .args(&s.args)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", s.name))?,
+    );
+    let pgid = server.0.id();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _uas = Killed(
+        sipp(&["-sn", "uas", "-p", "5080", "-t", transport], dir)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start sipp: {e}"))?,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let stat = dir.join(format!("{}-uac-stat.csv", s.name));
+    let _ = std::fs::remove_file(&stat);
+    let peak = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, stop) = (peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(group_rss_kib(pgid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let ticks_before = group_ticks(pgid);
+    let started = Instant::now();
+    let status = sipp(
+        &[
+            "-sn",
+            "uac",
+            "127.0.0.1:5060",
+            "-p",
+            "5070",
+            "-t",
+            transport,
+            "-r",
+            &rate.to_string(),
+            "-m",
+            &calls.to_string(),
+            "-recv_timeout",
+            "5000",
+            "-timeout",
+            &format!("{}s", calls / rate + 20),
+            "-timeout_error",
+            "-trace_stat",
+            "-stf",
+            &stat.display().to_string(),
+            "-fd",
+            "1",
+        ],
+        dir,
+    )
+    .status()
+    .map_err(|e| format!("cannot run sipp: {e}"))?;
+    let wall = started.elapsed();
+    let ticks = group_ticks(pgid).saturating_sub(ticks_before);
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let (ok, failed, cps) = sipp_totals(&stat).unwrap_or((0, calls, 0.0));
+    let msgs = ok * 6;
+    let cpu_us = ticks as f64 * 1e6 / clock_ticks() as f64;
+    if !status.success() && failed == 0 {
+        println!("{}: sipp exited with {status} after {wall:?}", s.name);
+    }
+    Ok(Figures {
+        ok,
+        failed,
+        cps,
+        us_per_msg: if msgs > 0 {
+            cpu_us / msgs as f64
+        } else {
+            f64::NAN
+        },
+        peak_rss_kib: peak.load(Ordering::Relaxed),
+    })
+}
+
+/// Successful and failed calls and the average call rate from sipp's `-trace_stat` file.
+fn sipp_totals(stat: &Path) -> Option<(u64, u64, f64)> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next()?.split(';').collect();
+    let last: Vec<&str> = lines.last()?.split(';').collect();
+    let col = |name: &str| {
+        let i = header.iter().position(|h| h.trim() == name)?;
+        last.get(i).map(|v| v.trim().to_string())
+    };
+    let ok = col("SuccessfulCall(C)")?.parse().ok()?;
+    let failed = col("FailedCall(C)")?.parse().ok()?;
+    let cps = col("CallRate(C)")?.parse().unwrap_or(0.0);
+    Some((ok, failed, cps))
+}
+
+fn cfg(root: &Path) -> Result<(), String> {
+    let bin = release_binary(root)?;
+    let generator = root.join("../shared/bench/gen-big-cfg");
+    if !generator.is_file() {
+        return Err(format!(
+            "{} is missing: the config bench needs configs both servers accept",
+            generator.display()
+        ));
+    }
+    let dir = root.join("target/bench/cfg");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let kamailio = have("kamailio");
+    for lines in [1_000, 10_000, 20_000] {
+        let file = dir.join(format!("big-{lines}.cfg"));
+        let ok = Command::new("bash")
+            .arg(&generator)
+            .args(["-n", &lines.to_string(), "-o"])
+            .arg(&file)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!("{} failed", generator.display()));
+        }
+        let file_arg = file.display().to_string();
+        let ours = time_check(&bin, &["-c", "-f", &file_arg])?;
+        print!(
+            "{lines:>6} lines: siprouter -c {:.1} ms, {:.1} MB",
+            ours.0,
+            ours.1 as f64 / 1024.0
+        );
+        if kamailio {
+            let theirs = time_check(
+                Path::new("kamailio"),
+                &["-c", "-f", &file_arg, "-M", "256", "-x", "tlsf"],
+            )?;
+            print!(
+                "; kamailio -c {:.1} ms, {:.1} MB; siprouter is {:.1}× faster with {:.2}× the memory",
+                theirs.0,
+                theirs.1 as f64 / 1024.0,
+                theirs.0 / ours.0,
+                ours.1 as f64 / theirs.1 as f64
+            );
+        }
+        println!();
+    }
+    Ok(())
+}
+
+/// Median wall time (ms) of 5 runs and the peak RSS (KiB) of the last, via `/usr/bin/time`.
+fn time_check(program: &Path, args: &[&str]) -> Result<(f64, u64), String> {
+    let mut times = Vec::new();
+    let mut rss = 0;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "%M"])
+            .arg(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run /usr/bin/time {}: {e}", program.display()))?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        if !out.status.success() {
+            return Err(format!(
+                "{} {} failed:\n{}",
+                program.display(),
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        rss = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], rss))
+}
