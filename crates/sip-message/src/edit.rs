@@ -17,7 +17,6 @@ use crate::host_port::{Host, HostPort};
 use crate::message::Message;
 use crate::scan::{is_token, split_commas};
 use crate::uri::Uri;
-use crate::via::Rport;
 
 /// Why an edit was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -177,49 +176,59 @@ impl<'m, 'a> Editor<'m, 'a> {
     pub fn set_via_received(&mut self, ip: IpAddr) -> Result<(), EditError> {
         let via = self.msg.top_via()?.ok_or(EditError::Missing("Via"))?;
         let host = Host::from(ip);
-        if let Some(Some(v)) = via.params.get("received") {
-            let s = self.msg.offset_of(v);
-            self.lump(s, s + v.len(), false, |w| {
-                let _ = write!(w, "{}", host.unbracketed());
-            });
-        } else {
+        // Every `received` gets the value: a Via that repeats it must not keep a stale one.
+        let values: Vec<&str> = via
+            .params
+            .iter()
+            .filter(|p| p.name.eq_ignore_ascii_case("received"))
+            .filter_map(|p| p.value)
+            .collect();
+        if values.is_empty() {
             let at = self.via_end(&via);
             self.lump(at, at, false, |w| {
                 let _ = write!(w, ";received={}", host.unbracketed());
+            });
+        }
+        for v in values {
+            let s = self.msg.offset_of(v);
+            self.lump(s, s + v.len(), false, |w| {
+                let _ = write!(w, "{}", host.unbracketed());
             });
         }
         Ok(())
     }
 
     /// Sets `rport=<port>` on the topmost Via (RFC 3581): fills a valueless `rport`,
-    /// replaces a value, or adds the parameter.
+    /// replaces a value, or adds the parameter. A Via that repeats `rport` gets the port in
+    /// every one.
     pub fn set_via_rport(&mut self, port: u16) -> Result<(), EditError> {
         let via = self.msg.top_via()?.ok_or(EditError::Missing("Via"))?;
-        let param = via
+        let params: Vec<_> = via
             .params
             .iter()
-            .find(|p| p.name.eq_ignore_ascii_case("rport"));
-        match (via.rport, param) {
-            (Rport::Value(_), Some(p)) => {
-                if let Some(v) = p.value {
+            .filter(|p| p.name.eq_ignore_ascii_case("rport"))
+            .collect();
+        if params.is_empty() {
+            let at = self.via_end(&via);
+            self.lump(at, at, false, |w| {
+                let _ = write!(w, ";rport={port}");
+            });
+        }
+        for p in params {
+            match p.value {
+                Some(v) => {
                     let s = self.msg.offset_of(v);
                     self.lump(s, s + v.len(), false, |w| {
                         let _ = write!(w, "{port}");
                     });
                 }
-            }
-            (_, Some(p)) => {
-                let at = self.msg.offset_of(p.name) + p.name.len();
-                // Attached to the name: goes before anything appended at the same place.
-                self.lump(at, at, true, |w| {
-                    let _ = write!(w, "={port}");
-                });
-            }
-            (_, None) => {
-                let at = self.via_end(&via);
-                self.lump(at, at, false, |w| {
-                    let _ = write!(w, ";rport={port}");
-                });
+                None => {
+                    let at = self.msg.offset_of(p.name) + p.name.len();
+                    // Attached to the name: goes before anything appended at the same place.
+                    self.lump(at, at, true, |w| {
+                        let _ = write!(w, "={port}");
+                    });
+                }
             }
         }
         Ok(())
