@@ -7,7 +7,9 @@
 //!   first minute (a fifth of the run when it is shorter), and no file-descriptor growth.
 //!
 //! `SIPROUTER_SOAK_SECONDS` (default 10, as CI runs it; `cargo xtask soak` runs 600) and
-//! `SIPROUTER_SOAK_RATE` (calls per second, default 1000) size the soak.
+//! `SIPROUTER_SOAK_RATE` (calls per second, default 1000; `half-max`, as `cargo xtask soak`
+//! sets it, first finds the highest rate with zero failed calls in 5-second steps of 500/s
+//! and soaks at half of it) size the soak.
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -159,6 +161,27 @@ fn sighup_with_a_changed_script_under_load_loses_no_call() {
     assert!(server.stop().success());
 }
 
+/// The highest call rate (in steps of 500/s, 5 s each) that sipp completes through the relay
+/// with zero failed calls.
+fn highest_clean_rate(relay: u16, uas: u16, uac: u16) -> u64 {
+    let mut best = 0;
+    for rate in (1..=20).map(|i| i * 500) {
+        let (uas_proc, uac_proc) = calls(relay, uas, uac, rate * 5, rate);
+        let ok = finish(uac_proc).success();
+        drop(uas_proc);
+        std::thread::sleep(Duration::from_millis(500));
+        println!(
+            "soak: {rate} calls/s for 5 s: {}",
+            if ok { "no failed call" } else { "calls failed" }
+        );
+        if !ok {
+            break;
+        }
+        best = rate;
+    }
+    best
+}
+
 #[test]
 fn soak_keeps_memory_and_descriptors_flat_with_no_failed_call() {
     if !sipp_available() {
@@ -168,10 +191,7 @@ fn soak_keeps_memory_and_descriptors_flat_with_no_failed_call() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let rate: u64 = std::env::var("SIPROUTER_SOAK_RATE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let rate_setting = std::env::var("SIPROUTER_SOAK_RATE").unwrap_or_default();
     let (relay, uas, uac) = (28160, 28180, 28170);
     let dir = TempDir::new("soak");
     let cfg = dir.0.join("relay.cfg");
@@ -180,6 +200,13 @@ fn soak_keeps_memory_and_descriptors_flat_with_no_failed_call() {
     let probe = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
     wait_for_reason(&probe, relay, "Soak");
     let pid = server.pid();
+    let rate: u64 = if rate_setting == "half-max" {
+        let max = highest_clean_rate(relay, uas, uac);
+        println!("soak: the highest rate with zero failed calls is {max}/s; soaking at half");
+        (max / 2).max(100)
+    } else {
+        rate_setting.parse().unwrap_or(1000)
+    };
     let (_uas, uac_proc) = calls(relay, uas, uac, seconds * rate, rate);
     let baseline_at = Duration::from_secs((seconds / 5).clamp(1, 60));
     let started = Instant::now();

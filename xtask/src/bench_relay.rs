@@ -353,7 +353,7 @@ fn sipp_totals(stat: &Path) -> Option<(u64, u64, f64)> {
     let text = std::fs::read_to_string(stat).ok()?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next()?.split(';').collect();
-    let last: Vec<&str> = lines.last()?.split(';').collect();
+    let last: Vec<&str> = lines.next_back()?.split(';').collect();
     let col = |name: &str| {
         let i = header.iter().position(|h| h.trim() == name)?;
         last.get(i).map(|v| v.trim().to_string())
