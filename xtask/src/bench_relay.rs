@@ -45,7 +45,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     }
 }
 
-fn release_binary(root: &Path) -> Result<PathBuf, String> {
+/// Builds the release siprouter and returns its path.
+pub(crate) fn release_binary(root: &Path) -> Result<PathBuf, String> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-p", "siprouter"])
         .current_dir(root)

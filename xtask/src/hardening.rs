@@ -62,16 +62,8 @@ pub(crate) fn run(root: &Path, what: &str, args: &[String]) -> Result<(), String
             return Err(format!("{what}: unknown argument `{a}` (only {flag} N)"));
         }
     }
+    let bin = crate::bench_relay::release_binary(root)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = Command::new(&cargo)
-        .args(["build", "--release", "-p", "siprouter"])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !build.success() {
-        return Err("building the release siprouter failed".into());
-    }
-    let bin = root.join("target/release/siprouter");
     let status = Command::new(&cargo)
         .args([
             "test",
