@@ -861,7 +861,24 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             return -1;
         };
         let port = port.unwrap_or(if proto == Transport::Tls { 5061 } else { 5060 });
+        // What we add (Via, Record-Route, Max-Forwards, append_hf) must not push the message
+        // past what a SIP parser accepts (ours included): 513 instead of a broken forward.
+        let limits = sip_message::Limits::default();
+        let most_headers = self.msg.headers().len() + 3 + self.add_headers.len();
         match self.build_forward(local) {
+            Ok(data)
+                if data.len() > limits.max_message_size || most_headers > limits.max_headers =>
+            {
+                self.log(
+                    0,
+                    format!(
+                        "forward: the message would be too large ({} bytes, up to {most_headers} header fields); answering 513",
+                        data.len()
+                    ),
+                );
+                self.reply(513, "Message Too Large");
+                -1
+            }
             Ok(data) => {
                 self.out.push(Output::Send(SendMsg {
                     data,

@@ -62,3 +62,16 @@ proptest! {
         core_routing::fuzzing::route(&m);
     }
 }
+
+/// Inputs the fuzzer once failed on (`tests/fuzz_regressions/`), replayed through the harness.
+#[test]
+fn fuzz_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz_regressions folder") {
+        let data = std::fs::read(entry.expect("entry").path()).expect("regression input");
+        core_routing::fuzzing::route(&data);
+        n += 1;
+    }
+    assert!(n >= 1, "no regression inputs in {}", dir.display());
+}
