@@ -35,6 +35,9 @@ fn relay_config(version: &str) -> String {
     versioned
 }
 
+/// The load tests run one at a time: two sipp loads on two cores would measure each other.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A temporary folder, removed when dropped.
 struct TempDir(PathBuf);
 
@@ -135,6 +138,9 @@ fn finish(mut uac: Server) -> std::process::ExitStatus {
 
 #[test]
 fn sighup_with_a_changed_script_under_load_loses_no_call() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !sipp_available() {
         return;
     }
@@ -184,6 +190,9 @@ fn highest_clean_rate(relay: u16, uas: u16, uac: u16) -> u64 {
 
 #[test]
 fn soak_keeps_memory_and_descriptors_flat_with_no_failed_call() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !sipp_available() {
         return;
     }
