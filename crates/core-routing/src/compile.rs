@@ -117,6 +117,12 @@ pub(crate) enum Func {
     Log(i64, Expr, Span),
     /// The `xlog` family with the call's place in the config.
     Xlog(i64, Vec<FmtPart>, Span),
+    /// `add_local_rport()`: our own Via asks for `rport` (RFC 3581).
+    AddLocalRport,
+    /// `set_advertised_address(addr)`: the host of our Via and Record-Route for this message.
+    SetAdvertisedAddress(Expr),
+    /// `set_advertised_port(port)`: the port of our Via and Record-Route for this message.
+    SetAdvertisedPort(Expr),
     SetFlag(u32),
     ResetFlag(u32),
     IsFlagSet(u32),
@@ -380,8 +386,11 @@ impl Compiler {
             AExpr::Str { value, .. } => Expr::Const(Value::Str(value.clone())),
             AExpr::Word { word, .. } => Expr::Const(Value::Str(word.clone())),
             AExpr::Var { name, span } => Expr::Pv(pv::parse(name).or_else(|e| err(*span, e))?),
-            AExpr::Select { span, .. } => {
-                return err(*span, "select expressions are not supported yet")
+            AExpr::Select { path, span } => {
+                let Some(pv_name) = select_as_pv(path) else {
+                    return err(*span, format!("select `{path}` is not supported yet"));
+                };
+                Expr::Pv(pv::parse(pv_name).or_else(|e| err(*span, e))?)
             }
             AExpr::Net { addr, span, .. } => {
                 let _ = span;
@@ -529,6 +538,9 @@ impl Compiler {
             "strip_tail" => Some(Func::StripTail(self.const_int(c, 0)?)),
             "revert_uri" => Some(Func::RevertUri),
             "force_rport" | "add_rport" => Some(Func::ForceRport),
+            "add_local_rport" => Some(Func::AddLocalRport),
+            "set_advertised_address" => Some(Func::SetAdvertisedAddress(self.arg_expr(c, 0)?)),
+            "set_advertised_port" => Some(Func::SetAdvertisedPort(self.arg_expr(c, 0)?)),
             _ => None,
         };
         if let Some(f) = core {
@@ -624,6 +636,23 @@ impl Compiler {
             }
         })
     }
+}
+
+/// The selects that read the same as a pseudo-variable (the ones configs use most).
+fn select_as_pv(path: &str) -> Option<&'static str> {
+    Some(match path.to_ascii_lowercase().as_str() {
+        "@ruri" => "$ru",
+        "@ruri.user" => "$rU",
+        "@ruri.host" => "$rd",
+        "@ruri.port" => "$rp",
+        "@from.uri" => "$fu",
+        "@from.tag" => "$ft",
+        "@to.uri" => "$tu",
+        "@to.tag" => "$tt",
+        "@call_id" => "$ci",
+        "@cseq.method" => "$rm",
+        _ => return None,
+    })
 }
 
 /// `L_INFO` and friends (or a number) to Kamailio's numeric levels.

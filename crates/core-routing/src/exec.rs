@@ -48,6 +48,10 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     reply_headers: Vec<String>,
     force_rport: bool,
     pop_route: bool,
+    /// `add_local_rport()` was called: our Via carries `;rport`.
+    local_rport: bool,
+    /// `set_advertised_address()`/`set_advertised_port()` for this message.
+    advertised: (Option<String>, Option<u16>),
     depth: usize,
     /// `log_prefix` evaluated for this message, once, when the first line is logged.
     log_prefix: Option<String>,
@@ -81,6 +85,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             reply_headers: Vec::new(),
             force_rport: false,
             pop_route: false,
+            local_rport: false,
+            advertised: (None, None),
             depth: 0,
             log_prefix: None,
         }
@@ -546,6 +552,22 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 self.log_at(*level, m, Some(*span));
                 1
             }
+            Func::AddLocalRport => {
+                self.local_rport = true;
+                1
+            }
+            Func::SetAdvertisedAddress(e) => {
+                let host = self.eval(e).as_str().into_owned();
+                self.advertised.0 = (!host.is_empty()).then_some(host);
+                1
+            }
+            Func::SetAdvertisedPort(e) => match u16::try_from(self.eval(e).as_int()) {
+                Ok(p) if p > 0 => {
+                    self.advertised.1 = Some(p);
+                    1
+                }
+                _ => -1,
+            },
             Func::Xlog(level, fmt, span) => {
                 let m = self.format(fmt);
                 self.log_at(*level, m, Some(*span));
@@ -915,12 +937,24 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
         }
         let branch = self.router.branch(self.msg, local);
-        let sent_by = sock.host_port();
+        let sent_by = match &self.advertised {
+            (None, None) => sock.host_port(),
+            (host, port) => {
+                let own = sock.host_port();
+                let port = port.or(own.port);
+                match host {
+                    Some(h) => HostPort::parse(h)
+                        .map(|hp| HostPort::new(hp.host.into_owned(), port))
+                        .unwrap_or_else(|_| HostPort::domain(h.clone(), port)),
+                    None => HostPort::new(own.host.clone(), port),
+                }
+            }
+        };
         ed.insert_via(
             &sock.proto.as_str().to_ascii_uppercase(),
             &sent_by,
             &branch,
-            "",
+            if self.local_rport { ";rport" } else { "" },
         )?;
         match self.maxfwd {
             Some(MaxFwd::Add(n)) => ed.add_header("Max-Forwards", &n.to_string())?,

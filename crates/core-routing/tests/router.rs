@@ -513,3 +513,47 @@ fn unknown_xlog_level_is_a_compile_error() {
     let e = compile_error("loadmodule \"xlog.so\"\nrequest_route { xlog(\"L_LOUD\", \"x\"); }");
     assert!(e.contains("unknown log level `L_LOUD`"), "{e}");
 }
+
+#[test]
+fn common_selects_read_like_their_pseudo_variables() {
+    let cfg = "loadmodule \"xlog.so\"\nrequest_route {\n  if (@ruri.user == \"bob\" && @from.tag == \"a1\" && @call_id == $ci) { xlog(\"L_INFO\", \"sel ok\"); }\n}\n";
+    let r = router(cfg);
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Log { message, .. } if message == "sel ok")),
+        "{out:?}"
+    );
+    assert!(
+        compile_error("request_route { if (@via[1].branch == \"x\") { drop; } }")
+            .contains("select `@via[1].branch` is not supported yet")
+    );
+}
+
+#[test]
+fn add_local_rport_asks_for_rport_in_our_via() {
+    let r = router("request_route { add_local_rport(); forward(\"127.0.0.3\", 5090); }");
+    let t = text(sends(&run(&r, &request("INVITE", "sip:bob@127.0.0.2", "")))[0]);
+    let our_via = t
+        .lines()
+        .find(|l| l.starts_with("Via: SIP/2.0/UDP 127.0.0.1:5060;"))
+        .unwrap_or("");
+    assert!(our_via.ends_with(";rport"), "{t}");
+}
+
+#[test]
+fn set_advertised_address_and_port_change_our_via_and_record_route() {
+    let cfg = "loadmodule \"rr.so\"\nrequest_route { set_advertised_address(\"sip.example.net\"); set_advertised_port(5099); record_route(); forward(\"127.0.0.3\", 5090); }";
+    let r = router(cfg);
+    let t = text(sends(&run(&r, &request("INVITE", "sip:bob@127.0.0.2", "")))[0]);
+    assert!(
+        t.starts_with(
+            "INVITE sip:bob@127.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP sip.example.net:5099;branch="
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("Record-Route: <sip:sip.example.net:5099;lr>"),
+        "{t}"
+    );
+}
