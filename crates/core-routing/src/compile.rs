@@ -197,6 +197,9 @@ const SCRIPT_MODULES: &[&str] = &[
 ];
 
 struct Compiler {
+    /// Compiled regular expressions by (pattern, case-insensitive, multi-line): a pattern
+    /// repeated across the script is compiled once (a `Regex` clone shares its program).
+    regexes: HashMap<(String, bool, bool), Regex>,
     modules: HashSet<String>,
     flags: HashMap<String, u32>,
     route_names: HashMap<String, usize>,
@@ -207,6 +210,7 @@ struct Compiler {
 /// Compiles a parsed config. Returns the program and the warnings.
 pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError>), CompileError> {
     let mut c = Compiler {
+        regexes: HashMap::new(),
         modules: HashSet::new(),
         flags: HashMap::new(),
         route_names: HashMap::new(),
@@ -305,6 +309,27 @@ pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError
 }
 
 impl Compiler {
+    /// A constant regular expression, compiled once per pattern and flags.
+    fn regex(
+        &mut self,
+        pattern: &str,
+        icase: bool,
+        multi_line: bool,
+        span: Span,
+    ) -> Result<Regex, CompileError> {
+        let key = (pattern.to_string(), icase, multi_line);
+        if let Some(re) = self.regexes.get(&key) {
+            return Ok(re.clone());
+        }
+        let re = RegexBuilder::new(pattern)
+            .case_insensitive(icase)
+            .multi_line(multi_line)
+            .build()
+            .or_else(|e| err(span, format!("bad regular expression: {e}")))?;
+        self.regexes.insert(key, re.clone());
+        Ok(re)
+    }
+
     fn block(&mut self, b: &ast::Block) -> Result<Block, CompileError> {
         b.stmts
             .iter()
@@ -353,9 +378,7 @@ impl Compiler {
                         None => CaseLabel::Default,
                         Some(l) => match self.expr(l)? {
                             Expr::Const(v) if case.regex => {
-                                CaseLabel::Regex(RegexBuilder::new(&v.as_str()).build().or_else(
-                                    |e| err(l.span(), format!("bad regular expression: {e}")),
-                                )?)
+                                CaseLabel::Regex(self.regex(&v.as_str(), false, false, l.span())?)
                             }
                             Expr::Const(v) => CaseLabel::Value(v),
                             _ => return err(l.span(), "non constant expression in case"),
@@ -442,10 +465,7 @@ impl Compiler {
                     }
                     (BinaryOp::Match, AExpr::Str { value, span }) => {
                         let icase = matches!(l, Expr::Legacy(_));
-                        let re = RegexBuilder::new(value)
-                            .case_insensitive(icase)
-                            .build()
-                            .or_else(|e| err(*span, format!("bad regular expression: {e}")))?;
+                        let re = self.regex(value, icase, false, *span)?;
                         return Ok(Expr::MatchConst(Box::new(l), re));
                     }
                     _ => {}
@@ -587,13 +607,7 @@ impl Compiler {
             "append_to_reply" => Func::AppendToReply(self.arg_expr(c, 0)?),
             "add_rr_param" => Func::AddRrParam(self.arg_expr(c, 0)?),
             "search" => match self.arg_expr(c, 0)? {
-                Expr::Const(v) => Func::Search(
-                    RegexBuilder::new(&v.as_str())
-                        .case_insensitive(true)
-                        .multi_line(true)
-                        .build()
-                        .or_else(|e| err(c.span, format!("bad regular expression: {e}")))?,
-                ),
+                Expr::Const(v) => Func::Search(self.regex(&v.as_str(), true, true, c.span)?),
                 _ => return err(c.span, "search() takes a constant regular expression"),
             },
             "record_route" => Func::RecordRoute,

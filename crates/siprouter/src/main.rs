@@ -250,7 +250,11 @@ fn main() -> ExitCode {
     print!("{}", socket_info::listing(&sockets));
     if cli.check {
         eprintln!("config file ok, exiting...");
-        return ExitCode::SUCCESS;
+        // The AST, the sources and the compiled script are freed by the exit itself: tearing
+        // them down one allocation at a time is a tenth of a large config's check time.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        std::process::exit(0);
     }
     let logger = match logging::Logger::init(&settings) {
         Ok(l) => l,
