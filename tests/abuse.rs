@@ -6,11 +6,10 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use siprouter_e2e::{open_fds, sipp, sipp_available, siprouter_bin, Server};
+use siprouter_e2e::{open_fds, sipp, sipp_available, siprouter_bin, Server, TempDir};
 
 const SIP: u16 = 28260;
 const TLS: u16 = 28261;
@@ -139,24 +138,18 @@ fn tcp_options() -> Option<bool> {
     }
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("siprouter-abuse-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temporary folder");
-    dir
-}
-
 #[test]
 fn transports_survive_abuse_while_calls_succeed() {
     if !sipp_available() {
         return;
     }
-    let dir = temp_dir();
+    let tmp = TempDir::new("abuse");
+    let dir = tmp.0.clone();
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
         .expect("certificate");
-    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).expect("cert");
-    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).expect("key");
-    let cfg = dir.join("abuse.cfg");
-    std::fs::write(&cfg, config(&dir)).expect("config");
+    tmp.file("cert.pem", &ck.cert.pem());
+    tmp.file("key.pem", &ck.signing_key.serialize_pem());
+    let cfg = tmp.file("abuse.cfg", &config(&dir));
     let server = Server::start(
         Command::new(siprouter_bin())
             .arg("-E")
@@ -362,5 +355,4 @@ fn transports_survive_abuse_while_calls_succeed() {
     );
     assert!(healthy());
     assert!(server.stop().success());
-    std::fs::remove_dir_all(&dir).ok();
 }

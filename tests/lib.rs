@@ -165,3 +165,34 @@ pub fn sipp(args: &[&str]) -> Command {
         .stderr(std::process::Stdio::null());
     c
 }
+
+/// A fresh temporary folder named for the test and this process, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Creates `siprouter-<name>-<pid>` in the system's temporary folder.
+    ///
+    /// # Panics
+    /// When the folder cannot be created.
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("siprouter-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temporary folder");
+        TempDir(dir)
+    }
+
+    /// Writes `text` to `name` inside the folder and returns its path.
+    ///
+    /// # Panics
+    /// When the file cannot be written.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("temporary file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}

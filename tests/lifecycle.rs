@@ -6,7 +6,7 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use siprouter_e2e::siprouter_bin;
+use siprouter_e2e::{signal, siprouter_bin};
 
 fn config(reason: &str) -> String {
     config_on(29060, reason)
@@ -57,14 +57,6 @@ fn wait_for_on(sock: &UdpSocket, port: u16, reason: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("no `200 {reason}` within 10 s");
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill {sig} {pid}");
 }
 
 #[test]

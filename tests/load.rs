@@ -12,12 +12,12 @@
 //! and soaks at half of it) size the soak.
 
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use siprouter_e2e::{
-    open_fds, rss_kib, signal, sipp, sipp_available, siprouter_bin, workspace_root, Server,
+    open_fds, rss_kib, signal, sipp, sipp_available, siprouter_bin, workspace_root, Server, TempDir,
 };
 
 /// The end-to-end relay config with `OK` replaced by a version tag in the OPTIONS answer.
@@ -37,24 +37,6 @@ fn relay_config(version: &str) -> String {
 
 /// The load tests run one at a time: two sipp loads on two cores would measure each other.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir =
-            std::env::temp_dir().join(format!("siprouter-load-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temporary folder");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
 
 fn start_relay(cfg: &Path, relay: u16, uas: u16) -> Server {
     Server::start(
@@ -145,7 +127,7 @@ fn sighup_with_a_changed_script_under_load_loses_no_call() {
         return;
     }
     let (relay, uas, uac) = (28060, 28080, 28070);
-    let dir = TempDir::new("reload");
+    let dir = TempDir::new("load-reload");
     let cfg = dir.0.join("relay.cfg");
     std::fs::write(&cfg, relay_config("Version A")).expect("config");
     let server = start_relay(&cfg, relay, uas);
@@ -202,7 +184,7 @@ fn soak_keeps_memory_and_descriptors_flat_with_no_failed_call() {
         .unwrap_or(10);
     let rate_setting = std::env::var("SIPROUTER_SOAK_RATE").unwrap_or_default();
     let (relay, uas, uac) = (28160, 28180, 28170);
-    let dir = TempDir::new("soak");
+    let dir = TempDir::new("load-soak");
     let cfg = dir.0.join("relay.cfg");
     std::fs::write(&cfg, relay_config("Soak")).expect("config");
     let server = start_relay(&cfg, relay, uas);

@@ -4,34 +4,11 @@
 
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use siprouter_e2e::{siprouter_bin, Server};
-
-/// A fresh temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("siprouter-log-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temporary folder");
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("temporary file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
+use siprouter_e2e::{siprouter_bin, Server, TempDir};
 
 /// A config answering every request `200 OK` after logging at several levels.
 fn config(port: u16, extra: &str) -> String {
@@ -86,7 +63,7 @@ fn wait_for_text(path: &Path, what: &str) -> String {
 
 #[test]
 fn without_stderror_lines_go_to_syslog_with_facility_name_and_threshold() {
-    let dir = TempDir::new("syslog");
+    let dir = TempDir::new("log-syslog");
     let syslog_path = dir.0.join("log.sock");
     let syslog = UnixDatagram::bind(&syslog_path).expect("syslog socket");
     syslog
@@ -132,7 +109,7 @@ fn without_stderror_lines_go_to_syslog_with_facility_name_and_threshold() {
 
 #[test]
 fn json_on_stderr_and_rust_log_overrides_the_config_level() {
-    let dir = TempDir::new("json");
+    let dir = TempDir::new("log-json");
     let cfg = dir.file("json.cfg", &config(29071, "debug=-1"));
     let log = dir.0.join("stderr.log");
     let server = Server::start(
@@ -162,7 +139,7 @@ fn json_on_stderr_and_rust_log_overrides_the_config_level() {
 
 #[test]
 fn a_bad_facility_fails_the_check_with_its_place() {
-    let dir = TempDir::new("facility");
+    let dir = TempDir::new("log-facility");
     let cfg = dir.file("f.cfg", &config(29072, "log_facility=LOG_NOWHERE"));
     let out = Command::new(siprouter_bin())
         .args(["-c", "-f"])
@@ -179,7 +156,7 @@ fn a_bad_facility_fails_the_check_with_its_place() {
 
 #[test]
 fn pid_file_lives_as_long_as_the_server() {
-    let dir = TempDir::new("pid");
+    let dir = TempDir::new("log-pid");
     let cfg = dir.file("pid.cfg", &config(29073, ""));
     let pid_file = dir.0.join("siprouter.pid");
     let server = Server::start(
@@ -219,7 +196,7 @@ fn user_and_group_are_taken_after_binding_a_privileged_port() {
         eprintln!("skipped: switching users needs root, and these tests do not run as root");
         return;
     }
-    let dir = TempDir::new("user");
+    let dir = TempDir::new("log-user");
     // Port 987 needs root to bind: it works only if the switch comes after binding.
     let cfg = dir.file("user.cfg", &config(987, ""));
     let server = Server::start(

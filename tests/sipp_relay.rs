@@ -5,22 +5,12 @@
 //! whose top Via is not ours is dropped.
 
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use siprouter_e2e::{sipp, sipp_available, siprouter_bin, workspace_root};
+use siprouter_e2e::{sipp, sipp_available, siprouter_bin, workspace_root, Server};
 
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_relay(relay_port: u16, uas_port: u16) -> Proc {
+fn start_relay(relay_port: u16, uas_port: u16) -> Server {
     let cfg = workspace_root().join("tests/configs/stateless-relay.cfg");
     let child = Command::new(siprouter_bin())
         .args(["-f", cfg.to_str().expect("UTF-8 path")])
@@ -35,7 +25,7 @@ fn start_relay(relay_port: u16, uas_port: u16) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("start siprouter");
-    Proc(child)
+    Server(child)
 }
 
 fn request(method: &str, ruri: &str, from: std::net::SocketAddr, max_forwards: u8) -> String {
@@ -82,7 +72,7 @@ fn thousand_calls(transport: &str, relay: u16, uas: u16, uac: u16) {
     }
     let _relay = start_relay(relay, uas);
     let _probe = wait_ready(relay);
-    let _uas = Proc(
+    let _uas = Server(
         sipp(&["-sn", "uas", "-p", &uas.to_string(), "-t", transport])
             .spawn()
             .expect("start sipp uas"),
