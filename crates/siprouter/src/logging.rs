@@ -186,13 +186,14 @@ impl Logger {
         }
     }
 
-    /// Writes one line of the script at a Kamailio level, with its config position.
-    pub(crate) fn script(&self, level: i64, message: &str, cfg: Option<&str>) {
+    /// Writes one line of the script at a Kamailio level, with its config position, which
+    /// is only worked out (`cfg`) when the line passes the threshold.
+    pub(crate) fn script(&self, level: i64, message: &str, cfg: impl FnOnce() -> Option<String>) {
         if !self.rust_log && level > self.level.load(Ordering::Relaxed) {
             return;
         }
         let message = message.strip_suffix('\n').unwrap_or(message);
-        match cfg {
+        match cfg() {
             Some(cfg) => at_level!(level, target: "script", cfg, "{message}"),
             None => at_level!(level, target: "core", "{message}"),
         }

@@ -244,8 +244,9 @@ async fn dispatch(
                 message,
                 span,
             } => {
-                let cfg = span.map(|s| parsed.sources().location(s).to_string());
-                logger.script(level, &message, cfg.as_deref());
+                logger.script(level, &message, || {
+                    span.map(|s| parsed.sources().location(s).to_string())
+                });
             }
             Output::Send(s) => {
                 let dest = match s.dest {
