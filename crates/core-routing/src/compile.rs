@@ -273,24 +273,16 @@ pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError
                         c.program.worker_init = Some(idx);
                         idx
                     }
-                    // As in Kamailio without tm: valid, but nothing can arm them
-                    // (t_on_failure/t_on_branch are tm's), so they never run.
-                    (RouteKind::Failure | RouteKind::Branch, _) => {
+                    (kind, _) => {
+                        // Failure and branch routes are valid without tm, as in Kamailio, but
+                        // only tm's t_on_failure/t_on_branch arm them, so they never run.
+                        let why = if matches!(kind, RouteKind::Failure | RouteKind::Branch) {
+                            "never runs: only transactions (the tm module, which siprouter does not have yet) arm it"
+                        } else {
+                            "block is not run by siprouter yet"
+                        };
                         c.warnings.push(CompileError {
-                            message: format!(
-                                "`{}` never runs: only transactions (the tm module, which siprouter does not have yet) arm it; ignored",
-                                r.keyword
-                            ),
-                            span: r.span,
-                        });
-                        continue;
-                    }
-                    _ => {
-                        c.warnings.push(CompileError {
-                            message: format!(
-                                "`{}` block is not run by siprouter yet; ignored",
-                                r.keyword
-                            ),
+                            message: format!("`{}` {why}; ignored", r.keyword),
                             span: r.span,
                         });
                         continue;

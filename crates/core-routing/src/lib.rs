@@ -32,7 +32,8 @@
 //!   top Via is ours, which is removed before the reply goes to the next Via.
 //!
 //! Dependencies: `cfg-parser` (the AST), `sip-message` (parsing and editing), `regex`
-//! (`=~` and `case /…:`), `thiserror`.
+//! (`=~` and `case /…:`), `thiserror`, `memchr` (the header end of a request that does not
+//! parse, to answer it 400).
 
 mod compile;
 mod exec;

@@ -112,7 +112,7 @@ pub(crate) fn reply_destination(
 /// `None` when there is no Via to answer along, or when the copied lines would make a reply
 /// that does not parse either. The parse error goes into a `Warning`.
 pub(crate) fn salvage_bad_request(data: &[u8], why: &str) -> Option<Vec<u8>> {
-    let head_end = memmem(data, b"\r\n\r\n").map_or(data.len(), |i| i + 2);
+    let head_end = memchr::memmem::find(data, b"\r\n\r\n").map_or(data.len(), |i| i + 2);
     let head = std::str::from_utf8(&data[..head_end]).ok()?;
     let mut lines = head.split("\r\n");
     let request_line = lines.next()?;
@@ -168,11 +168,6 @@ pub(crate) fn salvage_bad_request(data: &[u8], why: &str) -> Option<Vec<u8>> {
     // that would not parse itself is not sent.
     Message::parse(out.as_bytes()).ok()?;
     Some(out.into_bytes())
-}
-
-/// The first position of `needle` in `hay`.
-fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
