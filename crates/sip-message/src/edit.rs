@@ -55,7 +55,8 @@ pub struct Editor<'m, 'a> {
     lumps: Vec<Lump>,
     arena: Vec<u8>,
     seq: i64,
-    body_added: usize,
+    /// Octets the body grows (or shrinks) by: appended data and edits inside the body.
+    body_delta: isize,
 }
 
 fn check_text(s: &str, what: &'static str) -> Result<(), EditError> {
@@ -82,7 +83,7 @@ impl<'m, 'a> Editor<'m, 'a> {
             lumps: Vec::with_capacity(8),
             arena: Vec::with_capacity(256),
             seq: 0,
-            body_added: 0,
+            body_delta: 0,
         }
     }
 
@@ -270,6 +271,23 @@ impl<'m, 'a> Editor<'m, 'a> {
         Ok(())
     }
 
+    /// Inserts `Record-Route: <uri>` above the first Record-Route (or at the end of the
+    /// headers), for a URI the caller composed (`record_route_preset`, double
+    /// Record-Route). Two calls put the second line above the first.
+    pub fn prepend_record_route_uri(&mut self, uri: &str) -> Result<(), EditError> {
+        check_text(uri, "Record-Route URI")?;
+        if uri.bytes().any(|c| matches!(c, b'>' | b'<' | b' ' | b',')) {
+            return Err(EditError::InvalidText("Record-Route URI"));
+        }
+        let at = self
+            .first_line(HeaderName::RecordRoute)
+            .map_or(self.msg.headers_end(), |r| r.start);
+        self.lump(at, at, true, |w| {
+            let _ = write!(w, "Record-Route: <{uri}>\r\n");
+        });
+        Ok(())
+    }
+
     /// Rewrites the Request-URI.
     pub fn set_request_uri(&mut self, uri: &str) -> Result<(), EditError> {
         let cur = self.msg.request_uri_str().ok_or(EditError::NotARequest)?;
@@ -350,17 +368,86 @@ impl<'m, 'a> Editor<'m, 'a> {
         Ok(())
     }
 
+    /// Replaces the octets `range` of the message (offsets into [`Message::as_bytes`]) with
+    /// `text`: what textops' `subst()`/`replace()` do. An edit inside the body updates
+    /// Content-Length; an edit in the header section must keep it well-formed, which is the
+    /// caller's business (as it is Kamailio's script writer's). A range outside the message,
+    /// or one that crosses from the headers into the body, is refused.
+    pub fn replace_range(
+        &mut self,
+        range: std::ops::Range<usize>,
+        text: &[u8],
+    ) -> Result<(), EditError> {
+        let base = self.msg.start();
+        let (start, end) = (base + range.start, base + range.end);
+        if range.start > range.end || end > self.msg.end() {
+            return Err(EditError::InvalidText("replaced range"));
+        }
+        let body_start = self.msg.end() - self.msg.body().len();
+        if start < body_start && end > body_start {
+            return Err(EditError::InvalidText("replaced range"));
+        }
+        if start >= body_start {
+            let grow = isize::try_from(text.len()).unwrap_or(isize::MAX)
+                - isize::try_from(end - start).unwrap_or(isize::MAX);
+            self.body_delta += grow;
+        }
+        self.lump(start, end, false, |w| w.extend_from_slice(text));
+        Ok(())
+    }
+
+    /// Inserts the header line `name: value` above the first header called `before` (any
+    /// form, any case), or above the first header line when `before` is `None` or absent
+    /// (textops' `insert_hf`).
+    pub fn insert_header(
+        &mut self,
+        name: &str,
+        value: &str,
+        before: Option<&str>,
+    ) -> Result<(), EditError> {
+        check_token(name, "header name")?;
+        check_text(value, "header value")?;
+        let first = self.msg.start_line_end();
+        let at = before
+            .and_then(|b| self.msg.headers().iter().find(|h| h.is(b)))
+            .map_or(first, |h| h.line_range().start);
+        self.lump(at, at, false, |w| {
+            let _ = write!(w, "{name}: {value}\r\n");
+        });
+        Ok(())
+    }
+
+    /// Replaces the whole route set: every Route line goes, and `values` (name-addrs, top
+    /// first) are written as one `Route:` line where the first Route was (or at the end of
+    /// the headers). What loose routing leaves after it strips our own entries, and the
+    /// route set strict-router handling rebuilds (RFC 3261 §16.4, §16.12).
+    pub fn replace_routes(&mut self, values: &[String]) -> Result<(), EditError> {
+        for v in values {
+            check_text(v, "Route value")?;
+        }
+        let first = self.first_line(HeaderName::Route).map(|r| r.start);
+        self.remove_headers("Route");
+        if values.is_empty() {
+            return Ok(());
+        }
+        let at = first.unwrap_or(self.msg.headers_end());
+        self.lump(at, at, first.is_some(), |w| {
+            let _ = write!(w, "Route: {}\r\n", values.join(", "));
+        });
+        Ok(())
+    }
+
     /// Appends octets to the body; Content-Length is updated (or added) when built.
     pub fn append_body(&mut self, data: &[u8]) {
         let at = self.msg.end();
-        self.body_added += data.len();
+        self.body_delta += isize::try_from(data.len()).unwrap_or(isize::MAX);
         self.lump(at, at, false, |w| w.extend_from_slice(data));
     }
 
     /// Builds the edited message: one pass, one allocation of the exact size.
     pub fn finish(mut self) -> Vec<u8> {
-        if self.body_added > 0 {
-            let n = self.msg.body().len() + self.body_added;
+        if self.body_delta != 0 {
+            let n = self.msg.body().len().saturating_add_signed(self.body_delta);
             match self.msg.header(HeaderName::ContentLength).copied() {
                 Some(h) => {
                     let s = self.msg.offset_of(h.value());

@@ -364,6 +364,59 @@ fn editor_proxy_edits() {
 }
 
 #[test]
+fn editor_script_edits() {
+    let m = Message::parse(REQ).expect("parse");
+    let text = m.as_bytes();
+    let body_at = text.len() - 4;
+    let subject = text
+        .windows(10)
+        .position(|w| w == b"Subject: x")
+        .expect("subject");
+    let mut ed = Editor::new(&m);
+    // A header-section edit keeps Content-Length; a body edit changes it.
+    ed.replace_range(subject + 9..subject + 10, b"changed")
+        .expect("header range");
+    ed.replace_range(body_at..body_at + 2, b"BO-DY")
+        .expect("body range");
+    assert!(ed.replace_range(body_at - 3..body_at + 1, b"").is_err());
+    assert!(ed.replace_range(0..text.len() + 1, b"").is_err());
+    ed.insert_header("X-Top", "1", None).expect("top");
+    ed.insert_header("X-Before-Cseq", "2", Some("cseq"))
+        .expect("before");
+    ed.replace_routes(&["<sip:p2;lr>".into(), "<sip:b@example.com>".into()])
+        .expect("routes");
+    ed.prepend_record_route_uri("sip:in.example;r2=on;lr")
+        .expect("rr in");
+    ed.prepend_record_route_uri("sip:out.example;r2=on;lr")
+        .expect("rr out");
+    assert!(ed.prepend_record_route_uri("sip:x>, <sip:y").is_err());
+    let out = ed.finish();
+    let r = Message::parse(&out).expect("reparse");
+    r.check_syntax().expect("valid output");
+    assert_eq!(r.header_str("subject").map(|h| h.value()), Some("changed"));
+    assert_eq!(r.body(), b"BO-DYdy");
+    assert_eq!(r.content_length(), Some(7));
+    assert_eq!(r.headers()[0].name_str(), "X-Top");
+    let names: Vec<_> = r.headers().iter().map(|h| h.name_str()).collect();
+    let cseq = names.iter().position(|n| *n == "CSeq").expect("cseq");
+    assert_eq!(names[cseq - 1], "X-Before-Cseq");
+    let routes: Vec<_> = r
+        .routes()
+        .expect("routes")
+        .into_iter()
+        .map(|n| n.uri_text)
+        .collect();
+    assert_eq!(routes, ["sip:p2;lr", "sip:b@example.com"]);
+    let rr: Vec<_> = r
+        .record_routes()
+        .expect("rr")
+        .into_iter()
+        .map(|n| n.uri_text)
+        .collect();
+    assert_eq!(rr, ["sip:out.example;r2=on;lr", "sip:in.example;r2=on;lr"]);
+}
+
+#[test]
 fn validation_codes() {
     let p = Policy::default();
     let ok = Message::parse(REQ).expect("parse");
