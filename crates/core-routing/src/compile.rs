@@ -10,8 +10,10 @@ use cfg_parser::ast::{self, Arg, BinaryOp, Expr as AExpr, Item, RouteKind, Stmt,
 use cfg_parser::lexer::Span;
 use regex::{Regex, RegexBuilder};
 
+use crate::modparams::{self, ModSettings};
 use crate::pv::{self, Pv};
 use crate::value::Value;
+use crate::{LocalSocket, Transport};
 
 /// A problem found while compiling the script.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +42,12 @@ pub(crate) struct Program {
     pub(crate) max_while_loops: i64,
     /// `log_prefix`, evaluated for every line logged while a message is handled.
     pub(crate) log_prefix: Option<Vec<FmtPart>>,
+    /// The modules' parameters (`modparam`), with Kamailio's defaults.
+    pub(crate) settings: ModSettings,
+    /// `udp_mtu`: a UDP request larger than this goes over `udp_mtu_try_proto` (0 = off).
+    pub(crate) udp_mtu: usize,
+    /// `udp_mtu_try_proto` (core parameter; the function sets it per message).
+    pub(crate) udp_mtu_try_proto: Option<Transport>,
 }
 
 pub(crate) type Block = Vec<Op>;
@@ -130,8 +138,15 @@ pub(crate) enum Func {
     MaxFwdLt(Expr),
     IsMethod(Vec<String>),
     HasTotag,
-    RecordRoute,
+    /// `record_route([params])`.
+    RecordRoute(Option<Expr>),
+    /// `record_route_preset(address[, address2])`.
+    RecordRoutePreset(Expr, Option<Expr>),
     LooseRoute,
+    /// `check_route_param(re)` against the parameters of our Route that loose_route used.
+    CheckRouteParam(Regex),
+    /// `is_direction("downstream")` (true) or `"upstream"` (false).
+    IsDirection(bool),
     AppendHf(Expr),
     RemoveHf(Expr),
     IsPresentHf(Expr),
@@ -152,6 +167,39 @@ pub(crate) enum Func {
     IsReply,
     AppendToReply(Expr),
     AddRrParam(Expr),
+    /// `search_body(re)`.
+    SearchBody(Regex),
+    /// `search_append(re, text)`: `text` after the first match.
+    SearchAppend(Regex, Expr),
+    /// `insert_hf(header[, before])`.
+    InsertHf(Expr, Option<Expr>),
+    /// `append_hf(header, after)`: after the first header of that name.
+    AppendHfAfter(Expr, Expr),
+    /// `replace(re, text)`, `replace_all`, `replace_body`, `replace_body_all`.
+    Replace(Regex, Expr, Scope, bool),
+    /// `uri_param(name[, value])` on the Request-URI.
+    UriParam(Expr, Option<Expr>),
+    /// `add_uri_param(param)` to the Request-URI.
+    AddUriParam(Expr),
+    /// `is_e164(value)`.
+    IsE164(Expr),
+    /// `is_uri_user_e164(uri)`.
+    IsUriUserE164(Expr),
+    /// `force_send_socket([proto:]address[:port])`, resolved to a local socket.
+    ForceSendSocket(usize),
+    /// `udp_mtu_try_proto(proto)`.
+    UdpMtuTryProto(Transport),
+    /// `force_tcp_alias([port])`.
+    ForceTcpAlias(Option<Expr>),
+}
+
+/// What a textops edit looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The whole message (start line, headers, body).
+    Message,
+    /// The body only.
+    Body,
 }
 
 /// Module functions: `(module, name, accepted argument counts)`.
@@ -162,11 +210,25 @@ const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
     ("maxfwd", "mf_process_maxfwd_header", &[1]),
     ("maxfwd", "is_maxfwd_lt", &[1]),
     ("textops", "is_method", &[1]),
-    ("textops", "append_hf", &[1]),
+    ("textops", "append_hf", &[1, 2]),
+    ("textops", "insert_hf", &[1, 2]),
+    ("textops", "search_body", &[1]),
+    ("textops", "search_append", &[2]),
+    ("textops", "replace", &[2]),
+    ("textops", "replace_all", &[2]),
+    ("textops", "replace_body", &[2]),
+    ("textops", "replace_body_all", &[2]),
+    ("siputils", "uri_param", &[1, 2]),
+    ("siputils", "add_uri_param", &[1]),
+    ("siputils", "is_e164", &[1]),
+    ("siputils", "is_uri_user_e164", &[1]),
+    ("rr", "record_route_preset", &[1, 2]),
+    ("rr", "check_route_param", &[1]),
+    ("rr", "is_direction", &[1]),
     ("textops", "remove_hf", &[1]),
     ("textops", "is_present_hf", &[1]),
     ("siputils", "has_totag", &[0]),
-    ("rr", "record_route", &[0]),
+    ("rr", "record_route", &[0, 1]),
     ("rr", "loose_route", &[0]),
     ("xlog", "xlog", &[1, 2]),
     ("xlog", "xdbg", &[1]),
@@ -203,24 +265,36 @@ struct Compiler {
     modules: HashSet<String>,
     flags: HashMap<String, u32>,
     route_names: HashMap<String, usize>,
+    /// The server's sockets, for `force_send_socket`.
+    sockets: Vec<LocalSocket>,
     program: Program,
     warnings: Vec<CompileError>,
 }
 
 /// Compiles a parsed config. Returns the program and the warnings.
-pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError>), CompileError> {
+pub(crate) fn compile(
+    config: &ast::Config,
+    sockets: &[LocalSocket],
+) -> Result<(Program, Vec<CompileError>), CompileError> {
     let mut c = Compiler {
         regexes: HashMap::new(),
         modules: HashSet::new(),
         flags: HashMap::new(),
         route_names: HashMap::new(),
+        sockets: sockets.to_vec(),
         program: Program {
             max_while_loops: config.int_param("max_while_loops").unwrap_or(100),
+            udp_mtu: config
+                .int_param("udp_mtu")
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0),
+            udp_mtu_try_proto: udp_mtu_try_proto(config)?,
             ..Program::default()
         },
         warnings: Vec::new(),
     };
     c.program.log_prefix = log_prefix(config)?;
+    let mut loaded: Vec<String> = Vec::new();
     // Pass 1: modules in order, flags, route slots (so calls can point at any route).
     let mut bodies: Vec<(usize, &ast::Block)> = Vec::new();
     for item in &config.items {
@@ -242,7 +316,17 @@ pub(crate) fn compile(config: &ast::Config) -> Result<(Program, Vec<CompileError
                         format!("module `{name}` is not available in siprouter"),
                     );
                 }
+                loaded.push(name.clone());
                 c.modules.insert(name);
+            }
+            Item::ModParam(p) => {
+                let skip: Vec<&str> = MANAGEMENT_MODULES
+                    .iter()
+                    .chain(TRANSPORT_MODULES)
+                    .copied()
+                    .collect();
+                let warnings = modparams::apply(p, &loaded, &skip, &mut c.program.settings)?;
+                c.warnings.extend(warnings);
             }
             Item::Flags(f) => {
                 for (i, d) in f.flags.iter().enumerate() {
@@ -485,6 +569,53 @@ impl Compiler {
         }
     }
 
+    /// Argument `i` as a constant POSIX-extended regular expression (textops, rr): case
+    /// sensitive, `^`/`$` at line ends as Kamailio compiles them with `REG_NEWLINE`.
+    fn const_regex(&mut self, c: &ast::Call, i: usize) -> Result<Regex, CompileError> {
+        match self.arg_expr(c, i)? {
+            Expr::Const(v) => self.regex(&v.as_str(), false, true, c.span),
+            _ => err(
+                c.span,
+                format!("`{}` takes a constant regular expression", c.name.value),
+            ),
+        }
+    }
+
+    /// `force_send_socket([proto:]address[:port])`: the local socket it names. One the server
+    /// does not listen on is an error, as in Kamailio.
+    fn socket_arg(&mut self, c: &ast::Call) -> Result<usize, CompileError> {
+        let (proto, host, port) = match c.args.first() {
+            Some(Arg::Address(a)) => (
+                a.proto.as_ref().map(|p| format!("{:?}", p.value)),
+                crate::fmt_listen_host(a),
+                a.port.as_ref().and_then(|p| match p.value {
+                    ast::PortSpec::Number(n) => Some(n),
+                    _ => None,
+                }),
+            ),
+            Some(Arg::Expr(AExpr::Str { value, .. })) => match crate::parse_socket_text(value) {
+                Some(t) => t,
+                None => return err(c.span, format!("`{value}` is not [proto:]address[:port]")),
+            },
+            _ => return err(c.span, "force_send_socket() takes [proto:]address[:port]"),
+        };
+        crate::find_socket(&self.sockets, proto.as_deref(), &host, port).map_or_else(
+            || {
+                err(
+                    c.span,
+                    format!(
+                        "force_send_socket: siprouter does not listen on {}{host}{}",
+                        proto
+                            .map(|p| format!("{}:", p.to_ascii_lowercase()))
+                            .unwrap_or_default(),
+                        port.map(|p| format!(":{p}")).unwrap_or_default()
+                    ),
+                )
+            },
+            Ok,
+        )
+    }
+
     fn flag(&mut self, c: &ast::Call) -> Result<u32, CompileError> {
         match c.args.first() {
             Some(Arg::Expr(AExpr::Int { value, span })) => u32::try_from(*value)
@@ -553,6 +684,24 @@ impl Compiler {
             "add_local_rport" => Some(Func::AddLocalRport),
             "set_advertised_address" => Some(Func::SetAdvertisedAddress(self.arg_expr(c, 0)?)),
             "set_advertised_port" => Some(Func::SetAdvertisedPort(self.arg_expr(c, 0)?)),
+            "force_send_socket" => Some(Func::ForceSendSocket(self.socket_arg(c)?)),
+            "udp_mtu_try_proto" => {
+                let proto = match c.args.first() {
+                    Some(Arg::Expr(AExpr::Word { word, .. } | AExpr::Str { value: word, .. })) => {
+                        transport_named(word)
+                    }
+                    _ => None,
+                };
+                Some(Func::UdpMtuTryProto(proto.map_or_else(
+                    || err(c.span, "udp_mtu_try_proto() takes UDP, TCP, TLS or SCTP"),
+                    Ok,
+                )?))
+            }
+            "force_tcp_alias" | "add_tcp_alias" => Some(Func::ForceTcpAlias(if n > 0 {
+                Some(self.arg_expr(c, 0)?)
+            } else {
+                None
+            })),
             _ => None,
         };
         if let Some(f) = core {
@@ -589,7 +738,78 @@ impl Compiler {
                 ),
                 _ => return err(c.span, "is_method() takes a constant string"),
             },
+            "append_hf" if n == 2 => {
+                Func::AppendHfAfter(self.arg_expr(c, 0)?, self.arg_expr(c, 1)?)
+            }
             "append_hf" => Func::AppendHf(self.arg_expr(c, 0)?),
+            "insert_hf" => Func::InsertHf(
+                self.arg_expr(c, 0)?,
+                if n == 2 {
+                    Some(self.arg_expr(c, 1)?)
+                } else {
+                    None
+                },
+            ),
+            "search_body" => Func::SearchBody(self.const_regex(c, 0)?),
+            "search_append" => Func::SearchAppend(self.const_regex(c, 0)?, self.arg_expr(c, 1)?),
+            "replace" | "replace_all" | "replace_body" | "replace_body_all" => Func::Replace(
+                self.const_regex(c, 0)?,
+                self.arg_expr(c, 1)?,
+                if name.starts_with("replace_body") {
+                    Scope::Body
+                } else {
+                    Scope::Message
+                },
+                name.ends_with("_all"),
+            ),
+            "uri_param" => Func::UriParam(
+                self.arg_expr(c, 0)?,
+                if n == 2 {
+                    Some(self.arg_expr(c, 1)?)
+                } else {
+                    None
+                },
+            ),
+            "add_uri_param" => Func::AddUriParam(self.arg_expr(c, 0)?),
+            "is_e164" => Func::IsE164(self.arg_expr(c, 0)?),
+            "is_uri_user_e164" => Func::IsUriUserE164(self.arg_expr(c, 0)?),
+            "record_route_preset" => {
+                let second = if n == 2 {
+                    Some(self.arg_expr(c, 1)?)
+                } else {
+                    None
+                };
+                if second.is_some() && self.program.settings.double_rr == 0 {
+                    return err(
+                        c.span,
+                        "record_route_preset() with two addresses needs rr's enable_double_rr",
+                    );
+                }
+                Func::RecordRoutePreset(self.arg_expr(c, 0)?, second)
+            }
+            "check_route_param" => Func::CheckRouteParam(self.const_regex(c, 0)?),
+            "is_direction" => {
+                if !self.program.settings.append_fromtag {
+                    return err(
+                        c.span,
+                        "is_direction() needs rr's append_fromtag (it compares the ftag Route parameter)",
+                    );
+                }
+                match self.arg_expr(c, 0)? {
+                    Expr::Const(v) if v.as_str().eq_ignore_ascii_case("downstream") => {
+                        Func::IsDirection(true)
+                    }
+                    Expr::Const(v) if v.as_str().eq_ignore_ascii_case("upstream") => {
+                        Func::IsDirection(false)
+                    }
+                    _ => {
+                        return err(
+                            c.span,
+                            "is_direction() takes \"downstream\" or \"upstream\"",
+                        )
+                    }
+                }
+            }
             "remove_hf" => Func::RemoveHf(self.arg_expr(c, 0)?),
             "is_present_hf" => Func::IsPresentHf(self.arg_expr(c, 0)?),
             "has_totag" => Func::HasTotag,
@@ -602,7 +822,11 @@ impl Compiler {
                 Expr::Const(v) => Func::Search(self.regex(&v.as_str(), true, true, c.span)?),
                 _ => return err(c.span, "search() takes a constant regular expression"),
             },
-            "record_route" => Func::RecordRoute,
+            "record_route" => Func::RecordRoute(if n == 1 {
+                Some(self.arg_expr(c, 0)?)
+            } else {
+                None
+            }),
             "loose_route" => Func::LooseRoute,
             "pv_isset" | "pv_unset" => {
                 let pv = match c.args.first() {
@@ -657,6 +881,35 @@ fn select_as_pv(path: &str) -> Option<&'static str> {
         "@to.tag" => "$tt",
         "@call_id" => "$ci",
         "@cseq.method" => "$rm",
+        _ => return None,
+    })
+}
+
+/// The `udp_mtu_try_proto` core parameter (`TCP`, `TLS`, `SCTP` or `UDP`).
+fn udp_mtu_try_proto(config: &ast::Config) -> Result<Option<Transport>, CompileError> {
+    let Some(p) = config.param_item("udp_mtu_try_proto") else {
+        return Ok(None);
+    };
+    let text = match &p.value.value {
+        ast::Value::Str(s) | ast::Value::Ident(s) => s.clone(),
+        ast::Value::Proto(proto) => format!("{proto:?}"),
+        _ => String::new(),
+    };
+    transport_named(&text)
+        .map(Some)
+        .ok_or_else(|| CompileError {
+            message: format!("udp_mtu_try_proto: `{text}` is not UDP, TCP, TLS or SCTP"),
+            span: p.value.span,
+        })
+}
+
+/// A protocol by its name in the config (any case).
+fn transport_named(name: &str) -> Option<Transport> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "udp" => Transport::Udp,
+        "tcp" => Transport::Tcp,
+        "tls" => Transport::Tls,
+        "sctp" => Transport::Sctp,
         _ => return None,
     })
 }

@@ -7,7 +7,7 @@ use cfg_parser::ast::{BinaryOp, ReturnKind, UnaryOp};
 use cfg_parser::lexer::Span;
 use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
 
-use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op};
+use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op, Scope};
 use crate::pv::{AddrPart, Pv, PvName, Trans};
 use crate::value::Value;
 use crate::{Dest, Incoming, Output, Router, SendMsg, Transport};
@@ -19,6 +19,14 @@ pub(crate) enum Flow {
     Return(i64),
     Exit,
     Drop,
+}
+
+/// The Record-Route the script asked for.
+enum Rr {
+    /// `record_route()`: built from the sockets when the request is sent.
+    Sockets,
+    /// `record_route_preset(a[, b])`: the addresses as the script wrote them.
+    Preset(String, Option<String>),
 }
 
 /// Max-Forwards edit requested by the maxfwd module.
@@ -42,17 +50,32 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     retcode: i64,
     maxfwd: Option<MaxFwd>,
     add_headers: Vec<String>,
+    /// `insert_hf`/`append_hf(…, after)`: (header line, neighbour header, above it?).
+    placed_headers: Vec<(String, Option<String>, bool)>,
     remove_headers: Vec<String>,
-    record_route: bool,
+    /// textops edits of the received text: (range in the message, new octets).
+    raw_edits: Vec<(std::ops::Range<usize>, String)>,
+    rr: Option<Rr>,
     rr_params: String,
+    /// The parameters of our own Route entry that `loose_route` consumed (rr's hooks for
+    /// `check_route_param` and `is_direction`).
+    routed_params: Option<String>,
+    /// The route set `loose_route` left, when it changed it (written as one Route line).
+    route_set: Option<Vec<String>>,
+    /// `force_send_socket` / `$fs`.
+    forced_socket: Option<usize>,
+    /// `udp_mtu_try_proto()` for this message.
+    mtu_try: Option<Transport>,
     reply_headers: Vec<String>,
     force_rport: bool,
-    pop_route: bool,
     /// `add_local_rport()` was called: our Via carries `;rport`.
     local_rport: bool,
     /// `set_advertised_address()`/`set_advertised_port()` for this message.
     advertised: (Option<String>, Option<u16>),
     depth: usize,
+    /// How the script ends because a command used inside an expression returned 0 (exit)
+    /// or dropped; taken by the statement that evaluated the expression.
+    pending: Option<Flow>,
     /// `log_prefix` evaluated for this message, once, when the first line is logged.
     log_prefix: Option<String>,
 }
@@ -73,21 +96,27 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             out,
             new_ruri: None,
             dst_uri: None,
-            vars: HashMap::new(),
+            vars: router.program.settings.var.iter().cloned().collect(),
             avps: HashMap::new(),
             flags: 0,
             retcode: 1,
             maxfwd: None,
             add_headers: Vec::new(),
+            placed_headers: Vec::new(),
             remove_headers: Vec::new(),
-            record_route: false,
+            raw_edits: Vec::new(),
+            rr: None,
             rr_params: String::new(),
+            routed_params: None,
+            route_set: None,
+            forced_socket: None,
+            mtu_try: None,
             reply_headers: Vec::new(),
             force_rport: false,
-            pop_route: false,
             local_rport: false,
             advertised: (None, None),
             depth: 0,
+            pending: None,
             log_prefix: None,
         }
     }
@@ -142,6 +171,9 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Op::Call(f) => {
                 let rc = self.call(f);
                 self.retcode = rc;
+                if let Some(flow) = self.pending.take() {
+                    return flow;
+                }
                 match rc {
                     0 => Flow::Exit,
                     i64::MIN => Flow::Drop,
@@ -150,6 +182,9 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Op::Assign(pv, e) => {
                 let v = self.eval(e);
+                if let Some(flow) = self.pending.take() {
+                    return flow;
+                }
                 self.assign(pv, v);
                 Flow::Next
             }
@@ -163,6 +198,9 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Op::Switch(value, labels, body) => {
                 let v = self.eval(value);
+                if let Some(flow) = self.pending.take() {
+                    return flow;
+                }
                 let start = labels
                     .iter()
                     .find(|(l, _)| match l {
@@ -211,6 +249,9 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Op::Return(kind, v) => {
                 let n = v.as_ref().map_or(1, |e| self.eval(e).as_int());
+                if let Some(flow) = self.pending.take() {
+                    return flow;
+                }
                 match kind {
                     ReturnKind::Return => Flow::Return(n),
                     ReturnKind::Exit => Flow::Exit,
@@ -233,7 +274,11 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 n => Ok(n > 0),
             };
         }
-        Ok(self.eval(e).truthy())
+        let v = self.eval(e).truthy();
+        match self.pending.take() {
+            Some(flow) => Err(flow),
+            None => Ok(v),
+        }
     }
 
     pub(crate) fn eval(&mut self, e: &'r Expr) -> Value {
@@ -282,6 +327,13 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 // otherwise (so `!is_method("X")` works); `$rc` keeps the return code.
                 let rc = self.call(f);
                 self.retcode = rc;
+                // A command returning 0 (or dropping) ends the script wherever it is used,
+                // `if (!sanity_check())` included: the statement that evaluates this stops.
+                match rc {
+                    0 => self.pending = Some(Flow::Exit),
+                    i64::MIN => self.pending = Some(Flow::Drop),
+                    _ => {}
+                }
                 Value::Int(i64::from(rc > 0))
             }
             Expr::Select3(c, a, b) => {
@@ -588,16 +640,19 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                     -1
                 }
             }
-            Func::MaxFwdProcess(limit) => {
-                let limit = u8::try_from(self.eval(limit).as_int().clamp(0, 255)).unwrap_or(70);
+            Func::MaxFwdProcess(initial) => {
+                // maxfwd: a missing header is added with the script's value; a present one is
+                // decremented and capped at the `max_limit` module parameter.
+                let initial = u8::try_from(self.eval(initial).as_int().clamp(0, 255)).unwrap_or(70);
+                let cap = u8::try_from(self.router.program.settings.max_limit).unwrap_or(70);
                 match self.msg.max_forwards() {
                     Ok(None) => {
-                        self.maxfwd = Some(MaxFwd::Add(limit));
+                        self.maxfwd = Some(MaxFwd::Add(initial));
                         2
                     }
                     Ok(Some(0)) => -1,
                     Ok(Some(n)) => {
-                        self.maxfwd = Some(MaxFwd::Set(n.min(limit).saturating_sub(1)));
+                        self.maxfwd = Some(MaxFwd::Set((n - 1).min(cap)));
                         1
                     }
                     Err(_) => -2,
@@ -622,9 +677,121 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 Ok(Some(to)) if to.tag().is_some() => 1,
                 _ => -1,
             },
-            Func::RecordRoute => {
-                self.record_route = true;
+            Func::RecordRoute(params) => {
+                if let Some(p) = params {
+                    let p = self.eval(p).as_str().into_owned();
+                    self.add_rr_param(&p);
+                }
+                self.set_rr(Rr::Sockets)
+            }
+            Func::RecordRoutePreset(a, b) => {
+                let a = self.eval(a).as_str().into_owned();
+                let b = b
+                    .as_ref()
+                    .map(|b| self.eval(b).as_str().into_owned())
+                    .filter(|b| !b.is_empty());
+                self.set_rr(Rr::Preset(a, b))
+            }
+            Func::CheckRouteParam(re) => match &self.routed_params {
+                Some(p) if re.is_match(p) => 1,
+                _ => -1,
+            },
+            Func::IsDirection(downstream) => {
+                if self.is_downstream() == *downstream {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::SearchBody(re) => {
+                let body = String::from_utf8_lossy(self.msg.body());
+                if re.is_match(&body) {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::SearchAppend(re, text) => {
+                let text = self.eval(text).as_str().into_owned();
+                let whole = String::from_utf8_lossy(self.msg.as_bytes()).into_owned();
+                match re.find(&whole) {
+                    Some(m) => {
+                        self.raw_edits.push((m.end()..m.end(), text));
+                        1
+                    }
+                    None => -1,
+                }
+            }
+            Func::InsertHf(line, before) => {
+                let line = self
+                    .eval(line)
+                    .as_str()
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
+                let before = before.as_ref().map(|b| self.eval(b).as_str().into_owned());
+                self.place_header(line, before, true)
+            }
+            Func::AppendHfAfter(line, after) => {
+                let line = self
+                    .eval(line)
+                    .as_str()
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
+                let after = self.eval(after).as_str().into_owned();
+                self.place_header(line, Some(after), false)
+            }
+            Func::Replace(re, text, scope, all) => {
+                let text = self.eval(text).as_str().into_owned();
+                self.replace(re, &text, *scope, *all)
+            }
+            Func::UriParam(name, value) => {
+                let name = self.eval(name).as_str().into_owned();
+                let value = value.as_ref().map(|v| self.eval(v).as_str().into_owned());
+                let ruri = self.current_ruri();
+                let found = match Uri::parse(&ruri) {
+                    Ok(Uri::Sip(u)) => u
+                        .params
+                        .iter()
+                        .find(|p| p.name.eq_ignore_ascii_case(&name))
+                        .is_some_and(|p| match (&value, p.value) {
+                            (None, _) => true,
+                            (Some(want), Some(have)) => want == have,
+                            (Some(_), None) => false,
+                        }),
+                    _ => false,
+                };
+                if found {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::AddUriParam(param) => {
+                let param = self.eval(param).as_str().into_owned();
+                self.add_uri_param(&param)
+            }
+            Func::IsE164(v) => {
+                let v = self.eval(v).as_str().into_owned();
+                self.e164(&v)
+            }
+            Func::IsUriUserE164(v) => {
+                let uri = self.eval(v).as_str().into_owned();
+                match uri_part(&uri, &PvName::RuriUser) {
+                    Value::Str(user) => self.e164(&user),
+                    _ => -1,
+                }
+            }
+            Func::ForceSendSocket(idx) => {
+                self.forced_socket = Some(*idx);
                 1
+            }
+            Func::UdpMtuTryProto(p) => {
+                self.mtu_try = Some(*p);
+                1
+            }
+            Func::ForceTcpAlias(port) => {
+                let port = port.as_ref().map(|p| self.eval(p).as_int());
+                self.tcp_alias(port)
             }
             Func::LooseRoute => self.loose_route(),
             Func::AppendHf(e) => {
@@ -749,8 +916,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::AddRrParam(e) => {
                 let p = self.eval(e).as_str().into_owned();
-                self.rr_params.push_str(p.trim_start_matches(';'));
-                self.rr_params.push(';');
+                self.add_rr_param(&p);
                 1
             }
         }
@@ -768,7 +934,9 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         ) {
             Ok(()) => 1,
             Err(rej) => {
-                if self.msg.method() != Some("ACK") {
+                let settings = &self.router.program.settings;
+                let (noreply, autodrop) = (settings.sanity_noreply, settings.sanity_autodrop);
+                if self.msg.method() != Some("ACK") && !noreply {
                     if !rej.unsupported.is_empty() {
                         // RFC 3261 §8.2.2.3: a 420 lists what is not supported.
                         let tags = rej.unsupported.join(", ");
@@ -777,7 +945,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                     let reason = rej.reason;
                     self.reply(rej.code, reason);
                 }
-                0
+                // sanity's `autodrop` (default on) ends the script; off, the check is false.
+                if autodrop {
+                    0
+                } else {
+                    -1
+                }
             }
         }
     }
@@ -792,23 +965,208 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         }
     }
 
-    /// `loose_route()`: a Route header that names us is removed and routing goes on from the
-    /// next one (or the Request-URI); a Route that is not ours becomes the destination.
+    /// `loose_route()` as the rr module does it (RFC 3261 §16.4, §16.12): false without a
+    /// Route; an in-dialog request whose Request-URI is ours came through a strict router
+    /// and gets its Request-URI back from the route set; otherwise our own entries (two
+    /// with `r2`) are stripped and the next hop is the next Route, written into the
+    /// Request-URI when that hop is a strict router. A preloaded route set that only named
+    /// us is "preloaded" (-3).
     fn loose_route(&mut self) -> i64 {
         let Ok(routes) = self.msg.routes() else {
             return -1;
         };
-        let Some(first) = routes.first() else {
+        if routes.is_empty() {
             return -1;
+        }
+        let preloaded = !matches!(self.msg.to(), Ok(Some(to)) if to.tag().is_some());
+        let settings = &self.router.program.settings;
+        if !preloaded && !settings.loose_only && self.router.is_my_uri(&self.current_ruri()) {
+            return self.after_strict(&routes);
+        }
+        let mut next = 0;
+        if self.router.is_my_uri(routes[0].uri_text) {
+            self.routed_params = Some(uri_params(routes[0].uri_text));
+            next = 1;
+            if settings.double_rr != 0 && has_uri_param(routes[0].uri_text, "r2") {
+                next = 2;
+            }
+        }
+        let texts: Vec<String> = routes.iter().map(route_text).collect();
+        let Some(hop) = routes.get(next) else {
+            self.route_set = Some(Vec::new());
+            return if preloaded { -3 } else { 1 };
         };
-        if self.router.is_my_uri(first.uri_text) {
-            self.pop_route = true;
-            if let Some(next) = routes.get(1) {
-                self.dst_uri = Some(next.uri_text.to_string());
+        if has_uri_param(hop.uri_text, "lr") {
+            self.dst_uri = Some(hop.uri_text.to_string());
+            if next > 0 {
+                self.route_set = Some(texts[next..].to_vec());
             }
         } else {
-            self.dst_uri = Some(first.uri_text.to_string());
+            // The next hop is a strict router: it gets the request in its Request-URI and
+            // the Request-URI we had goes to the end of the route set (§16.12).
+            let ruri = self.current_ruri();
+            let mut set = texts[next + 1..].to_vec();
+            set.push(format!("<{ruri}>"));
+            self.new_ruri = Some(hop.uri_text.to_string());
+            self.route_set = Some(set);
         }
+        1
+    }
+
+    /// The previous hop was a strict router: our Record-Route came back as the Request-URI
+    /// and the real one is the last Route entry (RFC 3261 §16.4).
+    fn after_strict(&mut self, routes: &[sip_message::NameAddr<'_>]) -> i64 {
+        self.routed_params = Some(uri_params(&self.current_ruri()));
+        let texts: Vec<String> = routes.iter().map(route_text).collect();
+        let mut next = 0;
+        if self.router.program.settings.double_rr != 0
+            && has_uri_param(routes[0].uri_text, "r2")
+            && self.router.is_my_uri(routes[0].uri_text)
+        {
+            next = 1;
+        }
+        let Some(hop) = routes.get(next) else {
+            self.route_set = Some(Vec::new());
+            return -1;
+        };
+        if has_uri_param(hop.uri_text, "lr") {
+            let last = routes.len() - 1;
+            self.dst_uri = Some(hop.uri_text.to_string());
+            self.new_ruri = Some(routes[last].uri_text.to_string());
+            self.route_set = Some(texts[next..last.max(next)].to_vec());
+        } else {
+            self.new_ruri = Some(hop.uri_text.to_string());
+            self.route_set = Some(texts[next + 1..].to_vec());
+        }
+        1
+    }
+
+    /// rr's direction of an in-dialog request: upstream when the `ftag` of our Route is not
+    /// the From tag (the callee is sending); downstream otherwise, also when unknown.
+    fn is_downstream(&self) -> bool {
+        let ftag = self
+            .routed_params
+            .as_deref()
+            .and_then(|p| param_value(p, "ftag"));
+        let from_tag = match self.msg.from() {
+            Ok(Some(f)) => f.tag().map(str::to_string),
+            _ => None,
+        };
+        match (ftag, from_tag) {
+            (Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => f == t,
+            _ => true,
+        }
+    }
+
+    /// Records the Record-Route request; a second one is refused, as rr does.
+    fn set_rr(&mut self, rr: Rr) -> i64 {
+        if self.rr.is_some() {
+            self.log(-1, "double attempt to record-route".into());
+            return -1;
+        }
+        self.rr = Some(rr);
+        1
+    }
+
+    fn add_rr_param(&mut self, p: &str) {
+        for part in p.split(';').filter(|x| !x.is_empty()) {
+            self.rr_params.push(';');
+            self.rr_params.push_str(part);
+        }
+    }
+
+    /// `insert_hf` (`above`) or `append_hf(…, after)`: a header line next to another.
+    fn place_header(&mut self, line: String, neighbour: Option<String>, above: bool) -> i64 {
+        if !line.contains(':') || line.contains(['\r', '\n']) {
+            return -1;
+        }
+        self.placed_headers.push((line, neighbour, above));
+        1
+    }
+
+    /// textops `replace*`: the first (or every) match in the message or the body.
+    fn replace(&mut self, re: &regex::Regex, text: &str, scope: Scope, all: bool) -> i64 {
+        let bytes = self.msg.as_bytes();
+        let offset = match scope {
+            Scope::Message => 0,
+            Scope::Body => bytes.len() - self.msg.body().len(),
+        };
+        let Ok(hay) = std::str::from_utf8(&bytes[offset..]) else {
+            return -1;
+        };
+        let mut n = 0;
+        for m in re.find_iter(hay) {
+            self.raw_edits
+                .push((offset + m.start()..offset + m.end(), text.to_string()));
+            n += 1;
+            if !all {
+                break;
+            }
+        }
+        if n > 0 {
+            1
+        } else {
+            -1
+        }
+    }
+
+    /// siputils `add_uri_param`: `;param` at the end of the Request-URI's parameters.
+    fn add_uri_param(&mut self, param: &str) -> i64 {
+        let param = param.trim_start_matches(';');
+        if param.is_empty() || param.contains(['\r', '\n', ' ', '?', '>']) {
+            return -1;
+        }
+        let ruri = self.current_ruri();
+        let (base, headers) = match ruri.split_once('?') {
+            Some((b, h)) => (b, Some(h)),
+            None => (ruri.as_str(), None),
+        };
+        let new = match headers {
+            Some(h) => format!("{base};{param}?{h}"),
+            None => format!("{base};{param}"),
+        };
+        if Uri::parse(&new).is_err() {
+            return -1;
+        }
+        self.new_ruri = Some(new);
+        1
+    }
+
+    /// siputils `is_e164`: `+` and 2 to `e164_max_len` digits, the first not 0.
+    fn e164(&self, v: &str) -> i64 {
+        let max = self.router.program.settings.e164_max_len;
+        let ok = v.strip_prefix('+').is_some_and(|d| {
+            (2..=max).contains(&d.len())
+                && d.bytes().all(|c| c.is_ascii_digit())
+                && !d.starts_with('0')
+        });
+        if ok {
+            1
+        } else {
+            -1
+        }
+    }
+
+    /// `force_tcp_alias([port])`: later sends to the peer's address with that port (the top
+    /// Via's port when absent) reuse this connection.
+    fn tcp_alias(&mut self, port: Option<i64>) -> i64 {
+        let Some(conn) = self.inc.conn.filter(|_| self.inc.proto != Transport::Udp) else {
+            return -1;
+        };
+        let port = match port {
+            Some(p) => u16::try_from(p).ok().filter(|p| *p > 0),
+            None => match self.msg.top_via() {
+                Ok(Some(v)) => Some(v.sent_by.port.unwrap_or(5060)),
+                _ => None,
+            },
+        };
+        let Some(port) = port else {
+            return -1;
+        };
+        self.out.push(Output::TcpAlias {
+            conn,
+            alias: std::net::SocketAddr::new(self.inc.source.ip(), port),
+        });
         1
     }
 
@@ -875,19 +1233,69 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
         };
-        let Some(local) = self.router.pick_socket(proto, host.parse::<IpAddr>().ok()) else {
+        let Some(local) = self.send_socket(proto, &host) else {
+            return -1;
+        };
+        let mut built = self.build_forward(local);
+        let mut proto = proto;
+        // udp_mtu: a UDP request that has grown past the MTU goes over the other protocol.
+        let mtu = self.router.program.udp_mtu;
+        let try_proto = self.mtu_try.or(self.router.program.udp_mtu_try_proto);
+        if let (Ok(data), Some(other)) = (&built, try_proto) {
+            if proto == Transport::Udp && other != Transport::Udp && mtu > 0 && data.len() > mtu {
+                if let Some(l) = self.router.pick_socket(other, host.parse::<IpAddr>().ok()) {
+                    proto = other;
+                    built = self.build_forward(l);
+                    return self.send_built(built, host, port, proto, l);
+                }
+            }
+        }
+        self.send_built(built, host, port, proto, local)
+    }
+
+    /// The socket a request of `proto` to `host` leaves from: the forced one when its
+    /// protocol matches (rr and Kamailio's core ignore a forced socket of another protocol,
+    /// with a warning), else the router's choice.
+    fn send_socket(&mut self, proto: Transport, host: &str) -> Option<usize> {
+        if let Some(i) = self.forced_socket {
+            if self.router.local(i).proto == proto {
+                return Some(i);
+            }
+            self.log(
+                0,
+                format!(
+                    "forward: the forced socket is {}, the destination needs {}; not used",
+                    self.router.local(i).proto.as_str(),
+                    proto.as_str()
+                ),
+            );
+        }
+        let local = self.router.pick_socket(proto, host.parse::<IpAddr>().ok());
+        if local.is_none() {
             self.log(
                 -1,
                 format!("forward: no {} socket to send from", proto.as_str()),
             );
-            return -1;
-        };
+        }
+        local
+    }
+
+    /// Sends a built request, or answers 513 when it grew too large.
+    fn send_built(
+        &mut self,
+        built: Result<Vec<u8>, sip_message::EditError>,
+        host: String,
+        port: Option<u16>,
+        proto: Transport,
+        local: usize,
+    ) -> i64 {
         let port = port.unwrap_or(if proto == Transport::Tls { 5061 } else { 5060 });
         // What we add (Via, Record-Route, Max-Forwards, append_hf) must not push the message
         // past what a SIP parser accepts (ours included): 513 instead of a broken forward.
         let limits = sip_message::Limits::default();
-        let most_headers = self.msg.headers().len() + 3 + self.add_headers.len();
-        match self.build_forward(local) {
+        let most_headers =
+            self.msg.headers().len() + 4 + self.add_headers.len() + self.placed_headers.len();
+        match built {
             Ok(data)
                 if data.len() > limits.max_message_size || most_headers > limits.max_headers =>
             {
@@ -964,19 +1372,13 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         if let Some(ruri) = &self.new_ruri {
             ed.set_request_uri(ruri)?;
         }
-        if self.pop_route {
-            ed.remove_top_route()?;
+        if let Some(set) = &self.route_set {
+            ed.replace_routes(set)?;
         }
-        if self.record_route {
-            let mut params = match sock.proto {
-                Transport::Udp => "lr".to_string(),
-                p => format!("transport={};lr", p.as_str()),
-            };
-            for extra in self.rr_params.split(';').filter(|p| !p.is_empty()) {
-                params.push(';');
-                params.push_str(extra);
+        if let Some(rr) = &self.rr {
+            for uri in self.record_route_uris(rr, local, &sent_by) {
+                ed.prepend_record_route_uri(&uri)?;
             }
-            ed.prepend_record_route(&sent_by, &params)?;
         }
         for name in &self.remove_headers {
             ed.remove_headers(name);
@@ -986,7 +1388,81 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 ed.add_header(name.trim(), value.trim())?;
             }
         }
+        for (line, neighbour, above) in &self.placed_headers {
+            if let Some((name, value)) = line.split_once(':') {
+                let (name, value) = (name.trim(), value.trim());
+                match (neighbour, above) {
+                    (before, true) => ed.insert_header(name, value, before.as_deref())?,
+                    (Some(after), false) => ed.insert_header_after(name, value, after)?,
+                    (None, false) => ed.add_header(name, value)?,
+                }
+            }
+        }
+        for (range, text) in &self.raw_edits {
+            ed.replace_range(range.clone(), text.as_bytes())?;
+        }
         Ok(ed.finish())
+    }
+
+    /// The Record-Route URIs to prepend, bottom first: rr's
+    /// `sip:<address>[;transport=…][;r2=on];lr[;ftag=…][params]`, two of them (the receiving
+    /// socket's below the sending one's) when the sockets differ and `enable_double_rr` is on.
+    fn record_route_uris(&self, rr: &Rr, local: usize, sent_by: &HostPort<'_>) -> Vec<String> {
+        let settings = &self.router.program.settings;
+        let sips = !settings.ignore_sips
+            && self
+                .current_ruri()
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+        let scheme = if sips { "sips" } else { "sip" };
+        let lr = if settings.full_lr { ";lr=on" } else { ";lr" };
+        let tag = if !settings.append_fromtag {
+            None
+        } else if matches!(rr, Rr::Sockets) && !self.is_downstream() {
+            self.msg
+                .to()
+                .ok()
+                .flatten()
+                .and_then(|t| t.tag().map(str::to_string))
+        } else {
+            self.msg
+                .from()
+                .ok()
+                .flatten()
+                .and_then(|f| f.tag().map(str::to_string))
+        };
+        let ftag = tag.map(|t| format!(";ftag={t}")).unwrap_or_default();
+        let params = &self.rr_params;
+        match rr {
+            Rr::Preset(a, b) => {
+                let one = |addr: &str| format!("{scheme}:{addr}{ftag}{params}{lr}");
+                // rr inserts the first address above the second.
+                let mut uris: Vec<String> = b.iter().map(|b| one(b)).collect();
+                uris.push(one(a));
+                uris
+            }
+            Rr::Sockets => {
+                let transport = |p: Transport| match p {
+                    Transport::Udp => String::new(),
+                    p => format!(";transport={}", p.as_str()),
+                };
+                let out_sock = self.router.local(local);
+                let in_sock = self.router.local(self.inc.local);
+                let differ = local != self.inc.local && in_sock.host_port() != out_sock.host_port()
+                    || in_sock.proto != out_sock.proto;
+                let double = settings.double_rr == 2 || (settings.double_rr == 1 && differ);
+                let r2 = if double { ";r2=on" } else { "" };
+                let one = |hp: &HostPort<'_>, p: Transport| {
+                    format!("{scheme}:{hp}{}{r2}{lr}{ftag}{params}", transport(p))
+                };
+                let mut uris = Vec::with_capacity(2);
+                if double {
+                    uris.push(one(&in_sock.host_port(), in_sock.proto));
+                }
+                uris.push(one(sent_by, out_sock.proto));
+                uris
+            }
+        }
     }
 }
 
@@ -1100,4 +1576,44 @@ fn transform(t: &Trans, v: Value) -> Value {
         Trans::UriHost => uri_part(&v.as_str(), &PvName::RuriDomain),
         Trans::UriPort => uri_part(&v.as_str(), &PvName::RuriPort),
     }
+}
+
+/// The parameters of a SIP URI as written (from the first `;`, without the headers).
+fn uri_params(uri: &str) -> String {
+    match Uri::parse(uri) {
+        Ok(Uri::Sip(u)) => u.params.as_str().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Whether a SIP URI has the parameter `name` (any case).
+fn has_uri_param(uri: &str, name: &str) -> bool {
+    match Uri::parse(uri) {
+        Ok(Uri::Sip(u)) => u.params.iter().any(|p| p.name.eq_ignore_ascii_case(name)),
+        _ => false,
+    }
+}
+
+/// The value of `name` in a `;a=1;b=2` parameter text.
+fn param_value(params: &str, name: &str) -> Option<String> {
+    params.split(';').find_map(|p| {
+        let (n, v) = p.split_once('=').unwrap_or((p, ""));
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
+/// A Route value written back: `[display ]<uri>;params`.
+fn route_text(n: &sip_message::NameAddr<'_>) -> String {
+    let mut s = String::new();
+    if let Some(d) = n.display_name {
+        s.push_str(d);
+        s.push(' ');
+    }
+    s.push('<');
+    s.push_str(n.uri_text);
+    s.push('>');
+    s.push_str(n.params.as_str());
+    s
 }

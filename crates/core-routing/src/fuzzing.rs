@@ -131,6 +131,7 @@ pub fn route(data: &[u8]) -> Report {
                     }
                 }
                 Output::Log { .. } => report.logged += 1,
+                Output::TcpAlias { .. } => {}
             }
         }
     }

@@ -38,6 +38,7 @@
 mod compile;
 mod exec;
 pub mod fuzzing;
+mod modparams;
 pub mod pv;
 mod reply;
 pub mod value;
@@ -177,6 +178,13 @@ pub enum Output {
         /// Where in the config the line comes from (`xlog`, `log`); `None` for the core's own.
         span: Option<cfg_parser::lexer::Span>,
     },
+    /// `force_tcp_alias`: later sends to `alias` reuse connection `conn`.
+    TcpAlias {
+        /// The connection the request came on.
+        conn: u64,
+        /// The peer address that is to reach it.
+        alias: SocketAddr,
+    },
 }
 
 /// A compiled script with the server's sockets: the sans-IO routing engine.
@@ -194,12 +202,13 @@ impl Router {
         config: &ast::Config,
         rc: RouterConfig,
     ) -> Result<(Router, Vec<CompileError>), CompileError> {
-        let (program, warnings) = compile::compile(config)?;
+        let (program, warnings) = compile::compile(config, &rc.sockets)?;
+        let shv = program.settings.shv.iter().cloned().collect();
         Ok((
             Router {
                 program,
                 config: rc,
-                shv: Mutex::new(HashMap::new()),
+                shv: Mutex::new(shv),
             },
             warnings,
         ))
@@ -460,6 +469,43 @@ impl Fnv {
 }
 
 /// The host text of an address argument (`forward(udp:1.2.3.4:5060)`): its first host.
+/// `[proto:]address[:port]` as `force_send_socket` and `$fs` write it: the protocol (when
+/// the text starts with one), the address (brackets kept off) and the port.
+pub(crate) fn parse_socket_text(text: &str) -> Option<(Option<String>, String, Option<u16>)> {
+    let text = text.trim();
+    let (proto, rest) = match text.split_once(':') {
+        Some((p, rest))
+            if ["udp", "tcp", "tls", "sctp", "ws", "wss"]
+                .contains(&p.to_ascii_lowercase().as_str()) =>
+        {
+            (Some(p.to_ascii_uppercase()), rest)
+        }
+        _ => (None, text),
+    };
+    let hp = HostPort::parse(rest).ok()?;
+    let host = hp.host.unbracketed().to_string();
+    Some((proto, host, hp.port))
+}
+
+/// The index of the socket with that protocol (any when `None`, as written in the config:
+/// `UDP`, `Tcp`...), address (its IP or advertised name) and port (any when `None`).
+pub(crate) fn find_socket(
+    sockets: &[LocalSocket],
+    proto: Option<&str>,
+    host: &str,
+    port: Option<u16>,
+) -> Option<usize> {
+    let ip = host.trim_matches(['[', ']']).parse::<IpAddr>().ok();
+    sockets.iter().position(|s| {
+        proto.is_none_or(|p| p.eq_ignore_ascii_case(s.proto.as_str()))
+            && (ip == Some(s.address)
+                || s.advertise
+                    .as_ref()
+                    .is_some_and(|a| a.0.eq_ignore_ascii_case(host)))
+            && port.is_none_or(|p| p == s.port || s.advertise.as_ref().is_some_and(|a| a.1 == p))
+    })
+}
+
 pub(crate) fn fmt_listen_host(a: &ast::ListenAddr) -> String {
     match a.hosts.first().map(|h| &h.value) {
         Some(ast::HostSpec::Ip(ip)) => ip.to_string(),

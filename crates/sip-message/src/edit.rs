@@ -417,6 +417,29 @@ impl<'m, 'a> Editor<'m, 'a> {
         Ok(())
     }
 
+    /// Inserts the header line `name: value` below the first header called `after` (any
+    /// form, any case), or at the end of the headers when there is none (textops'
+    /// `append_hf(text, header)`).
+    pub fn insert_header_after(
+        &mut self,
+        name: &str,
+        value: &str,
+        after: &str,
+    ) -> Result<(), EditError> {
+        check_token(name, "header name")?;
+        check_text(value, "header value")?;
+        let at = self
+            .msg
+            .headers()
+            .iter()
+            .find(|h| h.is(after))
+            .map_or(self.msg.headers_end(), |h| h.line_range().end);
+        self.lump(at, at, false, |w| {
+            let _ = write!(w, "{name}: {value}\r\n");
+        });
+        Ok(())
+    }
+
     /// Replaces the whole route set: every Route line goes, and `values` (name-addrs, top
     /// first) are written as one `Route:` line where the first Route was (or at the end of
     /// the headers). What loose routing leaves after it strips our own entries, and the

@@ -248,6 +248,11 @@ async fn dispatch(
                     span.map(|s| parsed.sources().location(s).to_string())
                 });
             }
+            Output::TcpAlias { conn, alias } => {
+                if !handle.add_alias(ConnId(conn), alias) {
+                    tracing::debug!("force_tcp_alias: connection {conn} is gone");
+                }
+            }
             Output::Send(s) => {
                 let dest = match s.dest {
                     Dest::Addr(a) => a,

@@ -1,0 +1,457 @@
+//! Module functions and parameters beyond the relay basics: rr's full Record-Route and
+//! loose-routing behaviour, textops' edits, siputils' URI checks, the core's socket
+//! functions, and `modparam` checking.
+
+mod common;
+
+use common::*;
+use core_routing::{Dest, Output, Transport};
+
+const MODULES: &str = "loadmodule \"sl.so\"\nloadmodule \"rr.so\"\nloadmodule \"textops.so\"\nloadmodule \"siputils.so\"\nloadmodule \"xlog.so\"\nloadmodule \"maxfwd.so\"\n";
+
+/// A config with the usual modules loaded, `params` before the route and `body` in it.
+fn cfg(params: &str, body: &str) -> String {
+    format!("{MODULES}{params}\nrequest_route {{\n{body}\n}}\n")
+}
+
+/// The one message a config sends for a request.
+fn sent(config: &str, msg: &str) -> String {
+    let r = router(config);
+    let out = run(&r, msg);
+    let s = sends(&out);
+    assert_eq!(s.len(), 1, "{out:?}");
+    text(s[0])
+}
+
+/// An in-dialog request (To tag `b2`) with the given Route lines.
+fn in_dialog(ruri: &str, routes: &str) -> String {
+    request("BYE", ruri, &format!("Route: {routes}\n")).replace(
+        "To: <sip:bob@example.com>",
+        "To: <sip:bob@example.com>;tag=b2",
+    )
+}
+
+fn lines<'t>(t: &'t str, name: &str) -> Vec<&'t str> {
+    t.lines().filter(|l| l.starts_with(name)).collect()
+}
+
+#[test]
+fn modparams_are_checked_against_the_modules_tables() {
+    let e = compile_error(&cfg("modparam(\"rr\", \"no_such\", 1)", "forward();"));
+    assert!(e.starts_with("test.cfg:7:"), "{e}");
+    assert!(e.contains("module `rr` has no parameter `no_such`"), "{e}");
+    let e = compile_error(&cfg("modparam(\"rr\", \"append_fromtag\", \"yes\")", ""));
+    assert!(
+        e.contains("modparam `append_fromtag` takes a number"),
+        "{e}"
+    );
+    let e = compile_error(&cfg("modparam(\"tm\", \"fr_timer\", 1000)", ""));
+    assert!(e.contains("no loaded module matches `tm`"), "{e}");
+    let e = compile_error(&cfg("modparam(\"rr\", \"enable_double_rr\", 3)", ""));
+    assert!(e.contains("3 is not 0, 1 or 2"), "{e}");
+    let e = compile_error(&cfg("modparam(\"maxfwd|rr\", \"max_limit\", 10)", ""));
+    assert!(
+        e.contains("module `rr` has no parameter `max_limit`"),
+        "{e}"
+    );
+    let e = compile_error(&format!(
+        "loadmodule \"pv.so\"\nmodparam(\"pv\", \"shvset\", \"x=3\")\n{}",
+        "request_route { exit; }"
+    ));
+    assert!(e.contains("must start with i: or s:"), "{e}");
+    let w = warnings(&cfg("modparam(\"xlog\", \"prefix\", \"x: \")", ""));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("test.cfg:7:") && w[0].contains("no xlog's line prefix"),
+        "{w:?}"
+    );
+    // The module name is a case-insensitive regular expression.
+    assert!(warnings(&cfg("modparam(\"RR|TM\", \"append_fromtag\", 0)", "")).is_empty());
+}
+
+#[test]
+fn modparams_change_what_the_modules_do() {
+    let t = sent(
+        &cfg(
+            "modparam(\"rr\", \"append_fromtag\", 0)\nmodparam(\"maxfwd\", \"max_limit\", 16)",
+            "mf_process_maxfwd_header(\"10\"); record_route(); forward();",
+        ),
+        &request("INVITE", "sip:bob@127.0.0.2", ""),
+    );
+    assert!(
+        t.contains("Record-Route: <sip:127.0.0.1:5060;lr>\r\n"),
+        "{t}"
+    );
+    assert!(t.contains("Max-Forwards: 16\r\n"), "{t}");
+
+    let r = router(
+        "loadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nmodparam(\"pv\", \"shvset\", \"gw=s:10.0.0.9\")\nmodparam(\"pv\", \"varset\", \"n=i:5\")\nrequest_route { xlog(\"$shv(gw) $var(n)\"); $var(n) = $var(n) + 1; xlog(\"$var(n)\"); }",
+    );
+    for _ in 0..2 {
+        let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""));
+        assert_eq!(logs(&out), ["10.0.0.9 5", "6"]);
+    }
+
+    // sanity: noreply and no autodrop leave the decision to the script.
+    let bad = request("INVITE", "sip:bob@127.0.0.2", "").replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
+    let quiet = cfg(
+        "loadmodule \"sanity.so\"\nmodparam(\"sanity\", \"noreply\", 1)\nmodparam(\"sanity\", \"autodrop\", 0)",
+        "if (!sanity_check()) { xlog(\"insane $rc\"); exit; } forward();",
+    );
+    let out = run(&router(&quiet), &bad);
+    assert!(sends(&out).is_empty(), "{out:?}");
+    assert_eq!(logs(&out), ["insane -1"]);
+    let loud = cfg(
+        "loadmodule \"sanity.so\"",
+        "if (!sanity_check()) { xlog(\"not reached\"); } forward();",
+    );
+    let out = run(&router(&loud), &bad);
+    assert!(logs(&out).is_empty(), "{out:?}");
+    assert!(text(sends(&out)[0]).starts_with("SIP/2.0 400"), "{out:?}");
+}
+
+#[test]
+fn record_route_preset_and_double_record_route() {
+    let invite = request("INVITE", "sip:bob@127.0.0.2", "");
+    let t = sent(
+        &cfg(
+            "",
+            "add_rr_param(\"x=1\"); record_route_preset(\"10.0.0.1:5090;transport=tcp\"); forward();",
+        ),
+        &invite,
+    );
+    assert_eq!(
+        lines(&t, "Record-Route:"),
+        ["Record-Route: <sip:10.0.0.1:5090;transport=tcp;ftag=a1;x=1;lr>"]
+    );
+    let t = sent(
+        &cfg(
+            "",
+            "record_route_preset(\"a.example\", \"b.example\"); forward();",
+        ),
+        &invite,
+    );
+    assert_eq!(
+        lines(&t, "Record-Route:"),
+        [
+            "Record-Route: <sip:a.example;ftag=a1;lr>",
+            "Record-Route: <sip:b.example;ftag=a1;lr>"
+        ]
+    );
+    // In over UDP, out over TCP: one entry per side, the sending socket's on top.
+    let to_tcp = request("INVITE", "sip:bob@127.0.0.2;transport=tcp", "");
+    let double = cfg("", "record_route(); forward();");
+    let t = sent(&double, &to_tcp);
+    assert_eq!(
+        lines(&t, "Record-Route:"),
+        [
+            "Record-Route: <sip:127.0.0.1:5060;transport=tcp;r2=on;lr;ftag=a1>",
+            "Record-Route: <sip:127.0.0.1:5060;r2=on;lr;ftag=a1>"
+        ]
+    );
+    let t = sent(
+        &cfg(
+            "modparam(\"rr\", \"enable_double_rr\", 0)",
+            "record_route(); forward();",
+        ),
+        &to_tcp,
+    );
+    assert_eq!(
+        lines(&t, "Record-Route:"),
+        ["Record-Route: <sip:127.0.0.1:5060;transport=tcp;lr;ftag=a1>"]
+    );
+    let t = sent(
+        &cfg(
+            "modparam(\"rr\", \"enable_double_rr\", 2)",
+            "record_route(); forward();",
+        ),
+        &invite,
+    );
+    assert_eq!(lines(&t, "Record-Route:").len(), 2, "{t}");
+    let e = compile_error(&cfg(
+        "modparam(\"rr\", \"enable_double_rr\", 0)",
+        "record_route_preset(\"a\", \"b\");",
+    ));
+    assert!(e.contains("needs rr's enable_double_rr"), "{e}");
+    // A second Record-Route request fails.
+    let r = router(&cfg(
+        "",
+        "record_route(); if (!record_route()) { xlog(\"again $rc\"); }",
+    ));
+    let out = run(&r, &invite);
+    assert_eq!(logs(&out), ["double attempt to record-route", "again -1"]);
+}
+
+#[test]
+fn loose_route_strips_both_double_record_route_entries() {
+    let t = sent(
+        &cfg("", "if (loose_route()) { forward(); }"),
+        &in_dialog(
+            "sip:bob@10.0.0.5",
+            "<sip:127.0.0.1:5060;transport=tcp;r2=on;lr;ftag=a1>, <sip:127.0.0.1:5060;r2=on;lr;ftag=a1>, <sip:next.example;lr>",
+        ),
+    );
+    assert_eq!(lines(&t, "Route:"), ["Route: <sip:next.example;lr>"]);
+    assert!(t.starts_with("BYE sip:bob@10.0.0.5 SIP/2.0\r\n"), "{t}");
+    let r = router(&cfg("", "if (loose_route()) { forward(); }"));
+    let out = run(
+        &r,
+        &in_dialog(
+            "sip:bob@10.0.0.5",
+            "<sip:127.0.0.1:5060;lr>, <sip:next.example;lr>",
+        ),
+    );
+    assert_eq!(
+        sends(&out)[0].dest,
+        Dest::Host {
+            host: "next.example".into(),
+            port: 5060
+        }
+    );
+}
+
+#[test]
+fn strict_routers_on_either_side() {
+    let relay = cfg("", "if (loose_route()) { forward(); }");
+    // The next hop is a strict router: it goes into the Request-URI, ours to the end.
+    let t = sent(
+        &relay,
+        &in_dialog(
+            "sip:bob@10.0.0.5",
+            "<sip:127.0.0.1:5060;lr>, <sip:strict.example>, <sip:after.example;lr>",
+        ),
+    );
+    assert!(t.starts_with("BYE sip:strict.example SIP/2.0\r\n"), "{t}");
+    assert_eq!(
+        lines(&t, "Route:"),
+        ["Route: <sip:after.example;lr>, <sip:bob@10.0.0.5>"]
+    );
+    // The previous hop was a strict router: our URI is the Request-URI and the real one is
+    // the last Route.
+    let t = sent(
+        &relay,
+        &in_dialog(
+            "sip:127.0.0.1:5060;lr;ftag=a1",
+            "<sip:next.example;lr>, <sip:bob@10.0.0.5>",
+        ),
+    );
+    assert!(t.starts_with("BYE sip:bob@10.0.0.5 SIP/2.0\r\n"), "{t}");
+    assert_eq!(lines(&t, "Route:"), ["Route: <sip:next.example;lr>"]);
+    // A preloaded route set that only named us: false (-3), the Route is gone.
+    let r = router(&cfg(
+        "",
+        "if (!loose_route()) { xlog(\"rc=$rc\"); } forward();",
+    ));
+    let out = run(
+        &r,
+        &request(
+            "INVITE",
+            "sip:bob@127.0.0.2",
+            "Route: <sip:127.0.0.1:5060;lr>\n",
+        ),
+    );
+    assert_eq!(logs(&out), ["rc=-3"]);
+    assert!(lines(&text(sends(&out)[0]), "Route:").is_empty());
+}
+
+#[test]
+fn route_parameters_and_direction() {
+    let config = cfg(
+        "",
+        "if (loose_route()) { if (check_route_param(\"ftag=a1\")) { xlog(\"ftag\"); } if (check_route_param(\"nat=yes\")) { xlog(\"nat\"); } if (is_direction(\"downstream\")) { xlog(\"down\"); } if (is_direction(\"upstream\")) { xlog(\"up\"); } }",
+    );
+    let r = router(&config);
+    let down = in_dialog("sip:bob@10.0.0.5", "<sip:127.0.0.1:5060;lr;ftag=a1>");
+    assert_eq!(logs(&run(&r, &down)), ["ftag", "down"]);
+    // The callee's request: From carries the callee's tag.
+    let up = down
+        .replace(
+            "From: <sip:alice@example.com>;tag=a1",
+            "From: <sip:bob@example.com>;tag=b2",
+        )
+        .replace(
+            "To: <sip:bob@example.com>;tag=b2",
+            "To: <sip:alice@example.com>;tag=a1",
+        );
+    assert_eq!(logs(&run(&r, &up)), ["ftag", "up"]);
+    let e = compile_error(&cfg(
+        "modparam(\"rr\", \"append_fromtag\", 0)",
+        "is_direction(\"upstream\");",
+    ));
+    assert!(e.contains("needs rr's append_fromtag"), "{e}");
+    let e = compile_error(&cfg("", "is_direction(\"sideways\");"));
+    assert!(e.contains("\"downstream\" or \"upstream\""), "{e}");
+}
+
+#[test]
+fn textops_edits_the_forwarded_message() {
+    let body = "v=0\nhello world\n";
+    let msg = request(
+        "INVITE",
+        "sip:bob@127.0.0.2",
+        "Subject: x\nContent-Type: application/sdp\n",
+    )
+    .replace(
+        "Content-Length: 0\n\n",
+        &format!("Content-Length: {}\n\n{body}", body.len() + 2),
+    );
+    let t = sent(
+        &cfg(
+            "",
+            "if (search_body(\"^hello\")) { insert_hf(\"X-Body: hello\\r\\n\"); }
+             if (search_body(\"^goodbye\")) { insert_hf(\"X-Body: goodbye\\r\\n\"); }
+             search_append(\"Subject: x\", \" appended\");
+             insert_hf(\"X-Before: 1\\r\\n\", \"CSeq\");
+             append_hf(\"X-After: 1\\r\\n\", \"From\");
+             replace(\"bob@example.com\", \"carol@example.com\");
+             replace_all(\"example\\.com\", \"example.net\");
+             replace_body(\"hello\", \"goodbye, cruel\");
+             forward();",
+        ),
+        &msg,
+    );
+    let heads: Vec<&str> = t.lines().take_while(|l| !l.is_empty()).collect();
+    // Above the first header: below our own Via, above the sender's.
+    assert_eq!(heads[2], "X-Body: hello", "{t}");
+    assert!(t.contains("Subject: x appended\r\n"), "{t}");
+    let cseq = heads
+        .iter()
+        .position(|l| l.starts_with("CSeq:"))
+        .unwrap_or(0);
+    assert_eq!(heads[cseq - 1], "X-Before: 1", "{t}");
+    let from = heads
+        .iter()
+        .position(|l| l.starts_with("From:"))
+        .unwrap_or(0);
+    assert_eq!(heads[from + 1], "X-After: 1", "{t}");
+    // replace() took the first match (To), replace_all() every other one; edits of the
+    // same octets do not stack (the first wins), as Kamailio's lumps.
+    assert!(t.contains("To: <sip:carol@example.com>\r\n"), "{t}");
+    assert!(
+        t.contains("From: <sip:alice@example.net>;tag=a1\r\n"),
+        "{t}"
+    );
+    assert!(t.contains("Call-ID: call-1@example.net\r\n"), "{t}");
+    assert!(
+        t.ends_with("\r\n\r\nv=0\r\ngoodbye, cruel world\r\n"),
+        "{t}"
+    );
+    let len = "v=0\r\ngoodbye, cruel world\r\n".len();
+    assert!(t.contains(&format!("Content-Length: {len}\r\n")), "{t}");
+    let e = compile_error(&cfg("", "replace(\"(\", \"x\");"));
+    assert!(e.contains("bad regular expression"), "{e}");
+}
+
+#[test]
+fn siputils_uri_checks() {
+    let r = router(&cfg(
+        "",
+        "if (uri_param(\"transport\", \"tcp\")) { xlog(\"tcp\"); }
+         if (uri_param(\"lr\")) { xlog(\"lr\"); }
+         if (is_e164(\"+4930123456\")) { xlog(\"e164\"); }
+         if (is_e164(\"4930123456\") || is_e164(\"+0123\") || is_e164(\"+1234567890123456\")) { xlog(\"wrong\"); }
+         if (is_uri_user_e164(\"sip:+4930123@example.com\")) { xlog(\"user e164\"); }
+         if (is_uri_user_e164(\"$fu\")) { xlog(\"wrong\"); }
+         add_uri_param(\"user=phone\");
+         forward(\"127.0.0.3\", 5060);",
+    ));
+    let out = run(
+        &r,
+        &request("INVITE", "sip:bob@127.0.0.2;transport=tcp", ""),
+    );
+    assert_eq!(logs(&out), ["tcp", "e164", "user e164"]);
+    assert!(
+        text(sends(&out)[0])
+            .starts_with("INVITE sip:bob@127.0.0.2;transport=tcp;user=phone SIP/2.0"),
+        "{out:?}"
+    );
+    let r = router(&cfg(
+        "modparam(\"siputils\", \"e164_max_len\", 5)",
+        "if (is_e164(\"+123456\")) { xlog(\"long\"); }",
+    ));
+    assert!(logs(&run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""))).is_empty());
+}
+
+#[test]
+fn force_send_socket_picks_the_local_socket() {
+    let to_tcp = request("INVITE", "sip:bob@127.0.0.2;transport=tcp", "");
+    let r = router(&cfg(
+        "",
+        "force_send_socket(tcp:127.0.0.1:5060); forward();",
+    ));
+    let out = run(&r, &to_tcp);
+    assert_eq!(sends(&out)[0].local, Some(1));
+    // A forced socket of another protocol is not used, with a warning.
+    let r = router(&cfg(
+        "",
+        "force_send_socket(udp:127.0.0.1:5060); forward();",
+    ));
+    let out = run(&r, &to_tcp);
+    assert_eq!(sends(&out)[0].proto, Transport::Tcp);
+    assert!(
+        logs(&out)[0].contains("the forced socket is udp"),
+        "{out:?}"
+    );
+    let e = compile_error(&cfg("", "force_send_socket(udp:10.9.9.9:5060);"));
+    assert!(
+        e.contains("siprouter does not listen on udp:10.9.9.9:5060"),
+        "{e}"
+    );
+}
+
+#[test]
+fn udp_mtu_moves_large_requests_to_another_protocol() {
+    let big = request(
+        "INVITE",
+        "sip:bob@127.0.0.2",
+        &format!("X-Pad: {}\n", "p".repeat(300)),
+    );
+    let small = request("INVITE", "sip:bob@127.0.0.2", "");
+    let global = cfg("udp_mtu=400\nudp_mtu_try_proto=TCP", "forward();");
+    let r = router(&global);
+    let out = run(&r, &big);
+    let s = sends(&out)[0];
+    assert_eq!((s.proto, s.local), (Transport::Tcp, Some(1)));
+    assert!(
+        text(s).contains("\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;"),
+        "{out:?}"
+    );
+    assert_eq!(sends(&run(&r, &small))[0].proto, Transport::Udp);
+    let per_message = cfg("udp_mtu=400", "udp_mtu_try_proto(TCP); forward();");
+    assert_eq!(
+        sends(&run(&router(&per_message), &big))[0].proto,
+        Transport::Tcp
+    );
+    let off = cfg("udp_mtu=400", "forward();");
+    assert_eq!(sends(&run(&router(&off), &big))[0].proto, Transport::Udp);
+}
+
+#[test]
+fn force_tcp_alias_names_the_connection() {
+    let r = router(&cfg(
+        "",
+        "if (!force_tcp_alias()) { xlog(\"no alias\"); } force_tcp_alias(5090); exit;",
+    ));
+    let out = run_on(
+        &r,
+        &request("INVITE", "sip:bob@127.0.0.2", ""),
+        Transport::Tcp,
+        Some(7),
+    );
+    let aliases: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::TcpAlias { conn, alias } => Some((*conn, alias.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        aliases,
+        [
+            (7, "127.0.0.1:5070".to_string()),
+            (7, "127.0.0.1:5090".to_string())
+        ]
+    );
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""));
+    assert_eq!(logs(&out), ["no alias"]);
+}
