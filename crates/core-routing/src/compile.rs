@@ -12,6 +12,7 @@ use regex::{Regex, RegexBuilder};
 
 use crate::modparams::{self, ModSettings};
 use crate::pv::{self, Pv};
+use crate::uri_edit::UriPart;
 use crate::value::Value;
 use crate::{LocalSocket, Transport};
 
@@ -48,6 +49,8 @@ pub(crate) struct Program {
     pub(crate) udp_mtu: usize,
     /// `udp_mtu_try_proto` (core parameter; the function sets it per message).
     pub(crate) udp_mtu_try_proto: Option<Transport>,
+    /// Named routes, for `route(expression)`.
+    pub(crate) route_names: HashMap<String, usize>,
 }
 
 pub(crate) type Block = Vec<Op>;
@@ -105,6 +108,10 @@ pub(crate) enum Legacy {
     Proto,
     Af,
     MsgLen,
+    /// `uri:host` (forward's argument): the Request-URI's host.
+    UriHost,
+    /// `uri:port`: the Request-URI's port.
+    UriPort,
 }
 
 /// `xlog` format parts.
@@ -121,6 +128,23 @@ pub(crate) enum Func {
     SlReplyError,
     Forward(Option<(Expr, Option<Expr>)>),
     Route(usize),
+    /// `route(expression)`: the route named by the value, looked up at run time.
+    RouteByName(Expr),
+    /// `forward_udp(host[, port])` and its TCP/TLS/SCTP siblings.
+    ForwardProto(Transport, Expr, Option<Expr>),
+    /// `sethostport`, `sethostporttrans`, `setuserpass`.
+    Rewrite(UriPart, Expr),
+    /// kex `setbflag(flag[, branch])`, `resetbflag`, `isbflagset`: branch flags (only
+    /// branch 0 exists without transactions).
+    SetBFlag(u32, Option<Expr>),
+    /// `resetbflag`.
+    ResetBFlag(u32, Option<Expr>),
+    /// `isbflagset`.
+    IsBFlagSet(u32, Option<Expr>),
+    /// kex `is_myself(uri)`.
+    IsMyself(Expr),
+    /// A call that does nothing at run time (`error()`, as in Kamailio).
+    Nothing,
     /// `log([level,] text)` with the call's place in the config.
     Log(i64, Expr, Span),
     /// The `xlog` family with the call's place in the config.
@@ -244,6 +268,10 @@ const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
     ("siputils", "is_request", &[0]),
     ("siputils", "is_reply", &[0]),
     ("rr", "add_rr_param", &[1]),
+    ("kex", "setbflag", &[1, 2]),
+    ("kex", "resetbflag", &[1, 2]),
+    ("kex", "isbflagset", &[1, 2]),
+    ("kex", "is_myself", &[1]),
 ];
 
 /// Modules that only provide management interfaces: accepted with a warning.
@@ -302,9 +330,14 @@ pub(crate) fn compile(
             Item::LoadModule(m) => {
                 let name = m.module_name().to_string();
                 if MANAGEMENT_MODULES.contains(&name.as_str()) {
+                    let rest = if name == "kex" {
+                        "; its script functions setbflag, resetbflag, isbflagset and is_myself are available"
+                    } else {
+                        "; ignored"
+                    };
                     c.warnings.push(CompileError {
                         message: format!(
-                            "module `{name}` provides management interfaces (RPC, MI) that siprouter does not offer; ignored"
+                            "module `{name}` provides management interfaces (RPC, MI) that siprouter does not offer{rest}"
                         ),
                         span: m.span,
                     });
@@ -381,6 +414,7 @@ pub(crate) fn compile(
         let block = c.block(body)?;
         c.program.routes[idx].extend(block);
     }
+    c.program.route_names = c.route_names.clone();
     Ok((c.program, c.warnings))
 }
 
@@ -519,6 +553,8 @@ impl Compiler {
                 "proto" => Legacy::Proto,
                 "af" => Legacy::Af,
                 "msg:len" => Legacy::MsgLen,
+                "uri:host" => Legacy::UriHost,
+                "uri:port" => Legacy::UriPort,
                 other => return err(*span, format!("`{other}` is not supported yet")),
             }),
             AExpr::Block(b) => return err(b.span, "blocks as values are not supported"),
@@ -656,6 +692,8 @@ impl Compiler {
                     Some(Arg::Expr(AExpr::Word { word, .. })) => word.clone(),
                     Some(Arg::Expr(AExpr::Str { value, .. })) => value.clone(),
                     Some(Arg::Expr(AExpr::Int { value, .. })) => value.to_string(),
+                    // route($var(r)), route("a" + $x): the name is looked up when it runs.
+                    Some(Arg::Expr(e)) => return Ok(Func::RouteByName(self.expr(e)?)),
                     _ => return err(c.span, "route() takes a route name"),
                 };
                 let idx = self.route_names.get(&target).copied().map_or_else(
@@ -674,6 +712,41 @@ impl Compiler {
             "isflagset" => Some(Func::IsFlagSet(self.flag(c)?)),
             "rewriteuri" | "seturi" => Some(Func::SetUri(self.arg_expr(c, 0)?)),
             "rewritehost" | "sethost" | "seth" => Some(Func::SetHost(self.arg_expr(c, 0)?)),
+            "rewritehostport" | "sethostport" | "sethp" => {
+                Some(Func::Rewrite(UriPart::HostPort, self.arg_expr(c, 0)?))
+            }
+            "rewritehostporttrans" | "sethostporttrans" | "sethpt" => {
+                Some(Func::Rewrite(UriPart::HostPortTrans, self.arg_expr(c, 0)?))
+            }
+            "rewriteuserpass" | "setuserpass" | "setup" => {
+                Some(Func::Rewrite(UriPart::UserPass, self.arg_expr(c, 0)?))
+            }
+            "forward_udp" | "forward_tcp" | "forward_tls" | "forward_sctp" => {
+                let proto = transport_named(name.trim_start_matches("forward_"));
+                let host = match c.args.first() {
+                    Some(Arg::Expr(e)) => self.expr(e)?,
+                    Some(Arg::Address(a)) => Expr::Const(Value::Str(crate::fmt_listen_host(a))),
+                    None => return err(c.span, format!("`{name}` needs a destination")),
+                };
+                let port = if n > 1 {
+                    Some(self.arg_expr(c, 1)?)
+                } else {
+                    None
+                };
+                Some(Func::ForwardProto(
+                    proto.unwrap_or(Transport::Udp),
+                    host,
+                    port,
+                ))
+            }
+            "error" => {
+                // Kamailio parses error(class, text) and does nothing with it at run time.
+                self.warnings.push(CompileError {
+                    message: "error() does nothing at run time (as in Kamailio)".into(),
+                    span: c.span,
+                });
+                Some(Func::Nothing)
+            }
             "rewriteuser" | "setuser" | "setu" => Some(Func::SetUser(self.arg_expr(c, 0)?)),
             "rewriteport" | "setport" | "setp" => Some(Func::SetPort(self.arg_expr(c, 0)?)),
             "prefix" => Some(Func::Prefix(self.arg_expr(c, 0)?)),
@@ -822,6 +895,20 @@ impl Compiler {
                 Expr::Const(v) => Func::Search(self.regex(&v.as_str(), true, true, c.span)?),
                 _ => return err(c.span, "search() takes a constant regular expression"),
             },
+            "setbflag" | "resetbflag" | "isbflagset" => {
+                let flag = self.flag(c)?;
+                let branch = if n == 2 {
+                    Some(self.arg_expr(c, 1)?)
+                } else {
+                    None
+                };
+                match name {
+                    "setbflag" => Func::SetBFlag(flag, branch),
+                    "resetbflag" => Func::ResetBFlag(flag, branch),
+                    _ => Func::IsBFlagSet(flag, branch),
+                }
+            }
+            "is_myself" => Func::IsMyself(self.arg_expr(c, 0)?),
             "record_route" => Func::RecordRoute(if n == 1 {
                 Some(self.arg_expr(c, 0)?)
             } else {

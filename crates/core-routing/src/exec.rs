@@ -47,6 +47,8 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     vars: HashMap<String, Value>,
     avps: HashMap<String, Value>,
     flags: u64,
+    /// Branch flags of branch 0 (kex `setbflag`).
+    bflags: u64,
     retcode: i64,
     maxfwd: Option<MaxFwd>,
     add_headers: Vec<String>,
@@ -99,6 +101,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             vars: router.program.settings.var.iter().cloned().collect(),
             avps: HashMap::new(),
             flags: 0,
+            bflags: 0,
             retcode: 1,
             maxfwd: None,
             add_headers: Vec::new(),
@@ -403,6 +406,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Legacy::Proto => Value::Str(self.inc.proto.as_str().into()),
             Legacy::Af => Value::Int(if self.inc.source.is_ipv6() { 10 } else { 2 }),
             Legacy::MsgLen => Value::Int(self.msg.as_bytes().len() as i64),
+            Legacy::UriHost => self.get_name(&PvName::RuriDomain),
+            Legacy::UriPort => self.get_name(&PvName::RuriPort),
         }
     }
 
@@ -599,6 +604,69 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 Flow::Exit => 0,
                 Flow::Drop => i64::MIN,
             },
+            Func::RouteByName(e) => {
+                let name = self.eval(e).as_str().into_owned();
+                match self.router.program.route_names.get(&name) {
+                    Some(idx) => match self.run_route(*idx) {
+                        Flow::Next | Flow::Break => 1,
+                        Flow::Return(n) => n,
+                        Flow::Exit => 0,
+                        Flow::Drop => i64::MIN,
+                    },
+                    None => {
+                        self.log(-1, format!("route `{name}` is not defined"));
+                        -1
+                    }
+                }
+            }
+            Func::ForwardProto(proto, host, port) => {
+                let h = self.eval(host).as_str().into_owned();
+                let p = port
+                    .as_ref()
+                    .map(|p| self.eval(p).as_int())
+                    .and_then(|p| u16::try_from(p).ok());
+                self.forward_to(h, p, *proto)
+            }
+            Func::Rewrite(part, e) => {
+                let v = self.eval(e).as_str().into_owned();
+                match crate::uri_edit::rewrite(&self.current_ruri(), *part, &v) {
+                    Some(u) => {
+                        self.new_ruri = Some(u);
+                        1
+                    }
+                    None => -1,
+                }
+            }
+            Func::SetBFlag(n, branch)
+            | Func::ResetBFlag(n, branch)
+            | Func::IsBFlagSet(n, branch) => {
+                let b = branch.as_ref().map_or(0, |b| self.eval(b).as_int());
+                if b != 0 {
+                    // Only branch 0 exists without transactions.
+                    return -1;
+                }
+                match f {
+                    Func::SetBFlag(..) => {
+                        self.bflags |= 1 << n;
+                        1
+                    }
+                    Func::ResetBFlag(..) => {
+                        self.bflags &= !(1 << n);
+                        1
+                    }
+                    _ if self.bflags & (1 << n) != 0 => 1,
+                    _ => -1,
+                }
+            }
+            Func::IsMyself(e) => {
+                let uri = self.eval(e).as_str().into_owned();
+                if self.router.is_my_uri(&uri) {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::Nothing => 1,
             Func::Log(level, e, span) => {
                 let m = self.eval(e).as_str().into_owned();
                 self.log_at(*level, m, Some(*span));
@@ -1200,8 +1268,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         if !self.msg.is_request() {
             return -1;
         }
-        let (host, port, proto) = match target {
-            Some((h, p)) => (h, p, self.inc.proto),
+        match target {
+            Some((h, p)) => self.forward_to(h, p, self.inc.proto),
             None => {
                 let uri = self.dst_uri.clone().unwrap_or_else(|| self.current_ruri());
                 match Uri::parse(&uri) {
@@ -1220,19 +1288,23 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                             _ if u.secure => Transport::Tls,
                             _ => self.inc.proto,
                         };
-                        (
-                            u.host_port.host.unbracketed().to_string(),
-                            u.host_port.port,
-                            proto,
-                        )
+                        let host = u.host_port.host.unbracketed().to_string();
+                        self.forward_to(host, u.host_port.port, proto)
                     }
                     _ => {
                         self.log(-1, format!("forward: cannot route to `{uri}`"));
-                        return -1;
+                        -1
                     }
                 }
             }
-        };
+        }
+    }
+
+    /// Forwards the request to `host` (`port`, or the protocol's default) over `proto`.
+    fn forward_to(&mut self, host: String, port: Option<u16>, proto: Transport) -> i64 {
+        if !self.msg.is_request() {
+            return -1;
+        }
         let Some(local) = self.send_socket(proto, &host) else {
             return -1;
         };

@@ -41,6 +41,7 @@ pub mod fuzzing;
 mod modparams;
 pub mod pv;
 mod reply;
+mod uri_edit;
 pub mod value;
 
 use std::collections::HashMap;
