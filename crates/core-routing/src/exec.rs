@@ -8,7 +8,7 @@ use cfg_parser::lexer::Span;
 use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
 
 use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op};
-use crate::pv::{AddrPart, Pv, PvName, Trans};
+use crate::pv::{AddrPart, Pv, PvName};
 use crate::value::Value;
 use crate::{Dest, Incoming, Output, Router, SendMsg, Transport};
 
@@ -379,7 +379,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             (name, _) => self.get_name(name),
         };
         for t in &pv.trans {
-            v = transform(t, v);
+            v = crate::trans::apply(t, v, &mut |p| self.get(p));
         }
         v
     }
@@ -1073,31 +1073,4 @@ fn set_uri_part(uri: &str, part: &PvName, value: &str) -> Option<String> {
         out.push_str(h);
     }
     Some(out)
-}
-
-fn transform(t: &Trans, v: Value) -> Value {
-    match t {
-        Trans::Len => Value::Int(v.as_str().len() as i64),
-        Trans::ToLower => Value::Str(v.as_str().to_lowercase()),
-        Trans::ToUpper => Value::Str(v.as_str().to_uppercase()),
-        Trans::Int => Value::Int(v.as_int()),
-        Trans::Substr(off, len) => {
-            let s = v.as_str();
-            let n = s.len() as i64;
-            let start = if *off < 0 {
-                (n + off).max(0)
-            } else {
-                (*off).min(n)
-            } as usize;
-            let end = if *len == 0 {
-                n as usize
-            } else {
-                (start as i64 + len).clamp(start as i64, n) as usize
-            };
-            Value::Str(s.get(start..end).unwrap_or("").to_string())
-        }
-        Trans::UriUser => uri_part(&v.as_str(), &PvName::RuriUser),
-        Trans::UriHost => uri_part(&v.as_str(), &PvName::RuriDomain),
-        Trans::UriPort => uri_part(&v.as_str(), &PvName::RuriPort),
-    }
 }

@@ -95,26 +95,7 @@ pub enum AddrPart {
     Tag,
 }
 
-/// A transformation (`{s.len}`, `{uri.user}`, …).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trans {
-    /// `s.len`
-    Len,
-    /// `s.tolower`
-    ToLower,
-    /// `s.toupper`
-    ToUpper,
-    /// `s.int`
-    Int,
-    /// `s.substr,offset,length`
-    Substr(i64, i64),
-    /// `uri.user`
-    UriUser,
-    /// `uri.host`
-    UriHost,
-    /// `uri.port`
-    UriPort,
-}
+pub use crate::trans::{TArg, Trans};
 
 /// A resolved pseudo-variable with its index and transformations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +141,7 @@ pub fn parse(text: &str) -> Result<Pv, String> {
         let (name_part, index) = split_index(name_part)?;
         let mut pv = simple(name_part)?;
         pv.index = index;
-        pv.trans = parse_trans(trans_part)?;
+        pv.trans = crate::trans::parse_list(trans_part)?;
         return Ok(pv);
     }
     let (name_part, index) = split_index(body)?;
@@ -260,42 +241,6 @@ fn simple(s: &str) -> Result<Pv, String> {
     })
 }
 
-fn parse_trans(s: &str) -> Result<Vec<Trans>, String> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(r) = rest.strip_prefix('{') {
-        let end = r
-            .find('}')
-            .ok_or_else(|| format!("unterminated transformation `{s}`"))?;
-        let t = &r[..end];
-        let mut parts = t.split(',');
-        let head = parts.next().unwrap_or("");
-        out.push(match head {
-            "s.len" => Trans::Len,
-            "s.tolower" => Trans::ToLower,
-            "s.toupper" => Trans::ToUpper,
-            "s.int" => Trans::Int,
-            "s.substr" => {
-                let off = parts.next().and_then(|p| p.trim().parse().ok());
-                let len = parts.next().and_then(|p| p.trim().parse().ok());
-                match (off, len) {
-                    (Some(o), Some(l)) => Trans::Substr(o, l),
-                    _ => return Err(format!("bad arguments in `{{{t}}}`")),
-                }
-            }
-            "uri.user" => Trans::UriUser,
-            "uri.host" => Trans::UriHost,
-            "uri.port" => Trans::UriPort,
-            _ => return Err(format!("unsupported transformation `{{{t}}}`")),
-        });
-        rest = &r[end + 1..];
-    }
-    if !rest.is_empty() {
-        return Err(format!("unexpected `{rest}` after transformations"));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,9 +253,12 @@ mod tests {
         let p = parse("$(hdr(Via)[1])").unwrap();
         assert_eq!((p.name, p.index), (PvName::Hdr("Via".into()), Some(1)));
         let p = parse("$(ru{s.len})").unwrap();
-        assert_eq!(p.trans, vec![Trans::Len]);
-        let p = parse("$(fu{uri.user}{s.toupper})").unwrap();
-        assert_eq!(p.trans, vec![Trans::UriUser, Trans::ToUpper]);
+        assert_eq!(p.trans[0].name(), "s.len");
+        let p = parse("$(fu{s.substr,1,2}{s.toupper})").unwrap();
+        let names: Vec<&str> = p.trans.iter().map(Trans::name).collect();
+        assert_eq!(names, ["s.substr", "s.toupper"]);
+        let p = parse("$(var(x){s.select,$var(i), })").unwrap();
+        assert_eq!(p.trans[0].text(), "s.select,$var(i), ");
         assert!(parse("$(ru{s.nope})").is_err());
         assert!(parse("$foo").unwrap().writable());
         assert!(!parse("$si").unwrap().writable());
