@@ -5,7 +5,7 @@
 //! transformation that fails (wrong input, an argument that cannot be read) gives `$null`,
 //! as a failing transformation makes the whole variable undefined in Kamailio.
 
-use sip_message::Uri;
+use sip_message::{NameAddr, Uri};
 
 use crate::pv::{self, Pv};
 use crate::value::Value;
@@ -67,6 +67,33 @@ enum Op {
     Numeric,
     Uri(UriPart<'static>),
     UriParam(TArg),
+    /// `param.value` (false) / `param.in` (true): by name.
+    ParamByName(TArg, char, bool),
+    /// `param.valueat` (false) / `param.name` (true): by index.
+    ParamAt(TArg, char, bool),
+    /// `param.count`: the separator, a pseudo-variable's first character or a constant.
+    ParamCount(Option<TArg>),
+    NameAddr(NaPart),
+    ToBody(ToPart),
+}
+
+/// What `nameaddr.*` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NaPart {
+    Name,
+    Uri,
+    Len,
+}
+
+/// What `tobody.*` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ToPart {
+    Uri,
+    Display,
+    Tag,
+    User,
+    Host,
+    Params,
 }
 
 /// The parts `uri.*` reads.
@@ -123,6 +150,9 @@ pub(crate) fn parse_one(text: &str) -> Result<Trans, String> {
     let op = match name.split_once('.') {
         Some(("s", sub)) => parse_string(sub, args).map_err(|e| bad(&e))?,
         Some(("uri", sub)) => parse_uri(sub, args).map_err(|e| bad(&e))?,
+        Some(("param", sub)) => parse_param(sub, args).map_err(|e| bad(&e))?,
+        Some(("nameaddr", sub)) => parse_nameaddr(sub, args).map_err(|e| bad(&e))?,
+        Some(("tobody", sub)) => parse_tobody(sub, args).map_err(|e| bad(&e))?,
         _ => return Err(format!("unsupported transformation `{{{text}}}`")),
     };
     Ok(Trans {
@@ -266,6 +296,71 @@ fn parse_uri(sub: &str, args: Option<&str>) -> Result<Op, String> {
     args_n(args, 0).map(|_| Op::Uri(part))
 }
 
+fn parse_param(sub: &str, args: Option<&str>) -> Result<Op, String> {
+    if sub == "count" {
+        let sep = match args {
+            None => None,
+            Some(_) => Some(sep_arg(args_n(args, 1)?[0])?),
+        };
+        return Ok(Op::ParamCount(sep));
+    }
+    let a = args.map(split_args).unwrap_or_default();
+    let sep = match a.get(1) {
+        None => ';',
+        Some(s) => single_char(s)?,
+    };
+    if a.is_empty() || a.len() > 2 {
+        return Err(format!("{} argument(s) where 1 or 2 expected", a.len()));
+    }
+    Ok(match sub {
+        "value" => Op::ParamByName(str_arg(a[0])?, sep, false),
+        "in" => Op::ParamByName(str_arg(a[0])?, sep, true),
+        "valueat" => Op::ParamAt(num_arg(a[0])?, sep, false),
+        "name" => Op::ParamAt(num_arg(a[0])?, sep, true),
+        _ => return Err("unknown name".into()),
+    })
+}
+
+/// The separator of `param.count`: one constant character or a pseudo-variable.
+fn sep_arg(s: &str) -> Result<TArg, String> {
+    match pv_arg(s) {
+        Some(p) => p,
+        None => single_char(s).map(|c| TArg::Lit(c.to_string())),
+    }
+}
+
+/// A separator given as a constant: exactly one character.
+fn single_char(s: &str) -> Result<char, String> {
+    let mut it = s.chars();
+    match (it.next(), it.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(format!("separator `{s}` is not one character")),
+    }
+}
+
+fn parse_nameaddr(sub: &str, args: Option<&str>) -> Result<Op, String> {
+    let part = match sub {
+        "name" => NaPart::Name,
+        "uri" => NaPart::Uri,
+        "len" => NaPart::Len,
+        _ => return Err("unknown name".into()),
+    };
+    args_n(args, 0).map(|_| Op::NameAddr(part))
+}
+
+fn parse_tobody(sub: &str, args: Option<&str>) -> Result<Op, String> {
+    let part = match sub {
+        "uri" => ToPart::Uri,
+        "display" => ToPart::Display,
+        "tag" => ToPart::Tag,
+        "user" => ToPart::User,
+        "host" => ToPart::Host,
+        "params" => ToPart::Params,
+        _ => return Err("unknown name".into()),
+    };
+    args_n(args, 0).map(|_| Op::ToBody(part))
+}
+
 /// `s.select,index,sep`: the separator is exactly one character (or `\\`, `\n`, `\r`,
 /// `\t`), so `{s.select,0,,}` and `{s.select,-1, }` work.
 fn parse_select(args: Option<&str>) -> Result<Op, String> {
@@ -373,7 +468,147 @@ fn eval(op: &Op, v: Value, get: &mut dyn FnMut(&Pv) -> Value) -> Option<Value> {
             let name = arg_str(name, get)?;
             uri_part(&s, UriPart::Named(&name))
         }
+        Op::ParamByName(name, sep, presence) => {
+            let name = arg_str(name, get)?;
+            let list = param_list(&s, *sep)?;
+            let found = list.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name));
+            Some(if *presence {
+                Value::Int(i64::from(found.is_some()))
+            } else {
+                Value::Str(found.map_or("", |(_, v)| v).to_string())
+            })
+        }
+        Op::ParamAt(idx, sep, want_name) => {
+            let idx = arg_int(idx, get)?;
+            let list = param_list(&s, *sep)?;
+            let at = if idx >= 0 {
+                usize::try_from(idx).ok()
+            } else {
+                usize::try_from(-idx)
+                    .ok()
+                    .and_then(|k| list.len().checked_sub(k))
+            };
+            let (n, v) = at.and_then(|i| list.get(i)).copied().unwrap_or(("", ""));
+            st(if *want_name { n } else { v }.to_string())
+        }
+        Op::ParamCount(sep) => {
+            let sep = match sep {
+                None => ';',
+                Some(TArg::Lit(l)) => l.chars().next()?,
+                Some(p) => arg_str(p, get)?.chars().next()?,
+            };
+            Some(Value::Int(param_list(&s, sep)?.len() as i64))
+        }
+        Op::NameAddr(part) => nameaddr(&s, *part),
+        Op::ToBody(part) => tobody(&s, *part),
     }
+}
+
+/// A parameter list (`a=1;b;c="x y"`) split at `sep` outside quotes into names and
+/// values (quotes removed, blanks around trimmed); a trailing separator is ignored. An
+/// empty value or a list without any parameter fails, as in Kamailio.
+fn param_list(s: &str, sep: char) -> Option<Vec<(&str, &str)>> {
+    let mut out = Vec::new();
+    for part in split_unquoted(s, sep) {
+        let part = part.trim_matches(BLANKS);
+        if part.is_empty() {
+            continue;
+        }
+        let (name, value) = match part.split_once('=') {
+            Some((n, v)) => (n.trim_matches(BLANKS), v.trim_matches(BLANKS)),
+            None => (part, ""),
+        };
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        out.push((name, value));
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `s` split at `sep` where it is not inside double quotes.
+fn split_unquoted(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    let mut prev = '\0';
+    for (i, c) in s.char_indices() {
+        if c == '"' && prev != '\\' {
+            quoted = !quoted;
+        } else if c == sep && !quoted {
+            out.push(s.get(start..i).unwrap_or(""));
+            start = i + c.len_utf8();
+        }
+        prev = c;
+    }
+    out.push(s.get(start..).unwrap_or(""));
+    out
+}
+
+/// The byte offset of the first `c` outside double quotes.
+fn find_unquoted(s: &str, c: char) -> Option<usize> {
+    let mut quoted = false;
+    let mut prev = '\0';
+    for (i, ch) in s.char_indices() {
+        if ch == '"' && prev != '\\' {
+            quoted = !quoted;
+        } else if ch == c && !quoted {
+            return Some(i);
+        }
+        prev = ch;
+    }
+    None
+}
+
+/// `nameaddr.*` as Kamailio splits a name-addr: the name is everything before `<` as
+/// written (quotes and blanks kept), the URI what is between `<` and `>`, the length runs
+/// to the `>`. Without `<` the whole value is the URI and the name is empty.
+fn nameaddr(s: &str, part: NaPart) -> Option<Value> {
+    if s.is_empty() {
+        return None;
+    }
+    let (name, uri, len) = match find_unquoted(s, '<') {
+        None => ("", s, s.len()),
+        Some(lt) => {
+            let after = s.get(lt + 1..)?;
+            let gt = find_unquoted(after, '>')?;
+            (s.get(..lt)?, after.get(..gt)?, lt + 1 + gt + 1)
+        }
+    };
+    Some(match part {
+        NaPart::Name => Value::Str(name.to_string()),
+        NaPart::Uri => Value::Str(uri.to_string()),
+        NaPart::Len => Value::Int(len as i64),
+    })
+}
+
+/// `tobody.*`: a From/To header value parsed with the message parser; a value that does
+/// not parse fails, a missing part is the empty string. The display name keeps its
+/// quotes, as `$fn` does.
+fn tobody(s: &str, part: ToPart) -> Option<Value> {
+    let na = NameAddr::parse(s).ok()?;
+    let sip = na.uri.as_sip();
+    let text = match part {
+        ToPart::Uri => na.uri_text.to_string(),
+        ToPart::Display => na.display_name.unwrap_or("").to_string(),
+        ToPart::Tag => na.tag().unwrap_or("").to_string(),
+        ToPart::User => match &na.uri {
+            Uri::Tel(t) => t.number.to_string(),
+            _ => sip.and_then(|u| u.user).unwrap_or("").to_string(),
+        },
+        ToPart::Host => sip
+            .map(|u| u.host_port.host.to_string())
+            .unwrap_or_default(),
+        ToPart::Params => na
+            .params
+            .as_str()
+            .trim_start_matches(BLANKS)
+            .trim_start_matches(';')
+            .trim_start_matches(BLANKS)
+            .to_string(),
+    };
+    Some(Value::Str(text))
 }
 
 /// `uri.*`: a part of a SIP (or tel) URI, the empty string when the URI has no such part;
@@ -803,6 +1038,53 @@ mod tests {
         assert_eq!(s("{uri.user}", "not a uri"), Value::Null);
         assert_eq!(s("{uri.user}", ""), Value::Null);
         assert_eq!(s("{uri.user}{s.toupper}", "sip:bob@h"), st("BOB"));
+    }
+
+    #[test]
+    fn param_lists() {
+        let p = "a=1;B=two; c ;d=\"x;y\";";
+        assert_eq!(s("{param.value,b}", p), st("two"));
+        assert_eq!(s("{param.value,d}", p), st("x;y"));
+        assert_eq!(s("{param.value,c}", p), st(""));
+        assert_eq!(s("{param.value,zz}", p), st(""));
+        assert_eq!(s("{param.in,c}", p), Value::Int(1));
+        assert_eq!(s("{param.in,zz}", p), Value::Int(0));
+        assert_eq!(s("{param.count}", p), Value::Int(4));
+        assert_eq!(s("{param.valueat,1}", p), st("two"));
+        assert_eq!(s("{param.valueat,-1}", p), st("x;y"));
+        assert_eq!(s("{param.valueat,9}", p), st(""));
+        assert_eq!(s("{param.name,0}", p), st("a"));
+        assert_eq!(s("{param.name,-2}", p), st("c"));
+        assert_eq!(s("{param.value,y,&}", "x=1&y=2"), st("2"));
+        assert_eq!(s("{param.name,1,&}", "x=1&y=2"), st("y"));
+        assert_eq!(s("{param.count,&}", "x=1&y=2"), Value::Int(2));
+        assert_eq!(s("{param.count,$var(none)}", "x=1"), Value::Null);
+        assert_eq!(s("{param.value,a}", ""), Value::Null);
+        assert!(parse_list("{param.value,a,;;}").is_err());
+        assert!(parse_list("{param.value}").is_err());
+    }
+
+    #[test]
+    fn nameaddr_and_tobody() {
+        let na = "\"Alice <A>\" <sip:alice@example.com;x=1>;tag=abc";
+        assert_eq!(s("{nameaddr.name}", na), st("\"Alice <A>\" "));
+        assert_eq!(s("{nameaddr.uri}", na), st("sip:alice@example.com;x=1"));
+        assert_eq!(s("{nameaddr.len}", na), Value::Int(39));
+        assert_eq!(s("{nameaddr.uri}", "sip:bob@h"), st("sip:bob@h"));
+        assert_eq!(s("{nameaddr.name}", "sip:bob@h"), st(""));
+        assert_eq!(s("{nameaddr.uri}", "<sip:bob@h"), Value::Null);
+        assert_eq!(s("{tobody.display}", na), st("\"Alice <A>\""));
+        assert_eq!(s("{tobody.uri}", na), st("sip:alice@example.com;x=1"));
+        assert_eq!(s("{tobody.tag}", na), st("abc"));
+        assert_eq!(s("{tobody.user}", na), st("alice"));
+        assert_eq!(s("{tobody.host}", na), st("example.com"));
+        assert_eq!(s("{tobody.params}", na), st("tag=abc"));
+        let bare = "<sip:h>";
+        assert_eq!(s("{tobody.tag}", bare), st(""));
+        assert_eq!(s("{tobody.user}", bare), st(""));
+        assert_eq!(s("{tobody.display}", bare), st(""));
+        assert_eq!(s("{tobody.params}", bare), st(""));
+        assert_eq!(s("{tobody.uri}", "<<<"), Value::Null);
     }
 
     #[test]
