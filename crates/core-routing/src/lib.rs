@@ -40,6 +40,7 @@ mod exec;
 pub mod fuzzing;
 pub mod pv;
 mod reply;
+mod subst;
 mod trans;
 pub mod value;
 

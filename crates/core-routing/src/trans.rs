@@ -8,6 +8,7 @@
 use sip_message::{NameAddr, Uri};
 
 use crate::pv::{self, Pv};
+use crate::subst::{self, Subst};
 use crate::value::Value;
 
 /// A transformation argument: a constant, or a pseudo-variable read when applied.
@@ -75,6 +76,15 @@ enum Op {
     ParamCount(Option<TArg>),
     NameAddr(NaPart),
     ToBody(ToPart),
+    /// `re.subst`: compiled once, or compiled from a pseudo-variable's value when applied.
+    ReSubst(SubstArg),
+}
+
+/// The expression of `re.subst`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SubstArg {
+    Fixed(Subst),
+    Pv(Box<Pv>),
 }
 
 /// What `nameaddr.*` reads.
@@ -153,6 +163,7 @@ pub(crate) fn parse_one(text: &str) -> Result<Trans, String> {
         Some(("param", sub)) => parse_param(sub, args).map_err(|e| bad(&e))?,
         Some(("nameaddr", sub)) => parse_nameaddr(sub, args).map_err(|e| bad(&e))?,
         Some(("tobody", sub)) => parse_tobody(sub, args).map_err(|e| bad(&e))?,
+        Some(("re", "subst")) => parse_re_subst(args).map_err(|e| bad(&e))?,
         _ => return Err(format!("unsupported transformation `{{{text}}}`")),
     };
     Ok(Trans {
@@ -361,6 +372,20 @@ fn parse_tobody(sub: &str, args: Option<&str>) -> Result<Op, String> {
     args_n(args, 0).map(|_| Op::ToBody(part))
 }
 
+/// `re.subst,/re/repl/flags` (everything after the comma, commas included) or
+/// `re.subst,$var(expr)`.
+fn parse_re_subst(args: Option<&str>) -> Result<Op, String> {
+    let expr = args.ok_or("no expression")?;
+    let arg = match pv_arg(expr) {
+        Some(p) => match p? {
+            TArg::Pv(p) => SubstArg::Pv(p),
+            TArg::Lit(l) => SubstArg::Fixed(subst::parse(&l)?),
+        },
+        None => SubstArg::Fixed(subst::parse(expr)?),
+    };
+    Ok(Op::ReSubst(arg))
+}
+
 /// `s.select,index,sep`: the separator is exactly one character (or `\\`, `\n`, `\r`,
 /// `\t`), so `{s.select,0,,}` and `{s.select,-1, }` work.
 fn parse_select(args: Option<&str>) -> Result<Op, String> {
@@ -501,7 +526,26 @@ fn eval(op: &Op, v: Value, get: &mut dyn FnMut(&Pv) -> Value) -> Option<Value> {
         }
         Op::NameAddr(part) => nameaddr(&s, *part),
         Op::ToBody(part) => tobody(&s, *part),
+        Op::ReSubst(arg) => re_subst(&s, arg, get),
     }
+}
+
+/// `re.subst`: the value with the substitution made, unchanged when nothing matched;
+/// an empty input, an expression that does not compile or an empty match fails.
+fn re_subst(s: &str, arg: &SubstArg, get: &mut dyn FnMut(&Pv) -> Value) -> Option<Value> {
+    if s.is_empty() {
+        return None;
+    }
+    let compiled;
+    let subst = match arg {
+        SubstArg::Fixed(f) => f,
+        SubstArg::Pv(p) => {
+            compiled = subst::parse(&arg_str(&TArg::Pv(p.clone()), get)?).ok()?;
+            &compiled
+        }
+    };
+    let out = subst.apply_with(s, get).ok()?;
+    Some(Value::Str(out.unwrap_or_else(|| s.to_string())))
 }
 
 /// A parameter list (`a=1;b;c="x y"`) split at `sep` outside quotes into names and
@@ -1085,6 +1129,21 @@ mod tests {
         assert_eq!(s("{tobody.display}", bare), st(""));
         assert_eq!(s("{tobody.params}", bare), st(""));
         assert_eq!(s("{tobody.uri}", "<<<"), Value::Null);
+    }
+
+    #[test]
+    fn re_subst() {
+        let t = "{re.subst,/.*port-s=([0-9]*).*$/\\1/s}";
+        assert_eq!(s(t, "a;port-s=5064;b"), st("5064"));
+        assert_eq!(s("{re.subst,/[, ]*sec-agree//gi}", "a, Sec-Agree"), st("a"));
+        assert_eq!(s("{re.subst,/x,y/z/}", "ax,yb"), st("azb"));
+        assert_eq!(s("{re.subst,/[0-9]{2}/N/g}", "a123b45"), st("aN3bN"));
+        assert_eq!(s("{re.subst,/nomatch//}", "abc"), st("abc"));
+        assert_eq!(s("{re.subst,/b*//}", "abc"), Value::Null);
+        assert_eq!(s("{re.subst,/b/$var(s)/}", "abc"), st("abcc"));
+        assert_eq!(s("{re.subst,$var(re)}", "abc"), Value::Null);
+        assert!(parse_list("{re.subst,/a/b/z}").is_err());
+        assert!(parse_list("{re.nope,/a/b/}").is_err());
     }
 
     #[test]
