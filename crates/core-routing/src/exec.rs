@@ -2,13 +2,15 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cfg_parser::ast::{BinaryOp, ReturnKind, UnaryOp};
 use cfg_parser::lexer::Span;
 use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
 
+use crate::clock;
 use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op};
-use crate::pv::{AddrPart, Pv, PvName};
+use crate::pv::{AddrPart, Pv, PvName, TimePart, TvPart};
 use crate::value::Value;
 use crate::{Dest, Incoming, Output, Router, SendMsg, Transport};
 
@@ -55,6 +57,10 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     depth: usize,
     /// `log_prefix` evaluated for this message, once, when the first line is logged.
     log_prefix: Option<String>,
+    /// The message's time (`$TV(s)`, `$time(…)`), taken when first read.
+    msg_time: Option<Duration>,
+    /// The time the last `$TV(sn)` read, for `$TV(un)`.
+    tv_sn: Option<Duration>,
 }
 
 const MAX_ROUTE_DEPTH: usize = 256;
@@ -87,6 +93,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             pop_route: false,
             local_rport: false,
             advertised: (None, None),
+            msg_time: None,
+            tv_sn: None,
             depth: 0,
             log_prefix: None,
         }
@@ -470,11 +478,51 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             PvName::BranchIdx => Value::Int(0),
             PvName::RetCode => Value::Int(self.retcode),
             PvName::Null => Value::Null,
-            PvName::TimeSec => Value::Int(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64),
-            ),
+            PvName::TimeSec => Value::Int(now().as_secs() as i64),
+            PvName::TimeVal(part) => self.time_val(*part),
+            PvName::Time(part, utc) => {
+                let secs = self.msg_time().as_secs() as i64;
+                let tm = if *utc {
+                    clock::utc(secs)
+                } else {
+                    clock::local(secs)
+                };
+                Value::Int(time_field(&tm, *part))
+            }
+        }
+    }
+
+    /// The message's time, taken on first use.
+    fn msg_time(&mut self) -> Duration {
+        *self.msg_time.get_or_insert_with(now)
+    }
+
+    fn time_val(&mut self, part: TvPart) -> Value {
+        match part {
+            TvPart::Sec => Value::Int(self.msg_time().as_secs() as i64),
+            TvPart::Usec => Value::Int(i64::from(self.msg_time().subsec_micros())),
+            TvPart::SecNow => Value::Int(self.tv_sn.insert(now()).as_secs() as i64),
+            TvPart::UsecOfSecNow => {
+                Value::Int(i64::from(self.tv_sn.map_or(0, |d| d.subsec_micros())))
+            }
+            TvPart::Now => {
+                let t = now();
+                Value::Str(format!("{}.{:06}", t.as_secs(), t.subsec_micros()))
+            }
+            TvPart::NowFormatted => {
+                let t = now();
+                let tm = clock::local(t.as_secs() as i64);
+                Value::Str(format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+                    tm.year,
+                    tm.mon,
+                    tm.mday,
+                    tm.hour,
+                    tm.min,
+                    tm.sec,
+                    t.subsec_micros()
+                ))
+            }
         }
     }
 
@@ -1011,6 +1059,27 @@ fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
             u128::from(a) & mask == u128::from(b) & mask
         }
         _ => false,
+    }
+}
+
+/// The time since the Unix epoch (zero if the clock is before it).
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+fn time_field(tm: &clock::Tm, part: TimePart) -> i64 {
+    match part {
+        TimePart::Sec => i64::from(tm.sec),
+        TimePart::Min => i64::from(tm.min),
+        TimePart::Hour => i64::from(tm.hour),
+        TimePart::Mday => i64::from(tm.mday),
+        TimePart::Mon => i64::from(tm.mon),
+        TimePart::Year => tm.year,
+        TimePart::Wday => i64::from(tm.wday),
+        TimePart::Yday => i64::from(tm.yday),
+        TimePart::Isdst => i64::from(tm.isdst),
     }
 }
 

@@ -35,6 +35,7 @@
 //! (`=~` and `case /…:`), `thiserror`, `memchr` (the header end of a request that does not
 //! parse, to answer it 400).
 
+mod clock;
 mod compile;
 mod exec;
 pub mod fuzzing;

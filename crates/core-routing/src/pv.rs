@@ -78,6 +78,50 @@ pub enum PvName {
     Null,
     /// `$Ts`: the current Unix time.
     TimeSec,
+    /// `$TV(s)`, `$TV(u)`, `$TV(sn)`, `$TV(un)`, `$TV(Sn)`, `$TV(Fn)`.
+    TimeVal(TvPart),
+    /// `$time(name)` (local time, `false`) and `$utime(name)` (UTC, `true`).
+    Time(TimePart, bool),
+}
+
+/// What `$TV(…)` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TvPart {
+    /// `s`: seconds of the message's time (taken once per message).
+    Sec,
+    /// `u`: microseconds of the message's time.
+    Usec,
+    /// `sn`: seconds of the current time, remembered for `un`.
+    SecNow,
+    /// `un`: microseconds of the time the last `$TV(sn)` read (0 before any).
+    UsecOfSecNow,
+    /// `Sn`: the current time as `seconds.microseconds` (six digits).
+    Now,
+    /// `Fn`: the current local time as `YYYY-MM-DD HH:MM:SS.microseconds`.
+    NowFormatted,
+}
+
+/// A field of `$time(…)` / `$utime(…)`, of the message's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimePart {
+    /// `sec`: 0-60.
+    Sec,
+    /// `min`: 0-59.
+    Min,
+    /// `hour`: 0-23.
+    Hour,
+    /// `mday`: 1-31.
+    Mday,
+    /// `mon`: 1-12.
+    Mon,
+    /// `year`: the full year.
+    Year,
+    /// `wday`: 1-7, Sunday is 1.
+    Wday,
+    /// `yday`: 1-366.
+    Yday,
+    /// `isdst`: 1 in daylight saving time (always 0 for `$utime`).
+    Isdst,
 }
 
 /// Parts of a From/To header.
@@ -226,6 +270,12 @@ fn simple(s: &str) -> Result<Pv, String> {
                     .to_string())
             } else if let Some(v) = arg("shv") {
                 Shv(v)
+            } else if let Some(v) = arg("TV") {
+                TimeVal(tv_part(&v)?)
+            } else if let Some(v) = arg("time") {
+                Time(time_part(&v)?, false)
+            } else if let Some(v) = arg("utime") {
+                Time(time_part(&v)?, true)
             } else if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 // `$name` that is no pseudo-variable is an AVP (max-compat mode).
                 Avp(s.to_string())
@@ -238,6 +288,33 @@ fn simple(s: &str) -> Result<Pv, String> {
         name,
         index: None,
         trans: Vec::new(),
+    })
+}
+
+fn tv_part(name: &str) -> Result<TvPart, String> {
+    Ok(match name {
+        "s" => TvPart::Sec,
+        "u" => TvPart::Usec,
+        "sn" => TvPart::SecNow,
+        "un" => TvPart::UsecOfSecNow,
+        "Sn" => TvPart::Now,
+        "Fn" => TvPart::NowFormatted,
+        _ => return Err(format!("unknown `$TV({name})`")),
+    })
+}
+
+fn time_part(name: &str) -> Result<TimePart, String> {
+    Ok(match name {
+        "sec" => TimePart::Sec,
+        "min" => TimePart::Min,
+        "hour" => TimePart::Hour,
+        "mday" => TimePart::Mday,
+        "mon" => TimePart::Mon,
+        "year" => TimePart::Year,
+        "wday" => TimePart::Wday,
+        "yday" => TimePart::Yday,
+        "isdst" => TimePart::Isdst,
+        _ => return Err(format!("unknown time field `{name}`")),
     })
 }
 
@@ -260,6 +337,17 @@ mod tests {
         let p = parse("$(var(x){s.select,$var(i), })").unwrap();
         assert_eq!(p.trans[0].text(), "s.select,$var(i), ");
         assert!(parse("$(ru{s.nope})").is_err());
+        assert_eq!(parse("$TV(Sn)").unwrap().name, PvName::TimeVal(TvPart::Now));
+        assert_eq!(
+            parse("$utime(wday)").unwrap().name,
+            PvName::Time(TimePart::Wday, true)
+        );
+        assert_eq!(
+            parse("$time(isdst)").unwrap().name,
+            PvName::Time(TimePart::Isdst, false)
+        );
+        assert!(parse("$TV(x)").is_err());
+        assert!(parse("$time(week)").is_err());
         assert!(parse("$foo").unwrap().writable());
         assert!(!parse("$si").unwrap().writable());
     }
