@@ -157,7 +157,11 @@ pub(crate) fn parse_one(text: &str) -> Result<Trans, String> {
         None => (text.trim(), None),
     };
     let bad = |why: &str| format!("{why} in transformation `{{{text}}}`");
-    let op = match name.split_once('.') {
+    // The class (`s`, `uri`) is case-sensitive, the name after it is not (as in Kamailio).
+    let lowered = name
+        .split_once('.')
+        .map(|(class, sub)| (class, sub.to_ascii_lowercase()));
+    let op = match lowered.as_ref().map(|(c, s)| (*c, s.as_str())) {
         Some(("s", sub)) => parse_string(sub, args).map_err(|e| bad(&e))?,
         Some(("uri", sub)) => parse_uri(sub, args).map_err(|e| bad(&e))?,
         Some(("param", sub)) => parse_param(sub, args).map_err(|e| bad(&e))?,
@@ -463,7 +467,7 @@ fn eval(op: &Op, v: Value, get: &mut dyn FnMut(&Pv) -> Value) -> Option<Value> {
                 Some(m) => Some(arg_int(m, get)?),
                 None => None,
             };
-            st(prefixes(&s, max, *quoted))
+            prefixes(&s, max, *quoted).and_then(st)
         }
         Op::EncodeHexa => st(s.bytes().map(|b| format!("{b:02x}")).collect()),
         Op::DecodeHexa => decode_hexa(&s).and_then(st),
@@ -509,8 +513,8 @@ fn eval(op: &Op, v: Value, get: &mut dyn FnMut(&Pv) -> Value) -> Option<Value> {
             let at = if idx >= 0 {
                 usize::try_from(idx).ok()
             } else {
-                usize::try_from(-idx)
-                    .ok()
+                idx.checked_neg()
+                    .and_then(|k| usize::try_from(k).ok())
                     .and_then(|k| list.len().checked_sub(k))
             };
             let (n, v) = at.and_then(|i| list.get(i)).copied().unwrap_or(("", ""));
@@ -726,12 +730,10 @@ fn substr(s: &str, off: i64, len: i64) -> Option<&str> {
         if off >= n {
             return None;
         }
-        (off, if off + len >= n { 0 } else { len })
+        (off, if off.saturating_add(len) >= n { 0 } else { len })
     } else {
-        if -off > n {
-            return None;
-        }
-        (n + off, if -off < len { 0 } else { len })
+        let back = off.checked_neg().filter(|&b| b <= n)?;
+        (n - back, if back < len { 0 } else { len })
     };
     if len == 0 {
         len = n - start;
@@ -775,18 +777,27 @@ fn strip(s: &str, n: i64, tail: bool) -> &str {
     }
 }
 
-/// `s.prefixes`: `1,12,123` (quoted: `'1','12','123'`), up to `max` long when `max` > 0.
-fn prefixes(s: &str, max: Option<i64>, quoted: bool) -> String {
+/// The most `s.prefixes` writes (Kamailio's transformation buffer).
+const PREFIXES_MAX: usize = 65_535;
+
+/// `s.prefixes`: `1,12,123` (quoted: `'1','12','123'`), up to `max` long when `max` > 0;
+/// fails when the list would be longer than Kamailio's buffer.
+fn prefixes(s: &str, max: Option<i64>, quoted: bool) -> Option<String> {
     let limit = match max.and_then(|m| usize::try_from(m).ok()) {
         Some(m) if m > 0 && m < s.len() => m,
         _ => s.len(),
     };
+    let extra = if quoted { 3 } else { 1 };
+    if limit.saturating_mul(limit / 2 + extra) > PREFIXES_MAX {
+        return None;
+    }
     let q = if quoted { "'" } else { "" };
     (1..=limit)
         .filter_map(|i| s.get(..i))
         .map(|p| format!("{q}{p}{q}"))
         .collect::<Vec<_>>()
         .join(",")
+        .into()
 }
 
 /// `s.decode.hexa`: pairs of hex digits to bytes (an odd last digit is ignored); a
@@ -957,6 +968,8 @@ mod tests {
         assert!(parse_list("{s.len").is_err());
         assert!(parse_list("{s.len}x").is_err());
         assert_eq!(parse_list("{s.len}{s.int}").unwrap()[1].name(), "s.int");
+        assert!(parse_list("{s.ToUpper}").is_ok());
+        assert!(parse_list("{S.len}").is_err());
     }
 
     #[test]
@@ -992,6 +1005,15 @@ mod tests {
         assert_eq!(s("{s.substr,6,1}", "abcdef"), Value::Null);
         assert_eq!(s("{s.substr,-7,1}", "abcdef"), Value::Null);
         assert_eq!(s("{s.substr,1,1}", "é"), Value::Null);
+        assert_eq!(
+            s(&format!("{{s.substr,{},{}}}", i64::MAX, i64::MAX), "ab"),
+            Value::Null
+        );
+        let mut get = |_: &Pv| Value::Int(i64::MIN);
+        let t = parse_one("s.substr,$var(x),1").unwrap();
+        assert_eq!(apply(&t, st("ab"), &mut get), Value::Null);
+        let t = parse_one("param.valueat,$var(x)").unwrap();
+        assert_eq!(apply(&t, st("a=1"), &mut get), st(""));
         assert!(parse_list("{s.substr,1,-1}").is_err());
     }
 
@@ -1017,6 +1039,7 @@ mod tests {
         assert_eq!(s("{s.prefixes,2}", "123"), st("1,12"));
         assert_eq!(s("{s.prefixes.quoted}", "12"), st("'1','12'"));
         assert_eq!(s("{s.prefixes.quoted,0}", "12"), st("'1','12'"));
+        assert_eq!(s("{s.prefixes}", &"9".repeat(2000)), Value::Null);
     }
 
     #[test]
