@@ -1183,4 +1183,28 @@ mod tests {
         assert_eq!(s("{s.numeric}", "+49 (30) 123-4"), st("49301234"));
         assert_eq!(run("{s.numeric}", Value::Int(-12)), st("12"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_panics(input in "\\PC{0,40}", n in proptest::num::i64::ANY) {
+            let texts = [
+                "s.len", "s.int", "s.tolower", "s.substr,$var(n),0", "s.substr,2,3",
+                "s.select,$var(n),,", "s.strip,$var(n)", "s.striptail,$var(n)",
+                "s.prefixes,$var(n)", "s.prefixes.quoted", "s.encode.hexa", "s.decode.hexa",
+                "s.md5", "s.escape.common", "s.unescape.common", "s.escape.user",
+                "s.unescape.user", "s.escape.param", "s.unescape.param", "s.rm,a",
+                "s.replace,a,b", "s.trim", "s.numeric", "uri.user", "uri.host", "uri.port",
+                "uri.params", "uri.param,x", "uri.headers", "uri.scheme", "param.value,a",
+                "param.valueat,$var(n)", "param.name,$var(n),&", "param.count", "param.in,a",
+                "nameaddr.name", "nameaddr.uri", "nameaddr.len", "tobody.uri", "tobody.display",
+                "tobody.tag", "tobody.user", "tobody.host", "tobody.params",
+                "re.subst,/(.)(.)/\\2\\1/g",
+            ];
+            let mut get = |_: &Pv| Value::Int(n);
+            for t in texts {
+                let t = parse_one(t).unwrap();
+                let _ = apply(&t, Value::Str(input.clone()), &mut get);
+            }
+        }
+    }
 }
