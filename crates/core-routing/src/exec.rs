@@ -2,13 +2,16 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cfg_parser::ast::{BinaryOp, ReturnKind, UnaryOp};
 use cfg_parser::lexer::Span;
 use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
 
+use crate::clock;
 use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op, Scope};
-use crate::pv::{AddrPart, Pv, PvName, Trans};
+use crate::pv::{AddrPart, Pv, PvName, TimePart, TvPart};
+use crate::uri_edit::UriPart;
 use crate::value::Value;
 use crate::{Dest, Incoming, Output, Router, SendMsg, Transport};
 
@@ -80,6 +83,10 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     pending: Option<Flow>,
     /// `log_prefix` evaluated for this message, once, when the first line is logged.
     log_prefix: Option<String>,
+    /// The message's time (`$TV(s)`, `$time(…)`), taken when first read.
+    msg_time: Option<Duration>,
+    /// The time the last `$TV(sn)` read, for `$TV(un)`.
+    tv_sn: Option<Duration>,
 }
 
 const MAX_ROUTE_DEPTH: usize = 256;
@@ -118,6 +125,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             force_rport: false,
             local_rport: false,
             advertised: (None, None),
+            msg_time: None,
+            tv_sn: None,
             depth: 0,
             pending: None,
             log_prefix: None,
@@ -436,7 +445,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             (name, _) => self.get_name(name),
         };
         for t in &pv.trans {
-            v = transform(t, v);
+            v = crate::trans::apply(t, v, &mut |p| self.get(p));
         }
         v
     }
@@ -527,11 +536,51 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             PvName::BranchIdx => Value::Int(0),
             PvName::RetCode => Value::Int(self.retcode),
             PvName::Null => Value::Null,
-            PvName::TimeSec => Value::Int(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64),
-            ),
+            PvName::TimeSec => Value::Int(now().as_secs() as i64),
+            PvName::TimeVal(part) => self.time_val(*part),
+            PvName::Time(part, utc) => {
+                let secs = self.msg_time().as_secs() as i64;
+                let tm = if *utc {
+                    clock::utc(secs)
+                } else {
+                    clock::local(secs)
+                };
+                Value::Int(time_field(&tm, *part))
+            }
+        }
+    }
+
+    /// The message's time, taken on first use.
+    fn msg_time(&mut self) -> Duration {
+        *self.msg_time.get_or_insert_with(now)
+    }
+
+    fn time_val(&mut self, part: TvPart) -> Value {
+        match part {
+            TvPart::Sec => Value::Int(self.msg_time().as_secs() as i64),
+            TvPart::Usec => Value::Int(i64::from(self.msg_time().subsec_micros())),
+            TvPart::SecNow => Value::Int(self.tv_sn.insert(now()).as_secs() as i64),
+            TvPart::UsecOfSecNow => {
+                Value::Int(i64::from(self.tv_sn.map_or(0, |d| d.subsec_micros())))
+            }
+            TvPart::Now => {
+                let t = now();
+                Value::Str(format!("{}.{:06}", t.as_secs(), t.subsec_micros()))
+            }
+            TvPart::NowFormatted => {
+                let t = now();
+                let tm = clock::local(t.as_secs() as i64);
+                Value::Str(format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+                    tm.year,
+                    tm.mon,
+                    tm.mday,
+                    tm.hour,
+                    tm.min,
+                    tm.sec,
+                    t.subsec_micros()
+                ))
+            }
         }
     }
 
@@ -1562,6 +1611,27 @@ fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     }
 }
 
+/// The time since the Unix epoch (zero if the clock is before it).
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+fn time_field(tm: &clock::Tm, part: TimePart) -> i64 {
+    match part {
+        TimePart::Sec => i64::from(tm.sec),
+        TimePart::Min => i64::from(tm.min),
+        TimePart::Hour => i64::from(tm.hour),
+        TimePart::Mday => i64::from(tm.mday),
+        TimePart::Mon => i64::from(tm.mon),
+        TimePart::Year => tm.year,
+        TimePart::Wday => i64::from(tm.wday),
+        TimePart::Yday => i64::from(tm.yday),
+        TimePart::Isdst => i64::from(tm.isdst),
+    }
+}
+
 fn uri_part(uri: &str, part: &PvName) -> Value {
     match Uri::parse(uri) {
         Ok(Uri::Sip(u)) => match part {
@@ -1581,73 +1651,13 @@ fn uri_part(uri: &str, part: &PvName) -> Value {
 
 /// The URI with its user, host or port replaced (parameters and headers kept).
 fn set_uri_part(uri: &str, part: &PvName, value: &str) -> Option<String> {
-    let Ok(Uri::Sip(u)) = Uri::parse(uri) else {
-        return None;
+    let part = match part {
+        PvName::RuriUser => UriPart::User,
+        PvName::RuriDomain => UriPart::Host,
+        PvName::RuriPort => UriPart::Port,
+        _ => return None,
     };
-    let user = match part {
-        PvName::RuriUser => (!value.is_empty()).then_some(value),
-        _ => u.user,
-    };
-    let host_port = match part {
-        PvName::RuriDomain => {
-            let host = value.trim_matches(['[', ']']);
-            HostPort::parse(host)
-                .ok()
-                .or_else(|| HostPort::parse(value).ok())
-                .map(|h| HostPort::new(h.host, u.host_port.port))?
-        }
-        PvName::RuriPort => HostPort::new(u.host_port.host.clone(), value.parse().ok()),
-        _ => u.host_port.clone(),
-    };
-    let mut out = format!("{}:", u.scheme);
-    if let Some(user) = user {
-        out.push_str(user);
-        if let Some(pw) = u.password {
-            out.push(':');
-            out.push_str(pw);
-        }
-        out.push('@');
-    }
-    out.push_str(&host_port.to_string());
-    let raw = u.params.as_str();
-    if !raw.is_empty() {
-        if !raw.starts_with(';') {
-            out.push(';');
-        }
-        out.push_str(raw);
-    }
-    if let Some(h) = u.headers {
-        out.push('?');
-        out.push_str(h);
-    }
-    Some(out)
-}
-
-fn transform(t: &Trans, v: Value) -> Value {
-    match t {
-        Trans::Len => Value::Int(v.as_str().len() as i64),
-        Trans::ToLower => Value::Str(v.as_str().to_lowercase()),
-        Trans::ToUpper => Value::Str(v.as_str().to_uppercase()),
-        Trans::Int => Value::Int(v.as_int()),
-        Trans::Substr(off, len) => {
-            let s = v.as_str();
-            let n = s.len() as i64;
-            let start = if *off < 0 {
-                (n + off).max(0)
-            } else {
-                (*off).min(n)
-            } as usize;
-            let end = if *len == 0 {
-                n as usize
-            } else {
-                (start as i64 + len).clamp(start as i64, n) as usize
-            };
-            Value::Str(s.get(start..end).unwrap_or("").to_string())
-        }
-        Trans::UriUser => uri_part(&v.as_str(), &PvName::RuriUser),
-        Trans::UriHost => uri_part(&v.as_str(), &PvName::RuriDomain),
-        Trans::UriPort => uri_part(&v.as_str(), &PvName::RuriPort),
-    }
+    crate::uri_edit::rewrite(uri, part, value)
 }
 
 /// The parameters of a SIP URI as written (from the first `;`, without the headers).

@@ -35,12 +35,15 @@
 //! (`=~` and `case /…:`), `thiserror`, `memchr` (the header end of a request that does not
 //! parse, to answer it 400).
 
+mod clock;
 mod compile;
 mod exec;
 pub mod fuzzing;
 mod modparams;
 pub mod pv;
 mod reply;
+mod subst;
+mod trans;
 mod uri_edit;
 pub mod value;
 

@@ -78,6 +78,50 @@ pub enum PvName {
     Null,
     /// `$Ts`: the current Unix time.
     TimeSec,
+    /// `$TV(s)`, `$TV(u)`, `$TV(sn)`, `$TV(un)`, `$TV(Sn)`, `$TV(Fn)`.
+    TimeVal(TvPart),
+    /// `$time(name)` (local time, `false`) and `$utime(name)` (UTC, `true`).
+    Time(TimePart, bool),
+}
+
+/// What `$TV(…)` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TvPart {
+    /// `s`: seconds of the message's time (taken once per message).
+    Sec,
+    /// `u`: microseconds of the message's time.
+    Usec,
+    /// `sn`: seconds of the current time, remembered for `un`.
+    SecNow,
+    /// `un`: microseconds of the time the last `$TV(sn)` read (0 before any).
+    UsecOfSecNow,
+    /// `Sn`: the current time as `seconds.microseconds` (six digits).
+    Now,
+    /// `Fn`: the current local time as `YYYY-MM-DD HH:MM:SS.microseconds`.
+    NowFormatted,
+}
+
+/// A field of `$time(…)` / `$utime(…)`, of the message's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimePart {
+    /// `sec`: 0-60.
+    Sec,
+    /// `min`: 0-59.
+    Min,
+    /// `hour`: 0-23.
+    Hour,
+    /// `mday`: 1-31.
+    Mday,
+    /// `mon`: 1-12.
+    Mon,
+    /// `year`: the full year.
+    Year,
+    /// `wday`: 1-7, Sunday is 1.
+    Wday,
+    /// `yday`: 1-366.
+    Yday,
+    /// `isdst`: 1 in daylight saving time (always 0 for `$utime`).
+    Isdst,
 }
 
 /// Parts of a From/To header.
@@ -95,26 +139,7 @@ pub enum AddrPart {
     Tag,
 }
 
-/// A transformation (`{s.len}`, `{uri.user}`, …).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trans {
-    /// `s.len`
-    Len,
-    /// `s.tolower`
-    ToLower,
-    /// `s.toupper`
-    ToUpper,
-    /// `s.int`
-    Int,
-    /// `s.substr,offset,length`
-    Substr(i64, i64),
-    /// `uri.user`
-    UriUser,
-    /// `uri.host`
-    UriHost,
-    /// `uri.port`
-    UriPort,
-}
+pub use crate::trans::{TArg, Trans};
 
 /// A resolved pseudo-variable with its index and transformations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +185,7 @@ pub fn parse(text: &str) -> Result<Pv, String> {
         let (name_part, index) = split_index(name_part)?;
         let mut pv = simple(name_part)?;
         pv.index = index;
-        pv.trans = parse_trans(trans_part)?;
+        pv.trans = crate::trans::parse_list(trans_part)?;
         return Ok(pv);
     }
     let (name_part, index) = split_index(body)?;
@@ -245,6 +270,12 @@ fn simple(s: &str) -> Result<Pv, String> {
                     .to_string())
             } else if let Some(v) = arg("shv") {
                 Shv(v)
+            } else if let Some(v) = arg("TV") {
+                TimeVal(tv_part(&v)?)
+            } else if let Some(v) = arg("time") {
+                Time(time_part(&v)?, false)
+            } else if let Some(v) = arg("utime") {
+                Time(time_part(&v)?, true)
             } else if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 // `$name` that is no pseudo-variable is an AVP (max-compat mode).
                 Avp(s.to_string())
@@ -260,40 +291,31 @@ fn simple(s: &str) -> Result<Pv, String> {
     })
 }
 
-fn parse_trans(s: &str) -> Result<Vec<Trans>, String> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(r) = rest.strip_prefix('{') {
-        let end = r
-            .find('}')
-            .ok_or_else(|| format!("unterminated transformation `{s}`"))?;
-        let t = &r[..end];
-        let mut parts = t.split(',');
-        let head = parts.next().unwrap_or("");
-        out.push(match head {
-            "s.len" => Trans::Len,
-            "s.tolower" => Trans::ToLower,
-            "s.toupper" => Trans::ToUpper,
-            "s.int" => Trans::Int,
-            "s.substr" => {
-                let off = parts.next().and_then(|p| p.trim().parse().ok());
-                let len = parts.next().and_then(|p| p.trim().parse().ok());
-                match (off, len) {
-                    (Some(o), Some(l)) => Trans::Substr(o, l),
-                    _ => return Err(format!("bad arguments in `{{{t}}}`")),
-                }
-            }
-            "uri.user" => Trans::UriUser,
-            "uri.host" => Trans::UriHost,
-            "uri.port" => Trans::UriPort,
-            _ => return Err(format!("unsupported transformation `{{{t}}}`")),
-        });
-        rest = &r[end + 1..];
-    }
-    if !rest.is_empty() {
-        return Err(format!("unexpected `{rest}` after transformations"));
-    }
-    Ok(out)
+fn tv_part(name: &str) -> Result<TvPart, String> {
+    Ok(match name {
+        "s" => TvPart::Sec,
+        "u" => TvPart::Usec,
+        "sn" => TvPart::SecNow,
+        "un" => TvPart::UsecOfSecNow,
+        "Sn" => TvPart::Now,
+        "Fn" => TvPart::NowFormatted,
+        _ => return Err(format!("unknown `$TV({name})`")),
+    })
+}
+
+fn time_part(name: &str) -> Result<TimePart, String> {
+    Ok(match name {
+        "sec" => TimePart::Sec,
+        "min" => TimePart::Min,
+        "hour" => TimePart::Hour,
+        "mday" => TimePart::Mday,
+        "mon" => TimePart::Mon,
+        "year" => TimePart::Year,
+        "wday" => TimePart::Wday,
+        "yday" => TimePart::Yday,
+        "isdst" => TimePart::Isdst,
+        _ => return Err(format!("unknown time field `{name}`")),
+    })
 }
 
 #[cfg(test)]
@@ -308,10 +330,24 @@ mod tests {
         let p = parse("$(hdr(Via)[1])").unwrap();
         assert_eq!((p.name, p.index), (PvName::Hdr("Via".into()), Some(1)));
         let p = parse("$(ru{s.len})").unwrap();
-        assert_eq!(p.trans, vec![Trans::Len]);
-        let p = parse("$(fu{uri.user}{s.toupper})").unwrap();
-        assert_eq!(p.trans, vec![Trans::UriUser, Trans::ToUpper]);
+        assert_eq!(p.trans[0].name(), "s.len");
+        let p = parse("$(fu{s.substr,1,2}{s.toupper})").unwrap();
+        let names: Vec<&str> = p.trans.iter().map(Trans::name).collect();
+        assert_eq!(names, ["s.substr", "s.toupper"]);
+        let p = parse("$(var(x){s.select,$var(i), })").unwrap();
+        assert_eq!(p.trans[0].text(), "s.select,$var(i), ");
         assert!(parse("$(ru{s.nope})").is_err());
+        assert_eq!(parse("$TV(Sn)").unwrap().name, PvName::TimeVal(TvPart::Now));
+        assert_eq!(
+            parse("$utime(wday)").unwrap().name,
+            PvName::Time(TimePart::Wday, true)
+        );
+        assert_eq!(
+            parse("$time(isdst)").unwrap().name,
+            PvName::Time(TimePart::Isdst, false)
+        );
+        assert!(parse("$TV(x)").is_err());
+        assert!(parse("$time(week)").is_err());
         assert!(parse("$foo").unwrap().writable());
         assert!(!parse("$si").unwrap().writable());
     }

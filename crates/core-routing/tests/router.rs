@@ -484,3 +484,82 @@ fn set_advertised_address_and_port_change_our_via_and_record_route() {
         "{t}"
     );
 }
+
+#[test]
+fn transformations_in_xlog() {
+    let cfg = r#"
+        loadmodule "xlog.so"
+        request_route {
+            $var(sep) = ",";
+            $var(i) = -1;
+            $var(list) = "a,b,c";
+            $avp(prefix) = "+49";
+            $var(num) = "+4930123";
+            xlog("L_INFO", "sel=$(var(list){s.select,$var(i),,}) rm=$(var(num){s.rm,$avp(prefix)}) md5=$(rU{s.md5}) hex=$(rU{s.encode.hexa})\n");
+            xlog("L_INFO", "port=$(ru{uri.port}) tr=$(ru{uri.transport}) p=$(ru{uri.param,x}) host=$(ru{uri.host}{s.toupper})\n");
+            xlog("L_INFO", "tag=$(hdr(From){tobody.tag}) fu=$(hdr(From){tobody.user}) na=$(hdr(To){nameaddr.uri}) pv=$(hdr(X-Params){param.value,b}) n=$(hdr(X-Params){param.count})\n");
+            xlog("L_INFO", "subst=$(hdr(Supported){re.subst,/[, ]*sec-agree//gi}) none=$(hdr(X-Missing){s.len}) pre=$(rU{s.prefixes,2})\n");
+            exit;
+        }
+    "#;
+    let r = router(cfg);
+    let extra = "X-Params: a=1;b=two;c\nSupported: 100rel, sec-agree, timer\n";
+    let out = run(
+        &r,
+        &request(
+            "INVITE",
+            "sip:bob@example.net:5080;transport=tcp;x=y",
+            extra,
+        ),
+    );
+    assert_eq!(
+        logs(&out),
+        [
+            "sel=c rm=30123 md5=9f9d51bc70ef21ca5c14f307980a29d8 hex=626f62\n",
+            "port=5080 tr=tcp p=y host=EXAMPLE.NET\n",
+            "tag=a1 fu=alice na=sip:bob@example.com pv=two n=3\n",
+            "subst=100rel, timer none=<null> pre=b,bo\n",
+        ]
+    );
+}
+
+#[test]
+fn transformed_values_in_an_added_header() {
+    let cfg = r#"
+        loadmodule "textops.so"
+        request_route {
+            $var(user) = $(fU{s.toupper}{s.substr,0,3});
+            $var(id) = $(ci{re.subst,/^call-([0-9]+)@.*$/n\1/});
+            append_hf("X-Caller: " + $var(user) + " " + $(ci{s.select,0,@}) + " " + $var(id) + "\r\n");
+            forward();
+        }
+    "#;
+    let r = router(cfg);
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2:5080", ""));
+    let t = text(sends(&out)[0]);
+    assert!(t.contains("X-Caller: ALI call-1 n1\r\n"), "{t}");
+}
+
+#[test]
+fn time_pseudo_variables_and_bad_transformations() {
+    let cfg = r#"
+        loadmodule "xlog.so"
+        request_route {
+            if ($utime(year) >= 2024 && $utime(mon) >= 1 && $utime(mon) <= 12 && $utime(wday) >= 1
+                && $utime(isdst) == 0 && $TV(s) > 1700000000 && $TV(u) < 1000000
+                && $(TV(Sn){s.select,0,.}) >= $TV(s) && $(TV(Sn){s.select,1,.}{s.len}) == 6) {
+                xlog("L_INFO", "time ok $time(hour):$time(min) $TV(sn).$TV(un)\n");
+            }
+            exit;
+        }
+    "#;
+    let r = router(cfg);
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""));
+    let l = logs(&out);
+    assert_eq!(l.len(), 1, "{out:?}");
+    assert!(l[0].starts_with("time ok "), "{l:?}");
+    let e = compile_error("loadmodule \"xlog.so\"\nrequest_route {\n  xlog(\"$(ru{s.nope})\");\n}");
+    assert!(e.contains("test.cfg:3") && e.contains("s.nope"), "{e}");
+    let e = compile_error("request_route {\n  $var(x) = $(ru{s.substr,1});\n}");
+    assert!(e.contains("test.cfg:2") && e.contains("s.substr"), "{e}");
+}
