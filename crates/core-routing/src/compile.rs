@@ -12,6 +12,7 @@ use regex::{Regex, RegexBuilder};
 
 use crate::modparams::{self, ModSettings};
 use crate::pv::{self, Pv};
+use crate::subst::Subst;
 use crate::uri_edit::UriPart;
 use crate::value::Value;
 use crate::{LocalSocket, Transport};
@@ -91,6 +92,8 @@ pub(crate) enum Expr {
     /// `uri == myself`, `src_ip == myself`
     Myself(Box<Expr>, bool),
     Call(Box<Func>),
+    /// A string with pseudo-variables in it (a module function's argument).
+    Format(Vec<FmtPart>),
     Select3(Box<Expr>, Box<Expr>, Box<Expr>),
 }
 
@@ -191,6 +194,10 @@ pub(crate) enum Func {
     IsReply,
     AppendToReply(Expr),
     AddRrParam(Expr),
+    /// `subst`, `subst_body` (`/re/replacement/flags` on the message or the body).
+    Subst(Box<Subst>, Scope),
+    /// `subst_uri('/re/replacement/flags')` on the Request-URI.
+    SubstUri(Box<Subst>),
     /// `search_body(re)`.
     SearchBody(Regex),
     /// `search_append(re, text)`: `text` after the first match.
@@ -237,6 +244,9 @@ const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
     ("textops", "append_hf", &[1, 2]),
     ("textops", "insert_hf", &[1, 2]),
     ("textops", "search_body", &[1]),
+    ("textops", "subst", &[1]),
+    ("textops", "subst_uri", &[1]),
+    ("textops", "subst_body", &[1]),
     ("textops", "search_append", &[2]),
     ("textops", "replace", &[2]),
     ("textops", "replace_all", &[2]),
@@ -295,6 +305,8 @@ struct Compiler {
     route_names: HashMap<String, usize>,
     /// The server's sockets, for `force_send_socket`.
     sockets: Vec<LocalSocket>,
+    /// Arguments are being compiled for a module function: strings expand variables.
+    expand: bool,
     program: Program,
     warnings: Vec<CompileError>,
 }
@@ -310,6 +322,7 @@ pub(crate) fn compile(
         flags: HashMap::new(),
         route_names: HashMap::new(),
         sockets: sockets.to_vec(),
+        expand: false,
         program: Program {
             max_while_loops: config.int_param("max_while_loops").unwrap_or(100),
             udp_mtu: config
@@ -587,7 +600,21 @@ impl Compiler {
         })
     }
 
+    /// Argument `i`. A module function's string argument with pseudo-variables in it is a
+    /// format, expanded for each message, as Kamailio's `spve` fixups do
+    /// (`append_hf("X-Src: $si\r\n")`).
     fn arg_expr(&mut self, c: &ast::Call, i: usize) -> Result<Expr, CompileError> {
+        match c.args.get(i) {
+            Some(Arg::Expr(AExpr::Str { value, span })) if self.expand && value.contains('$') => {
+                let parts = parse_format(value).or_else(|e| err(*span, e))?;
+                Ok(Expr::Format(parts))
+            }
+            _ => self.raw_arg(c, i),
+        }
+    }
+
+    /// Argument `i` as written (a string stays a constant even with a `$` in it).
+    fn raw_arg(&mut self, c: &ast::Call, i: usize) -> Result<Expr, CompileError> {
         match c.args.get(i) {
             Some(Arg::Expr(e)) => self.expr(e),
             Some(Arg::Address(a)) => err(a.span, "an address is not expected here"),
@@ -608,7 +635,7 @@ impl Compiler {
     /// Argument `i` as a constant POSIX-extended regular expression (textops, rr): case
     /// sensitive, `^`/`$` at line ends as Kamailio compiles them with `REG_NEWLINE`.
     fn const_regex(&mut self, c: &ast::Call, i: usize) -> Result<Regex, CompileError> {
-        match self.arg_expr(c, i)? {
+        match self.raw_arg(c, i)? {
             Expr::Const(v) => self.regex(&v.as_str(), false, true, c.span),
             _ => err(
                 c.span,
@@ -795,6 +822,14 @@ impl Compiler {
                 format!("`{name}` takes {counts:?} argument(s), not {n}"),
             );
         }
+        self.expand = true;
+        let f = self.module_call(c, name, n);
+        self.expand = false;
+        f
+    }
+
+    /// A module function with its arguments checked and compiled.
+    fn module_call(&mut self, c: &ast::Call, name: &str, n: usize) -> Result<Func, CompileError> {
         Ok(match name {
             "sl_send_reply" | "send_reply" => {
                 Func::SlSendReply(self.arg_expr(c, 0)?, self.arg_expr(c, 1)?)
@@ -824,6 +859,23 @@ impl Compiler {
                 },
             ),
             "search_body" => Func::SearchBody(self.const_regex(c, 0)?),
+            "subst" | "subst_uri" | "subst_body" => {
+                let text = match c.args.first() {
+                    Some(Arg::Expr(AExpr::Str { value, .. })) => value.clone(),
+                    _ => {
+                        return err(
+                            c.span,
+                            format!("`{name}` takes a constant '/re/repl/flags'"),
+                        )
+                    }
+                };
+                let sub = Box::new(crate::subst::parse(&text).or_else(|e| err(c.span, e))?);
+                match name {
+                    "subst_uri" => Func::SubstUri(sub),
+                    "subst_body" => Func::Subst(sub, Scope::Body),
+                    _ => Func::Subst(sub, Scope::Message),
+                }
+            }
             "search_append" => Func::SearchAppend(self.const_regex(c, 0)?, self.arg_expr(c, 1)?),
             "replace" | "replace_all" | "replace_body" | "replace_body_all" => Func::Replace(
                 self.const_regex(c, 0)?,
@@ -891,7 +943,7 @@ impl Compiler {
             "is_reply" => Func::IsReply,
             "append_to_reply" => Func::AppendToReply(self.arg_expr(c, 0)?),
             "add_rr_param" => Func::AddRrParam(self.arg_expr(c, 0)?),
-            "search" => match self.arg_expr(c, 0)? {
+            "search" => match self.raw_arg(c, 0)? {
                 Expr::Const(v) => Func::Search(self.regex(&v.as_str(), true, true, c.span)?),
                 _ => return err(c.span, "search() takes a constant regular expression"),
             },
@@ -942,7 +994,7 @@ impl Compiler {
                     ("xerr", _) => (-1, 0),
                     _ => (-1, 0),
                 };
-                match self.arg_expr(c, fmt_idx)? {
+                match self.raw_arg(c, fmt_idx)? {
                     Expr::Const(v) => Func::Xlog(
                         level,
                         parse_format(&v.as_str()).or_else(|e| err(c.span, e))?,

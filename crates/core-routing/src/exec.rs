@@ -348,6 +348,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
                 Value::Int(i64::from(rc > 0))
             }
+            Expr::Format(parts) => Value::Str(self.format(parts)),
             Expr::Select3(c, a, b) => {
                 if self.eval(c).truthy() {
                     self.eval(a)
@@ -857,6 +858,25 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 let after = self.eval(after).as_str().into_owned();
                 self.place_header(line, Some(after), false)
             }
+            Func::Subst(sub, scope) => self.subst(sub, *scope),
+            Func::SubstUri(sub) => {
+                let ruri = self.current_ruri();
+                match sub.apply_with(&ruri, &mut |p| self.get(p)) {
+                    Ok(Some(new)) if Uri::parse(&new).is_ok() => {
+                        self.new_ruri = Some(new);
+                        1
+                    }
+                    Ok(Some(new)) => {
+                        self.log(-1, format!("subst_uri: `{new}` is not a URI; not changed"));
+                        -1
+                    }
+                    Ok(None) => -1,
+                    Err(e) => {
+                        self.log(-1, format!("subst_uri: {e}"));
+                        -1
+                    }
+                }
+            }
             Func::Replace(re, text, scope, all) => {
                 let text = self.eval(text).as_str().into_owned();
                 self.replace(re, &text, *scope, *all)
@@ -1224,6 +1244,33 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             1
         } else {
             -1
+        }
+    }
+
+    /// textops `subst`/`subst_body`: the expression's matches in the message (or body)
+    /// become edits of the forwarded message.
+    fn subst(&mut self, sub: &crate::subst::Subst, scope: Scope) -> i64 {
+        let bytes = self.msg.as_bytes();
+        let offset = match scope {
+            Scope::Message => 0,
+            Scope::Body => bytes.len() - self.msg.body().len(),
+        };
+        let Ok(hay) = std::str::from_utf8(&bytes[offset..]) else {
+            return -1;
+        };
+        match sub.edits_with(hay, &mut |p| self.get(p)) {
+            Ok(edits) if !edits.is_empty() => {
+                for (range, text) in edits {
+                    self.raw_edits
+                        .push((offset + range.start..offset + range.end, text));
+                }
+                1
+            }
+            Ok(_) => -1,
+            Err(e) => {
+                self.log(-1, format!("{}: {e}", sub.source()));
+                -1
+            }
         }
     }
 

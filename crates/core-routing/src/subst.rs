@@ -208,7 +208,6 @@ fn closing(b: &[u8], open: usize, o: u8, c: u8) -> Option<usize> {
 
 impl Subst {
     /// The expression as written.
-    #[allow(dead_code, reason = "for textops' subst() family, which will log it")]
     pub(crate) fn source(&self) -> &str {
         &self.source
     }
@@ -229,38 +228,53 @@ impl Subst {
         input: &str,
         get: &mut dyn FnMut(&Pv) -> Value,
     ) -> Result<Option<String>, String> {
+        let edits = self.edits_with(input, get)?;
+        if edits.is_empty() {
+            return Ok(None);
+        }
         let mut out = String::with_capacity(input.len());
         let mut last = 0;
-        let mut matched = false;
+        for (range, text) in edits {
+            out.push_str(input.get(last..range.start).unwrap_or(""));
+            out.push_str(&text);
+            last = range.end;
+        }
+        out.push_str(input.get(last..).unwrap_or(""));
+        Ok(Some(out))
+    }
+
+    /// The matches and what replaces each, in order (textops edits the message with them);
+    /// empty when nothing matched, an error when a match is empty.
+    pub(crate) fn edits_with(
+        &self,
+        input: &str,
+        get: &mut dyn FnMut(&Pv) -> Value,
+    ) -> Result<Vec<(std::ops::Range<usize>, String)>, String> {
+        let mut edits = Vec::new();
         for caps in self.re.captures_iter(input) {
             let Some(m) = caps.get(0) else { continue };
             if m.is_empty() {
                 return Err(format!("`{}` matched an empty string", self.source));
             }
-            out.push_str(input.get(last..m.start()).unwrap_or(""));
+            let mut text = String::new();
             for p in &self.repl {
                 match p {
-                    Piece::Lit(l) => out.push_str(l),
-                    Piece::Group(g) => out.push_str(caps.get(*g).map_or("", |x| x.as_str())),
+                    Piece::Lit(l) => text.push_str(l),
+                    Piece::Group(g) => text.push_str(caps.get(*g).map_or("", |x| x.as_str())),
                     Piece::Pv(pv) => {
                         let v = get(pv);
                         if v.is_defined() {
-                            out.push_str(&v.as_str());
+                            text.push_str(&v.as_str());
                         }
                     }
                 }
             }
-            last = m.end();
-            matched = true;
+            edits.push((m.range(), text));
             if !self.all {
                 break;
             }
         }
-        if !matched {
-            return Ok(None);
-        }
-        out.push_str(input.get(last..).unwrap_or(""));
-        Ok(Some(out))
+        Ok(edits)
     }
 }
 

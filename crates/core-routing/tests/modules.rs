@@ -455,3 +455,48 @@ fn force_tcp_alias_names_the_connection() {
     let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""));
     assert_eq!(logs(&out), ["no alias"]);
 }
+
+#[test]
+fn subst_family_edits_message_uri_and_body() {
+    let body = "v=0\no=- 1 1 IN IP4 10.0.0.1\n";
+    let msg = request(
+        "INVITE",
+        "sip:bob@127.0.0.2",
+        "Content-Type: application/sdp\n",
+    )
+    .replace(
+        "Content-Length: 0\n\n",
+        &format!("Content-Length: {}\n\n{body}", body.len() + 2),
+    );
+    let t = sent(
+        &cfg(
+            "",
+            r#"subst('/^From: <sip:([a-z]+)@example\.com>/From: <sip:\1@example.org>/');
+             subst_body('/IP4 10\.0\.0\.1/IP4 192.0.2.1/g');
+             if (subst_uri('/^sip:bob@/sip:robert@/')) { xlog("uri $ru"); }
+             if (!subst('/^X-Missing: .*$//')) { xlog("no match"); }
+             append_hf("X-Src: $si:$sp\r\n");
+             forward();"#,
+        ),
+        &msg,
+    );
+    assert!(
+        t.starts_with("INVITE sip:robert@127.0.0.2 SIP/2.0\r\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("\r\nFrom: <sip:alice@example.org>;tag=a1\r\n"),
+        "{t}"
+    );
+    assert!(t.contains("\r\nX-Src: 127.0.0.1:5070\r\n"), "{t}");
+    assert!(t.ends_with("o=- 1 1 IN IP4 192.0.2.1\r\n"), "{t}");
+    let len = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n".len();
+    assert!(t.contains(&format!("Content-Length: {len}\r\n")), "{t}");
+    let r = router(&cfg(
+        "",
+        r#"subst_uri('/^sip:bob@/sip:robert@/'); if (!subst('/^X-Missing: .*$//')) { xlog("no match $ru"); }"#,
+    ));
+    assert_eq!(logs(&run(&r, &msg)), ["no match sip:robert@127.0.0.2"]);
+    let e = compile_error(&cfg("", "subst('/unterminated');"));
+    assert!(e.contains("bad subst expression"), "{e}");
+}
