@@ -40,6 +40,8 @@ pub(crate) struct Program {
     pub(crate) routes: Vec<Block>,
     pub(crate) request: Option<usize>,
     pub(crate) reply: Option<usize>,
+    /// `onsend_route`: runs before a forwarded request leaves.
+    pub(crate) onsend: Option<usize>,
     pub(crate) worker_init: Option<usize>,
     pub(crate) max_while_loops: i64,
     /// `log_prefix`, evaluated for every line logged while a message is handled.
@@ -111,6 +113,14 @@ pub(crate) enum Legacy {
     Proto,
     Af,
     MsgLen,
+    /// `snd_ip`/`to_ip` in `onsend_route`: where the request goes.
+    SndIp,
+    /// `snd_port`/`to_port`.
+    SndPort,
+    /// `snd_proto`.
+    SndProto,
+    /// `snd_af`/`to_af`.
+    SndAf,
     /// `uri:host` (forward's argument): the Request-URI's host.
     UriHost,
     /// `uri:port`: the Request-URI's port.
@@ -284,6 +294,57 @@ const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
     ("kex", "is_myself", &[1]),
 ];
 
+/// The core actions siprouter compiles (module functions are checked against their modules).
+const CORE_ACTIONS: &[&str] = &[
+    "forward",
+    "forward_udp",
+    "forward_tcp",
+    "forward_tls",
+    "forward_sctp",
+    "route",
+    "log",
+    "error",
+    "setflag",
+    "resetflag",
+    "isflagset",
+    "rewriteuri",
+    "seturi",
+    "rewritehost",
+    "sethost",
+    "seth",
+    "rewritehostport",
+    "sethostport",
+    "sethp",
+    "rewritehostporttrans",
+    "sethostporttrans",
+    "sethpt",
+    "rewriteuser",
+    "setuser",
+    "setu",
+    "rewriteuserpass",
+    "setuserpass",
+    "setup",
+    "rewriteport",
+    "setport",
+    "setp",
+    "prefix",
+    "strip",
+    "strip_tail",
+    "revert_uri",
+    "force_rport",
+    "add_rport",
+    "add_local_rport",
+    "set_advertised_address",
+    "set_advertised_port",
+    "force_send_socket",
+    "udp_mtu_try_proto",
+    "force_tcp_alias",
+    "add_tcp_alias",
+];
+
+/// The core actions Kamailio allows in `onsend_route` (module functions are allowed too).
+const ONSEND_ACTIONS: &[&str] = &["log", "setflag", "resetflag", "isflagset", "route"];
+
 /// Modules that only provide management interfaces: accepted with a warning.
 pub(crate) const MANAGEMENT_MODULES: &[&str] = &["ctl", "jsonrpcs", "kex", "corex", "cfg_rpc"];
 
@@ -307,6 +368,8 @@ struct Compiler {
     sockets: Vec<LocalSocket>,
     /// Arguments are being compiled for a module function: strings expand variables.
     expand: bool,
+    /// The statements being compiled are `onsend_route`'s.
+    in_onsend: bool,
     program: Program,
     warnings: Vec<CompileError>,
 }
@@ -323,6 +386,7 @@ pub(crate) fn compile(
         route_names: HashMap::new(),
         sockets: sockets.to_vec(),
         expand: false,
+        in_onsend: false,
         program: Program {
             max_while_loops: config.int_param("max_while_loops").unwrap_or(100),
             udp_mtu: config
@@ -397,6 +461,10 @@ pub(crate) fn compile(
                         c.program.routes.push(Vec::new());
                         c.program.routes.len() - 1
                     }),
+                    (RouteKind::Send, _) => *c.program.onsend.get_or_insert_with(|| {
+                        c.program.routes.push(Vec::new());
+                        c.program.routes.len() - 1
+                    }),
                     (RouteKind::Event, Some(n)) if n.value == "core:worker-one-init" => {
                         c.program.routes.push(Vec::new());
                         let idx = c.program.routes.len() - 1;
@@ -406,7 +474,10 @@ pub(crate) fn compile(
                     (kind, _) => {
                         // Failure and branch routes are valid without tm, as in Kamailio, but
                         // only tm's t_on_failure/t_on_branch arm them, so they never run.
-                        let why = if matches!(kind, RouteKind::Failure | RouteKind::Branch) {
+                        let why = if matches!(
+                            kind,
+                            RouteKind::Failure | RouteKind::Branch | RouteKind::Reply
+                        ) {
                             "never runs: only transactions (the tm module, which siprouter does not have yet) arm it"
                         } else {
                             "block is not run by siprouter yet"
@@ -424,9 +495,11 @@ pub(crate) fn compile(
         }
     }
     for (idx, body) in bodies {
+        c.in_onsend = Some(idx) == c.program.onsend;
         let block = c.block(body)?;
         c.program.routes[idx].extend(block);
     }
+    c.in_onsend = false;
     c.program.route_names = c.route_names.clone();
     Ok((c.program, c.warnings))
 }
@@ -566,6 +639,10 @@ impl Compiler {
                 "proto" => Legacy::Proto,
                 "af" => Legacy::Af,
                 "msg:len" => Legacy::MsgLen,
+                "snd_ip" | "to_ip" => Legacy::SndIp,
+                "snd_port" | "to_port" => Legacy::SndPort,
+                "snd_proto" => Legacy::SndProto,
+                "snd_af" | "to_af" => Legacy::SndAf,
                 "uri:host" => Legacy::UriHost,
                 "uri:port" => Legacy::UriPort,
                 other => return err(*span, format!("`{other}` is not supported yet")),
@@ -697,6 +774,12 @@ impl Compiler {
     fn call(&mut self, c: &ast::Call) -> Result<Func, CompileError> {
         let name = c.name.value.as_str();
         let n = c.args.len();
+        if self.in_onsend && CORE_ACTIONS.contains(&name) && !ONSEND_ACTIONS.contains(&name) {
+            return err(
+                c.name.span,
+                format!("`{name}`: command not allowed in onsend_route"),
+            );
+        }
         // Core actions (always available).
         let core = match name {
             "forward" => Some(match n {

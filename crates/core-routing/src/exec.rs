@@ -71,6 +71,8 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     forced_socket: Option<usize>,
     /// `udp_mtu_try_proto()` for this message.
     mtu_try: Option<Transport>,
+    /// While `onsend_route` runs: destination host, port, protocol and message length.
+    sending: Option<(String, u16, Transport, usize)>,
     reply_headers: Vec<String>,
     force_rport: bool,
     /// `add_local_rport()` was called: our Via carries `;rport`.
@@ -121,6 +123,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             route_set: None,
             forced_socket: None,
             mtu_try: None,
+            sending: None,
             reply_headers: Vec::new(),
             force_rport: false,
             local_rport: false,
@@ -415,7 +418,27 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Legacy::DstPort => Value::Int(i64::from(self.router.local(self.inc.local).port)),
             Legacy::Proto => Value::Str(self.inc.proto.as_str().into()),
             Legacy::Af => Value::Int(if self.inc.source.is_ipv6() { 10 } else { 2 }),
-            Legacy::MsgLen => Value::Int(self.msg.as_bytes().len() as i64),
+            // In onsend_route, the length of what is about to be sent.
+            Legacy::MsgLen => Value::Int(
+                self.sending
+                    .as_ref()
+                    .map_or(self.msg.as_bytes().len(), |s| s.3) as i64,
+            ),
+            Legacy::SndIp => self
+                .sending
+                .as_ref()
+                .map_or(Value::Null, |s| Value::Str(s.0.clone())),
+            Legacy::SndPort => self
+                .sending
+                .as_ref()
+                .map_or(Value::Null, |s| Value::Int(i64::from(s.1))),
+            Legacy::SndProto => self
+                .sending
+                .as_ref()
+                .map_or(Value::Null, |s| Value::Str(s.2.as_str().into())),
+            Legacy::SndAf => self.sending.as_ref().map_or(Value::Null, |s| {
+                Value::Int(if s.0.contains(':') { 10 } else { 2 })
+            }),
             Legacy::UriHost => self.get_name(&PvName::RuriDomain),
             Legacy::UriPort => self.get_name(&PvName::RuriPort),
         }
@@ -1478,6 +1501,15 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 -1
             }
             Ok(data) => {
+                if let Some(idx) = self.router.program.onsend {
+                    self.sending = Some((host.clone(), port, proto, data.len()));
+                    let flow = self.run_route(idx);
+                    self.sending = None;
+                    if matches!(flow, Flow::Drop) {
+                        self.log(3, "onsend_route dropped the request".into());
+                        return -1;
+                    }
+                }
                 self.out.push(Output::Send(SendMsg {
                     data,
                     dest: match host.parse::<IpAddr>() {

@@ -500,3 +500,28 @@ fn subst_family_edits_message_uri_and_body() {
     let e = compile_error(&cfg("", "subst('/unterminated');"));
     assert!(e.contains("bad subst expression"), "{e}");
 }
+
+#[test]
+fn onsend_route_sees_the_destination_and_can_drop() {
+    let config = format!(
+        "{MODULES}request_route {{ if (!forward()) {{ xlog(\"not sent\"); }} }}
+         onsend_route {{
+             if (snd_port == 5080 && snd_proto == \"udp\" && msg:len > 300) {{ xlog(\"onsend\"); }}
+             if (snd_ip == 127.0.0.3) {{ drop; }}
+         }}"
+    );
+    let r = router(&config);
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2:5080", ""));
+    assert_eq!(logs(&out), ["onsend"]);
+    assert_eq!(sends(&out).len(), 1);
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.3", ""));
+    assert!(sends(&out).is_empty(), "{out:?}");
+    assert_eq!(logs(&out).last(), Some(&"not sent"));
+    let e = compile_error(&format!(
+        "{MODULES}request_route {{ forward(); }} onsend_route {{ sethost(\"x\"); }}"
+    ));
+    assert!(
+        e.contains("`sethost`: command not allowed in onsend_route"),
+        "{e}"
+    );
+}
