@@ -1,0 +1,964 @@
+//! Kamailio's select framework: `@ruri.user`, `@via[2].branch`, `@hf_value["contact"].uri`,
+//! `@cfg_get.group.var`, and the same paths inside `$sel(…)`.
+//!
+//! A select path is parsed once, at compile time, into a [`Select`]; an unknown part is a
+//! compile error naming it, as Kamailio refuses to start on it. Evaluation reads the message
+//! and returns the text Kamailio's select would, or `$null` when Kamailio's select answers
+//! "not found". Select values are strings, as in Kamailio.
+
+use std::collections::HashMap;
+
+use sip_message::{Contact, Message, NameAddr, StartLine, Uri, Via};
+
+use crate::value::Value;
+
+/// The custom cfg-framework variables of the script (`group.var = value`), by group and name.
+pub type CfgVars = HashMap<(String, String), Value>;
+
+/// A parsed select path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Select {
+    /// `@ruri`, `@request_uri`: the Request-URI (the rewritten one, if any).
+    Ruri(UriSel),
+    /// `@dst_uri`: the destination URI set by the script.
+    DstUri(UriSel),
+    /// `@from`, `@to`, `@contact`, `@record_route` and their parts.
+    Addr(AddrHeader, AddrSel),
+    /// `@via` / `@via[n]` (n counts Via values from 1, across header lines) and its parts.
+    Via(i64, ViaSel),
+    /// `@cseq` and its parts.
+    CSeq(CSeqSel),
+    /// `@call_id`, `@user_agent`, … : the first header of that name, its whole value.
+    Plain(&'static str),
+    /// `@event`: the event package of the Event header (without its parameters).
+    Event,
+    /// `@method`, `@status`, `@msg.request.uri`, … : parts of the start line.
+    Line(LineSel),
+    /// `@msg` and its parts.
+    Msg(MsgSel),
+    /// `@hf_value.NAME…` (textopsx).
+    HfValue(HfValue),
+    /// `@cfg_get.group.var`.
+    CfgGet(String, String),
+    /// `@sys.…`
+    Sys(SysSel),
+}
+
+/// A part of a URI (`select_any_uri`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UriSel {
+    /// The whole URI.
+    Whole,
+    /// `.type`: `sip`, `sips`, `tel`, `urn`.
+    Type,
+    /// `.user`
+    User,
+    /// `.pwd`
+    Pwd,
+    /// `.host`
+    Host,
+    /// `.port` as written (empty when absent).
+    Port,
+    /// `.hostport`, with the scheme's default port when absent.
+    HostPort,
+    /// `.params` (all of them) or `.params.NAME`.
+    Params(Option<String>),
+    /// `.transport`: the `transport` parameter, or the scheme's default.
+    Transport,
+}
+
+/// Headers holding name-addr values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrHeader {
+    /// From
+    From,
+    /// To
+    To,
+    /// Contact (the first value)
+    Contact,
+    /// Record-Route (the first value)
+    RecordRoute,
+}
+
+/// A part of a name-addr header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddrSel {
+    /// The header's whole value.
+    Whole,
+    /// `.uri` and its parts.
+    Uri(UriSel),
+    /// `.tag`
+    Tag,
+    /// `.name`: the display name as written.
+    Name,
+    /// `.params.NAME`, `.q`, `.expires`, …: a header parameter.
+    Param(String),
+}
+
+/// A part of a Via value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViaSel {
+    /// The whole value.
+    Whole,
+    /// `.name`: the protocol name (`SIP`).
+    Name,
+    /// `.version`
+    Version,
+    /// `.transport`
+    Transport,
+    /// `.host`
+    Host,
+    /// `.port` (empty when absent).
+    Port,
+    /// `.branch`, `.received`, `.rport`, `.i`, `.alias`, `.params.NAME`.
+    Param(String),
+}
+
+/// A part of the CSeq header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CSeqSel {
+    /// The whole value.
+    Whole,
+    /// `.num`
+    Num,
+    /// `.method`
+    Method,
+}
+
+/// Parts of the start line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineSel {
+    /// The method of a request.
+    Method,
+    /// The Request-URI as received (not the rewritten one) and its parts.
+    ReqUri(UriSel),
+    /// The SIP version of a request.
+    ReqVersion,
+    /// The SIP version of a reply.
+    ResVersion,
+    /// The SIP version of either.
+    Version,
+    /// The status code of a reply.
+    Status,
+    /// The reason phrase of a reply.
+    Reason,
+}
+
+/// Parts of `@msg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MsgSel {
+    /// The whole message.
+    Whole,
+    /// `.len`
+    Len,
+    /// `.type`: 1 for a request, 2 for a reply.
+    Type,
+    /// `.first_line`
+    FirstLine,
+    /// `.body` / `.content`
+    Body,
+    /// `.header` alone: every header line.
+    Headers,
+    /// `.header.NAME[n]` (n from 1; 0 or negative: the last) or `.NAME`: the value.
+    Header(String, i64),
+    /// `.request`: the whole message when it is a request.
+    Request,
+    /// `.response`: the whole message when it is a reply.
+    Response,
+}
+
+/// `@hf_value.NAME[IDX].part`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HfValue {
+    /// The header name (underscores read as dashes).
+    pub name: String,
+    /// The value index (from 1; negative counts from the last); `None`: every value.
+    pub index: Option<i64>,
+    /// What to take of the value.
+    pub part: HfPart,
+}
+
+/// What `@hf_value` takes of a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HfPart {
+    /// The value itself (all values joined by `,` without an index).
+    Value,
+    /// `.uri` (without `<>`) and its parts.
+    Uri(UriSel),
+    /// `.name`: the display name without quotes.
+    Name,
+    /// `.PARAM`, `.p.PARAM`, `.param.PARAM`: a parameter of the value.
+    Param(String),
+}
+
+/// Parts of `@sys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysSel {
+    /// `.now`: the Unix time.
+    Now,
+    /// `.now.gmt` / `.now.utc`: the UTC time in `asctime` form.
+    NowUtc,
+    /// `.pid`: the process id.
+    Pid,
+}
+
+/// One element of a select path: a name (`.user`, `["contact"]`) or an index (`[2]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Name(String),
+    Int(i64),
+}
+
+impl Tok {
+    fn show(&self) -> String {
+        match self {
+            Tok::Name(n) => n.clone(),
+            Tok::Int(i) => format!("[{i}]"),
+        }
+    }
+}
+
+/// Parses a select path (with or without the leading `@`).
+pub fn parse(path: &str) -> Result<Select, String> {
+    let toks = tokens(path.strip_prefix('@').unwrap_or(path))?;
+    top(&toks)
+}
+
+/// Splits `name[idx].name["str"]…` into elements, as Kamailio's select parser does.
+fn tokens(s: &str) -> Result<Vec<Tok>, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        if !b.get(i).is_some_and(u8::is_ascii_alphabetic) {
+            return Err(format!("a name expected at `{}`", s.get(i..).unwrap_or("")));
+        }
+        let start = i;
+        while b
+            .get(i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            i += 1;
+        }
+        out.push(Tok::Name(s[start..i].to_string()));
+        if b.get(i) == Some(&b'[') {
+            let (tok, next) = index(s, i + 1)?;
+            out.push(tok);
+            i = next;
+        }
+        match b.get(i) {
+            None => return Ok(out),
+            Some(b'.') => i += 1,
+            Some(_) => return Err(format!("unexpected `{}`", s.get(i..).unwrap_or(""))),
+        }
+    }
+}
+
+/// The `[…]` content starting at `i` (after `[`): a quoted name or an integer.
+fn index(s: &str, i: usize) -> Result<(Tok, usize), String> {
+    let rest = s.get(i..).unwrap_or("");
+    let rest = rest.strip_prefix('\\').unwrap_or(rest);
+    let skipped = s.len() - i - rest.len();
+    if let Some(q) = rest.strip_prefix('"') {
+        let end = q
+            .find('"')
+            .ok_or_else(|| format!("unterminated string in `[{rest}`"))?;
+        let name = q[..end].trim_end_matches('\\');
+        if !q[end + 1..].starts_with(']') {
+            return Err(format!("`]` expected after `[{}`", &rest[..end + 2]));
+        }
+        return Ok((Tok::Name(name.to_string()), i + skipped + end + 3));
+    }
+    let end = rest
+        .find(']')
+        .ok_or_else(|| format!("`]` missing in `[{rest}`"))?;
+    let n = rest[..end]
+        .parse()
+        .map_err(|_| format!("bad index `[{}]`", &rest[..end]))?;
+    Ok((Tok::Int(n), i + skipped + end + 1))
+}
+
+/// The name of a token, lower-cased for matching keywords (select names ignore case).
+fn key(t: &Tok) -> Option<String> {
+    match t {
+        Tok::Name(n) => Some(n.to_ascii_lowercase()),
+        Tok::Int(_) => None,
+    }
+}
+
+fn unknown(t: &Tok, after: &str) -> String {
+    format!("`{}` is not known after `@{after}`", t.show())
+}
+
+/// Requires that nothing follows.
+fn end<T>(rest: &[Tok], after: &str, v: T) -> Result<T, String> {
+    match rest.first() {
+        None => Ok(v),
+        Some(t) => Err(unknown(t, after)),
+    }
+}
+
+/// A name, read as a header or parameter name: `_` stands for `-` (not as first character).
+fn dashed(n: &str) -> String {
+    let mut out = String::with_capacity(n.len());
+    for (i, c) in n.chars().enumerate() {
+        out.push(if c == '_' && i > 0 { '-' } else { c });
+    }
+    out
+}
+
+/// The one name that must follow (`.params.NAME`).
+fn one_name(rest: &[Tok], after: &str) -> Result<String, String> {
+    match rest {
+        [Tok::Name(n)] => Ok(n.clone()),
+        [] => Err(format!("a name is expected after `@{after}`")),
+        [Tok::Name(_), t, ..] | [t, ..] => Err(unknown(t, after)),
+    }
+}
+
+fn top(toks: &[Tok]) -> Result<Select, String> {
+    let Some((first, rest)) = toks.split_first() else {
+        return Err("empty select".into());
+    };
+    let name = key(first).unwrap_or_default();
+    Ok(match name.as_str() {
+        "ruri" | "request_uri" => Select::Ruri(uri_sel(rest, &name)?),
+        "dst_uri" => Select::DstUri(uri_sel(rest, &name)?),
+        "from" | "f" => Select::Addr(AddrHeader::From, addr_sel(rest, &name, false)?),
+        "to" | "t" => Select::Addr(AddrHeader::To, addr_sel(rest, &name, false)?),
+        "contact" | "m" => Select::Addr(AddrHeader::Contact, addr_sel(rest, &name, true)?),
+        "record_route" | "rr" => {
+            Select::Addr(AddrHeader::RecordRoute, addr_sel(rest, &name, false)?)
+        }
+        "via" | "v" => via(rest)?,
+        "cseq" => Select::CSeq(cseq(rest)?),
+        "event" => end(rest, &name, Select::Event)?,
+        "method" => end(rest, &name, Select::Line(LineSel::Method))?,
+        "version" => end(rest, &name, Select::Line(LineSel::Version))?,
+        "status" | "code" => end(rest, &name, Select::Line(LineSel::Status))?,
+        "reason" => end(rest, &name, Select::Line(LineSel::Reason))?,
+        "msg" | "message" => msg(rest)?,
+        "hf_value" => Select::HfValue(hf_value(rest)?),
+        "cfg_get" => cfg_get(rest)?,
+        "sys" => Select::Sys(sys(rest)?),
+        other => match plain_header(other) {
+            Some(h) => end(rest, &name, Select::Plain(h))?,
+            None => return Err(format!("`@{}` is not a known select", first.show())),
+        },
+    })
+}
+
+/// Selects that are a header's whole value.
+fn plain_header(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "call_id" => "Call-ID",
+        "expires" => "Expires",
+        "max_forwards" => "Max-Forwards",
+        "content_type" => "Content-Type",
+        "content_length" => "Content-Length",
+        "subject" => "Subject",
+        "organization" => "Organization",
+        "priority" => "Priority",
+        "session_expires" => "Session-Expires",
+        "min_se" => "Min-SE",
+        "user_agent" => "User-Agent",
+        "sip_if_match" => "SIP-If-Match",
+        "date" => "Date",
+        "identity" => "Identity",
+        "identity_info" => "Identity-Info",
+        _ => return None,
+    })
+}
+
+fn uri_sel(rest: &[Tok], after: &str) -> Result<UriSel, String> {
+    let Some((first, tail)) = rest.split_first() else {
+        return Ok(UriSel::Whole);
+    };
+    let name = key(first).ok_or_else(|| unknown(first, after))?;
+    let part = match name.as_str() {
+        "type" => UriSel::Type,
+        "user" => UriSel::User,
+        "pwd" => UriSel::Pwd,
+        "host" => UriSel::Host,
+        "port" => UriSel::Port,
+        "hostport" => UriSel::HostPort,
+        "transport" => UriSel::Transport,
+        "params" => {
+            return match tail {
+                [] => Ok(UriSel::Params(None)),
+                _ => Ok(UriSel::Params(Some(
+                    one_name(tail, &format!("{after}.params"))?.replace('_', "-"),
+                ))),
+            }
+        }
+        _ => return Err(unknown(first, after)),
+    };
+    end(tail, &format!("{after}.{name}"), part)
+}
+
+fn addr_sel(rest: &[Tok], after: &str, contact: bool) -> Result<AddrSel, String> {
+    let Some((first, tail)) = rest.split_first() else {
+        return Ok(AddrSel::Whole);
+    };
+    let name = key(first).ok_or_else(|| unknown(first, after))?;
+    let here = format!("{after}.{name}");
+    let contact_param = |p: &str| end(tail, &here, AddrSel::Param(p.to_string()));
+    match name.as_str() {
+        "uri" => Ok(AddrSel::Uri(uri_sel(tail, &here)?)),
+        "name" => end(tail, &here, AddrSel::Name),
+        "params" => Ok(AddrSel::Param(one_name(tail, &here)?)),
+        "tag" if !contact => end(tail, &here, AddrSel::Tag),
+        "q" | "expires" | "methods" | "received" if contact => contact_param(&name),
+        "instance" if contact => contact_param("+sip.instance"),
+        _ => Err(unknown(first, after)),
+    }
+}
+
+fn via(rest: &[Tok]) -> Result<Select, String> {
+    let (n, rest) = match rest.split_first() {
+        Some((Tok::Int(n), tail)) => (*n, tail),
+        _ => (1, rest),
+    };
+    let Some((first, tail)) = rest.split_first() else {
+        return Ok(Select::Via(n, ViaSel::Whole));
+    };
+    let name = key(first).ok_or_else(|| unknown(first, "via"))?;
+    let here = format!("via.{name}");
+    let part = match name.as_str() {
+        "name" => ViaSel::Name,
+        "version" => ViaSel::Version,
+        "transport" => ViaSel::Transport,
+        "host" => ViaSel::Host,
+        "port" => ViaSel::Port,
+        "branch" | "received" | "rport" | "i" | "alias" => ViaSel::Param(name.clone()),
+        "params" => return Ok(Select::Via(n, ViaSel::Param(one_name(tail, &here)?))),
+        _ => return Err(unknown(first, "via")),
+    };
+    end(tail, &here, Select::Via(n, part))
+}
+
+fn cseq(rest: &[Tok]) -> Result<CSeqSel, String> {
+    let Some((first, tail)) = rest.split_first() else {
+        return Ok(CSeqSel::Whole);
+    };
+    let part = match key(first).as_deref() {
+        Some("num") => CSeqSel::Num,
+        Some("method") => CSeqSel::Method,
+        _ => return Err(unknown(first, "cseq")),
+    };
+    end(tail, "cseq", part)
+}
+
+fn msg(rest: &[Tok]) -> Result<Select, String> {
+    let Some((first, tail)) = rest.split_first() else {
+        return Ok(Select::Msg(MsgSel::Whole));
+    };
+    let name = key(first).ok_or_else(|| unknown(first, "msg"))?;
+    let here = format!("msg.{name}");
+    let sel = |m| end(tail, &here, Select::Msg(m));
+    match name.as_str() {
+        "len" => sel(MsgSel::Len),
+        "type" => sel(MsgSel::Type),
+        "first_line" => sel(MsgSel::FirstLine),
+        "body" | "content" => sel(MsgSel::Body),
+        "header" | "h" => msg_header(tail, &here),
+        "request" | "req" => msg_request(tail, &here),
+        "response" | "res" => msg_response(tail, &here),
+        // `@msg.NAME`: the header's value, as old (SER) configs write it.
+        _ => match (first, tail) {
+            (Tok::Name(n), []) => Ok(Select::Msg(MsgSel::Header(dashed(n), 1))),
+            (_, [t, ..]) => Err(unknown(t, &here)),
+            _ => Err(unknown(first, "msg")),
+        },
+    }
+}
+
+fn msg_header(rest: &[Tok], after: &str) -> Result<Select, String> {
+    match rest {
+        [] => Ok(Select::Msg(MsgSel::Headers)),
+        [Tok::Name(n)] => Ok(Select::Msg(MsgSel::Header(dashed(n), 1))),
+        [Tok::Name(n), Tok::Int(i)] => Ok(Select::Msg(MsgSel::Header(dashed(n), *i))),
+        [Tok::Name(n), Tok::Int(_), t, ..] | [Tok::Name(n), t, ..] => {
+            Err(unknown(t, &format!("{after}.{n}")))
+        }
+        [t, ..] => Err(unknown(t, after)),
+    }
+}
+
+fn msg_request(rest: &[Tok], after: &str) -> Result<Select, String> {
+    let Some((first, tail)) = rest.split_first() else {
+        return Ok(Select::Msg(MsgSel::Request));
+    };
+    let name = key(first).ok_or_else(|| unknown(first, after))?;
+    let here = format!("{after}.{name}");
+    match name.as_str() {
+        "method" => end(tail, &here, Select::Line(LineSel::Method)),
+        "version" => end(tail, &here, Select::Line(LineSel::ReqVersion)),
+        "uri" => Ok(Select::Line(LineSel::ReqUri(uri_sel(tail, &here)?))),
+        _ => Err(unknown(first, after)),
+    }
+}
+
+fn msg_response(rest: &[Tok], after: &str) -> Result<Select, String> {
+    let Some((first, tail)) = rest.split_first() else {
+        return Ok(Select::Msg(MsgSel::Response));
+    };
+    let name = key(first).ok_or_else(|| unknown(first, after))?;
+    let part = match name.as_str() {
+        "version" => LineSel::ResVersion,
+        "status" | "code" => LineSel::Status,
+        "reason" => LineSel::Reason,
+        _ => return Err(unknown(first, after)),
+    };
+    end(tail, &format!("{after}.{name}"), Select::Line(part))
+}
+
+fn hf_value(rest: &[Tok]) -> Result<HfValue, String> {
+    let Some((Tok::Name(name), rest)) = rest.split_first() else {
+        return Err("a header name is expected after `@hf_value`".into());
+    };
+    let (index, rest) = match rest.split_first() {
+        Some((Tok::Int(n), tail)) => (Some(if *n == 0 { 1 } else { *n }), tail),
+        _ => (None, rest),
+    };
+    let here = format!("hf_value.{name}");
+    let part = match rest.split_first() {
+        None => HfPart::Value,
+        Some((first, tail)) => match key(first).as_deref() {
+            Some("uri") => HfPart::Uri(uri_sel(tail, &format!("{here}.uri"))?),
+            Some("name") => end(tail, &here, HfPart::Name)?,
+            Some("p" | "param") => HfPart::Param(dashed(&one_name(tail, &here)?)),
+            Some(_) => match (first, tail) {
+                (Tok::Name(p), []) => HfPart::Param(dashed(p)),
+                (_, [t, ..]) => return Err(unknown(t, &here)),
+                _ => return Err(unknown(first, &here)),
+            },
+            None => return Err(unknown(first, &here)),
+        },
+    };
+    Ok(HfValue {
+        name: dashed(name),
+        index,
+        part,
+    })
+}
+
+fn cfg_get(rest: &[Tok]) -> Result<Select, String> {
+    match rest {
+        [Tok::Name(g), Tok::Name(v)] => Ok(Select::CfgGet(g.clone(), v.clone())),
+        [Tok::Name(g), Tok::Name(v), t, ..] => Err(format!(
+            "`{}` after `@cfg_get.{g}.{v}` is not supported",
+            t.show()
+        )),
+        _ => Err("`@cfg_get` takes a group and a variable name: `@cfg_get.group.var`".into()),
+    }
+}
+
+fn sys(rest: &[Tok]) -> Result<SysSel, String> {
+    let names: Vec<Option<String>> = rest.iter().map(key).collect();
+    let names: Vec<Option<&str>> = names.iter().map(Option::as_deref).collect();
+    match names.as_slice() {
+        [Some("now")] => Ok(SysSel::Now),
+        [Some("now"), Some("gmt" | "utc")] => Ok(SysSel::NowUtc),
+        [Some("pid")] => Ok(SysSel::Pid),
+        [] => Err("a name is expected after `@sys`".into()),
+        _ => Err(format!(
+            "`@sys.{}` is not supported",
+            rest.iter().map(Tok::show).collect::<Vec<_>>().join(".")
+        )),
+    }
+}
+
+// ------------------------------------------------------------------------------- evaluation
+
+/// What a select reads besides the message.
+pub(crate) struct Env<'e> {
+    /// The current Request-URI (rewritten or received).
+    pub(crate) ruri: &'e str,
+    /// The destination URI, if set.
+    pub(crate) dst_uri: Option<&'e str>,
+    /// The cfg-framework variables.
+    pub(crate) cfg: &'e CfgVars,
+}
+
+fn text(s: &str) -> Value {
+    Value::Str(s.to_string())
+}
+
+impl Select {
+    /// Evaluates the select on a message: its text, or `$null` when Kamailio finds nothing.
+    pub(crate) fn eval(&self, msg: &Message<'_>, env: &Env<'_>) -> Value {
+        match self {
+            Select::Ruri(u) if msg.is_request() => uri_value(env.ruri, u),
+            Select::Ruri(_) => Value::Null,
+            Select::DstUri(u) if msg.is_request() => {
+                env.dst_uri.map_or(Value::Null, |d| uri_value(d, u))
+            }
+            Select::DstUri(_) => Value::Null,
+            Select::Addr(h, part) => addr_value(msg, *h, part),
+            Select::Via(n, part) => via_value(msg, *n, part),
+            Select::CSeq(part) => cseq_value(msg, *part),
+            Select::Plain(name) => msg
+                .header_str(name)
+                .map_or(Value::Null, |h| text(h.value())),
+            Select::Event => msg.header_str("Event").map_or(Value::Null, |h| {
+                text(h.value().split(';').next().unwrap_or("").trim())
+            }),
+            Select::Line(l) => line_value(msg, l),
+            Select::Msg(m) => msg_value(msg, m),
+            Select::HfValue(h) => hf_value_eval(msg, h),
+            Select::CfgGet(g, v) => env
+                .cfg
+                .get(&(g.clone(), v.clone()))
+                .map_or(Value::Null, |v| Value::Str(v.as_str().into_owned())),
+            Select::Sys(s) => sys_value(*s),
+        }
+    }
+}
+
+/// A part of a URI given as text; `$null` when it does not parse.
+fn uri_value(uri: &str, part: &UriSel) -> Value {
+    if *part == UriSel::Whole {
+        return text(uri);
+    }
+    let Ok(u) = Uri::parse(uri.trim()) else {
+        return Value::Null;
+    };
+    match u {
+        Uri::Sip(s) => sip_uri_part(&s, part),
+        Uri::Tel(t) => match part {
+            UriSel::Type => text("tel"),
+            UriSel::User => text(t.number),
+            UriSel::Pwd | UriSel::Host | UriSel::Port => text(""),
+            UriSel::HostPort => Value::Null,
+            UriSel::Params(name) => params_value(t.params, name.as_deref()),
+            UriSel::Transport => text("udp"),
+            UriSel::Whole => text(uri),
+        },
+        Uri::Other { scheme, .. } if scheme.eq_ignore_ascii_case("urn") => match part {
+            UriSel::Type => text("urn"),
+            _ => Value::Null,
+        },
+        Uri::Other { .. } => Value::Null,
+    }
+}
+
+fn sip_uri_part(u: &sip_message::SipUri<'_>, part: &UriSel) -> Value {
+    let default_port = if u.secure { 5061 } else { 5060 };
+    match part {
+        UriSel::Whole => Value::Null,
+        UriSel::Type => text(if u.secure { "sips" } else { "sip" }),
+        UriSel::User => text(u.user.unwrap_or("")),
+        UriSel::Pwd => text(u.password.unwrap_or("")),
+        UriSel::Host => Value::Str(u.host_port.host.to_string()),
+        UriSel::Port => Value::Str(u.host_port.port.map_or(String::new(), |p| p.to_string())),
+        UriSel::HostPort => Value::Str(format!(
+            "{}:{}",
+            u.host_port.host,
+            u.host_port.port.unwrap_or(default_port)
+        )),
+        UriSel::Params(name) => params_value(u.params, name.as_deref()),
+        UriSel::Transport => match u.params.get("transport") {
+            Some(Some(t)) => Value::Str(t.to_ascii_lowercase()),
+            _ => text(if u.secure { "tls" } else { "udp" }),
+        },
+    }
+}
+
+/// URI parameters: all of them (without the leading `;`), or one; a parameter without a
+/// value is "not found", as in Kamailio.
+fn params_value(params: sip_message::Params<'_>, name: Option<&str>) -> Value {
+    match name {
+        None => text(params.as_str().strip_prefix(';').unwrap_or(params.as_str())),
+        Some(n) => match params.get(n) {
+            Some(Some(v)) if !v.is_empty() => text(v),
+            _ => Value::Null,
+        },
+    }
+}
+
+/// A header parameter: its value, empty when it has none, `$null` when absent.
+fn header_param(params: &sip_message::Params<'_>, name: &str) -> Value {
+    params
+        .get(name)
+        .map_or(Value::Null, |v| text(v.unwrap_or("")))
+}
+
+fn addr_value(msg: &Message<'_>, h: AddrHeader, part: &AddrSel) -> Value {
+    let name = match h {
+        AddrHeader::From => "From",
+        AddrHeader::To => "To",
+        AddrHeader::Contact => "Contact",
+        AddrHeader::RecordRoute => "Record-Route",
+    };
+    let Some(header) = msg.header_str(name) else {
+        return Value::Null;
+    };
+    if *part == AddrSel::Whole {
+        return text(header.value());
+    }
+    let Some(na) = first_name_addr(msg, h) else {
+        return Value::Null;
+    };
+    match part {
+        AddrSel::Whole => text(header.value()),
+        AddrSel::Uri(u) => uri_value(na.uri_text, u),
+        AddrSel::Tag => na.tag().map_or(Value::Null, text),
+        AddrSel::Name => text(na.display_name.unwrap_or("")),
+        AddrSel::Param(p) => header_param(&na.params, p),
+    }
+}
+
+/// The first value of a name-addr header, parsed.
+fn first_name_addr<'a>(msg: &Message<'a>, h: AddrHeader) -> Option<NameAddr<'a>> {
+    match h {
+        AddrHeader::From => msg.from().ok().flatten(),
+        AddrHeader::To => msg.to().ok().flatten(),
+        AddrHeader::Contact => match msg.contacts().ok()?.into_iter().next()? {
+            Contact::Addr(a) => Some(a),
+            Contact::Star => None,
+        },
+        AddrHeader::RecordRoute => msg.record_routes().ok()?.into_iter().next(),
+    }
+}
+
+/// Splits a header value into its comma-separated values (commas inside quotes or `<>` do
+/// not count), each trimmed.
+fn split_values(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut angle, mut escaped) = (0, false, false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                out.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(s[start..].trim());
+    out
+}
+
+/// Every value of the headers named `name`, top first.
+fn values<'a>(msg: &Message<'a>, name: &str) -> Vec<&'a str> {
+    msg.headers()
+        .iter()
+        .filter(|h| h.is(name))
+        .flat_map(|h| split_values(h.value()))
+        .collect()
+}
+
+fn via_value(msg: &Message<'_>, n: i64, part: &ViaSel) -> Value {
+    let all = values(msg, "Via");
+    let Some(raw) = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| all.get(i))
+    else {
+        return Value::Null;
+    };
+    if *part == ViaSel::Whole {
+        return text(raw);
+    }
+    let Ok(v) = Via::parse(raw) else {
+        return Value::Null;
+    };
+    via_part(&v, part)
+}
+
+fn via_part(v: &Via<'_>, part: &ViaSel) -> Value {
+    match part {
+        ViaSel::Whole | ViaSel::Name => text(v.protocol),
+        ViaSel::Version => text(v.version),
+        ViaSel::Transport => text(v.transport),
+        ViaSel::Host => Value::Str(v.sent_by.host.to_string()),
+        ViaSel::Port => Value::Str(v.sent_by.port.map_or(String::new(), |p| p.to_string())),
+        ViaSel::Param(p) => header_param(&v.params, p),
+    }
+}
+
+fn cseq_value(msg: &Message<'_>, part: CSeqSel) -> Value {
+    let Some(h) = msg.header_str("CSeq") else {
+        return Value::Null;
+    };
+    if part == CSeqSel::Whole {
+        return text(h.value());
+    }
+    match (msg.cseq(), part) {
+        (Ok(Some(c)), CSeqSel::Num) => Value::Str(c.seq.to_string()),
+        (Ok(Some(c)), _) => text(c.method),
+        _ => Value::Null,
+    }
+}
+
+fn line_value(msg: &Message<'_>, part: &LineSel) -> Value {
+    match (msg.start_line(), part) {
+        (StartLine::Request { method, .. }, LineSel::Method) => text(method),
+        (StartLine::Request { .. }, LineSel::ReqUri(u)) => msg
+            .request_uri_str()
+            .map_or(Value::Null, |r| uri_value(r, u)),
+        (StartLine::Request { .. }, LineSel::ReqVersion | LineSel::Version)
+        | (StartLine::Response { .. }, LineSel::ResVersion | LineSel::Version) => {
+            text(msg.version())
+        }
+        (StartLine::Response { code, .. }, LineSel::Status) => Value::Str(code.to_string()),
+        (StartLine::Response { reason, .. }, LineSel::Reason) => text(reason),
+        _ => Value::Null,
+    }
+}
+
+fn lossy(b: &[u8]) -> Value {
+    Value::Str(String::from_utf8_lossy(b).into_owned())
+}
+
+fn msg_value(msg: &Message<'_>, part: &MsgSel) -> Value {
+    let all = msg.as_bytes();
+    match part {
+        MsgSel::Whole => lossy(all),
+        MsgSel::Len => Value::Str(all.len().to_string()),
+        MsgSel::Type => text(if msg.is_request() { "1" } else { "2" }),
+        MsgSel::FirstLine => {
+            let end = memchr::memchr(b'\n', all).unwrap_or(all.len());
+            lossy(all.get(..end).unwrap_or(all).trim_ascii_end())
+        }
+        MsgSel::Body => lossy(msg.body()),
+        MsgSel::Headers => {
+            let start = memchr::memchr(b'\n', all).map_or(all.len(), |i| i + 1);
+            let end = all.len() - msg.body().len();
+            lossy(all.get(start..end).unwrap_or(b""))
+        }
+        MsgSel::Header(name, n) => header_at(msg, name, *n),
+        MsgSel::Request if msg.is_request() => lossy(all),
+        MsgSel::Response if !msg.is_request() => lossy(all),
+        MsgSel::Request | MsgSel::Response => Value::Null,
+    }
+}
+
+/// The n-th header line named `name` (from 1; 0 or negative: the last one).
+fn header_at(msg: &Message<'_>, name: &str, n: i64) -> Value {
+    let mut matching = msg.headers().iter().filter(|h| h.is(name));
+    let found = match usize::try_from(n).ok().and_then(|n| n.checked_sub(1)) {
+        Some(i) => matching.nth(i),
+        None => matching.next_back(),
+    };
+    found.map_or(Value::Null, |h| text(h.value()))
+}
+
+fn hf_value_eval(msg: &Message<'_>, h: &HfValue) -> Value {
+    let all = values(msg, &h.name);
+    let picked = match h.index {
+        None => None,
+        Some(i) if i > 0 => usize::try_from(i - 1).ok().and_then(|i| all.get(i)),
+        Some(i) => usize::try_from(i.unsigned_abs())
+            .ok()
+            .and_then(|back| all.len().checked_sub(back))
+            .and_then(|i| all.get(i)),
+    };
+    if (h.index.is_some() && picked.is_none()) || all.is_empty() {
+        return Value::Null;
+    }
+    let one = picked.or(all.first()).copied().unwrap_or("");
+    match &h.part {
+        HfPart::Value if picked.is_none() => Value::Str(all.join(",")),
+        HfPart::Value => text(one),
+        HfPart::Uri(UriSel::Whole) if picked.is_none() => Value::Str(
+            all.iter()
+                .map(|v| value_uri(v))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        HfPart::Uri(u) => uri_value(value_uri(one), u),
+        HfPart::Name => text(value_name(one)),
+        HfPart::Param(p) => value_param(one, p),
+    }
+}
+
+/// The URI of a header value: between `<>`, or up to the first `;`.
+fn value_uri(v: &str) -> &str {
+    if let Some((_, after)) = v.split_once('<') {
+        return after.split_once('>').map_or(after, |(u, _)| u);
+    }
+    v.split(';').next().unwrap_or("").trim()
+}
+
+/// The display name of a header value, without quotes.
+fn value_name(v: &str) -> &str {
+    let Some((name, _)) = v.split_once('<') else {
+        return "";
+    };
+    let name = name.trim();
+    name.strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .unwrap_or(name)
+}
+
+/// A parameter of a header value (after the URI).
+fn value_param(v: &str, name: &str) -> Value {
+    let params = match v.split_once('<') {
+        Some((_, after)) => after.split_once('>').map_or("", |(_, p)| p),
+        None => v.split_once(';').map_or("", |(_, p)| p),
+    };
+    params
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .find_map(|p| {
+            let (n, val) = p.split_once('=').unwrap_or((p, ""));
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| text(val.trim()))
+        })
+        .unwrap_or(Value::Null)
+}
+
+fn sys_value(s: SysSel) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match s {
+        SysSel::Now => Value::Str(now.to_string()),
+        SysSel::NowUtc => Value::Str(asctime(now)),
+        SysSel::Pid => Value::Str(std::process::id().to_string()),
+    }
+}
+
+/// `Thu Nov 27 20:14:45 2026`: the C `asctime` form of a Unix time, in UTC.
+fn asctime(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil(days);
+    format!(
+        "{} {} {:2} {:02}:{:02}:{:02} {y}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(m - 1) as usize % 12],
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Year, month (1-12) and day of the month of a day count since 1970-01-01 (Hinnant's
+/// civil-from-days).
+fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
