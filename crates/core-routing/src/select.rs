@@ -703,7 +703,8 @@ fn addr_value(msg: &Message<'_>, h: AddrHeader, part: &AddrSel) -> Value {
     match part {
         AddrSel::Whole => text(header.value()),
         AddrSel::Uri(u) => uri_value(na.uri_text, u),
-        AddrSel::Tag => na.tag().map_or(Value::Null, text),
+        // Kamailio answers an empty tag, not "not found", when there is none.
+        AddrSel::Tag => text(na.tag().unwrap_or("")),
         AddrSel::Name => text(na.display_name.unwrap_or("")),
         AddrSel::Param(p) => header_param(&na.params, p),
     }
@@ -830,7 +831,7 @@ fn msg_value(msg: &Message<'_>, part: &MsgSel) -> Value {
         MsgSel::Body => lossy(msg.body()),
         MsgSel::Headers => {
             let start = memchr::memchr(b'\n', all).map_or(all.len(), |i| i + 1);
-            let end = all.len() - msg.body().len();
+            let end = all.len().saturating_sub(msg.body().len());
             lossy(all.get(start..end).unwrap_or(b""))
         }
         MsgSel::Header(name, n) => header_at(msg, name, *n),
@@ -961,4 +962,341 @@ fn civil(days: u64) -> (u64, u64, u64) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + u64::from(m <= 2);
     (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:bob:pw@Example.com:5070;transport=TCP;lr;user=phone SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1;rport=5061;received=192.0.2.9;node=n1, SIP/2.0/TCP proxy.example.org;branch=z9hG4bK-2\r\n\
+v: SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bK-3;rport\r\n\
+Max-Forwards: 70\r\n\
+From: \"Alice A\" <sips:alice@atlanta.example.com>;tag=f1;x-p=v\r\n\
+To: <sip:bob@example.com>\r\n\
+Contact: <sip:alice@10.0.0.1:5062;maddr=10.1.1.1;ob>;expires=60;+sip.instance=\"<urn:x>\", <sip:other@h>\r\n\
+Record-Route: <sip:p1.example.org;lr>;foo=bar\r\n\
+Record-Route: <sip:p2.example.org;lr>\r\n\
+Call-ID: abc@host\r\n\
+CSeq: 42 INVITE\r\n\
+Supported: path, gruu\r\n\
+P-Asserted-Identity: \"Pai\" <sip:pai@example.com>;x=1\r\n\
+P-Asserted-Identity: <tel:+15551234>\r\n\
+Event: presence;id=7\r\n\
+User-Agent: test ua\r\n\
+Content-Length: 4\r\n\
+\r\n\
+body";
+
+    const REPLY: &str = "SIP/2.0 486 Busy Here\r\n\
+Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-1\r\n\
+From: <sip:a@b>;tag=1\r\n\
+To: <sip:c@d>\r\n\
+Call-ID: x\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+
+    fn cfg() -> CfgVars {
+        let mut c = CfgVars::new();
+        c.insert(
+            ("pstn".into(), "gw_ip".into()),
+            Value::Str("10.0.0.1".into()),
+        );
+        c.insert(("pstn".into(), "port".into()), Value::Int(5080));
+        c
+    }
+
+    /// Evaluates `path` on `raw`, the R-URI possibly rewritten to `ruri`.
+    fn eval_with(path: &str, raw: &str, ruri: Option<&str>) -> Value {
+        let msg = Message::parse(raw.as_bytes()).unwrap();
+        let sel = parse(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let cfg = cfg();
+        let env = Env {
+            ruri: ruri.or(msg.request_uri_str()).unwrap_or(""),
+            dst_uri: Some("sip:10.9.9.9:5090;transport=udp"),
+            cfg: &cfg,
+        };
+        sel.eval(&msg, &env)
+    }
+
+    fn eval(path: &str) -> Value {
+        eval_with(path, INVITE, None)
+    }
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+
+    #[test]
+    fn paths_parse_into_elements() {
+        assert_eq!(
+            tokens("via[2].params[\"node\"]").unwrap(),
+            vec![
+                Tok::Name("via".into()),
+                Tok::Int(2),
+                Tok::Name("params".into()),
+                Tok::Name("node".into())
+            ]
+        );
+        assert_eq!(tokens("hf_value[-1]").unwrap()[1], Tok::Int(-1));
+        for bad in [
+            "", "1x", "via[", "via[x]", "via[\"a]", "via.", "a..b", "a b", "é",
+        ] {
+            assert!(tokens(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse("@RURI.User"), parse("ruri.user"));
+        assert_eq!(parse("@hf_value[\"contact\"]"), parse("@hf_value.contact"));
+        // One index per name, as in Kamailio.
+        assert!(parse("@hf_value[\"contact\"][2]").is_err());
+    }
+
+    #[test]
+    fn unknown_parts_are_named() {
+        let e = |p: &str| parse(p).unwrap_err();
+        assert_eq!(e("@nope"), "`@nope` is not a known select");
+        assert_eq!(e("@ruri.nope"), "`nope` is not known after `@ruri`");
+        assert_eq!(
+            e("@from.uri.user.x"),
+            "`x` is not known after `@from.uri.user`"
+        );
+        assert_eq!(e("@via[1].nope"), "`nope` is not known after `@via`");
+        assert_eq!(e("@to.q"), "`q` is not known after `@to`");
+        assert!(e("@cfg_get.a").contains("group and a variable"));
+        assert!(e("@cfg_get.a.b.uri").contains("`uri` after `@cfg_get.a.b`"));
+        assert!(e("@sys.now.local").contains("not supported"));
+        assert!(e("@msg.header.x.params.y").contains("`params`"));
+        assert!(e("@from.params").contains("a name is expected"));
+    }
+
+    #[test]
+    fn request_uri() {
+        assert_eq!(
+            eval("@ruri"),
+            s("sip:bob:pw@Example.com:5070;transport=TCP;lr;user=phone")
+        );
+        assert_eq!(eval("@ruri.user"), s("bob"));
+        assert_eq!(eval("@ruri.pwd"), s("pw"));
+        assert_eq!(eval("@ruri.host"), s("Example.com"));
+        assert_eq!(eval("@ruri.port"), s("5070"));
+        assert_eq!(eval("@ruri.hostport"), s("Example.com:5070"));
+        assert_eq!(eval("@ruri.type"), s("sip"));
+        assert_eq!(eval("@ruri.transport"), s("tcp"));
+        assert_eq!(eval("@ruri.params"), s("transport=TCP;lr;user=phone"));
+        assert_eq!(eval("@ruri.params.user"), s("phone"));
+        assert_eq!(eval("@ruri.params.lr"), Value::Null);
+        assert_eq!(eval("@ruri.params.nope"), Value::Null);
+        assert_eq!(eval("@request_uri.user"), s("bob"));
+        // The rewritten R-URI; `@msg.request.uri` stays the received one.
+        let new = Some("sip:carol@192.0.2.1");
+        assert_eq!(eval_with("@ruri.user", INVITE, new), s("carol"));
+        assert_eq!(eval_with("@ruri.port", INVITE, new), s(""));
+        assert_eq!(
+            eval_with("@ruri.hostport", INVITE, new),
+            s("192.0.2.1:5060")
+        );
+        assert_eq!(eval_with("@ruri.transport", INVITE, new), s("udp"));
+        assert_eq!(eval_with("@msg.request.uri.user", INVITE, new), s("bob"));
+        assert_eq!(
+            eval_with("@ruri.user", INVITE, Some("not a uri")),
+            Value::Null
+        );
+        assert_eq!(eval_with("@ruri", REPLY, None), Value::Null);
+        assert_eq!(eval("@dst_uri.port"), s("5090"));
+    }
+
+    #[test]
+    fn from_to() {
+        assert_eq!(
+            eval("@from"),
+            s("\"Alice A\" <sips:alice@atlanta.example.com>;tag=f1;x-p=v")
+        );
+        assert_eq!(eval("@from.uri"), s("sips:alice@atlanta.example.com"));
+        assert_eq!(eval("@from.uri.user"), s("alice"));
+        assert_eq!(eval("@from.uri.host"), s("atlanta.example.com"));
+        assert_eq!(eval("@from.uri.port"), s(""));
+        assert_eq!(eval("@from.uri.type"), s("sips"));
+        assert_eq!(eval("@from.uri.hostport"), s("atlanta.example.com:5061"));
+        assert_eq!(eval("@from.tag"), s("f1"));
+        assert_eq!(eval("@f.name"), s("\"Alice A\""));
+        assert_eq!(eval("@from.params[\"x-p\"]"), s("v"));
+        assert_eq!(eval("@from.params.nope"), Value::Null);
+        assert_eq!(eval("@to.uri"), s("sip:bob@example.com"));
+        assert_eq!(eval("@t.tag"), s(""));
+        assert_eq!(eval("@to.name"), s(""));
+    }
+
+    #[test]
+    fn contact_and_record_route() {
+        assert_eq!(
+            eval("@contact.uri"),
+            s("sip:alice@10.0.0.1:5062;maddr=10.1.1.1;ob")
+        );
+        assert_eq!(eval("@contact.uri.host"), s("10.0.0.1"));
+        assert_eq!(eval("@contact.uri.port"), s("5062"));
+        assert_eq!(eval("@contact.uri.params.maddr"), s("10.1.1.1"));
+        assert_eq!(eval("@contact.uri.params.ob"), Value::Null);
+        assert_eq!(eval("@m.expires"), s("60"));
+        assert_eq!(eval("@contact.instance"), s("\"<urn:x>\""));
+        assert_eq!(eval("@contact.params.expires"), s("60"));
+        assert_eq!(eval("@contact.q"), Value::Null);
+        assert_eq!(eval("@contact.name"), s(""));
+        assert_eq!(eval("@rr.uri.host"), s("p1.example.org"));
+        assert_eq!(eval("@record_route.params.foo"), s("bar"));
+        assert_eq!(eval_with("@contact.uri", REPLY, None), Value::Null);
+    }
+
+    #[test]
+    fn vias_count_across_lines_and_commas() {
+        assert_eq!(eval("@via"), eval("@via[1]"));
+        assert_eq!(eval("@via[1].host"), s("10.0.0.1"));
+        assert_eq!(eval("@via.port"), s("5060"));
+        assert_eq!(eval("@via[1].branch"), s("z9hG4bK-1"));
+        assert_eq!(eval("@via[1].rport"), s("5061"));
+        assert_eq!(eval("@via[1].received"), s("192.0.2.9"));
+        assert_eq!(eval("@via[1].params.node"), s("n1"));
+        assert_eq!(eval("@via[1].params[\"node\"]"), s("n1"));
+        assert_eq!(
+            eval("@v[2]"),
+            s("SIP/2.0/TCP proxy.example.org;branch=z9hG4bK-2")
+        );
+        assert_eq!(eval("@via[2].transport"), s("TCP"));
+        assert_eq!(eval("@via[2].port"), s(""));
+        assert_eq!(eval("@via[2].received"), Value::Null);
+        assert_eq!(eval("@via[3].host"), s("[2001:db8::1]"));
+        assert_eq!(eval("@via[3].rport"), s(""));
+        assert_eq!(eval("@via[3].name"), s("SIP"));
+        assert_eq!(eval("@via[3].version"), s("2.0"));
+        for missing in ["@via[4].host", "@via[0]", "@via[-1].host"] {
+            assert_eq!(eval(missing), Value::Null, "{missing}");
+        }
+    }
+
+    #[test]
+    fn plain_headers_cseq_and_start_line() {
+        assert_eq!(eval("@call_id"), s("abc@host"));
+        assert_eq!(eval("@cseq"), s("42 INVITE"));
+        assert_eq!(eval("@cseq.num"), s("42"));
+        assert_eq!(eval("@cseq.method"), s("INVITE"));
+        assert_eq!(eval("@user_agent"), s("test ua"));
+        assert_eq!(eval("@max_forwards"), s("70"));
+        assert_eq!(eval("@subject"), Value::Null);
+        assert_eq!(eval("@event"), s("presence"));
+        assert_eq!(eval("@method"), s("INVITE"));
+        assert_eq!(eval("@version"), s("SIP/2.0"));
+        assert_eq!(eval("@status"), Value::Null);
+        assert_eq!(eval_with("@status", REPLY, None), s("486"));
+        assert_eq!(
+            eval_with("@msg.response.reason", REPLY, None),
+            s("Busy Here")
+        );
+        assert_eq!(eval_with("@msg.request.method", REPLY, None), Value::Null);
+        assert_eq!(eval_with("@cseq.method", REPLY, None), s("INVITE"));
+    }
+
+    #[test]
+    fn msg_parts_and_headers() {
+        assert_eq!(eval("@msg"), s(INVITE));
+        assert_eq!(eval("@msg.len"), s(&INVITE.len().to_string()));
+        assert_eq!(eval("@msg.type"), s("1"));
+        assert_eq!(eval_with("@msg.type", REPLY, None), s("2"));
+        assert_eq!(eval("@msg.body"), s("body"));
+        assert_eq!(
+            eval("@msg.first_line"),
+            s(INVITE.split("\r\n").next().unwrap())
+        );
+        assert!(eval("@msg.header").as_str().starts_with("Via: "));
+        assert_eq!(eval("@msg.supported"), s("path, gruu"));
+        assert_eq!(eval("@msg.event"), s("presence;id=7"));
+        assert_eq!(
+            eval("@msg.header.record_route"),
+            s("<sip:p1.example.org;lr>;foo=bar")
+        );
+        assert_eq!(eval("@msg.h.Record_Route[2]"), s("<sip:p2.example.org;lr>"));
+        assert_eq!(
+            eval("@msg.header.record_route[-1]"),
+            s("<sip:p2.example.org;lr>")
+        );
+        assert_eq!(eval("@msg.header.record_route[3]"), Value::Null);
+        assert_eq!(
+            eval("@msg.header.via[2]"),
+            s("SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bK-3;rport")
+        );
+        assert_eq!(eval("@msg.nope"), Value::Null);
+        assert_eq!(eval_with("@msg.request", REPLY, None), Value::Null);
+    }
+
+    #[test]
+    fn hf_value_splits_values_across_headers() {
+        assert_eq!(
+            eval("@hf_value.p_asserted_identity"),
+            s("\"Pai\" <sip:pai@example.com>;x=1,<tel:+15551234>")
+        );
+        assert_eq!(
+            eval("@hf_value.p_asserted_identity[2]"),
+            s("<tel:+15551234>")
+        );
+        assert_eq!(
+            eval("@hf_value.p_asserted_identity[-1].uri"),
+            s("tel:+15551234")
+        );
+        assert_eq!(
+            eval("@hf_value.p_asserted_identity.uri"),
+            s("sip:pai@example.com,tel:+15551234")
+        );
+        assert_eq!(eval("@hf_value.p_asserted_identity[1].uri.user"), s("pai"));
+        assert_eq!(eval("@hf_value.p_asserted_identity[1].name"), s("Pai"));
+        assert_eq!(eval("@hf_value.p_asserted_identity[1].x"), s("1"));
+        assert_eq!(eval("@hf_value.p_asserted_identity.p.x"), s("1"));
+        assert_eq!(
+            eval("@hf_value.p_asserted_identity[1].param.y"),
+            Value::Null
+        );
+        assert_eq!(eval("@hf_value.contact[2].uri"), s("sip:other@h"));
+        assert_eq!(eval("@hf_value.contact[1].expires"), s("60"));
+        assert_eq!(
+            eval("@hf_value.via[-1]"),
+            s("SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bK-3;rport")
+        );
+        assert_eq!(eval("@hf_value.supported[2]"), s("gruu"));
+        assert_eq!(eval("@hf_value.supported[3]"), Value::Null);
+        assert_eq!(eval("@hf_value.nope"), Value::Null);
+        assert_eq!(eval("@hf_value.from.tag"), s("f1"));
+        assert_eq!(eval("@hf_value.supported[-9]"), Value::Null);
+    }
+
+    #[test]
+    fn cfg_get_and_sys() {
+        assert_eq!(eval("@cfg_get.pstn.gw_ip"), s("10.0.0.1"));
+        assert_eq!(eval("@cfg_get.pstn.port"), s("5080"));
+        assert_eq!(eval("@cfg_get.pstn.nope"), Value::Null);
+        assert!(eval("@sys.now").as_int() > 1_600_000_000);
+        assert_eq!(eval("@sys.pid"), s(&std::process::id().to_string()));
+        assert_eq!(eval("@sys.now.utc").as_str().len(), 24);
+        assert_eq!(asctime(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(asctime(1_709_210_096), "Thu Feb 29 12:34:56 2024");
+        assert_eq!(asctime(1_795_810_485), "Fri Nov 27 20:14:45 2026");
+    }
+
+    #[test]
+    fn no_path_panics() {
+        let parts = [
+            "via", "[1]", "[-1]", "[\"x\"]", ".", "uri", "params", "é", "[", "\"", "_",
+        ];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    if let Ok(sel) = parse(&format!("@{a}{b}{c}")) {
+                        let msg = Message::parse(INVITE.as_bytes()).unwrap();
+                        let cfg = cfg();
+                        let env = Env {
+                            ruri: "x",
+                            dst_uri: None,
+                            cfg: &cfg,
+                        };
+                        let _ = sel.eval(&msg, &env);
+                    }
+                }
+            }
+        }
+    }
 }
