@@ -528,6 +528,9 @@ fn hf_value(rest: &[Tok]) -> Result<HfValue, String> {
             Some("uri") => HfPart::Uri(uri_sel(tail, &format!("{here}.uri"))?),
             Some("name") => end(tail, &here, HfPart::Name)?,
             Some("p" | "param") => HfPart::Param(dashed(&one_name(tail, &here)?)),
+            Some(n @ ("params" | "nameaddr")) => {
+                return Err(format!("`@{here}.{n}` is not supported"))
+            }
             Some(_) => match (first, tail) {
                 (Tok::Name(p), []) => HfPart::Param(dashed(p)),
                 (_, [t, ..]) => return Err(unknown(t, &here)),
@@ -591,9 +594,8 @@ impl Select {
         match self {
             Select::Ruri(u) if msg.is_request() => uri_value(env.ruri, u),
             Select::Ruri(_) => Value::Null,
-            Select::DstUri(u) if msg.is_request() => {
-                env.dst_uri.map_or(Value::Null, |d| uri_value(d, u))
-            }
+            // Unset, it is empty (and has no parts), as in Kamailio.
+            Select::DstUri(u) if msg.is_request() => uri_value(env.dst_uri.unwrap_or(""), u),
             Select::DstUri(_) => Value::Null,
             Select::Addr(h, part) => addr_value(msg, *h, part),
             Select::Via(n, part) => via_value(msg, *n, part),
@@ -691,17 +693,17 @@ fn addr_value(msg: &Message<'_>, h: AddrHeader, part: &AddrSel) -> Value {
         AddrHeader::Contact => "Contact",
         AddrHeader::RecordRoute => "Record-Route",
     };
-    let Some(header) = msg.header_str(name) else {
-        return Value::Null;
-    };
-    if *part == AddrSel::Whole {
-        return text(header.value());
+    match (msg.header_str(name), part) {
+        (None, _) => Value::Null,
+        (Some(header), AddrSel::Whole) => text(header.value()),
+        (Some(_), _) => first_name_addr(msg, h).map_or(Value::Null, |na| addr_part(&na, part)),
     }
-    let Some(na) = first_name_addr(msg, h) else {
-        return Value::Null;
-    };
+}
+
+/// A part of a parsed name-addr (not the whole header).
+fn addr_part(na: &NameAddr<'_>, part: &AddrSel) -> Value {
     match part {
-        AddrSel::Whole => text(header.value()),
+        AddrSel::Whole => Value::Null,
         AddrSel::Uri(u) => uri_value(na.uri_text, u),
         // Kamailio answers an empty tag, not "not found", when there is none.
         AddrSel::Tag => text(na.tag().unwrap_or("")),
@@ -764,18 +766,17 @@ fn via_value(msg: &Message<'_>, n: i64, part: &ViaSel) -> Value {
     else {
         return Value::Null;
     };
-    if *part == ViaSel::Whole {
-        return text(raw);
+    match part {
+        ViaSel::Whole => text(raw),
+        _ => Via::parse(raw).map_or(Value::Null, |v| via_part(&v, part)),
     }
-    let Ok(v) = Via::parse(raw) else {
-        return Value::Null;
-    };
-    via_part(&v, part)
 }
 
+/// A part of a parsed Via value (not the whole of it).
 fn via_part(v: &Via<'_>, part: &ViaSel) -> Value {
     match part {
-        ViaSel::Whole | ViaSel::Name => text(v.protocol),
+        ViaSel::Whole => Value::Null,
+        ViaSel::Name => text(v.protocol),
         ViaSel::Version => text(v.version),
         ViaSel::Transport => text(v.transport),
         ViaSel::Host => Value::Str(v.sent_by.host.to_string()),
@@ -1066,6 +1067,7 @@ Content-Length: 0\r\n\r\n";
         assert!(e("@sys.now.local").contains("not supported"));
         assert!(e("@msg.header.x.params.y").contains("`params`"));
         assert!(e("@from.params").contains("a name is expected"));
+        assert!(e("@hf_value.contact.nameaddr.uri").contains("not supported"));
     }
 
     #[test]
@@ -1102,6 +1104,18 @@ Content-Length: 0\r\n\r\n";
         );
         assert_eq!(eval_with("@ruri", REPLY, None), Value::Null);
         assert_eq!(eval("@dst_uri.port"), s("5090"));
+        let msg = Message::parse(INVITE.as_bytes()).unwrap();
+        let cfg = cfg();
+        let unset = Env {
+            ruri: "",
+            dst_uri: None,
+            cfg: &cfg,
+        };
+        assert_eq!(parse("@dst_uri").unwrap().eval(&msg, &unset), s(""));
+        assert_eq!(
+            parse("@dst_uri.host").unwrap().eval(&msg, &unset),
+            Value::Null
+        );
     }
 
     #[test]
