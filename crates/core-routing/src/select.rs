@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use sip_message::{Contact, Message, NameAddr, StartLine, Uri, Via};
 
+use crate::clock::{self, Tm};
 use crate::value::Value;
 
 /// The custom cfg-framework variables of the script (`group.var = value`), by group and name.
@@ -198,6 +199,8 @@ pub enum SysSel {
     Now,
     /// `.now.gmt` / `.now.utc`: the UTC time in `asctime` form.
     NowUtc,
+    /// `.now.local`: the local time in `asctime` form.
+    NowLocal,
     /// `.pid`: the process id.
     Pid,
 }
@@ -563,6 +566,7 @@ fn sys(rest: &[Tok]) -> Result<SysSel, String> {
     match names.as_slice() {
         [Some("now")] => Ok(SysSel::Now),
         [Some("now"), Some("gmt" | "utc")] => Ok(SysSel::NowUtc),
+        [Some("now"), Some("local")] => Ok(SysSel::NowLocal),
         [Some("pid")] => Ok(SysSel::Pid),
         [] => Err("a name is expected after `@sys`".into()),
         _ => Err(format!(
@@ -922,47 +926,31 @@ fn value_param(v: &str, name: &str) -> Value {
 fn sys_value(s: SysSel) -> Value {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     match s {
         SysSel::Now => Value::Str(now.to_string()),
-        SysSel::NowUtc => Value::Str(asctime(now)),
+        SysSel::NowUtc => Value::Str(asctime(&clock::utc(now))),
+        SysSel::NowLocal => Value::Str(asctime(&clock::local(now))),
         SysSel::Pid => Value::Str(std::process::id().to_string()),
     }
 }
 
-/// `Thu Nov 27 20:14:45 2026`: the C `asctime` form of a Unix time, in UTC.
-fn asctime(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+/// `Thu Nov 27 20:14:45 2026`: the C `asctime` form of a broken-down time.
+fn asctime(tm: &Tm) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil(days);
+    let day = DAYS
+        .get((tm.wday as usize).wrapping_sub(1))
+        .unwrap_or(&"???");
+    let month = MONTHS
+        .get((tm.mon as usize).wrapping_sub(1))
+        .unwrap_or(&"???");
     format!(
-        "{} {} {:2} {:02}:{:02}:{:02} {y}",
-        DAYS[(days % 7) as usize],
-        MONTHS[(m - 1) as usize % 12],
-        d,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{day} {month} {:2} {:02}:{:02}:{:02} {}",
+        tm.mday, tm.hour, tm.min, tm.sec, tm.year
     )
-}
-
-/// Year, month (1-12) and day of the month of a day count since 1970-01-01 (Hinnant's
-/// civil-from-days).
-fn civil(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -1064,7 +1052,7 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(e("@to.q"), "`q` is not known after `@to`");
         assert!(e("@cfg_get.a").contains("group and a variable"));
         assert!(e("@cfg_get.a.b.uri").contains("`uri` after `@cfg_get.a.b`"));
-        assert!(e("@sys.now.local").contains("not supported"));
+        assert!(e("@sys.now.local.x").contains("not supported"));
         assert!(e("@msg.header.x.params.y").contains("`params`"));
         assert!(e("@from.params").contains("a name is expected"));
         assert!(e("@hf_value.contact.nameaddr.uri").contains("not supported"));
@@ -1286,9 +1274,16 @@ Content-Length: 0\r\n\r\n";
         assert!(eval("@sys.now").as_int() > 1_600_000_000);
         assert_eq!(eval("@sys.pid"), s(&std::process::id().to_string()));
         assert_eq!(eval("@sys.now.utc").as_str().len(), 24);
-        assert_eq!(asctime(0), "Thu Jan  1 00:00:00 1970");
-        assert_eq!(asctime(1_709_210_096), "Thu Feb 29 12:34:56 2024");
-        assert_eq!(asctime(1_795_810_485), "Fri Nov 27 20:14:45 2026");
+        assert_eq!(eval("@sys.now.local").as_str().len(), 24);
+        assert_eq!(asctime(&clock::utc(0)), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(
+            asctime(&clock::utc(1_709_210_096)),
+            "Thu Feb 29 12:34:56 2024"
+        );
+        assert_eq!(
+            asctime(&clock::utc(1_795_810_485)),
+            "Fri Nov 27 20:14:45 2026"
+        );
     }
 
     #[test]
