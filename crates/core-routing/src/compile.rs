@@ -11,7 +11,8 @@ use cfg_parser::lexer::Span;
 use regex::{Regex, RegexBuilder};
 
 use crate::modparams::{self, ModSettings};
-use crate::pv::{self, Pv};
+use crate::pv::{self, Pv, PvName};
+use crate::select::{self, CfgVars, Select};
 use crate::subst::Subst;
 use crate::uri_edit::UriPart;
 use crate::value::Value;
@@ -54,6 +55,8 @@ pub(crate) struct Program {
     pub(crate) udp_mtu_try_proto: Option<Transport>,
     /// Named routes, for `route(expression)`.
     pub(crate) route_names: HashMap<String, usize>,
+    /// The script's cfg-framework variables (`group.var = value`), for `@cfg_get`.
+    pub(crate) cfg_vars: CfgVars,
 }
 
 pub(crate) type Block = Vec<Op>;
@@ -97,6 +100,8 @@ pub(crate) enum Expr {
     /// A string with pseudo-variables in it (a module function's argument).
     Format(Vec<FmtPart>),
     Select3(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `@ruri.user`, `@via[2].branch`, … (`@cfg_get` is compiled to a constant).
+    Select(Box<Select>),
 }
 
 /// Legacy condition operands.
@@ -355,6 +360,8 @@ const TRANSPORT_MODULES: &[&str] = &["tls"];
 /// Modules that provide script functions we implement.
 const SCRIPT_MODULES: &[&str] = &[
     "sl", "maxfwd", "textops", "siputils", "rr", "xlog", "pv", "sanity",
+    // Only its selects (`@hf_value…`); its functions are not implemented.
+    "textopsx",
 ];
 
 struct Compiler {
@@ -394,6 +401,7 @@ pub(crate) fn compile(
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(0),
             udp_mtu_try_proto: udp_mtu_try_proto(config)?,
+            cfg_vars: cfg_vars(config),
             ..Program::default()
         },
         warnings: Vec::new(),
@@ -494,6 +502,9 @@ pub(crate) fn compile(
             _ => {}
         }
     }
+    if let (Some(parts), Some(p)) = (&c.program.log_prefix, config.param_item("log_prefix")) {
+        c.check_format(parts, p.value.span)?;
+    }
     for (idx, body) in bodies {
         c.in_onsend = Some(idx) == c.program.onsend;
         let block = c.block(body)?;
@@ -524,6 +535,68 @@ impl Compiler {
             .or_else(|e| err(span, format!("bad regular expression: {e}")))?;
         self.regexes.insert(key, re.clone());
         Ok(re)
+    }
+
+    /// A select: parsed now; `@cfg_get.group.var` becomes its constant value.
+    fn select(&self, path: &str, span: Span) -> Result<Expr, CompileError> {
+        let sel = select::parse(path).or_else(|e| err(span, format!("select `{path}`: {e}")))?;
+        self.check_select(&sel, path, span)?;
+        if let Select::CfgGet(group, var) = &sel {
+            return self.cfg_value(group, var, path, span).map(Expr::Const);
+        }
+        Ok(Expr::Select(Box::new(sel)))
+    }
+
+    /// What Kamailio checks when it starts: the cfg variable is declared, the module that
+    /// provides the select is loaded.
+    fn check_select(&self, sel: &Select, path: &str, span: Span) -> Result<(), CompileError> {
+        match sel {
+            Select::CfgGet(g, v) => self.cfg_value(g, v, path, span).map(|_| ()),
+            Select::HfValue(_) if !self.modules.contains("textopsx") => err(
+                span,
+                format!("select `{path}` needs `loadmodule \"textopsx.so\"` before it is used"),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The value of a cfg-framework variable; an undeclared one stops the start, as in
+    /// Kamailio.
+    fn cfg_value(
+        &self,
+        group: &str,
+        var: &str,
+        path: &str,
+        span: Span,
+    ) -> Result<Value, CompileError> {
+        match self.program.cfg_vars.get(&(group.to_string(), var.to_string())) {
+            Some(v) => Ok(Value::Str(v.as_str().into_owned())),
+            None => err(
+                span,
+                format!("select `{path}`: unknown cfg variable `{group}.{var}` (declare it with `{group}.{var} = value`)"),
+            ),
+        }
+    }
+
+    /// A `$sel(…)` passes the same start-up checks as the select.
+    fn check_pv(&self, pv: &Pv, span: Span) -> Result<(), CompileError> {
+        match &pv.name {
+            PvName::Sel(sel) => {
+                let label = match sel.as_ref() {
+                    Select::CfgGet(g, v) => format!("$sel(cfg_get.{g}.{v})"),
+                    _ => "$sel(hf_value…)".to_string(),
+                };
+                self.check_select(sel, &label, span)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_format(&self, parts: &[FmtPart], span: Span) -> Result<(), CompileError> {
+        parts.iter().try_for_each(|p| match p {
+            FmtPart::Pv(pv) => self.check_pv(pv, span),
+            FmtPart::Lit(_) => Ok(()),
+        })
     }
 
     fn block(&mut self, b: &ast::Block) -> Result<Block, CompileError> {
@@ -604,13 +677,12 @@ impl Compiler {
             AExpr::Int { value, .. } => Expr::Const(Value::Int(*value)),
             AExpr::Str { value, .. } => Expr::Const(Value::Str(value.clone())),
             AExpr::Word { word, .. } => Expr::Const(Value::Str(word.clone())),
-            AExpr::Var { name, span } => Expr::Pv(pv::parse(name).or_else(|e| err(*span, e))?),
-            AExpr::Select { path, span } => {
-                let Some(pv_name) = select_as_pv(path) else {
-                    return err(*span, format!("select `{path}` is not supported yet"));
-                };
-                Expr::Pv(pv::parse(pv_name).or_else(|e| err(*span, e))?)
+            AExpr::Var { name, span } => {
+                let pv = pv::parse(name).or_else(|e| err(*span, e))?;
+                self.check_pv(&pv, *span)?;
+                Expr::Pv(pv)
             }
+            AExpr::Select { path, span } => self.select(path, *span)?,
             AExpr::Net { addr, span, .. } => {
                 let _ = span;
                 Expr::Const(Value::Str(addr.to_string()))
@@ -684,6 +756,7 @@ impl Compiler {
         match c.args.get(i) {
             Some(Arg::Expr(AExpr::Str { value, span })) if self.expand && value.contains('$') => {
                 let parts = parse_format(value).or_else(|e| err(*span, e))?;
+                self.check_format(&parts, *span)?;
                 Ok(Expr::Format(parts))
             }
             _ => self.raw_arg(c, i),
@@ -1078,11 +1151,11 @@ impl Compiler {
                     _ => (-1, 0),
                 };
                 match self.raw_arg(c, fmt_idx)? {
-                    Expr::Const(v) => Func::Xlog(
-                        level,
-                        parse_format(&v.as_str()).or_else(|e| err(c.span, e))?,
-                        c.span,
-                    ),
+                    Expr::Const(v) => {
+                        let parts = parse_format(&v.as_str()).or_else(|e| err(c.span, e))?;
+                        self.check_format(&parts, c.span)?;
+                        Func::Xlog(level, parts, c.span)
+                    }
                     _ => return err(c.span, "the xlog format must be a constant string"),
                 }
             }
@@ -1090,21 +1163,23 @@ impl Compiler {
     }
 }
 
-/// The selects that read the same as a pseudo-variable (the ones configs use most).
-fn select_as_pv(path: &str) -> Option<&'static str> {
-    Some(match path.to_ascii_lowercase().as_str() {
-        "@ruri" => "$ru",
-        "@ruri.user" => "$rU",
-        "@ruri.host" => "$rd",
-        "@ruri.port" => "$rp",
-        "@from.uri" => "$fu",
-        "@from.tag" => "$ft",
-        "@to.uri" => "$tu",
-        "@to.tag" => "$tt",
-        "@call_id" => "$ci",
-        "@cseq.method" => "$rm",
-        _ => return None,
-    })
+/// The custom cfg-framework variables the script declares (`group.var = value`); the last
+/// declaration of a name wins. Instance values (`group[N].var`) are not read by `@cfg_get`.
+fn cfg_vars(config: &ast::Config) -> CfgVars {
+    let mut vars = CfgVars::new();
+    for item in &config.items {
+        let Item::CfgVar(v) = item else { continue };
+        if v.instance.is_some() {
+            continue;
+        }
+        let value = match &v.value.value {
+            ast::Scalar::Int(n) => Value::Int(*n),
+            ast::Scalar::Str(s) => Value::Str(s.clone()),
+            ast::Scalar::Pvar(_) => continue,
+        };
+        vars.insert((v.group.value.clone(), v.var.value.clone()), value);
+    }
+    vars
 }
 
 /// The `udp_mtu_try_proto` core parameter (`TCP`, `TLS`, `SCTP` or `UDP`).

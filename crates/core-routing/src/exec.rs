@@ -11,6 +11,7 @@ use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
 use crate::clock;
 use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op, Scope};
 use crate::pv::{AddrPart, Pv, PvName, TimePart, TvPart};
+use crate::select::{Env as SelectEnv, Select};
 use crate::uri_edit::UriPart;
 use crate::value::Value;
 use crate::{Dest, Incoming, Output, Router, SendMsg, Transport};
@@ -359,7 +360,19 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                     self.eval(b)
                 }
             }
+            Expr::Select(sel) => self.select(sel),
         }
+    }
+
+    /// Runs a select on this message (with the rewritten R-URI and the destination URI).
+    fn select(&self, sel: &Select) -> Value {
+        let ruri = self.current_ruri();
+        let env = SelectEnv {
+            ruri: &ruri,
+            dst_uri: self.dst_uri.as_deref(),
+            cfg: &self.router.program.cfg_vars,
+        };
+        sel.eval(self.msg, &env)
     }
 
     fn binary(&mut self, op: BinaryOp, l: &'r Expr, r: &'r Expr) -> Value {
@@ -560,6 +573,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             PvName::BranchIdx => Value::Int(0),
             PvName::RetCode => Value::Int(self.retcode),
             PvName::Null => Value::Null,
+            PvName::Sel(sel) => self.select(sel),
             PvName::TimeSec => Value::Int(now().as_secs() as i64),
             PvName::TimeVal(part) => self.time_val(*part),
             PvName::Time(part, utc) => {

@@ -42,6 +42,7 @@ pub mod fuzzing;
 mod modparams;
 pub mod pv;
 mod reply;
+pub mod select;
 mod subst;
 mod trans;
 mod uri_edit;

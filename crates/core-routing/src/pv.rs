@@ -82,6 +82,8 @@ pub enum PvName {
     TimeVal(TvPart),
     /// `$time(name)` (local time, `false`) and `$utime(name)` (UTC, `true`).
     Time(TimePart, bool),
+    /// `$sel(path)`: a select (`$sel(via[1].host)`, the `@` optional).
+    Sel(Box<crate::select::Select>),
 }
 
 /// What `$TV(…)` reads.
@@ -276,6 +278,10 @@ fn simple(s: &str) -> Result<Pv, String> {
                 Time(time_part(&v)?, false)
             } else if let Some(v) = arg("utime") {
                 Time(time_part(&v)?, true)
+            } else if let Some(p) = arg("sel") {
+                Sel(Box::new(
+                    crate::select::parse(&p).map_err(|e| format!("`$sel({p})`: {e}"))?,
+                ))
             } else if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 // `$name` that is no pseudo-variable is an AVP (max-compat mode).
                 Avp(s.to_string())

@@ -451,10 +451,85 @@ fn common_selects_read_like_their_pseudo_variables() {
             .any(|o| matches!(o, Output::Log { message, .. } if message == "sel ok")),
         "{out:?}"
     );
+    let e = compile_error("request_route { if (@via[1].nope == \"x\") { drop; } }");
     assert!(
-        compile_error("request_route { if (@via[1].branch == \"x\") { drop; } }")
-            .contains("select `@via[1].branch` is not supported yet")
+        e.contains("test.cfg:1:21: select `@via[1].nope`: `nope` is not known after `@via`"),
+        "{e}"
     );
+}
+
+fn logs(out: &[Output]) -> Vec<&str> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Log { message, .. } => Some(message.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn selects_read_vias_headers_and_uris() {
+    let cfg = r#"
+loadmodule "xlog.so"
+loadmodule "textopsx.so"
+request_route {
+    xlog("L_INFO", "via=$sel(via[1].host):$sel(@via[1].port) branch=$sel(via.branch)");
+    $var(c) = @contact.uri.params.maddr;
+    xlog("L_INFO", "contact=$var(c) sup=$sel(msg.supported) hf=$sel(hf_value[\"contact\"].uri)");
+    if (@ruri.host == "127.0.0.2" && @cseq.method == "INVITE" && @to.uri.user == "bob") {
+        xlog("L_INFO", "ruri ok");
+    }
+    if (@via[2].host == $null) { xlog("L_INFO", "no second via"); }
+}
+"#;
+    let r = router(cfg);
+    let extra =
+        "Contact: \"A\" <sip:alice@10.0.0.9;maddr=10.1.1.1>;expires=60\nSupported: path, gruu\n";
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2", extra));
+    assert_eq!(
+        logs(&out),
+        vec![
+            "via=127.0.0.1:5070 branch=z9hG4bK-abc",
+            "contact=10.1.1.1 sup=path, gruu hf=sip:alice@10.0.0.9;maddr=10.1.1.1",
+            "ruri ok",
+            "no second via",
+        ]
+    );
+}
+
+#[test]
+fn cfg_get_reads_the_scripts_cfg_variables() {
+    let cfg = r#"
+loadmodule "xlog.so"
+pstn.gw_ip = "10.0.0.1" desc "the PSTN gateway"
+pstn.gw_port = 5080
+request_route {
+    if (@cfg_get.pstn.gw_ip == "10.0.0.1") {
+        xlog("L_INFO", "gw $sel(cfg_get.pstn.gw_ip):$sel(cfg_get.pstn.gw_port)");
+    }
+    if (@cfg_get.pstn.gw_port == 5080) { xlog("L_INFO", "port ok"); }
+}
+"#;
+    let r = router(cfg);
+    let out = run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""));
+    assert_eq!(logs(&out), vec!["gw 10.0.0.1:5080", "port ok"]);
+    // An undeclared variable stops the start, as in Kamailio.
+    let e = compile_error("request_route { if (@cfg_get.pstn.nope == \"x\") { drop; } }");
+    assert!(e.contains("unknown cfg variable `pstn.nope`"), "{e}");
+    let e = compile_error(
+        "loadmodule \"xlog.so\"\nrequest_route { xlog(\"L_INFO\", \"$sel(cfg_get.a.b)\"); }",
+    );
+    assert!(e.contains("unknown cfg variable `a.b`"), "{e}");
+}
+
+#[test]
+fn unknown_selects_and_missing_modules_are_compile_errors() {
+    let e = compile_error("request_route { $var(x) = @nosuch.thing; }");
+    assert!(e.contains("`@nosuch` is not a known select"), "{e}");
+    let e = compile_error("request_route { $var(x) = @hf_value.contact; }");
+    assert!(e.contains("needs `loadmodule \"textopsx.so\"`"), "{e}");
+    let e = compile_error("request_route { $var(x) = @from.uri.nope; }");
+    assert!(e.contains("`nope` is not known after `@from.uri`"), "{e}");
 }
 
 #[test]
