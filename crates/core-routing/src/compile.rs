@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use cfg_parser::ast::{self, Arg, BinaryOp, Expr as AExpr, Item, RouteKind, Stmt, UnaryOp};
-use cfg_parser::lexer::Span;
+use cfg_parser::lexer::{SourceMap, Span};
 use regex::{Regex, RegexBuilder};
 
 use crate::modparams::{self, ModSettings};
@@ -364,7 +364,7 @@ const SCRIPT_MODULES: &[&str] = &[
     "textopsx",
 ];
 
-struct Compiler {
+struct Compiler<'s> {
     /// Compiled regular expressions by (pattern, case-insensitive, multi-line): a pattern
     /// repeated across the script is compiled once (a `Regex` clone shares its program).
     regexes: HashMap<(String, bool, bool), Regex>,
@@ -377,6 +377,10 @@ struct Compiler {
     expand: bool,
     /// The statements being compiled are `onsend_route`'s.
     in_onsend: bool,
+    /// The config's sources, for `$cfg(line)` and `$cfg(file)`.
+    sources: Option<&'s SourceMap>,
+    /// The route block being compiled, for `$cfg(name)`.
+    route_name: String,
     program: Program,
     warnings: Vec<CompileError>,
 }
@@ -385,6 +389,7 @@ struct Compiler {
 pub(crate) fn compile(
     config: &ast::Config,
     sockets: &[LocalSocket],
+    sources: Option<&SourceMap>,
 ) -> Result<(Program, Vec<CompileError>), CompileError> {
     let mut c = Compiler {
         regexes: HashMap::new(),
@@ -394,6 +399,8 @@ pub(crate) fn compile(
         sockets: sockets.to_vec(),
         expand: false,
         in_onsend: false,
+        sources,
+        route_name: String::new(),
         program: Program {
             max_while_loops: config.int_param("max_while_loops").unwrap_or(100),
             udp_mtu: config
@@ -409,7 +416,7 @@ pub(crate) fn compile(
     c.program.log_prefix = log_prefix(config)?;
     let mut loaded: Vec<String> = Vec::new();
     // Pass 1: modules in order, flags, route slots (so calls can point at any route).
-    let mut bodies: Vec<(usize, &ast::Block)> = Vec::new();
+    let mut bodies: Vec<(usize, &ast::Block, String)> = Vec::new();
     for item in &config.items {
         match item {
             Item::LoadModule(m) => {
@@ -497,7 +504,11 @@ pub(crate) fn compile(
                         continue;
                     }
                 };
-                bodies.push((idx, &r.body));
+                let name = r
+                    .name
+                    .as_ref()
+                    .map_or_else(|| r.keyword.clone(), |n| n.value.clone());
+                bodies.push((idx, &r.body, name));
             }
             _ => {}
         }
@@ -505,7 +516,8 @@ pub(crate) fn compile(
     if let (Some(parts), Some(p)) = (&c.program.log_prefix, config.param_item("log_prefix")) {
         c.check_format(parts, p.value.span)?;
     }
-    for (idx, body) in bodies {
+    for (idx, body, name) in bodies {
+        c.route_name = name;
         c.in_onsend = Some(idx) == c.program.onsend;
         let block = c.block(body)?;
         c.program.routes[idx].extend(block);
@@ -515,7 +527,7 @@ pub(crate) fn compile(
     Ok((c.program, c.warnings))
 }
 
-impl Compiler {
+impl Compiler<'_> {
     /// A constant regular expression, compiled once per pattern and flags.
     fn regex(
         &mut self,
@@ -599,6 +611,33 @@ impl Compiler {
         })
     }
 
+    /// `$cfg(line)`, `$cfg(file)`, `$cfg(name)` used at `span`: the constant they read.
+    fn cfg_pos(&self, pv: &Pv, span: Span) -> Option<Value> {
+        let PvName::CfgPos(kind) = pv.name else {
+            return None;
+        };
+        let at = self.sources.map(|s| s.location(span));
+        Some(match kind {
+            pv::CfgPos::Line => Value::Int(at.map_or(0, |l| i64::from(l.start.line))),
+            pv::CfgPos::File => Value::Str(at.map(|l| l.file).unwrap_or_default()),
+            pv::CfgPos::Route => Value::Str(self.route_name.clone()),
+        })
+    }
+
+    /// A format with its `$cfg(…)` parts turned into text.
+    fn fix_format(&self, parts: Vec<FmtPart>, span: Span) -> Vec<FmtPart> {
+        parts
+            .into_iter()
+            .map(|p| match p {
+                FmtPart::Pv(pv) => match self.cfg_pos(&pv, span) {
+                    Some(v) => FmtPart::Lit(v.as_str().into_owned()),
+                    None => FmtPart::Pv(pv),
+                },
+                lit => lit,
+            })
+            .collect()
+    }
+
     fn block(&mut self, b: &ast::Block) -> Result<Block, CompileError> {
         b.stmts
             .iter()
@@ -680,7 +719,10 @@ impl Compiler {
             AExpr::Var { name, span } => {
                 let pv = pv::parse(name).or_else(|e| err(*span, e))?;
                 self.check_pv(&pv, *span)?;
-                Expr::Pv(pv)
+                match self.cfg_pos(&pv, *span) {
+                    Some(v) => Expr::Const(v),
+                    None => Expr::Pv(pv),
+                }
             }
             AExpr::Select { path, span } => self.select(path, *span)?,
             AExpr::Net { addr, span, .. } => {
@@ -757,7 +799,7 @@ impl Compiler {
             Some(Arg::Expr(AExpr::Str { value, span })) if self.expand && value.contains('$') => {
                 let parts = parse_format(value).or_else(|e| err(*span, e))?;
                 self.check_format(&parts, *span)?;
-                Ok(Expr::Format(parts))
+                Ok(Expr::Format(self.fix_format(parts, *span)))
             }
             _ => self.raw_arg(c, i),
         }
@@ -1154,7 +1196,7 @@ impl Compiler {
                     Expr::Const(v) => {
                         let parts = parse_format(&v.as_str()).or_else(|e| err(c.span, e))?;
                         self.check_format(&parts, c.span)?;
-                        Func::Xlog(level, parts, c.span)
+                        Func::Xlog(level, self.fix_format(parts, c.span), c.span)
                     }
                     _ => return err(c.span, "the xlog format must be a constant string"),
                 }

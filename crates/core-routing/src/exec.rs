@@ -574,6 +574,26 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             PvName::RetCode => Value::Int(self.retcode),
             PvName::Null => Value::Null,
             PvName::Sel(sel) => self.select(sel),
+            PvName::RuriTransport => {
+                let ruri = self.current_ruri();
+                match Uri::parse(&ruri) {
+                    Ok(Uri::Sip(u)) => Value::Str(
+                        u.params
+                            .get("transport")
+                            .flatten()
+                            .map_or_else(|| "udp".to_string(), str::to_ascii_lowercase),
+                    ),
+                    _ => Value::Null,
+                }
+            }
+            PvName::MsgType => Value::Int(if msg.is_request() { 1 } else { 2 }),
+            PvName::ForceSocket => self.forced_socket.map_or(Value::Null, |i| {
+                let l = self.router.local(i);
+                let hp = HostPort::from(std::net::SocketAddr::new(l.address, l.port));
+                Value::Str(format!("{}:{hp}", l.proto.as_str()))
+            }),
+            // Replaced by a constant when the script is compiled.
+            PvName::CfgPos(_) => Value::Null,
             PvName::TimeSec => Value::Int(now().as_secs() as i64),
             PvName::TimeVal(part) => self.time_val(*part),
             PvName::Time(part, utc) => {
@@ -650,6 +670,20 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             PvName::Shv(n) => self.router.shv_set(n, v),
+            PvName::ForceSocket => {
+                if !v.is_defined() {
+                    self.forced_socket = None;
+                    return;
+                }
+                let text = v.as_str();
+                let found = crate::parse_socket_text(&text).and_then(|(proto, host, port)| {
+                    crate::find_socket(self.router.sockets(), proto.as_deref(), &host, port)
+                });
+                match found {
+                    Some(i) => self.forced_socket = Some(i),
+                    None => self.log(-1, format!("$fs: siprouter does not listen on `{text}`")),
+                }
+            }
             _ => {}
         }
     }

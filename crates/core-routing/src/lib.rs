@@ -207,7 +207,17 @@ impl Router {
         config: &ast::Config,
         rc: RouterConfig,
     ) -> Result<(Router, Vec<CompileError>), CompileError> {
-        let (program, warnings) = compile::compile(config, &rc.sockets)?;
+        Router::with_sources(config, rc, None)
+    }
+
+    /// As [`Router::new`], with the config's sources so that `$cfg(line)` and
+    /// `$cfg(file)` name the place they are used (without them: line 0, no file).
+    pub fn with_sources(
+        config: &ast::Config,
+        rc: RouterConfig,
+        sources: Option<&cfg_parser::lexer::SourceMap>,
+    ) -> Result<(Router, Vec<CompileError>), CompileError> {
+        let (program, warnings) = compile::compile(config, &rc.sockets, sources)?;
         let shv = program.settings.shv.iter().cloned().collect();
         Ok((
             Router {
@@ -360,6 +370,11 @@ impl Router {
     }
 
     /// The default send socket: the first of that protocol and address family.
+    /// The local sockets, in the transport's order.
+    pub(crate) fn sockets(&self) -> &[LocalSocket] {
+        &self.config.sockets
+    }
+
     pub(crate) fn pick_socket(&self, proto: Transport, dest: Option<IpAddr>) -> Option<usize> {
         let v6 = dest.is_some_and(|d| d.is_ipv6());
         self.config

@@ -84,6 +84,26 @@ pub enum PvName {
     Time(TimePart, bool),
     /// `$sel(path)`: a select (`$sel(via[1].host)`, the `@` optional).
     Sel(Box<crate::select::Select>),
+    /// `$rP`: the Request-URI's transport (`udp` when it names none).
+    RuriTransport,
+    /// `$mt`: 1 for a request, 2 for a reply.
+    MsgType,
+    /// `$fs`: the forced send socket as `proto:address:port` (writable).
+    ForceSocket,
+    /// `$cfg(line)`, `$cfg(file)`, `$cfg(name)`: where in the config the PV is used (the
+    /// compiler replaces it with a constant).
+    CfgPos(CfgPos),
+}
+
+/// What `$cfg(…)` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CfgPos {
+    /// `$cfg(line)`
+    Line,
+    /// `$cfg(file)`
+    File,
+    /// `$cfg(name)`: the name of the route block.
+    Route,
 }
 
 /// What `$TV(…)` reads.
@@ -168,6 +188,7 @@ impl Pv {
                     | PvName::Var(_)
                     | PvName::Avp(_)
                     | PvName::Shv(_)
+                    | PvName::ForceSocket
             )
     }
 }
@@ -258,6 +279,9 @@ fn simple(s: &str) -> Result<Pv, String> {
         "rc" | "retcode" | "?" => RetCode,
         "null" => Null,
         "Ts" => TimeSec,
+        "rP" => RuriTransport,
+        "mt" => MsgType,
+        "fs" => ForceSocket,
         _ => {
             if let Some(h) = arg("hdr") {
                 Hdr(h)
@@ -278,6 +302,13 @@ fn simple(s: &str) -> Result<Pv, String> {
                 Time(time_part(&v)?, false)
             } else if let Some(v) = arg("utime") {
                 Time(time_part(&v)?, true)
+            } else if let Some(k) = arg("cfg") {
+                CfgPos(match k.as_str() {
+                    "line" => self::CfgPos::Line,
+                    "file" => self::CfgPos::File,
+                    "name" | "route" => self::CfgPos::Route,
+                    other => return Err(format!("`$cfg({other})`: line, file or name expected")),
+                })
             } else if let Some(p) = arg("sel") {
                 Sel(Box::new(
                     crate::select::parse(&p).map_err(|e| format!("`$sel({p})`: {e}"))?,

@@ -525,3 +525,38 @@ fn onsend_route_sees_the_destination_and_can_drop() {
         "{e}"
     );
 }
+
+#[test]
+fn socket_uri_and_position_pseudo_variables() {
+    let config = cfg(
+        "",
+        "route(SHOW);
+         $fs = \"tcp:127.0.0.1:5060\";
+         xlog(\"fs=$fs mt=$mt rP=$rP\");
+         $fs = \"udp:10.9.9.9:5060\";
+         $fs = $null;
+         if ($fs == $null) { xlog(\"unset\"); }
+    }
+    route[SHOW] {
+         xlog(\"$cfg(file):$cfg(line) in $cfg(name)\");
+         $var(l) = $cfg(line);
+         xlog(\"$var(l)\");",
+    );
+    let r = router(&config);
+    let out = run(
+        &r,
+        &request("INVITE", "sip:bob@127.0.0.2;transport=TCP", ""),
+    );
+    assert_eq!(
+        logs(&out),
+        [
+            "test.cfg:17 in SHOW",
+            "18",
+            "fs=tcp:127.0.0.1:5060 mt=1 rP=tcp",
+            "$fs: siprouter does not listen on `udp:10.9.9.9:5060`",
+            "unset"
+        ]
+    );
+    let e = compile_error(&cfg("", "xlog(\"$cfg(colour)\");"));
+    assert!(e.contains("line, file or name expected"), "{e}");
+}

@@ -191,7 +191,11 @@ fn main() -> ExitCode {
         eprintln!("{}", w.render(parsed.sources()));
     }
     // The route script is compiled once, now: its errors are check-time errors.
-    let _router = match core_routing::Router::new(&parsed.config, router_config(&sockets, None)) {
+    let _router = match core_routing::Router::with_sources(
+        &parsed.config,
+        router_config(&sockets, None),
+        Some(parsed.sources()),
+    ) {
         Ok((router, warnings)) => {
             for w in &warnings {
                 eprintln!(

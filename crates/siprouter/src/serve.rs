@@ -118,7 +118,7 @@ async fn serve(
     }
     // The router numbers sockets as the transport does.
     let rc = crate::router_config(sockets, Some(handle.sockets()));
-    let router = match Router::new(&parsed.config, rc.clone()) {
+    let router = match Router::with_sources(&parsed.config, rc.clone(), Some(parsed.sources())) {
         Ok((r, _)) => r,
         Err(e) => {
             eprintln!(
@@ -214,7 +214,7 @@ fn reload_routes(reload: &Reload, rc: &RouterConfig, old: &socket_info::Sockets)
             );
         }
     }
-    match Router::new(&parsed.config, rc.clone()) {
+    match Router::with_sources(&parsed.config, rc.clone(), Some(parsed.sources())) {
         Ok((router, _)) => Some(Live { router, parsed }),
         Err(e) => {
             tracing::error!(

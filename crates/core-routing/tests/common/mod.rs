@@ -29,7 +29,9 @@ pub(crate) fn router(cfg: &str) -> Router {
         ],
         aliases: vec![("proxy.example.org".into(), None)],
     };
-    Router::new(&parsed.config, rc).expect("compiles").0
+    Router::with_sources(&parsed.config, rc, Some(parsed.sources()))
+        .expect("compiles")
+        .0
 }
 
 pub(crate) fn compile_error(cfg: &str) -> String {
