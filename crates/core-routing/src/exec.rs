@@ -10,7 +10,7 @@ use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
 
 use crate::clock;
 use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op, Scope};
-use crate::pv::{AddrPart, Pv, PvName, TimePart, TvPart};
+use crate::pv::{AddrPart, Index, Pv, PvName, TimePart, TvPart};
 use crate::select::{Env as SelectEnv, Select};
 use crate::uri_edit::UriPart;
 use crate::value::Value;
@@ -49,7 +49,7 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     new_ruri: Option<String>,
     dst_uri: Option<String>,
     vars: HashMap<String, Value>,
-    avps: HashMap<String, Value>,
+    avps: HashMap<String, Vec<Value>>,
     flags: u64,
     /// Branch flags of branch 0 (kex `setbflag`).
     bflags: u64,
@@ -463,8 +463,18 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             .unwrap_or_else(|| self.msg.request_uri_str().unwrap_or("").to_string())
     }
 
+    /// An index as a position, `None` for `[*]`.
+    fn index(&mut self, index: &Index) -> Option<i64> {
+        match index {
+            Index::At(i) => Some(*i),
+            Index::All => None,
+            Index::Pv(p) => Some(self.get(p).as_int()),
+        }
+    }
+
     fn get(&mut self, pv: &Pv) -> Value {
-        let mut v = match (&pv.name, pv.index) {
+        let index = pv.index.as_ref().map(|i| self.index(i));
+        let mut v = match (&pv.name, index) {
             (PvName::Hdr(name), Some(i)) => {
                 let all: Vec<&str> = self
                     .msg
@@ -473,12 +483,19 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                     .filter(|h| h.is(name))
                     .map(|h| h.value())
                     .collect();
-                let idx = if i < 0 { all.len() as i64 + i } else { i };
-                usize::try_from(idx)
-                    .ok()
-                    .and_then(|i| all.get(i))
-                    .map_or(Value::Null, |s| Value::Str((*s).to_string()))
+                match i {
+                    // `[*]`: every value, as one comma-separated list.
+                    None if all.is_empty() => Value::Null,
+                    None => Value::Str(all.join(",")),
+                    Some(i) => nth(&all, i).map_or(Value::Null, |s| Value::Str((*s).to_string())),
+                }
             }
+            (PvName::Avp(name), Some(Some(i))) => self
+                .avps
+                .get(name)
+                .and_then(|stack| nth(stack, i))
+                .cloned()
+                .unwrap_or(Value::Null),
             (name, _) => self.get_name(name),
         };
         for t in &pv.trans {
@@ -568,7 +585,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 Value::Int(msg.headers().iter().filter(|x| x.is(h)).count() as i64)
             }
             PvName::Var(n) => self.vars.get(n).cloned().unwrap_or(Value::Int(0)),
-            PvName::Avp(n) => self.avps.get(n).cloned().unwrap_or(Value::Null),
+            PvName::Avp(n) => self
+                .avps
+                .get(n)
+                .and_then(|stack| stack.first())
+                .cloned()
+                .unwrap_or(Value::Null),
             PvName::Shv(n) => self.router.shv_get(n),
             PvName::BranchIdx => Value::Int(0),
             PvName::RetCode => Value::Int(self.retcode),
@@ -663,11 +685,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 self.vars.insert(n.clone(), v);
             }
             PvName::Avp(n) => {
-                if v.is_defined() {
-                    self.avps.insert(n.clone(), v);
-                } else {
-                    self.avps.remove(n);
-                }
+                let index = pv.index.as_ref().map(|i| self.index(i));
+                self.assign_avp(n, index, v);
             }
             PvName::Shv(n) => self.router.shv_set(n, v),
             PvName::ForceSocket => {
@@ -685,6 +704,41 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// AVPs are stacks, newest first, as in Kamailio: `$avp(x) = v` adds a value on top,
+    /// `$avp(x) = $null` removes the top one, `$(avp(x)[*]) = …` replaces (or with `$null`
+    /// removes) them all, `$(avp(x)[n]) = …` replaces (or removes) the n-th.
+    fn assign_avp(&mut self, name: &str, index: Option<Option<i64>>, v: Value) {
+        let stack = self.avps.entry(name.to_string()).or_default();
+        match (index, v.is_defined()) {
+            (None, true) => stack.insert(0, v),
+            (None, false) => {
+                if !stack.is_empty() {
+                    stack.remove(0);
+                }
+            }
+            (Some(None), defined) => {
+                stack.clear();
+                if defined {
+                    stack.push(v);
+                }
+            }
+            (Some(Some(i)), defined) => {
+                let len = stack.len() as i64;
+                let at = if i < 0 { len + i } else { i };
+                if let Some(at) = usize::try_from(at).ok().filter(|a| *a < stack.len()) {
+                    if defined {
+                        stack[at] = v;
+                    } else {
+                        stack.remove(at);
+                    }
+                }
+            }
+        }
+        if stack.is_empty() {
+            self.avps.remove(name);
         }
     }
 
@@ -1825,4 +1879,10 @@ fn route_text(n: &sip_message::NameAddr<'_>) -> String {
     s.push('>');
     s.push_str(n.params.as_str());
     s
+}
+
+/// The `i`-th of `items` (negative counts from the end).
+fn nth<T>(items: &[T], i: i64) -> Option<&T> {
+    let at = if i < 0 { items.len() as i64 + i } else { i };
+    usize::try_from(at).ok().and_then(|a| items.get(a))
 }

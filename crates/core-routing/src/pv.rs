@@ -168,8 +168,9 @@ pub use crate::trans::{TArg, Trans};
 pub struct Pv {
     /// What it reads.
     pub name: PvName,
-    /// `[n]` (headers: the n-th one; negative counts from the end).
-    pub index: Option<i64>,
+    /// `[n]`, `[*]` or `[$var(i)]` (headers and AVPs: the n-th value; negative counts
+    /// from the end).
+    pub index: Option<Index>,
     /// Applied in order to the value.
     pub trans: Vec<Trans>,
 }
@@ -191,6 +192,17 @@ impl Pv {
                     | PvName::ForceSocket
             )
     }
+}
+
+/// The index of a pseudo-variable with several values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Index {
+    /// `[n]`
+    At(i64),
+    /// `[*]`: every value.
+    All,
+    /// `[$var(i)]`: the value of another pseudo-variable.
+    Pv(Box<Pv>),
 }
 
 /// Parses the text of a PVAR/AVP token.
@@ -217,15 +229,18 @@ pub fn parse(text: &str) -> Result<Pv, String> {
     Ok(pv)
 }
 
-fn split_index(s: &str) -> Result<(&str, Option<i64>), String> {
+fn split_index(s: &str) -> Result<(&str, Option<Index>), String> {
     // An index follows the name's closing parenthesis: `hdr(Via)[1]`, `avp(x)[*]`.
     if let Some(open) = s.rfind('[').filter(|_| s.ends_with(']')) {
         let idx = &s[open + 1..s.len() - 1];
-        if idx == "*" {
-            return Ok((&s[..open], None));
-        }
-        let n: i64 = idx.parse().map_err(|_| format!("bad index `[{idx}]`"))?;
-        return Ok((&s[..open], Some(n)));
+        let index = if idx == "*" {
+            Index::All
+        } else if idx.starts_with('$') {
+            Index::Pv(Box::new(parse(idx)?))
+        } else {
+            Index::At(idx.parse().map_err(|_| format!("bad index `[{idx}]`"))?)
+        };
+        return Ok((&s[..open], Some(index)));
     }
     Ok((s, None))
 }
@@ -365,7 +380,16 @@ mod tests {
         assert_eq!(parse("$var(x)").unwrap().name, PvName::Var("x".into()));
         assert_eq!(parse("$avp(s:x)").unwrap().name, PvName::Avp("x".into()));
         let p = parse("$(hdr(Via)[1])").unwrap();
-        assert_eq!((p.name, p.index), (PvName::Hdr("Via".into()), Some(1)));
+        assert_eq!(
+            (p.name, p.index),
+            (PvName::Hdr("Via".into()), Some(Index::At(1)))
+        );
+        let p = parse("$(avp(x)[$var(i)])").unwrap();
+        assert_eq!(
+            p.index,
+            Some(Index::Pv(Box::new(parse("$var(i)").unwrap())))
+        );
+        assert_eq!(parse("$(avp(x)[*])").unwrap().index, Some(Index::All));
         let p = parse("$(ru{s.len})").unwrap();
         assert_eq!(p.trans[0].name(), "s.len");
         let p = parse("$(fu{s.substr,1,2}{s.toupper})").unwrap();

@@ -560,3 +560,36 @@ fn socket_uri_and_position_pseudo_variables() {
     let e = compile_error(&cfg("", "xlog(\"$cfg(colour)\");"));
     assert!(e.contains("line, file or name expected"), "{e}");
 }
+
+#[test]
+fn avps_are_stacks_and_indexes_may_be_variables() {
+    let r = router(&cfg(
+        "",
+        "$avp(x) = \"a\"; $avp(x) = \"b\"; $avp(x) = \"c\";
+         $var(i) = 0;
+         while ($(avp(x)[$var(i)]) != $null) { xlog(\"$var(i)=$(avp(x)[$var(i)])\"); $var(i) = $var(i) + 1; }
+         xlog(\"top $avp(x) last $(avp(x)[-1])\");
+         $avp(x) = $null; xlog(\"after pop $avp(x)\");
+         $(avp(x)[1]) = \"z\"; xlog(\"replaced $(avp(x)[1])\");
+         $(avp(x)[*]) = $null; if (!pv_isset(\"$avp(x)\")) { xlog(\"gone\"); }
+         xlog(\"vias $(hdr(Via)[*])\");",
+    ).replace("loadmodule \"sl.so\"", "loadmodule \"sl.so\"\nloadmodule \"pv.so\""));
+    let msg = request(
+        "INVITE",
+        "sip:bob@127.0.0.2",
+        "Via: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK-2\n",
+    );
+    assert_eq!(
+        logs(&run(&r, &msg)),
+        [
+            "0=c",
+            "1=b",
+            "2=a",
+            "top c last a",
+            "after pop b",
+            "replaced z",
+            "gone",
+            "vias SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-abc,SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK-2"
+        ]
+    );
+}
