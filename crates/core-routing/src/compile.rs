@@ -163,6 +163,25 @@ pub(crate) enum Func {
     IsMyself(Expr),
     /// A call that does nothing at run time (`error()`, as in Kamailio).
     Nothing,
+    /// textops `has_body([content-type])`.
+    HasBody(Option<Expr>),
+    /// textops `starts_with(text, prefix)`.
+    StartsWith(Expr, Expr),
+    /// textops `in_list(subject, list, separator)`.
+    InList(Expr, Expr, Expr),
+    /// textops `append_urihf(prefix, suffix)`: a header of prefix, Request-URI, suffix.
+    AppendUriHf(Expr, Expr),
+    /// siputils `is_first_hop()`.
+    IsFirstHop,
+    /// siputils `options_reply()`: 200 to an OPTIONS for us with the Accept headers.
+    OptionsReply,
+    /// siputils `is_numeric`, `is_alphanum`, `is_alphanumex`, `is_tel_number`.
+    CharClass(Expr, CharClass),
+    /// siputils `is_user(name)`: the user name of authorized credentials (there are none
+    /// without the auth module; the argument is checked when compiled).
+    IsUser,
+    /// kex `isdsturiset()`.
+    IsDstUriSet,
     /// `log([level,] text)` with the call's place in the config.
     Log(i64, Expr, Span),
     /// The `xlog` family with the call's place in the config.
@@ -239,6 +258,19 @@ pub(crate) enum Func {
     ForceTcpAlias(Option<Expr>),
 }
 
+/// The character classes of siputils' checks.
+#[derive(Debug)]
+pub(crate) enum CharClass {
+    /// `is_numeric`: decimal digits.
+    Digits,
+    /// `is_alphanum`: ASCII letters and digits.
+    AlphaNum,
+    /// `is_alphanumex(text, extra)`: letters, digits and the characters of `extra`.
+    AlphaNumEx(Expr),
+    /// `is_tel_number`: an optional `+` and a non-zero digit, then digits.
+    Tel,
+}
+
 /// What a textops edit looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scope {
@@ -293,6 +325,23 @@ const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
     ("siputils", "is_request", &[0]),
     ("siputils", "is_reply", &[0]),
     ("rr", "add_rr_param", &[1]),
+    ("sl", "sl_reply", &[2]),
+    ("sl", "send_reply_error", &[0]),
+    ("textops", "has_body", &[0, 1]),
+    ("textops", "starts_with", &[2]),
+    ("textops", "in_list", &[3]),
+    ("textops", "append_urihf", &[2]),
+    ("siputils", "is_first_hop", &[0]),
+    ("siputils", "options_reply", &[0]),
+    ("siputils", "is_numeric", &[1]),
+    ("siputils", "is_alphanum", &[1]),
+    ("siputils", "is_alphanumex", &[2]),
+    ("siputils", "is_tel_number", &[1]),
+    ("siputils", "is_user", &[1]),
+    ("xlog", "xalert", &[1]),
+    ("xlog", "xcrit", &[1]),
+    ("xlog", "xbug", &[1]),
+    ("kex", "isdsturiset", &[0]),
     ("kex", "setbflag", &[1, 2]),
     ("kex", "resetbflag", &[1, 2]),
     ("kex", "isbflagset", &[1, 2]),
@@ -1029,10 +1078,41 @@ impl Compiler<'_> {
     /// A module function with its arguments checked and compiled.
     fn module_call(&mut self, c: &ast::Call, name: &str, n: usize) -> Result<Func, CompileError> {
         Ok(match name {
-            "sl_send_reply" | "send_reply" => {
+            "sl_send_reply" | "send_reply" | "sl_reply" => {
                 Func::SlSendReply(self.arg_expr(c, 0)?, self.arg_expr(c, 1)?)
             }
-            "sl_reply_error" => Func::SlReplyError,
+            "sl_reply_error" | "send_reply_error" => Func::SlReplyError,
+            "has_body" => Func::HasBody(if n == 1 {
+                Some(self.arg_expr(c, 0)?)
+            } else {
+                None
+            }),
+            "starts_with" => Func::StartsWith(self.arg_expr(c, 0)?, self.arg_expr(c, 1)?),
+            "in_list" => Func::InList(
+                self.arg_expr(c, 0)?,
+                self.arg_expr(c, 1)?,
+                self.arg_expr(c, 2)?,
+            ),
+            "append_urihf" => Func::AppendUriHf(self.arg_expr(c, 0)?, self.arg_expr(c, 1)?),
+            "is_first_hop" => Func::IsFirstHop,
+            "options_reply" => Func::OptionsReply,
+            "is_numeric" => Func::CharClass(self.arg_expr(c, 0)?, CharClass::Digits),
+            "is_alphanum" => Func::CharClass(self.arg_expr(c, 0)?, CharClass::AlphaNum),
+            "is_alphanumex" => Func::CharClass(
+                self.arg_expr(c, 0)?,
+                CharClass::AlphaNumEx(self.arg_expr(c, 1)?),
+            ),
+            "is_tel_number" => Func::CharClass(self.arg_expr(c, 0)?, CharClass::Tel),
+            "is_user" => {
+                // siputils compares with credentials the auth module marked as authorized.
+                self.warnings.push(CompileError {
+                    message: "is_user() compares with credentials authorized by the auth module, which siprouter does not have: it is always false".into(),
+                    span: c.span,
+                });
+                self.arg_expr(c, 0)?;
+                Func::IsUser
+            }
+            "isdsturiset" => Func::IsDstUriSet,
             "mf_process_maxfwd_header" => Func::MaxFwdProcess(self.arg_expr(c, 0)?),
             "is_maxfwd_lt" => Func::MaxFwdLt(self.arg_expr(c, 0)?),
             "is_method" => match self.arg_expr(c, 0)? {
@@ -1190,6 +1270,9 @@ impl Compiler<'_> {
                     ("xnotice", _) => (1, 0),
                     ("xwarn", _) => (0, 0),
                     ("xerr", _) => (-1, 0),
+                    ("xcrit", _) => (-3, 0),
+                    ("xbug", _) => (-4, 0),
+                    ("xalert", _) => (-5, 0),
                     _ => (-1, 0),
                 };
                 match self.raw_arg(c, fmt_idx)? {

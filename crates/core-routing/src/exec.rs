@@ -9,7 +9,7 @@ use cfg_parser::lexer::Span;
 use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
 
 use crate::clock;
-use crate::compile::{CaseLabel, Expr, FmtPart, Func, Legacy, Op, Scope};
+use crate::compile::{CaseLabel, CharClass, Expr, FmtPart, Func, Legacy, Op, Scope};
 use crate::pv::{AddrPart, Index, Pv, PvName, TimePart, TvPart};
 use crate::select::{Env as SelectEnv, Select};
 use crate::uri_edit::UriPart;
@@ -842,6 +842,52 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::Nothing => 1,
+            Func::HasBody(ctype) => {
+                let want = ctype.as_ref().map(|c| self.eval(c).as_str().into_owned());
+                truth(!self.msg.body().is_empty() && want.is_none_or(|w| self.content_type_is(&w)))
+            }
+            Func::StartsWith(text, prefix) => {
+                let (t, p) = (self.eval(text), self.eval(prefix));
+                truth(t.as_str().starts_with(p.as_str().as_ref()))
+            }
+            Func::InList(subject, list, sep) => {
+                let (subject, list) = (self.eval(subject), self.eval(list));
+                let sep = self.eval(sep).as_str().chars().next().unwrap_or(',');
+                let subject = subject.as_str();
+                truth(
+                    list.as_str()
+                        .split(sep)
+                        .any(|x| x.trim() == subject.as_ref()),
+                )
+            }
+            Func::AppendUriHf(prefix, suffix) => {
+                let line = format!(
+                    "{}{}{}",
+                    self.eval(prefix).as_str(),
+                    self.current_ruri(),
+                    self.eval(suffix).as_str()
+                );
+                let line = line.trim_end_matches(['\r', '\n']).to_string();
+                if line.contains(':') && !line.contains(['\r', '\n']) {
+                    self.add_headers.push(line);
+                    1
+                } else {
+                    -1
+                }
+            }
+            Func::IsFirstHop => self.is_first_hop(),
+            Func::OptionsReply => self.options_reply(),
+            Func::CharClass(text, class) => {
+                let t = self.eval(text).as_str().into_owned();
+                let extra = match class {
+                    CharClass::AlphaNumEx(e) => self.eval(e).as_str().into_owned(),
+                    _ => String::new(),
+                };
+                truth(char_class(&t, class, &extra))
+            }
+            // No authorized credentials exist without the auth module.
+            Func::IsUser => -1,
+            Func::IsDstUriSet => truth(self.dst_uri.is_some()),
             Func::Log(level, e, span) => {
                 let m = self.eval(e).as_str().into_owned();
                 self.log_at(*level, m, Some(*span));
@@ -1399,6 +1445,58 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         }
     }
 
+    /// Whether the Content-Type's media type is `want` (any case, parameters aside).
+    fn content_type_is(&self, want: &str) -> bool {
+        self.msg
+            .header(HeaderName::ContentType)
+            .map(|h| h.value().split(';').next().unwrap_or("").trim())
+            .is_some_and(|t| t.eq_ignore_ascii_case(want.trim()))
+    }
+
+    /// siputils `is_first_hop`: a request with one Via; a reply whose top Record-Route is
+    /// ours and did not come from ourselves (or that has no Record-Route).
+    fn is_first_hop(&mut self) -> i64 {
+        if self.msg.is_request() {
+            return truth(self.msg.vias().nth(1).is_none());
+        }
+        let Ok(rrs) = self.msg.record_routes() else {
+            return -1;
+        };
+        let Some(top) = rrs.first() else {
+            return 1;
+        };
+        let Ok(Uri::Sip(u)) = Uri::parse(top.uri_text) else {
+            return -1;
+        };
+        let Some(ip) = u.host_port.host.ip() else {
+            return -1;
+        };
+        if !self.router.is_my_uri(top.uri_text) {
+            return -1;
+        }
+        let from_self = ip == self.inc.source.ip()
+            && u.host_port.port.unwrap_or(5060) == self.inc.source.port();
+        truth(!from_self)
+    }
+
+    /// siputils `options_reply`: a 200 with Accept, Accept-Encoding, Accept-Language and
+    /// Supported to an OPTIONS whose Request-URI has no user.
+    fn options_reply(&mut self) -> i64 {
+        if self.msg.method() != Some("OPTIONS")
+            || !matches!(
+                uri_part(&self.current_ruri(), &PvName::RuriUser),
+                Value::Null
+            )
+        {
+            return -1;
+        }
+        let names = ["Accept", "Accept-Encoding", "Accept-Language", "Supported"];
+        for (name, value) in names.iter().zip(&self.router.program.settings.options) {
+            self.reply_headers.push(format!("{name}: {value}"));
+        }
+        self.reply(200, "OK")
+    }
+
     /// siputils `add_uri_param`: `;param` at the end of the Request-URI's parameters.
     fn add_uri_param(&mut self, param: &str) -> i64 {
         let param = param.trim_start_matches(';');
@@ -1885,4 +1983,36 @@ fn route_text(n: &sip_message::NameAddr<'_>) -> String {
 fn nth<T>(items: &[T], i: i64) -> Option<&T> {
     let at = if i < 0 { items.len() as i64 + i } else { i };
     usize::try_from(at).ok().and_then(|a| items.get(a))
+}
+
+/// A test's return code: 1 true, -1 false.
+fn truth(b: bool) -> i64 {
+    if b {
+        1
+    } else {
+        -1
+    }
+}
+
+/// siputils' character-class checks (an empty text is never in the class).
+fn char_class(t: &str, class: &CharClass, extra: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && match class {
+            CharClass::Digits => b.iter().all(u8::is_ascii_digit),
+            CharClass::AlphaNum => b.iter().all(u8::is_ascii_alphanumeric),
+            CharClass::AlphaNumEx(_) => t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c)),
+            CharClass::Tel => {
+                let digits = match t.strip_prefix('+') {
+                    Some(rest) => match rest.as_bytes().first() {
+                        Some(b'1'..=b'9') => rest,
+                        _ => return false,
+                    },
+                    None => t,
+                };
+                digits.bytes().all(|c| c.is_ascii_digit())
+            }
+        }
 }

@@ -88,30 +88,10 @@ const PARAMS: &[(&str, &str, Kind, Effect)] = &[
         Ignored("sl event routes"),
     ),
     ("siputils", "e164_max_len", Int, Applied),
-    (
-        "siputils",
-        "options_accept",
-        Str,
-        Ignored("options_reply()"),
-    ),
-    (
-        "siputils",
-        "options_accept_encoding",
-        Str,
-        Ignored("options_reply()"),
-    ),
-    (
-        "siputils",
-        "options_accept_language",
-        Str,
-        Ignored("options_reply()"),
-    ),
-    (
-        "siputils",
-        "options_support",
-        Str,
-        Ignored("options_reply()"),
-    ),
+    ("siputils", "options_accept", Str, Applied),
+    ("siputils", "options_accept_encoding", Str, Applied),
+    ("siputils", "options_accept_language", Str, Applied),
+    ("siputils", "options_support", Str, Applied),
     (
         "siputils",
         "contact_flds_separator",
@@ -225,6 +205,9 @@ pub(crate) struct ModSettings {
     pub(crate) sanity_autodrop: bool,
     /// sanity `noreply`: a failed check is not answered.
     pub(crate) sanity_noreply: bool,
+    /// siputils `options_accept`, `options_accept_encoding`, `options_accept_language`,
+    /// `options_support`: the headers of `options_reply()`'s 200.
+    pub(crate) options: [String; 4],
     /// pv `shvset`: initial shared variables.
     pub(crate) shv: Vec<(String, Value)>,
     /// pv `varset`: initial script variables (for every message).
@@ -244,6 +227,7 @@ impl Default for ModSettings {
             e164_max_len: 15,
             sanity_autodrop: true,
             sanity_noreply: false,
+            options: ["*/*".into(), String::new(), "en".into(), String::new()],
             shv: Vec::new(),
             var: Vec::new(),
         }
@@ -361,6 +345,10 @@ fn set(module: &str, name: &str, v: &Scalar, s: &mut ModSettings) -> Result<(), 
                 .filter(|n| (2..=32).contains(n))
                 .ok_or_else(|| format!("{n} is out of range 2..32"))?;
         }
+        ("siputils", "options_accept") => s.options[0] = header_text(text()?)?,
+        ("siputils", "options_accept_encoding") => s.options[1] = header_text(text()?)?,
+        ("siputils", "options_accept_language") => s.options[2] = header_text(text()?)?,
+        ("siputils", "options_support") => s.options[3] = header_text(text()?)?,
         ("sanity", "autodrop") => s.sanity_autodrop = int()? != 0,
         ("sanity", "noreply") => s.sanity_noreply = int()? != 0,
         ("pv", "shvset") => s.shv.push(typed_assignment(text()?)?),
@@ -368,6 +356,15 @@ fn set(module: &str, name: &str, v: &Scalar, s: &mut ModSettings) -> Result<(), 
         _ => return Err("not applied".into()),
     }
     Ok(())
+}
+
+/// A header value from the config: one line.
+fn header_text(t: &str) -> Result<String, String> {
+    if t.contains(['\r', '\n']) {
+        Err("a header value cannot contain a line break".into())
+    } else {
+        Ok(t.to_string())
+    }
 }
 
 /// pv's `name=type:value` (`i:` integer, `s:` string), as `shvset` and `varset` take it.

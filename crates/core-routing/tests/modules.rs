@@ -593,3 +593,60 @@ fn avps_are_stacks_and_indexes_may_be_variables() {
         ]
     );
 }
+
+#[test]
+fn more_textops_siputils_and_kex_checks() {
+    let r = router(&cfg(
+        "loadmodule \"kex.so\"\nmodparam(\"siputils\", \"options_support\", \"100rel\")",
+        "if (has_body()) { xlog(\"body\"); }
+         if (has_body(\"application/sdp\")) { xlog(\"sdp\"); }
+         if (starts_with(\"$ru\", \"sip:bob\")) { xlog(\"bob\"); }
+         if (in_list(\"$rm\", \"REGISTER, INVITE ,BYE\", \",\")) { xlog(\"listed\"); }
+         if (is_first_hop()) { xlog(\"first\"); }
+         if (is_numeric(\"0123\") && !is_numeric(\"12a\") && is_alphanum(\"a1\") && !is_alphanum(\"a-1\")
+             && is_alphanumex(\"a-1\", \"-\") && is_tel_number(\"+4930\") && !is_tel_number(\"+030\")
+             && is_tel_number(\"030\")) { xlog(\"classes\"); }
+         if (!isdsturiset()) { $du = \"sip:127.0.0.9\"; }
+         if (isdsturiset()) { xlog(\"du\"); }
+         if (is_myself(\"sip:127.0.0.1:5060\") && !is_myself(\"sip:10.1.1.1\")) { xlog(\"me\"); }
+         setbflag(3); if (isbflagset(3) && !isbflagset(3, 1)) { xlog(\"bflag\"); } resetbflag(3);
+         if (!isbflagset(3)) { xlog(\"reset\"); }
+         append_urihf(\"X-Uri: <\", \">\r\n\");
+         if (is_method(\"OPTIONS\")) { options_reply(); exit; }
+         forward();",
+    ));
+    let body = "v=0\n";
+    let invite = request(
+        "INVITE",
+        "sip:bob@127.0.0.2",
+        "Content-Type: Application/SDP;x=1\n",
+    )
+    .replace(
+        "Content-Length: 0\n\n",
+        &format!("Content-Length: 5\n\n{body}"),
+    );
+    let out = run(&r, &invite);
+    assert_eq!(
+        logs(&out),
+        ["body", "sdp", "bob", "listed", "first", "classes", "du", "me", "bflag", "reset"]
+    );
+    let t = text(sends(&out)[0]);
+    assert!(t.contains("\r\nX-Uri: <sip:bob@127.0.0.2>\r\n"), "{t}");
+    assert_eq!(
+        sends(&out)[0].dest,
+        Dest::Addr("127.0.0.9:5060".parse().unwrap())
+    );
+    let out = run(&r, &request("OPTIONS", "sip:127.0.0.1", ""));
+    let t = text(sends(&out)[0]);
+    assert!(t.starts_with("SIP/2.0 200 OK\r\n"), "{t}");
+    for h in [
+        "Accept: */*\r\n",
+        "Accept-Encoding: \r\n",
+        "Accept-Language: en\r\n",
+        "Supported: 100rel\r\n",
+    ] {
+        assert!(t.contains(h), "{h} in {t}");
+    }
+    let w = warnings(&cfg("", "if (is_user(\"alice\")) { exit; }"));
+    assert!(w.iter().any(|w| w.contains("always false")), "{w:?}");
+}
