@@ -11,29 +11,34 @@
 //! config span. Running a message does no parsing of the script.
 //!
 //! ## What runs today
+//! The full list, with what real configs use and what is left out, is in
+//! `docs/routing.md`. In short:
 //! - Route blocks: `request_route` (and unnamed `route`), `route[NAME]`, the unnamed
-//!   `reply_route`/`onreply_route`, `event_route[core:worker-one-init]`. `failure_route` and
-//!   `branch_route` are accepted with a warning and never run, as in Kamailio without tm
-//!   (only tm's `t_on_failure`/`t_on_branch` arm them).
+//!   `reply_route`/`onreply_route`, `onsend_route`, `event_route[core:worker-one-init]`.
+//!   `failure_route`, `branch_route` and named `onreply_route`s are accepted with a warning
+//!   and never run, as in Kamailio without tm (only tm arms them).
 //! - Statements: calls, assignments, `if`/`else`, `switch` (fall-through, `break`), `while`
 //!   (bounded by `max_while_loops`), `return`/`exit`/`drop`, blocks; Kamailio's return-code
-//!   rules (a function returning 0 stops the script).
+//!   rules (a function returning 0 stops the script, also inside an expression).
 //! - Expressions with Kamailio's conversion rules, legacy operands (`method`, `uri`,
-//!   `src_ip`, `proto`, `af`, `msg:len`, …), `myself`, IP networks, `=~`.
-//! - Pseudo-variables and transformations listed in [`pv`]; core actions `forward`, `route`,
-//!   `log`, flags, `rewrite*`/`set*`, `prefix`, `strip`, `strip_tail`, `revert_uri`,
-//!   `force_rport`; modules sl, maxfwd, textops (`is_method`, `append_hf`, `remove_hf`,
-//!   `is_present_hf`, `search`, `append_to_reply`), siputils (`has_totag`, `is_request`,
-//!   `is_reply`), rr (`record_route`, `loose_route`, `add_rr_param`), sanity
-//!   (`sanity_check`, answering with the code RFC 3261 §16.3 names), xlog, pv.
+//!   `src_ip`, `proto`, `af`, `msg:len`, `snd_ip`, …), `myself`, IP networks, `=~`, selects
+//!   (`@via[1].host`, `@cfg_get.group.var`; module [`select`]).
+//! - Pseudo-variables and transformations (modules [`pv`] and `trans`); AVPs are stacks.
+//! - Core actions (`forward*`, `route`, `log`, flags, `rewrite*`/`set*`, `prefix`, `strip`,
+//!   `revert_uri`, `force_rport`, `add_local_rport`, `force_send_socket`,
+//!   `set_advertised_*`, `force_tcp_alias`, `udp_mtu_try_proto`, …) and the functions of
+//!   sl, maxfwd, rr, textops, siputils, xlog, pv, sanity and kex; `modparam` values are
+//!   checked against each module's table and applied (module `modparams`).
 //! - Stateless proxying: our Via with a branch that is the same for a retransmission,
-//!   `received`/`rport` on the received Via (RFC 3581), Max-Forwards from the maxfwd module,
-//!   Record-Route with the sending socket, loose routing; replies are accepted only when the
-//!   top Via is ours, which is removed before the reply goes to the next Via.
+//!   `received`/`rport` on the received Via (RFC 3581), Max-Forwards, Record-Route as rr
+//!   writes it (`ftag`, double Record-Route with `r2` when the sockets differ), loose and
+//!   strict routing; replies are accepted only when the top Via is ours, which is removed
+//!   before the reply goes to the next Via.
 //!
 //! Dependencies: `cfg-parser` (the AST), `sip-message` (parsing and editing), `regex`
-//! (`=~` and `case /…:`), `thiserror`, `memchr` (the header end of a request that does not
-//! parse, to answer it 400).
+//! (`=~`, `case /…:`, textops, subst expressions, modparam module names), `thiserror`,
+//! `memchr` (the header end of a request that does not parse, to answer it 400), `md-5`
+//! (the `{s.md5}` transformation; RustCrypto's small implementation rather than our own).
 
 mod clock;
 mod compile;
