@@ -1394,6 +1394,9 @@ pub(crate) fn parse_format(s: &str) -> Result<Vec<FmtPart>, String> {
         let mut j = i + 1;
         if b.get(j) == Some(&b'(') {
             j = match_paren(b, j).ok_or_else(|| format!("unterminated `{}`", &s[start..]))?;
+        } else if b.get(j) == Some(&b'?') {
+            // `$?`: the last return code.
+            j += 1;
         } else {
             while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
                 j += 1;

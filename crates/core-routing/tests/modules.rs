@@ -650,3 +650,60 @@ fn more_textops_siputils_and_kex_checks() {
     let w = warnings(&cfg("", "if (is_user(\"alice\")) { exit; }"));
     assert!(w.iter().any(|w| w.contains("always false")), "{w:?}");
 }
+
+#[test]
+fn every_message_pseudo_variable_reads_its_field() {
+    let r = router(&cfg(
+        "",
+        "xlog(\"ru=$ru rU=$rU rd=$rd rp=$rp rP=$rP rz=$rz ou=$ou oU=$oU du=$du\");
+         xlog(\"fu=$fu fU=$fU fd=$fd fn=$fn ft=$ft tu=$tu tU=$tU td=$td tn=$tn tt=$tt\");
+         xlog(\"ci=$ci cs=$cs rm=$rm si=$si sp=$sp Ri=$Ri Rp=$Rp RAi=$RAi RAp=$RAp pr=$pr proto=$proto\");
+         xlog(\"ua=$ua ct=$ct cl=$cl ml=$ml mt=$mt hdrc=$hdrc(Via) hdr=$hdr(Subject) bi=$T_branch_idx\");
+         xlog(\"rb=$rb|\");
+         $shv(n) = $shv(n) + 1; xlog(\"shv=$shv(n) null=$null\");
+         if ($Ts > 1700000000) { xlog(\"Ts\"); }
+         sethost(\"10.0.0.7\"); xlog(\"new ru=$ru ou=$ou\");
+         route(R); xlog(\"rc=$rc retcode=$retcode ?=$?\");
+     }
+     route[R] { return(-4);",
+    ));
+    let msg = request(
+        "INVITE",
+        "sips:bob@example.net:5071;transport=tcp",
+        "User-Agent: t/1\nContact: <sip:alice@10.0.0.1>\nSubject: hi\nContent-Type: text/plain\n",
+    )
+    .replace(
+        "From: <sip:alice@example.com>",
+        "From: \"Alice\" <sip:alice@example.com>",
+    )
+    .replace(
+        "To: <sip:bob@example.com>",
+        "To: Bob <sip:bob@example.com>;tag=b2",
+    )
+    .replace("Content-Length: 0\n\n", "Content-Length: 5\n\nhey\n");
+    let len = msg.replace('\n', "\r\n").len();
+    let out = run(&r, &msg);
+    assert_eq!(
+        logs(&out),
+        [
+            "ru=sips:bob@example.net:5071;transport=tcp rU=bob rd=example.net rp=5071 rP=tcp rz=sips ou=sips:bob@example.net:5071;transport=tcp oU=bob du=<null>".to_string(),
+            "fu=sip:alice@example.com fU=alice fd=example.com fn=\"Alice\" ft=a1 tu=sip:bob@example.com tU=bob td=example.com tn=Bob tt=b2".into(),
+            "ci=call-1@example.com cs=1 rm=INVITE si=127.0.0.1 sp=5070 Ri=127.0.0.1 Rp=5060 RAi=127.0.0.1 RAp=5060 pr=udp proto=udp".into(),
+            format!("ua=t/1 ct=<sip:alice@10.0.0.1> cl=5 ml={len} mt=1 hdrc=1 hdr=hi bi=0"),
+            "rb=hey\r\n|".into(),
+            "shv=1 null=<null>".into(),
+            "Ts".into(),
+            "new ru=sips:bob@10.0.0.7:5071;transport=tcp ou=sips:bob@example.net:5071;transport=tcp".into(),
+            "rc=-4 retcode=-4 ?=-4".into(),
+        ]
+    );
+    // $shv is shared by every message the router handles.
+    assert!(logs(&run(&r, &msg)).contains(&"shv=2 null=<null>"));
+    // A reply's status and reason.
+    let reply = "SIP/2.0 486 Busy Here\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-x\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-y\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>;tag=2\nCall-ID: c\nCSeq: 7 INVITE\nContent-Length: 0\n\n";
+    let r = router(&format!("{MODULES}request_route {{ exit; }} reply_route {{ xlog(\"rs=$rs rr=$rr rm=$rm cs=$cs mt=$mt\"); }}"));
+    assert_eq!(
+        logs(&run(&r, reply))[0],
+        "rs=486 rr=Busy Here rm=INVITE cs=7 mt=2"
+    );
+}
