@@ -182,6 +182,11 @@ pub(crate) enum Func {
     IsUser,
     /// kex `isdsturiset()`.
     IsDstUriSet,
+    /// kex `setdsturi(uri)` / `resetdsturi()`.
+    SetDstUri(Option<Expr>),
+    /// kex script flags, kept apart from the message flags: `setsflag` (`Some(true)`),
+    /// `resetsflag` (`Some(false)`), `issflagset` (`None`).
+    ScriptFlag(u32, Option<bool>),
     /// `log([level,] text)` with the call's place in the config.
     Log(i64, Expr, Span),
     /// The `xlog` family with the call's place in the config.
@@ -342,6 +347,11 @@ const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
     ("xlog", "xcrit", &[1]),
     ("xlog", "xbug", &[1]),
     ("kex", "isdsturiset", &[0]),
+    ("kex", "setdsturi", &[1]),
+    ("kex", "resetdsturi", &[0]),
+    ("kex", "setsflag", &[1]),
+    ("kex", "resetsflag", &[1]),
+    ("kex", "issflagset", &[1]),
     ("kex", "setbflag", &[1, 2]),
     ("kex", "resetbflag", &[1, 2]),
     ("kex", "isbflagset", &[1, 2]),
@@ -1113,6 +1123,11 @@ impl Compiler<'_> {
                 Func::IsUser
             }
             "isdsturiset" => Func::IsDstUriSet,
+            "setdsturi" => Func::SetDstUri(Some(self.arg_expr(c, 0)?)),
+            "resetdsturi" => Func::SetDstUri(None),
+            "setsflag" => Func::ScriptFlag(self.flag(c)?, Some(true)),
+            "resetsflag" => Func::ScriptFlag(self.flag(c)?, Some(false)),
+            "issflagset" => Func::ScriptFlag(self.flag(c)?, None),
             "mf_process_maxfwd_header" => Func::MaxFwdProcess(self.arg_expr(c, 0)?),
             "is_maxfwd_lt" => Func::MaxFwdLt(self.arg_expr(c, 0)?),
             "is_method" => match self.arg_expr(c, 0)? {

@@ -53,6 +53,8 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     flags: u64,
     /// Branch flags of branch 0 (kex `setbflag`).
     bflags: u64,
+    /// Script flags (kex `setsflag`), apart from the message flags.
+    sflags: u64,
     retcode: i64,
     maxfwd: Option<MaxFwd>,
     add_headers: Vec<String>,
@@ -112,6 +114,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             avps: HashMap::new(),
             flags: 0,
             bflags: 0,
+            sflags: 0,
             retcode: 1,
             maxfwd: None,
             add_headers: Vec::new(),
@@ -888,6 +891,22 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             // No authorized credentials exist without the auth module.
             Func::IsUser => -1,
             Func::IsDstUriSet => truth(self.dst_uri.is_some()),
+            Func::SetDstUri(uri) => {
+                let v = uri.as_ref().map_or(Value::Null, |u| self.eval(u));
+                self.assign(&Pv::new(PvName::DstUri), v);
+                1
+            }
+            Func::ScriptFlag(n, set) => match set {
+                Some(true) => {
+                    self.sflags |= 1 << n;
+                    1
+                }
+                Some(false) => {
+                    self.sflags &= !(1 << n);
+                    1
+                }
+                None => truth(self.sflags & (1 << n) != 0),
+            },
             Func::Log(level, e, span) => {
                 let m = self.eval(e).as_str().into_owned();
                 self.log_at(*level, m, Some(*span));

@@ -176,6 +176,15 @@ pub struct Pv {
 }
 
 impl Pv {
+    /// A pseudo-variable without index or transformations.
+    pub fn new(name: PvName) -> Self {
+        Pv {
+            name,
+            index: None,
+            trans: Vec::new(),
+        }
+    }
+
     /// Whether a script may assign to it.
     pub fn writable(&self) -> bool {
         self.trans.is_empty()

@@ -707,3 +707,20 @@ fn every_message_pseudo_variable_reads_its_field() {
         "rs=486 rr=Busy Here rm=INVITE cs=7 mt=2"
     );
 }
+
+#[test]
+fn script_flags_are_apart_from_message_flags() {
+    let r = router(&cfg(
+        "loadmodule \"kex.so\"\nflags FLT_NAT:4;",
+        "setsflag(FLT_NAT);
+         if (issflagset(FLT_NAT) && !isflagset(FLT_NAT)) { xlog(\"script only\"); }
+         setflag(FLT_NAT); resetsflag(FLT_NAT);
+         if (isflagset(FLT_NAT) && !issflagset(FLT_NAT)) { xlog(\"message only\"); }
+         setdsturi(\"sip:127.0.0.8:5099\"); xlog(\"$du\"); resetdsturi();
+         if (!isdsturiset()) { xlog(\"no du\"); }",
+    ));
+    assert_eq!(
+        logs(&run(&r, &request("INVITE", "sip:bob@127.0.0.2", ""))),
+        ["script only", "message only", "sip:127.0.0.8:5099", "no du"]
+    );
+}
