@@ -1411,14 +1411,22 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         1
     }
 
-    /// textops `replace*`: the first (or every) match in the message or the body.
-    fn replace(&mut self, re: &regex::Regex, text: &str, scope: Scope, all: bool) -> i64 {
-        let bytes = self.msg.as_bytes();
+    /// The text a textops edit searches (the message or its body) and where it starts in
+    /// the message; `None` when it is not UTF-8.
+    fn scope_text(&self, scope: Scope) -> Option<(usize, &'a str)> {
+        let bytes: &'a [u8] = self.msg.as_bytes();
         let offset = match scope {
             Scope::Message => 0,
             Scope::Body => bytes.len() - self.msg.body().len(),
         };
-        let Ok(hay) = std::str::from_utf8(&bytes[offset..]) else {
+        std::str::from_utf8(&bytes[offset..])
+            .ok()
+            .map(|t| (offset, t))
+    }
+
+    /// textops `replace*`: the first (or every) match in the message or the body.
+    fn replace(&mut self, re: &regex::Regex, text: &str, scope: Scope, all: bool) -> i64 {
+        let Some((offset, hay)) = self.scope_text(scope) else {
             return -1;
         };
         let mut n = 0;
@@ -1440,12 +1448,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
     /// textops `subst`/`subst_body`: the expression's matches in the message (or body)
     /// become edits of the forwarded message.
     fn subst(&mut self, sub: &crate::subst::Subst, scope: Scope) -> i64 {
-        let bytes = self.msg.as_bytes();
-        let offset = match scope {
-            Scope::Message => 0,
-            Scope::Body => bytes.len() - self.msg.body().len(),
-        };
-        let Ok(hay) = std::str::from_utf8(&bytes[offset..]) else {
+        let Some((offset, hay)) = self.scope_text(scope) else {
             return -1;
         };
         match sub.edits_with(hay, &mut |p| self.get(p)) {

@@ -113,61 +113,52 @@ fn modparams_change_what_the_modules_do() {
 #[test]
 fn record_route_preset_and_double_record_route() {
     let invite = request("INVITE", "sip:bob@127.0.0.2", "");
-    let t = sent(
-        &cfg(
-            "",
-            "add_rr_param(\"x=1\"); record_route_preset(\"10.0.0.1:5090;transport=tcp\"); forward();",
-        ),
-        &invite,
-    );
-    assert_eq!(
-        lines(&t, "Record-Route:"),
-        ["Record-Route: <sip:10.0.0.1:5090;transport=tcp;ftag=a1;x=1;lr>"]
-    );
-    let t = sent(
-        &cfg(
-            "",
-            "record_route_preset(\"a.example\", \"b.example\"); forward();",
-        ),
-        &invite,
-    );
-    assert_eq!(
-        lines(&t, "Record-Route:"),
-        [
-            "Record-Route: <sip:a.example;ftag=a1;lr>",
-            "Record-Route: <sip:b.example;ftag=a1;lr>"
-        ]
-    );
-    // In over UDP, out over TCP: one entry per side, the sending socket's on top.
+    // In over UDP and out over TCP the sockets differ: one entry per side, the sending
+    // socket's on top.
     let to_tcp = request("INVITE", "sip:bob@127.0.0.2;transport=tcp", "");
-    let double = cfg("", "record_route(); forward();");
-    let t = sent(&double, &to_tcp);
-    assert_eq!(
-        lines(&t, "Record-Route:"),
-        [
-            "Record-Route: <sip:127.0.0.1:5060;transport=tcp;r2=on;lr;ftag=a1>",
-            "Record-Route: <sip:127.0.0.1:5060;r2=on;lr;ftag=a1>"
-        ]
-    );
-    let t = sent(
-        &cfg(
+    let cases: [(&str, &str, &str, &[&str]); 5] = [
+        (
+            "",
+            "add_rr_param(\"x=1\"); record_route_preset(\"10.0.0.1:5090;transport=tcp\");",
+            &invite,
+            &["<sip:10.0.0.1:5090;transport=tcp;ftag=a1;x=1;lr>"],
+        ),
+        (
+            "",
+            "record_route_preset(\"a.example\", \"b.example\");",
+            &invite,
+            &["<sip:a.example;ftag=a1;lr>", "<sip:b.example;ftag=a1;lr>"],
+        ),
+        (
+            "",
+            "record_route();",
+            &to_tcp,
+            &[
+                "<sip:127.0.0.1:5060;transport=tcp;r2=on;lr;ftag=a1>",
+                "<sip:127.0.0.1:5060;r2=on;lr;ftag=a1>",
+            ],
+        ),
+        (
             "modparam(\"rr\", \"enable_double_rr\", 0)",
-            "record_route(); forward();",
+            "record_route();",
+            &to_tcp,
+            &["<sip:127.0.0.1:5060;transport=tcp;lr;ftag=a1>"],
         ),
-        &to_tcp,
-    );
-    assert_eq!(
-        lines(&t, "Record-Route:"),
-        ["Record-Route: <sip:127.0.0.1:5060;transport=tcp;lr;ftag=a1>"]
-    );
-    let t = sent(
-        &cfg(
+        (
             "modparam(\"rr\", \"enable_double_rr\", 2)",
-            "record_route(); forward();",
+            "record_route();",
+            &invite,
+            &[
+                "<sip:127.0.0.1:5060;r2=on;lr;ftag=a1>",
+                "<sip:127.0.0.1:5060;r2=on;lr;ftag=a1>",
+            ],
         ),
-        &invite,
-    );
-    assert_eq!(lines(&t, "Record-Route:").len(), 2, "{t}");
+    ];
+    for (params, body, msg, want) in cases {
+        let t = sent(&cfg(params, &format!("{body} forward();")), msg);
+        let want: Vec<String> = want.iter().map(|v| format!("Record-Route: {v}")).collect();
+        assert_eq!(lines(&t, "Record-Route:"), want, "{params} {body}");
+    }
     let e = compile_error(&cfg(
         "modparam(\"rr\", \"enable_double_rr\", 0)",
         "record_route_preset(\"a\", \"b\");",
