@@ -36,7 +36,7 @@ const PARAMS: &[(&str, &str, Kind, Effect)] = &[
     ("rr", "enable_full_lr", Int, Applied),
     ("rr", "ignore_sips", Int, Applied),
     ("rr", "add_username", Int, Ignored("user parts in Record-Route")),
-    ("rr", "enable_socket_mismatch_warning", Int, Applied),
+    ("rr", "enable_socket_mismatch_warning", Int, Ignored("sockets forced by Route")),
     ("rr", "custom_user_avp", Str, Ignored("user parts in Record-Route")),
     ("rr", "force_send_socket", Int, Ignored("sockets forced by Route")),
     ("rr", "sockname_mode", Int, Ignored("socket names in Record-Route")),
@@ -106,8 +106,6 @@ pub(crate) struct ModSettings {
     pub(crate) ignore_sips: bool,
     /// rr `loose_route_mode`: 1 = no strict-router handling of the Request-URI.
     pub(crate) loose_only: bool,
-    /// rr `enable_socket_mismatch_warning` (default on).
-    pub(crate) socket_mismatch_warning: bool,
     /// maxfwd `max_limit` (default 70): the highest Max-Forwards a request leaves with.
     pub(crate) max_limit: i64,
     /// siputils `e164_max_len` (default 15): the most digits `is_e164` accepts.
@@ -133,7 +131,6 @@ impl Default for ModSettings {
             full_lr: false,
             ignore_sips: false,
             loose_only: false,
-            socket_mismatch_warning: true,
             max_limit: 70,
             e164_max_len: 15,
             sanity_autodrop: true,
@@ -241,7 +238,6 @@ fn set(module: &str, name: &str, v: &Scalar, s: &mut ModSettings) -> Result<(), 
         ("rr", "enable_full_lr") => s.full_lr = int()? != 0,
         ("rr", "ignore_sips") => s.ignore_sips = int()? != 0,
         ("rr", "loose_route_mode") => s.loose_only = int()? & 1 != 0,
-        ("rr", "enable_socket_mismatch_warning") => s.socket_mismatch_warning = int()? != 0,
         ("maxfwd", "max_limit") => {
             let n = int()?;
             if !(1..=255).contains(&n) {
