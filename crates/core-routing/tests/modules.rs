@@ -116,7 +116,13 @@ fn record_route_preset_and_double_record_route() {
     // In over UDP and out over TCP the sockets differ: one entry per side, the sending
     // socket's on top.
     let to_tcp = request("INVITE", "sip:bob@127.0.0.2;transport=tcp", "");
-    let cases: [(&str, &str, &str, &[&str]); 5] = [
+    let cases: [(&str, &str, &str, &[&str]); 6] = [
+        (
+            "modparam(\"rr\", \"enable_full_lr\", 1)",
+            "record_route();",
+            &invite,
+            &["<sip:127.0.0.1:5060;lr=on;ftag=a1>"],
+        ),
         (
             "",
             "add_rr_param(\"x=1\"); record_route_preset(\"10.0.0.1:5090;transport=tcp\");",
