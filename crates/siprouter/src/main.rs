@@ -261,7 +261,7 @@ fn main() -> ExitCode {
         std::process::exit(0);
     }
     let logger = match logging::Logger::init(&settings) {
-        Ok(l) => l,
+        Ok(l) => std::sync::Arc::new(l),
         Err(e) => {
             eprintln!("siprouter: {e}");
             return ExitCode::FAILURE;

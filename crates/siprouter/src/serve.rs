@@ -3,12 +3,16 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::logging::Logger;
 use crate::privileges::RunAs;
 use cfg_parser::Parsed;
 use core_routing::{Dest, Incoming, Output, Router, RouterConfig, Transport as RProto};
-use transport::{ConnId, Outgoing, Protocol, SocketId, Transport, TransportConfig};
+use transport::{
+    ConnId, Outgoing, Protocol, SocketId, Transport, TransportConfig, TransportHandle,
+};
 
 /// How to read the config again on SIGHUP.
 pub(crate) struct Reload {
@@ -31,14 +35,13 @@ pub(crate) fn run(
     parsed: Parsed,
     sockets: &socket_info::Sockets,
     reload: Reload,
-    logger: &Logger,
+    logger: &Arc<Logger>,
     run_as: Option<&RunAs>,
 ) -> ExitCode {
-    // One thread: the router runs on one task anyway, and handing each datagram from a
-    // receive task on one thread to the router on another cost a futex wake-up and an
-    // epoll round per message (17.5 -> 10.2 µs CPU per relayed message, max clean rate
-    // 4,500-5,500 -> 8,500 calls/s; docs/performance.md). Blocking work (DNS) still goes to
-    // tokio's blocking pool.
+    // One runtime thread for the streams (TCP, TLS, QUIC) and signals; UDP is received and
+    // routed on threads of its own (one per UDP socket worker, blocking receives), as
+    // Kamailio's receiver processes do: a datagram costs a receive and a send, not the
+    // wake-ups and would-block reads of an async hand-off (docs/performance.md).
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -79,11 +82,18 @@ struct Live {
     parsed: Parsed,
 }
 
+/// The live routes, shared by the runtime and the UDP threads; SIGHUP swaps them.
+type Shared = Arc<RwLock<Arc<Live>>>;
+
+fn current(live: &Shared) -> Option<Arc<Live>> {
+    live.read().ok().map(|l| l.clone())
+}
+
 async fn serve(
     parsed: Parsed,
     sockets: &socket_info::Sockets,
     reload: Reload,
-    logger: &Logger,
+    logger: &Arc<Logger>,
     run_as: Option<&RunAs>,
 ) -> ExitCode {
     let base = reload
@@ -92,7 +102,10 @@ async fn serve(
         .and_then(Path::parent)
         .unwrap_or(Path::new("."));
     let tconf = match TransportConfig::from_items(&parsed.config.items, base) {
-        Ok(c) => c,
+        Ok(c) => TransportConfig {
+            udp_threads: true,
+            ..c
+        },
         Err(e) => {
             eprintln!("siprouter: {e}");
             return ExitCode::FAILURE;
@@ -129,10 +142,32 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let mut live = Live { router, parsed };
+    let live: Shared = Arc::new(RwLock::new(Arc::new(Live { router, parsed })));
     let mut out = Vec::new();
-    live.router.worker_init(&mut out);
-    dispatch(&handle, &mut out, logger, &live.parsed).await;
+    if let Some(l) = current(&live) {
+        l.router.worker_init(&mut out);
+        dispatch(&handle, &mut out, logger, &l.parsed).await;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for (local, sock) in handle.udp_receivers() {
+        let worker = UdpWorker {
+            local: local.id.0,
+            sock,
+            live: live.clone(),
+            handle: handle.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            logger: logger.clone(),
+            stop: stop.clone(),
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("udp-{}", local.addr))
+            .spawn(move || worker.run());
+        if let Err(e) = spawned {
+            eprintln!("siprouter: cannot start a UDP thread: {e}");
+            handle.shutdown();
+            return ExitCode::FAILURE;
+        }
+    }
     // Both signals are listened for from here on, not only while `select!` waits.
     let mut hangup = Hangup::new();
     let shutdown = shutdown_signal();
@@ -149,13 +184,16 @@ async fn serve(
                     local: msg.local.id.0,
                     conn: msg.conn.map(|c| c.0),
                 };
-                live.router.handle(&inc, &mut out);
-                dispatch(&handle, &mut out, logger, &live.parsed).await;
+                let Some(l) = current(&live) else { break };
+                l.router.handle(&inc, &mut out);
+                dispatch(&handle, &mut out, logger, &l.parsed).await;
             }
             _ = hangup.recv() => {
                 if let Some(new) = reload_routes(&reload, &rc, sockets) {
                     logger.set_level(debug_level(&new.parsed) + reload.debug_raise);
-                    live = new;
+                    if let Ok(mut l) = live.write() {
+                        *l = Arc::new(new);
+                    }
                     tracing::info!("SIGHUP: routing logic reloaded");
                 }
             }
@@ -163,6 +201,7 @@ async fn serve(
         }
     }
     tracing::info!("shutting down");
+    stop.store(true, Ordering::Relaxed);
     handle.shutdown();
     ExitCode::SUCCESS
 }
@@ -254,9 +293,9 @@ async fn dispatch(
                 }
             }
             Output::Send(s) => {
-                let dest = match s.dest {
-                    Dest::Addr(a) => a,
-                    Dest::Host { host, port } => match resolve(&host, port).await {
+                let dest = match &s.dest {
+                    Dest::Addr(a) => *a,
+                    Dest::Host { host, port } => match resolve(host, *port).await {
                         Some(a) => a,
                         None => {
                             tracing::warn!("cannot resolve {host}");
@@ -264,15 +303,123 @@ async fn dispatch(
                         }
                     },
                 };
-                let mut msg = Outgoing::new(s.data, dest, to_transport_proto(s.proto));
-                if let Some(l) = s.local {
-                    msg = msg.via_socket(SocketId(l));
-                }
-                if let Some(c) = s.conn {
-                    msg = msg.over(ConnId(c));
-                }
-                if let Err(e) = handle.send(msg).await {
+                if let Err(e) = handle.send(outgoing(s, dest)).await {
                     tracing::warn!("sending to {dest} failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The transport's message for a send the router asked for, to `dest`.
+fn outgoing(s: core_routing::SendMsg, dest: SocketAddr) -> Outgoing {
+    let mut msg = Outgoing::new(s.data, dest, to_transport_proto(s.proto));
+    if let Some(l) = s.local {
+        msg = msg.via_socket(SocketId(l));
+    }
+    if let Some(c) = s.conn {
+        msg = msg.over(ConnId(c));
+    }
+    msg
+}
+
+/// A UDP receive thread: blocking receive, route, send, on the thread that received.
+struct UdpWorker {
+    local: usize,
+    sock: Arc<std::net::UdpSocket>,
+    live: Shared,
+    handle: TransportHandle,
+    runtime: tokio::runtime::Handle,
+    logger: Arc<Logger>,
+    stop: Arc<AtomicBool>,
+}
+
+impl UdpWorker {
+    fn run(self) {
+        let mut buf = vec![0u8; 65_536];
+        let mut out = Vec::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            let (n, source) = match self.sock.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue; // the poll timeout: look at the stop flag
+                }
+                Err(e) => {
+                    // ICMP errors of earlier sends surface here on some systems.
+                    tracing::debug!("udp receive error: {e}");
+                    continue;
+                }
+            };
+            let data = &buf[..n];
+            if data.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+                continue; // keep-alive or empty datagram
+            }
+            let Some(live) = current(&self.live) else {
+                return;
+            };
+            let inc = Incoming {
+                data,
+                source,
+                proto: RProto::Udp,
+                local: self.local,
+                conn: None,
+            };
+            live.router.handle(&inc, &mut out);
+            self.dispatch(&mut out, &live.parsed);
+        }
+    }
+
+    /// The router's outputs from this thread: UDP sends go out directly, the rest through
+    /// the runtime; host names are resolved here (blocking, as Kamailio's workers do).
+    fn dispatch(&self, out: &mut Vec<Output>, parsed: &Parsed) {
+        for o in out.drain(..) {
+            match o {
+                Output::Log {
+                    level,
+                    message,
+                    span,
+                } => self.logger.script(level, &message, || {
+                    span.map(|s| parsed.sources().location(s).to_string())
+                }),
+                Output::TcpAlias { conn, alias } => {
+                    self.handle.add_alias(ConnId(conn), alias);
+                }
+                Output::Send(s) => {
+                    let dest = match &s.dest {
+                        Dest::Addr(a) => *a,
+                        Dest::Host { host, port } => {
+                            use std::net::ToSocketAddrs;
+                            match (host.as_str(), *port)
+                                .to_socket_addrs()
+                                .ok()
+                                .and_then(|mut a| a.next())
+                            {
+                                Some(a) => a,
+                                None => {
+                                    tracing::warn!("cannot resolve {host}");
+                                    continue;
+                                }
+                            }
+                        }
+                    };
+                    let msg = outgoing(s, dest);
+                    if msg.proto == Protocol::Udp && msg.conn.is_none() {
+                        if let Err(e) = self.handle.send_udp_blocking(&msg) {
+                            tracing::warn!("sending to {dest} failed: {e}");
+                        }
+                    } else {
+                        let handle = self.handle.clone();
+                        self.runtime.spawn(async move {
+                            if let Err(e) = handle.send(msg).await {
+                                tracing::warn!("sending to {dest} failed: {e}");
+                            }
+                        });
+                    }
                 }
             }
         }

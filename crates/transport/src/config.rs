@@ -73,6 +73,10 @@ pub struct TransportConfig {
     pub quic: Vec<QuicListen>,
     /// SNI name a QUIC/TLS client sends when the profile names none (default: the IP).
     pub client_server_name: Option<String>,
+    /// UDP sockets are received by the caller's own threads (blocking receives from
+    /// [`crate::TransportHandle::udp_receivers`]) instead of tokio tasks, and UDP sends go
+    /// out on them directly: two system calls per relayed datagram instead of four.
+    pub udp_threads: bool,
 }
 
 impl Default for TransportConfig {
@@ -98,6 +102,7 @@ impl Default for TransportConfig {
             tls: None,
             quic: Vec::new(),
             client_server_name: None,
+            udp_threads: false,
         }
     }
 }

@@ -127,7 +127,7 @@ use tokio::sync::mpsc;
 
 pub use config::{QuicListen, TransportConfig};
 pub use error::{ConfigError, Error, SendError, TlsError};
-pub use runtime::MAX_UDP_PAYLOAD;
+pub use runtime::{MAX_UDP_PAYLOAD, UDP_THREAD_POLL};
 pub use socket::{LocalSocket, Protocol, SocketId};
 pub use stream::ConnId;
 pub use tls::{TlsProfile, TlsSettings};
@@ -254,6 +254,27 @@ impl TransportHandle {
         } else {
             proto
         }
+    }
+
+    /// With [`TransportConfig::udp_threads`]: every blocking UDP socket with the local socket
+    /// it belongs to, for the caller's receive threads. A receive returns `WouldBlock` or
+    /// `TimedOut` every [`UDP_THREAD_POLL`] so that a thread can look at its stop
+    /// flag. Empty without `udp_threads`.
+    pub fn udp_receivers(&self) -> Vec<(Arc<LocalSocket>, Arc<std::net::UdpSocket>)> {
+        let mut out = Vec::new();
+        for (id, socks) in &self.shared.udp_std {
+            for s in socks {
+                out.push((self.shared.sockets[id.0].clone(), s.clone()));
+            }
+        }
+        out.sort_by_key(|(l, _)| l.id.0);
+        out
+    }
+
+    /// Sends a UDP datagram from the calling thread, without the runtime (with
+    /// [`TransportConfig::udp_threads`]; other messages go through [`TransportHandle::send`]).
+    pub fn send_udp_blocking(&self, out: &Outgoing) -> Result<Sent, SendError> {
+        runtime::send_udp_blocking(&self.shared, out)
     }
 
     /// Sends one message.

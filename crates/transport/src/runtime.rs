@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) sockets: Vec<Arc<LocalSocket>>,
     pub(crate) selector: Selector,
     pub(crate) udp: HashMap<SocketId, Vec<Arc<UdpSocket>>>,
+    /// With `udp_threads`: the blocking UDP sockets the caller's threads receive on.
+    pub(crate) udp_std: HashMap<SocketId, Vec<Arc<std::net::UdpSocket>>>,
     pub(crate) udp_rr: AtomicUsize,
     pub(crate) quic: HashMap<SocketId, quinn::Endpoint>,
     pub(crate) cfg: TransportConfig,
@@ -146,6 +148,7 @@ pub(crate) fn start(
 
     let mut locals: Vec<Arc<LocalSocket>> = Vec::new();
     let mut udp: HashMap<SocketId, Vec<Arc<UdpSocket>>> = HashMap::new();
+    let mut udp_std: HashMap<SocketId, Vec<Arc<std::net::UdpSocket>>> = HashMap::new();
     let mut tcp: Vec<(SocketId, Vec<TcpListener>)> = Vec::new();
     let mut quic_eps: HashMap<SocketId, quinn::Endpoint> = HashMap::new();
     for s in &sockets.sockets {
@@ -184,18 +187,31 @@ pub(crate) fn start(
                 opts.rcvbuf = cfg.maxbuffer;
                 opts.sndbuf = cfg.maxsndbuffer;
                 let (bound, socks) = bind_group(proto, addr, workers, Type::DGRAM, &opts)?;
-                let mut v = Vec::new();
-                for so in socks {
-                    let std: std::net::UdpSocket = so.into();
-                    v.push(Arc::new(UdpSocket::from_std(std).map_err(|e| {
-                        Error::Bind {
+                if cfg.udp_threads {
+                    let v = socks
+                        .into_iter()
+                        .map(|so| blocking_udp(so).map(Arc::new))
+                        .collect::<std::io::Result<Vec<_>>>()
+                        .map_err(|e| Error::Bind {
                             proto,
                             address: bound,
                             source: e,
-                        }
-                    })?));
+                        })?;
+                    udp_std.insert(id, v);
+                } else {
+                    let mut v = Vec::new();
+                    for so in socks {
+                        let std: std::net::UdpSocket = so.into();
+                        v.push(Arc::new(UdpSocket::from_std(std).map_err(|e| {
+                            Error::Bind {
+                                proto,
+                                address: bound,
+                                source: e,
+                            }
+                        })?));
+                    }
+                    udp.insert(id, v);
                 }
-                udp.insert(id, v);
                 bound
             }
             Protocol::Quic => {
@@ -267,6 +283,7 @@ pub(crate) fn start(
         },
         sockets: locals,
         udp,
+        udp_std,
         udp_rr: AtomicUsize::new(0),
         quic: quic_eps,
         cfg,
@@ -328,6 +345,44 @@ fn bind_quic(
     let ep = quic::endpoint(addr, opts, tls, cfg)?;
     let bound = ep.local_addr().unwrap_or(addr);
     Ok((bound, ep))
+}
+
+/// How long a blocking UDP receive waits before it returns to look at the stop flag of the
+/// thread that owns it.
+pub const UDP_THREAD_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A bound UDP socket in blocking mode, for a receive thread.
+fn blocking_udp(so: socket2::Socket) -> std::io::Result<std::net::UdpSocket> {
+    let s: std::net::UdpSocket = so.into();
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(UDP_THREAD_POLL))?;
+    Ok(s)
+}
+
+/// Sends a datagram on a blocking socket of `shared.udp_std`.
+pub(crate) fn send_udp_blocking(shared: &Shared, out: &Outgoing) -> Result<Sent, SendError> {
+    let len = out.data.len();
+    if len > MAX_UDP_PAYLOAD {
+        return Err(SendError::TooLarge(len));
+    }
+    let local = shared.selector.select(Protocol::Udp, out.dest, out.local)?;
+    let no_socket = || SendError::NoSocket {
+        proto: Protocol::Udp,
+        dest: out.dest,
+    };
+    let socks = shared.udp_std.get(&local.id).ok_or_else(no_socket)?;
+    let i = shared.udp_rr.fetch_add(1, Ordering::Relaxed) % socks.len().max(1);
+    let s = socks.get(i).ok_or_else(no_socket)?;
+    s.send_to(&out.data, out.dest)
+        .map_err(|source| SendError::Io {
+            dest: out.dest,
+            source,
+        })?;
+    Ok(Sent {
+        proto: Protocol::Udp,
+        local: local.id,
+        conn: None,
+    })
 }
 
 /// One UDP receive loop: every datagram becomes a [`Received`] sharing the receive buffer.
@@ -467,6 +522,7 @@ pub(crate) async fn send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, Se
         });
     }
     match proto {
+        Protocol::Udp if !shared.udp_std.is_empty() => send_udp_blocking(shared, &out),
         Protocol::Udp => {
             if len > MAX_UDP_PAYLOAD {
                 return Err(SendError::TooLarge(len));

@@ -206,3 +206,55 @@ async fn config_from_items() {
     );
     assert!(tls.defaults.verify_certificate);
 }
+
+#[tokio::test]
+async fn udp_threads_receive_blocking_and_send_without_the_runtime() {
+    let (h, _rx) = start(
+        "children=2\nlisten=udp:127.0.0.1:5060\n",
+        TransportConfig {
+            udp_threads: true,
+            ..TransportConfig::default()
+        },
+    );
+    let receivers = h.udp_receivers();
+    assert_eq!(receivers.len(), 2, "one blocking socket per worker");
+    let local = h.sockets()[0].clone();
+    // An echo thread per socket: what arrives goes back from the listening port.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for (l, sock) in receivers {
+        assert_eq!(l.id, local.id);
+        let (h, stop) = (h.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 65_536];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue; // the poll timeout
+                };
+                let out = Outgoing::new(buf[..n].to_vec(), from, Protocol::Udp);
+                h.send_udp_blocking(&out).unwrap();
+            }
+        });
+    }
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..20 {
+        c.send_to(&request(i, 0), local.addr).await.unwrap();
+        let mut buf = vec![0; 2000];
+        let (n, from) = t(c.recv_from(&mut buf)).await.unwrap();
+        assert_eq!(&buf[..n], &request(i, 0)[..]);
+        assert_eq!(from, local.addr);
+    }
+    // The async send path uses the same blocking sockets.
+    let sent = h
+        .send(Outgoing::new(
+            response(1),
+            c.local_addr().unwrap(),
+            Protocol::Udp,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(sent.local, local.id);
+    let mut buf = vec![0; 2000];
+    let (n, _) = t(c.recv_from(&mut buf)).await.unwrap();
+    assert_eq!(&buf[..n], &response(1)[..]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
