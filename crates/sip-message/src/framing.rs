@@ -108,7 +108,7 @@ pub fn frame<'a>(
 /// the header limit), then deliver it as [`Frame::Malformed`] if its length is certain, else
 /// fail. The answer never depends on how the bytes were split into reads.
 fn malformed<'a>(buf: &'a [u8], limits: &Limits, e: ParseError) -> Result<Frame<'a>, ParseError> {
-    let head_end = memchr::memmem::find(buf, b"\r\n\r\n");
+    let head_end = crate::scan::find_blank_line(buf);
     let head = &buf[..head_end.unwrap_or(buf.len())];
     // Binary bytes (a TLS hello on a TCP port, garbage) end the stream at once.
     if head

@@ -217,7 +217,7 @@ impl<'a> Message<'a> {
             start += 1;
         }
         // Common case: validate the whole header section as UTF-8 once, then slice it.
-        let head: Option<&'a str> = memchr::memmem::find(&buf[start..], b"\r\n\r\n")
+        let head: Option<&'a str> = crate::scan::find_blank_line(&buf[start..])
             .and_then(|p| std::str::from_utf8(&buf[start..start + p + 4]).ok());
         let line_of = |s: usize, e: usize| -> Result<&'a str, ParseError> {
             if let Some(t) = head.and_then(|h| h.get(s - start..e - start)) {

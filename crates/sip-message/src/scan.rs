@@ -21,6 +21,14 @@ const fn class_table(extra: &[u8], alnum: bool) -> [bool; 256] {
 static TOKEN: [bool; 256] = class_table(b"-.!%*_+`'~", true);
 static WORD: [bool; 256] = class_table(b"-.!%*_+`'~()<>:\\\"/[]?{}", true);
 
+/// Where the first empty line (`CRLF CRLF`) starts. The searcher is built once: building
+/// one per message showed in the relay profile.
+pub(crate) fn find_blank_line(buf: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(buf)
+}
+
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~".
 #[inline]
 pub(crate) fn is_token(b: u8) -> bool {

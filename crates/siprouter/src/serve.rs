@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::logging::Logger;
@@ -82,11 +82,52 @@ struct Live {
     parsed: Parsed,
 }
 
-/// The live routes, shared by the runtime and the UDP threads; SIGHUP swaps them.
-type Shared = Arc<RwLock<Arc<Live>>>;
+/// The live routes, shared by the runtime and the UDP threads; SIGHUP swaps them and bumps
+/// the generation, so that a UDP thread takes the lock only when the routes changed (its
+/// per-message path is one atomic load).
+struct LiveRoutes {
+    routes: RwLock<Option<Arc<Live>>>,
+    generation: AtomicU64,
+}
 
-fn current(live: &Shared) -> Option<Arc<Live>> {
-    live.read().ok().map(|l| l.clone())
+type Shared = Arc<LiveRoutes>;
+
+impl LiveRoutes {
+    fn new(live: Live) -> Shared {
+        Arc::new(LiveRoutes {
+            routes: RwLock::new(Some(Arc::new(live))),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    fn swap(&self, live: Live) {
+        if let Ok(mut l) = self.routes.write() {
+            *l = Some(Arc::new(live));
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// The routes now (for the runtime's messages and a thread's refresh).
+fn current(live: &LiveRoutes) -> Option<Arc<Live>> {
+    live.routes.read().ok().and_then(|l| l.clone())
+}
+
+/// A thread's copy of the live routes, refreshed when the generation moves.
+struct Cached {
+    generation: u64,
+    live: Option<Arc<Live>>,
+}
+
+impl Cached {
+    fn get(&mut self, shared: &LiveRoutes) -> Option<&Arc<Live>> {
+        let g = shared.generation.load(Ordering::Acquire);
+        if self.live.is_none() || g != self.generation {
+            self.live = current(shared);
+            self.generation = g;
+        }
+        self.live.as_ref()
+    }
 }
 
 async fn serve(
@@ -142,7 +183,7 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
-    let live: Shared = Arc::new(RwLock::new(Arc::new(Live { router, parsed })));
+    let live: Shared = LiveRoutes::new(Live { router, parsed });
     let mut out = Vec::new();
     if let Some(l) = current(&live) {
         l.router.worker_init(&mut out);
@@ -191,9 +232,7 @@ async fn serve(
             _ = hangup.recv() => {
                 if let Some(new) = reload_routes(&reload, &rc, sockets) {
                     logger.set_level(debug_level(&new.parsed) + reload.debug_raise);
-                    if let Ok(mut l) = live.write() {
-                        *l = Arc::new(new);
-                    }
+                    live.swap(new);
                     tracing::info!("SIGHUP: routing logic reloaded");
                 }
             }
@@ -338,6 +377,10 @@ impl UdpWorker {
     fn run(self) {
         let mut buf = vec![0u8; 65_536];
         let mut out = Vec::new();
+        let mut cached = Cached {
+            generation: 0,
+            live: None,
+        };
         while !self.stop.load(Ordering::Relaxed) {
             let (n, source) = match self.sock.recv_from(&mut buf) {
                 Ok(r) => r,
@@ -359,7 +402,7 @@ impl UdpWorker {
             if data.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
                 continue; // keep-alive or empty datagram
             }
-            let Some(live) = current(&self.live) else {
+            let Some(live) = cached.get(&self.live) else {
                 return;
             };
             let inc = Incoming {
