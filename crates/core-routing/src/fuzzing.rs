@@ -48,6 +48,16 @@ request_route {
         exit;
     }
     if ($rU =~ "^00") { strip(2); prefix("+"); }
+    $avp(v) = $(hdr(Via)[*]{s.select,0,;});
+    $avp(v) = $sel(via[1].host) + $(fu{uri.host}{s.toupper}) + @from.tag;
+    if ($(avp(v)[1]) != $null) { $(avp(v)[*]) = $null; }
+    $var(t) = $(ct{nameaddr.uri}{param.value,transport}{re.subst,/[^a-z]//g});
+    insert_hf("X-Ins: $var(t)\r\n", "CSeq");
+    search_append("^Subject: [^\r\n]*", " +");
+    subst('/^Subject: (.*)$/Subject: [fz] \1/');
+    subst_body('/a=([a-z]+)/a=\1/g');
+    replace_all("example\.com", "example.net");
+    if (uri_param("user", "phone")) { add_uri_param("fz=1"); }
     if (is_method("INVITE|SUBSCRIBE")) { record_route(); add_rr_param(";fz=1"); }
     force_rport();
     if ($rd == "127.0.0.3") { sethost("127.0.0.4"); setport("5090"); }
@@ -55,6 +65,9 @@ request_route {
 }
 reply_route {
     xlog("L_DBG", "reply $rs $rr\n");
+}
+onsend_route {
+    if (snd_port == 9) { drop; }
 }
 "#;
 
