@@ -1374,7 +1374,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         let ftag = self
             .routed_params
             .as_deref()
-            .and_then(|p| param_value(p, "ftag"));
+            .and_then(|p| param_value(p, "ftag"))
+            .map(|f| String::from_utf8_lossy(&sip_message::percent_decode(&f)).into_owned());
         let from_tag = match self.msg.from() {
             Ok(Some(f)) => f.tag().map(str::to_string),
             _ => None,
@@ -1853,7 +1854,10 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 .flatten()
                 .and_then(|f| f.tag().map(str::to_string))
         };
-        let ftag = tag.map(|t| format!(";ftag={t}")).unwrap_or_default();
+        // A tag is a token and may hold octets a URI may not (`` ` ``): escaped.
+        let ftag = tag
+            .map(|t| format!(";ftag={}", sip_message::percent_encode_param(&t)))
+            .unwrap_or_default();
         let params = &self.rr_params;
         match rr {
             Rr::Preset(a, b) => {

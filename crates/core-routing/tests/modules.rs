@@ -721,3 +721,24 @@ fn script_flags_are_apart_from_message_flags() {
         ["script only", "message only", "sip:127.0.0.8:5099", "no du"]
     );
 }
+
+#[test]
+fn a_from_tag_with_octets_a_uri_may_not_hold_is_escaped_in_ftag() {
+    let invite = request("INVITE", "sip:bob@127.0.0.2", "").replace("tag=a1", "tag=a`1%");
+    let t = sent(&cfg("", "record_route(); forward();"), &invite);
+    assert!(
+        t.contains("Record-Route: <sip:127.0.0.1:5060;lr;ftag=a%601%25>\r\n"),
+        "{t}"
+    );
+    sip_message::Message::parse(t.as_bytes())
+        .and_then(|m| m.check_syntax())
+        .expect("the forwarded request parses");
+    // The escaped tag still tells the direction.
+    let r = router(&cfg(
+        "",
+        "if (loose_route() && is_direction(\"downstream\")) { xlog(\"down\"); }",
+    ));
+    let bye = in_dialog("sip:bob@10.0.0.5", "<sip:127.0.0.1:5060;lr;ftag=a%601%25>")
+        .replace("tag=a1", "tag=a`1%");
+    assert_eq!(logs(&run(&r, &bye)), ["down"]);
+}

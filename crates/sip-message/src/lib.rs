@@ -54,5 +54,5 @@ pub use host_port::{Host, HostPort};
 pub use message::{Header, Limits, Message, StartLine};
 pub use name_addr::{Contact, NameAddr};
 pub use params::{Param, Params};
-pub use uri::{percent_decode, SipUri, TelUri, Uri};
+pub use uri::{percent_decode, percent_encode_param, SipUri, TelUri, Uri};
 pub use via::{Rport, Via};

@@ -155,7 +155,7 @@ fn nonempty_run(b: &[u8], start: usize, class: fn(u8) -> bool) -> SyntaxResult<u
     Ok(start + len)
 }
 
-fn is_paramchar(b: u8) -> bool {
+pub(crate) fn is_paramchar(b: u8) -> bool {
     is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$' | b'%')
 }
 

@@ -223,6 +223,26 @@ fn parse_tel(s: &str, start: usize) -> SyntaxResult<TelUri<'_>> {
     })
 }
 
+/// Text made safe for a URI parameter value (RFC 3261 `pvalue`): every octet that is not a
+/// `paramchar`, and `%` itself, becomes `%HH`. A From tag is a token and may hold `` ` ``,
+/// which a URI may not: a proxy that puts the tag into its Record-Route (`ftag=`) escapes it.
+/// Borrows when there is nothing to escape; [`percent_decode`] gives the text back.
+pub fn percent_encode_param(s: &str) -> Cow<'_, str> {
+    let ok = |b: u8| b != b'%' && crate::params::is_paramchar(b);
+    if s.bytes().all(ok) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if ok(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Decodes `%HH` escapes. Borrows when there is nothing to decode; the result may hold
 /// any octet, NUL included (RFC 4475 `escnull`), so it is bytes, not text.
 pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use sip_message::framing::{frame, Frame, KeepAliveRole, StreamFramer};
 use sip_message::validate::{validate_request, Policy};
 use sip_message::{
-    percent_decode, CSeq, Editor, ErrorKind, Host, HostPort, Limits, MediaType, Message, NameAddr,
-    Rport, Uri, Via,
+    percent_decode, percent_encode_param, CSeq, Editor, ErrorKind, Host, HostPort, Limits,
+    MediaType, Message, NameAddr, Rport, Uri, Via,
 };
 
 #[test]
@@ -35,6 +35,15 @@ fn uri_edge_cases() {
     };
     assert_eq!(u.user, Some("user;par=u%40example.net"));
     assert_eq!(&*percent_decode("null-%00-null"), b"null-\0-null");
+    assert_eq!(percent_encode_param("a`b%c d"), "a%60b%25c%20d");
+    assert_eq!(
+        &*percent_decode(&percent_encode_param("a`b%c d")),
+        b"a`b%c d"
+    );
+    assert!(matches!(
+        percent_encode_param("abc-1.x"),
+        std::borrow::Cow::Borrowed(_)
+    ));
     assert!(
         Uri::parse("sip:2001:db8::10").is_err(),
         "unbracketed IPv6 (RFC 5118 4.2)"
