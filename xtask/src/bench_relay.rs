@@ -68,6 +68,7 @@ fn have(program: &str) -> bool {
 
 fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     let (mut proto, mut rate, mut calls) = ("udp".to_string(), 2000u64, 10_000u64);
+    let mut search = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
@@ -75,6 +76,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
             "--proto" => proto = value()?,
             "--rate" => rate = value()?.parse().map_err(|_| "--rate: not a number")?,
             "--calls" => calls = value()?.parse().map_err(|_| "--calls: not a number")?,
+            "--search" => search = true,
             other => return Err(format!("bench relay: unknown argument `{other}`")),
         }
     }
@@ -130,6 +132,9 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     } else {
         println!("kamailio is not installed: measuring siprouter alone");
     }
+    if search {
+        return search_rates(&servers, &proto, &dir);
+    }
     let mut results = Vec::new();
     for s in &servers {
         let f = relay_once(s, &proto, rate, calls, &dir)?;
@@ -151,6 +156,40 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
             ours.us_per_msg / theirs.us_per_msg,
             ours.peak_rss_kib as f64 / theirs.peak_rss_kib as f64,
             ours.cps / theirs.cps
+        );
+    }
+    Ok(())
+}
+
+/// The highest rate (steps of 500 calls/s, 5 s of calls each) at which every call succeeds
+/// and the achieved rate is within 5% of the asked one, for each server in turn.
+fn search_rates(servers: &[ServerCmd], proto: &str, dir: &Path) -> Result<(), String> {
+    let mut best = Vec::new();
+    for s in servers {
+        let mut clean = 0;
+        for rate in (1..=24).map(|i| i * 500) {
+            let f = relay_once(s, proto, rate, rate * 5, dir)?;
+            let ok = f.failed == 0 && f.ok == rate * 5 && f.cps >= 0.95 * rate as f64;
+            println!(
+                "{:<10} {proto} {rate}/s: {} ok, {} failed, {:.0} calls/s achieved{}",
+                s.name,
+                f.ok,
+                f.failed,
+                f.cps,
+                if ok { "" } else { "  <- not clean" }
+            );
+            if !ok {
+                break;
+            }
+            clean = rate;
+        }
+        println!("{:<10} highest clean rate: {clean} calls/s", s.name);
+        best.push(clean);
+    }
+    if let [ours, theirs] = best[..] {
+        println!(
+            "ratio siprouter/kamailio of the highest clean rate: {:.2}",
+            ours as f64 / theirs.max(1) as f64
         );
     }
     Ok(())
