@@ -31,6 +31,20 @@ fn in_dialog(ruri: &str, routes: &str) -> String {
     )
 }
 
+/// An INVITE with `extra` headers and an SDP body (its lines end in CRLF once sent).
+fn with_body(extra: &str, body: &str) -> String {
+    let lines = body.lines().count();
+    request(
+        "INVITE",
+        "sip:bob@127.0.0.2",
+        &format!("{extra}Content-Type: application/sdp\n"),
+    )
+    .replace(
+        "Content-Length: 0\n\n",
+        &format!("Content-Length: {}\n\n{body}", body.len() + lines),
+    )
+}
+
 fn lines<'t>(t: &'t str, name: &str) -> Vec<&'t str> {
     t.lines().filter(|l| l.starts_with(name)).collect()
 }
@@ -282,16 +296,7 @@ fn route_parameters_and_direction() {
 
 #[test]
 fn textops_edits_the_forwarded_message() {
-    let body = "v=0\nhello world\n";
-    let msg = request(
-        "INVITE",
-        "sip:bob@127.0.0.2",
-        "Subject: x\nContent-Type: application/sdp\n",
-    )
-    .replace(
-        "Content-Length: 0\n\n",
-        &format!("Content-Length: {}\n\n{body}", body.len() + 2),
-    );
+    let msg = with_body("Subject: x\n", "v=0\nhello world\n");
     let t = sent(
         &cfg(
             "",
@@ -455,16 +460,7 @@ fn force_tcp_alias_names_the_connection() {
 
 #[test]
 fn subst_family_edits_message_uri_and_body() {
-    let body = "v=0\no=- 1 1 IN IP4 10.0.0.1\n";
-    let msg = request(
-        "INVITE",
-        "sip:bob@127.0.0.2",
-        "Content-Type: application/sdp\n",
-    )
-    .replace(
-        "Content-Length: 0\n\n",
-        &format!("Content-Length: {}\n\n{body}", body.len() + 2),
-    );
+    let msg = with_body("", "v=0\no=- 1 1 IN IP4 10.0.0.1\n");
     let t = sent(
         &cfg(
             "",

@@ -316,37 +316,50 @@ async fn dispatch(
     parsed: &Parsed,
 ) {
     for o in out.drain(..) {
-        match o {
-            Output::Log {
-                level,
-                message,
-                span,
-            } => {
-                logger.script(level, &message, || {
-                    span.map(|s| parsed.sources().location(s).to_string())
-                });
-            }
-            Output::TcpAlias { conn, alias } => {
-                if !handle.add_alias(ConnId(conn), alias) {
-                    tracing::debug!("force_tcp_alias: connection {conn} is gone");
+        let Some(s) = perform_local(o, handle, logger, parsed) else {
+            continue;
+        };
+        let dest = match &s.dest {
+            Dest::Addr(a) => *a,
+            Dest::Host { host, port } => match resolve(host, *port).await {
+                Some(a) => a,
+                None => {
+                    tracing::warn!("cannot resolve {host}");
+                    continue;
                 }
-            }
-            Output::Send(s) => {
-                let dest = match &s.dest {
-                    Dest::Addr(a) => *a,
-                    Dest::Host { host, port } => match resolve(host, *port).await {
-                        Some(a) => a,
-                        None => {
-                            tracing::warn!("cannot resolve {host}");
-                            continue;
-                        }
-                    },
-                };
-                if let Err(e) = handle.send(outgoing(s, dest)).await {
-                    tracing::warn!("sending to {dest} failed: {e}");
-                }
-            }
+            },
+        };
+        if let Err(e) = handle.send(outgoing(s, dest)).await {
+            tracing::warn!("sending to {dest} failed: {e}");
         }
+    }
+}
+
+/// Logs a line or registers a TCP alias; a send is given back to the caller.
+fn perform_local(
+    o: Output,
+    handle: &TransportHandle,
+    logger: &Logger,
+    parsed: &Parsed,
+) -> Option<core_routing::SendMsg> {
+    match o {
+        Output::Log {
+            level,
+            message,
+            span,
+        } => {
+            logger.script(level, &message, || {
+                span.map(|s| parsed.sources().location(s).to_string())
+            });
+            None
+        }
+        Output::TcpAlias { conn, alias } => {
+            if !handle.add_alias(ConnId(conn), alias) {
+                tracing::debug!("force_tcp_alias: connection {conn} is gone");
+            }
+            None
+        }
+        Output::Send(s) => Some(s),
     }
 }
 
@@ -421,49 +434,35 @@ impl UdpWorker {
     /// the runtime; host names are resolved here (blocking, as Kamailio's workers do).
     fn dispatch(&self, out: &mut Vec<Output>, parsed: &Parsed) {
         for o in out.drain(..) {
-            match o {
-                Output::Log {
-                    level,
-                    message,
-                    span,
-                } => self.logger.script(level, &message, || {
-                    span.map(|s| parsed.sources().location(s).to_string())
-                }),
-                Output::TcpAlias { conn, alias } => {
-                    self.handle.add_alias(ConnId(conn), alias);
-                }
-                Output::Send(s) => {
-                    let dest = match &s.dest {
-                        Dest::Addr(a) => *a,
-                        Dest::Host { host, port } => {
-                            use std::net::ToSocketAddrs;
-                            match (host.as_str(), *port)
-                                .to_socket_addrs()
-                                .ok()
-                                .and_then(|mut a| a.next())
-                            {
-                                Some(a) => a,
-                                None => {
-                                    tracing::warn!("cannot resolve {host}");
-                                    continue;
-                                }
-                            }
+            let Some(s) = perform_local(o, &self.handle, &self.logger, parsed) else {
+                continue;
+            };
+            let dest = match &s.dest {
+                Dest::Addr(a) => *a,
+                Dest::Host { host, port } => {
+                    use std::net::ToSocketAddrs;
+                    let found = (host.as_str(), *port).to_socket_addrs().ok();
+                    match found.and_then(|mut a| a.next()) {
+                        Some(a) => a,
+                        None => {
+                            tracing::warn!("cannot resolve {host}");
+                            continue;
                         }
-                    };
-                    let msg = outgoing(s, dest);
-                    if msg.proto == Protocol::Udp && msg.conn.is_none() {
-                        if let Err(e) = self.handle.send_udp_blocking(&msg) {
-                            tracing::warn!("sending to {dest} failed: {e}");
-                        }
-                    } else {
-                        let handle = self.handle.clone();
-                        self.runtime.spawn(async move {
-                            if let Err(e) = handle.send(msg).await {
-                                tracing::warn!("sending to {dest} failed: {e}");
-                            }
-                        });
                     }
                 }
+            };
+            let msg = outgoing(s, dest);
+            if msg.proto == Protocol::Udp && msg.conn.is_none() {
+                if let Err(e) = self.handle.send_udp_blocking(&msg) {
+                    tracing::warn!("sending to {dest} failed: {e}");
+                }
+            } else {
+                let handle = self.handle.clone();
+                self.runtime.spawn(async move {
+                    if let Err(e) = handle.send(msg).await {
+                        tracing::warn!("sending to {dest} failed: {e}");
+                    }
+                });
             }
         }
     }
