@@ -1021,10 +1021,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::SearchAppend(re, text) => {
                 let text = self.eval(text).as_str().into_owned();
-                let whole = String::from_utf8_lossy(self.msg.as_bytes()).into_owned();
-                match re.find(&whole) {
-                    Some(m) => {
-                        self.raw_edits.push((m.end()..m.end(), text));
+                let found = self
+                    .scope_text(Scope::Message)
+                    .and_then(|(offset, hay)| re.find(hay).map(|m| offset + m.end()));
+                match found {
+                    Some(end) => {
+                        self.raw_edits.push((end..end, text));
                         1
                     }
                     None => -1,
@@ -1412,12 +1414,13 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         1
     }
 
-    /// The text a textops edit searches (the message or its body) and where it starts in
-    /// the message; `None` when it is not UTF-8.
+    /// The text a textops edit searches and where it starts in the message: the headers and
+    /// the body (textops starts after the first line, so that the Request-URI is left to
+    /// the URI functions), or the body; `None` when it is not UTF-8.
     fn scope_text(&self, scope: Scope) -> Option<(usize, &'a str)> {
         let bytes: &'a [u8] = self.msg.as_bytes();
         let offset = match scope {
-            Scope::Message => 0,
+            Scope::Message => memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1),
             Scope::Body => bytes.len() - self.msg.body().len(),
         };
         std::str::from_utf8(&bytes[offset..])

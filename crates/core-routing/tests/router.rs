@@ -97,10 +97,15 @@ fn requests_are_relayed_with_our_via_record_route_and_max_forwards() {
         "{t}"
     );
     // A retransmission gets the same branch; another request another one.
+    let our_via = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("Via: SIP/2.0/UDP 127.0.0.1:5060;"))
+            .map(str::to_string)
+    };
     let again = run(&r, &request("INVITE", "sip:bob@127.0.0.2:5080", ""));
-    assert_eq!(text(sends(&again)[0]).lines().nth(1), t.lines().nth(1));
+    assert_eq!(our_via(&text(sends(&again)[0])), our_via(&t));
     let bye = run(&r, &request("BYE", "sip:bob@127.0.0.2:5080", ""));
-    assert_ne!(text(sends(&bye)[0]).lines().nth(1), t.lines().nth(1));
+    assert_ne!(our_via(&text(sends(&bye)[0])), our_via(&t));
 }
 
 #[test]
@@ -548,9 +553,10 @@ fn set_advertised_address_and_port_change_our_via_and_record_route() {
     let cfg = "loadmodule \"rr.so\"\nrequest_route { set_advertised_address(\"sip.example.net\"); set_advertised_port(5099); record_route(); forward(\"127.0.0.3\", 5090); }";
     let r = router(cfg);
     let t = text(sends(&run(&r, &request("INVITE", "sip:bob@127.0.0.2", "")))[0]);
+    // rr puts its line first, above our Via (as Kamailio does).
     assert!(
         t.starts_with(
-            "INVITE sip:bob@127.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP sip.example.net:5099;branch="
+            "INVITE sip:bob@127.0.0.2 SIP/2.0\r\nRecord-Route: <sip:sip.example.net:5099;lr;ftag=a1>\r\nVia: SIP/2.0/UDP sip.example.net:5099;branch="
         ),
         "{t}"
     );

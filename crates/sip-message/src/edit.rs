@@ -185,7 +185,8 @@ impl<'m, 'a> Editor<'m, 'a> {
             .filter_map(|p| p.value)
             .collect();
         if values.is_empty() {
-            let at = self.via_end(&via);
+            // Right after the sent-by, before the other parameters, as Kamailio writes it.
+            let at = self.msg.offset_of(via.params.as_str());
             self.lump(at, at, false, |w| {
                 let _ = write!(w, ";received={}", host.unbracketed());
             });
@@ -271,17 +272,16 @@ impl<'m, 'a> Editor<'m, 'a> {
         Ok(())
     }
 
-    /// Inserts `Record-Route: <uri>` above the first Record-Route (or at the end of the
-    /// headers), for a URI the caller composed (`record_route_preset`, double
-    /// Record-Route). Two calls put the second line above the first.
+    /// Inserts `Record-Route: <uri>` as the first header line (above the Record-Routes
+    /// already there, and above a Via inserted before it, as Kamailio's rr writes it), for a
+    /// URI the caller composed (`record_route_preset`, double Record-Route). Two calls put
+    /// the second line above the first.
     pub fn prepend_record_route_uri(&mut self, uri: &str) -> Result<(), EditError> {
         check_text(uri, "Record-Route URI")?;
         if uri.bytes().any(|c| matches!(c, b'>' | b'<' | b' ' | b',')) {
             return Err(EditError::InvalidText("Record-Route URI"));
         }
-        let at = self
-            .first_line(HeaderName::RecordRoute)
-            .map_or(self.msg.headers_end(), |r| r.start);
+        let at = self.msg.start_line_end();
         self.lump(at, at, true, |w| {
             let _ = write!(w, "Record-Route: <{uri}>\r\n");
         });

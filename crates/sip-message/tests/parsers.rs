@@ -405,7 +405,9 @@ fn editor_script_edits() {
     assert_eq!(r.header_str("subject").map(|h| h.value()), Some("changed"));
     assert_eq!(r.body(), b"BO-DYdy");
     assert_eq!(r.content_length(), Some(7));
-    assert_eq!(r.headers()[0].name_str(), "X-Top");
+    // Record-Route lines go first, then what was inserted above the first header.
+    assert_eq!(r.headers()[0].name_str(), "Record-Route");
+    assert_eq!(r.headers()[2].name_str(), "X-Top");
     let names: Vec<_> = r.headers().iter().map(|h| h.name_str()).collect();
     let cseq = names.iter().position(|n| *n == "CSeq").expect("cseq");
     assert_eq!(names[cseq - 1], "X-Before-Cseq");
