@@ -75,12 +75,13 @@ fn invite(extra: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn bye(server_port: u16, dest: u16) -> Vec<u8> {
+/// An in-dialog BYE with this Request-URI and route set.
+fn bye(ruri: &str, routes: &str) -> Vec<u8> {
     format!(
-        "BYE sip:bob@127.0.0.1:{dest} SIP/2.0\r\n\
+        "BYE {ruri} SIP/2.0\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-diff-2\r\n\
          Max-Forwards: 70\r\n\
-         Route: <sip:127.0.0.1:{server_port};lr;ftag=a1;pv=1>, <sip:127.0.0.1:{dest};lr>\r\n\
+         Route: {routes}\r\n\
          From: <sip:alice@example.com>;tag=a1\r\n\
          To: <sip:bob@example.com>;tag=b2\r\n\
          Call-ID: diff-1@example.com\r\n\
@@ -90,9 +91,9 @@ fn bye(server_port: u16, dest: u16) -> Vec<u8> {
     .into_bytes()
 }
 
-/// What a server forwarded, normalised: its port and the destination port become
-/// placeholders, our branches become `BRANCH`, the client's `rport` value becomes
-/// `RPORT`.
+/// What a server sent, normalised: its port and the destination port become placeholders,
+/// its branches `BRANCH`, the client's `rport` value `RPORT`; in a local reply the To tag
+/// (each server hashes its own) and the `Server` line (each names itself).
 fn normalise(text: &str, server_port: u16, dest: u16) -> Vec<String> {
     text.lines()
         .map(|l| {
@@ -108,6 +109,14 @@ fn normalise(text: &str, server_port: u16, dest: u16) -> Vec<String> {
             if let Some(i) = l.find("rport=") {
                 let end = l[i..].find([';', ',']).map_or(l.len(), |e| i + e);
                 l.replace_range(i..end, "rport=RPORT");
+            }
+            if l.starts_with("To:") {
+                if let Some(i) = l.find(";tag=") {
+                    l.replace_range(i.., ";tag=TAG");
+                }
+            }
+            if l.starts_with("Server:") {
+                l = "Server: SERVER".into();
             }
             l
         })
@@ -171,7 +180,8 @@ fn start(program: &str, args: &[String], port: u16) -> Server {
     panic!("{program} did not bind 127.0.0.1:{port}");
 }
 
-/// The three requests through one server: (INVITE to UDP, INVITE to TCP, in-dialog BYE).
+/// The requests through one server: INVITE to UDP, INVITE to TCP, three in-dialog BYEs
+/// (loose routing, a strict next hop, a strict previous hop), and a 483.
 fn run_through(program: &str, extra_args: &[&str], dir: &TempDir) -> Vec<Vec<String>> {
     let (port, dest) = (free_port(), free_port());
     let cfg = dir.file(
@@ -198,8 +208,38 @@ fn run_through(program: &str, extra_args: &[&str], dir: &TempDir) -> Vec<Vec<Str
         .send_to(&invite("X-To-Tcp: 1\r\n"), to)
         .expect("send");
     seen.push(normalise(&capture.tcp(), port, dest));
-    client.send_to(&bye(port, dest), to).expect("send");
-    seen.push(normalise(&capture.udp(), port, dest));
+    let (us, them) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{dest}"));
+    for (ruri, routes) in [
+        // Loose routing: our entry goes, the next Route is the destination.
+        (
+            format!("sip:bob@{them}"),
+            format!("<sip:{us};lr;ftag=a1;pv=1>, <sip:{them};lr>"),
+        ),
+        // The next hop is a strict router: it becomes the Request-URI.
+        (
+            format!("sip:bob@{them}"),
+            format!("<sip:{us};lr>, <sip:{them}>"),
+        ),
+        // The previous hop was a strict router: our URI came as the Request-URI.
+        (
+            format!("sip:{us};lr;ftag=a1"),
+            format!("<sip:{them};lr>, <sip:bob@{them}>"),
+        ),
+    ] {
+        client.send_to(&bye(&ruri, &routes), to).expect("send");
+        seen.push(normalise(&capture.udp(), port, dest));
+    }
+    // A local reply: Max-Forwards 0 is answered 483.
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let exhausted = String::from_utf8_lossy(&invite(""))
+        .replace("Max-Forwards: 70", "Max-Forwards: 0")
+        .into_bytes();
+    client.send_to(&exhausted, to).expect("send");
+    let mut buf = vec![0; 65_536];
+    let (n, _) = client.recv_from(&mut buf).expect("a 483");
+    seen.push(normalise(&String::from_utf8_lossy(&buf[..n]), port, dest));
     drop(server);
     seen
 }

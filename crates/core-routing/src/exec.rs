@@ -70,6 +70,8 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     routed_params: Option<String>,
     /// The route set `loose_route` left, when it changed it (written as one Route line).
     route_set: Option<Vec<String>>,
+    /// The Request-URI saved for a strict next hop: a Route line at the end of the headers.
+    saved_ruri: Option<String>,
     /// `force_send_socket` / `$fs`.
     forced_socket: Option<usize>,
     /// `udp_mtu_try_proto()` for this message.
@@ -125,6 +127,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             rr_params: String::new(),
             routed_params: None,
             route_set: None,
+            saved_ruri: None,
             forced_socket: None,
             mtu_try: None,
             sending: None,
@@ -1332,12 +1335,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
         } else {
             // The next hop is a strict router: it gets the request in its Request-URI and
-            // the Request-URI we had goes to the end of the route set (§16.12).
+            // the Request-URI we had goes to the end of the route set (§16.12), as a Route
+            // line of its own at the end of the headers, where rr writes it.
             let ruri = self.current_ruri();
-            let mut set = texts[next + 1..].to_vec();
-            set.push(format!("<{ruri}>"));
+            self.saved_ruri = Some(format!("<{ruri}>"));
             self.new_ruri = Some(hop.uri_text.to_string());
-            self.route_set = Some(set);
+            self.route_set = Some(texts[next + 1..].to_vec());
         }
         1
     }
@@ -1800,6 +1803,9 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         }
         if let Some(set) = &self.route_set {
             ed.replace_routes(set)?;
+        }
+        if let Some(uri) = &self.saved_ruri {
+            ed.add_header("Route", uri)?;
         }
         if let Some(rr) = &self.rr {
             for uri in self.record_route_uris(rr, local, &sent_by) {

@@ -8,9 +8,10 @@ use sip_message::{HeaderName, Message, Rport};
 
 use crate::Incoming;
 
-/// The reply bytes: status line, the request's Via headers (the top one with `received` and
-/// `rport` filled in), From, To (with our tag when it has none), Call-ID, CSeq, the headers
-/// added with `append_to_reply`, Server, `Content-Length: 0`.
+/// The reply bytes: status line; the request's Via, From, To (with our tag when it has
+/// none), Call-ID and CSeq lines in the request's order, the top Via with `received` and
+/// `rport` filled in (as Kamailio's sl writes them); the headers added with
+/// `append_to_reply`; Server; `Content-Length: 0`.
 pub(crate) fn build_reply(
     msg: &Message<'_>,
     inc: &Incoming<'_>,
@@ -22,27 +23,24 @@ pub(crate) fn build_reply(
     let mut out = String::with_capacity(512);
     let _ = write!(out, "SIP/2.0 {code} {reason}\r\n");
     let mut first_via = true;
+    let has_tag = msg.to().ok().flatten().is_some_and(|t| t.tag().is_some());
     for h in msg.headers() {
-        if h.is("Via") {
-            if first_via {
+        match h.name {
+            HeaderName::Via if first_via => {
                 first_via = false;
                 let _ = write!(out, "Via: {}\r\n", top_via_value(h.value(), msg, inc));
-            } else {
-                let _ = write!(out, "Via: {}\r\n", h.value());
             }
-        }
-    }
-    for name in [HeaderName::From, HeaderName::CallId, HeaderName::CSeq] {
-        if let Some(h) = msg.header(name) {
-            let _ = write!(out, "{}: {}\r\n", h.name_str(), h.value());
-        }
-    }
-    if let Some(h) = msg.header(HeaderName::To) {
-        let has_tag = msg.to().ok().flatten().is_some_and(|t| t.tag().is_some());
-        if has_tag || code == 100 {
-            let _ = write!(out, "{}: {}\r\n", h.name_str(), h.value());
-        } else {
-            let _ = write!(out, "{}: {};tag={to_tag}\r\n", h.name_str(), h.value());
+            HeaderName::To if !has_tag && code != 100 => {
+                let _ = write!(out, "{}: {};tag={to_tag}\r\n", h.name_str(), h.value());
+            }
+            HeaderName::Via
+            | HeaderName::From
+            | HeaderName::To
+            | HeaderName::CallId
+            | HeaderName::CSeq => {
+                let _ = write!(out, "{}: {}\r\n", h.name_str(), h.value());
+            }
+            _ => {}
         }
     }
     for h in extra_headers {
@@ -53,8 +51,8 @@ pub(crate) fn build_reply(
     out.into_bytes()
 }
 
-/// The top Via of the request with `received` (when the sent-by is not the source address)
-/// and the value of an empty `rport` filled in.
+/// The top Via of the request with `received` (when the sent-by is not the source address,
+/// or the sender asked for `rport`: RFC 3581 §4) and the value of an empty `rport` filled in.
 fn top_via_value(value: &str, msg: &Message<'_>, inc: &Incoming<'_>) -> String {
     let Ok(Some(via)) = msg.top_via() else {
         return value.to_string();
@@ -66,7 +64,8 @@ fn top_via_value(value: &str, msg: &Message<'_>, inc: &Incoming<'_>) -> String {
             v.replace_range(pos..end, &format!(";rport={}", inc.source.port()));
         }
     }
-    if via.sent_by.host.ip() != Some(inc.source.ip()) && via.received.is_none() {
+    let asked_rport = !matches!(via.rport, Rport::Absent);
+    if (asked_rport || via.sent_by.host.ip() != Some(inc.source.ip())) && via.received.is_none() {
         let _ = write!(v, ";received={}", inc.source.ip());
     }
     v
