@@ -13,7 +13,7 @@ use siprouter_e2e::{siprouter_bin, Server, TempDir};
 /// A config answering every request `200 OK` after logging at several levels.
 fn config(port: u16, extra: &str) -> String {
     format!(
-        "auto_aliases=no\nlisten=udp:127.0.0.1:{port}\nloadmodule \"sl.so\"\nloadmodule \"xlog.so\"\n\
+        "auto_aliases=no\nlisten=udp:127.0.0.1:{port}\nloadmodule \"sl.so\"\nloadmodule \"xlog.so\"\nloadmodule \"pv.so\"\n\
          {extra}\n\
          request_route {{\n\
          \x20 xnotice(\"notice $rm\\n\");\n\
@@ -98,7 +98,7 @@ fn without_stderror_lines_go_to_syslog_with_facility_name_and_threshold() {
         notice.starts_with(&format!("<158>edge[{pid}]: ")),
         "{notice}"
     );
-    assert!(notice.contains("syslog.cfg:9:3"), "{notice}");
+    assert!(notice.contains("syslog.cfg:10:3"), "{notice}");
     assert!(
         !lines
             .iter()
@@ -130,7 +130,7 @@ fn json_on_stderr_and_rust_log_overrides_the_config_level() {
         "\"level\":\"DEBUG\"",
         "\"target\":\"script\"",
         "\"message\":\"debug OPTIONS\"",
-        "json.cfg:9:3\"",
+        "json.cfg:10:3\"",
     ] {
         assert!(line.contains(want), "missing {want} in {line}");
     }
@@ -149,7 +149,7 @@ fn a_bad_facility_fails_the_check_with_its_place() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("f.cfg:5:14: error: unknown log_facility `LOG_NOWHERE`"),
+        err.contains("f.cfg:6:14: error: unknown log_facility `LOG_NOWHERE`"),
         "{err}"
     );
 }

@@ -440,6 +440,9 @@ struct Compiler<'s> {
     sources: Option<&'s SourceMap>,
     /// The route block being compiled, for `$cfg(name)`.
     route_name: String,
+    /// The first pseudo-variable the script uses that Kamailio's core does not provide (all
+    /// but `$rc`, `$retcode`, `$?` come from the pv module), for a warning.
+    first_pv_use: std::cell::Cell<Option<Span>>,
     program: Program,
     warnings: Vec<CompileError>,
 }
@@ -460,6 +463,7 @@ pub(crate) fn compile(
         in_onsend: false,
         sources,
         route_name: String::new(),
+        first_pv_use: std::cell::Cell::new(None),
         program: Program {
             max_while_loops: config.int_param("max_while_loops").unwrap_or(100),
             udp_mtu: config
@@ -583,6 +587,12 @@ pub(crate) fn compile(
     }
     c.in_onsend = false;
     c.program.route_names = c.route_names.clone();
+    if let (Some(span), false) = (c.first_pv_use.get(), c.modules.contains("pv")) {
+        c.warnings.push(CompileError {
+            message: "this pseudo-variable (and every other one but $rc/$retcode) comes from the pv module: Kamailio refuses the config without loadmodule \"pv.so\"".into(),
+            span,
+        });
+    }
     Ok((c.program, c.warnings))
 }
 
@@ -651,6 +661,9 @@ impl Compiler<'_> {
 
     /// A `$sel(…)` passes the same start-up checks as the select.
     fn check_pv(&self, pv: &Pv, span: Span) -> Result<(), CompileError> {
+        if !matches!(pv.name, PvName::RetCode) && self.first_pv_use.get().is_none() {
+            self.first_pv_use.set(Some(span));
+        }
         match &pv.name {
             PvName::Sel(sel) => {
                 let label = match sel.as_ref() {
@@ -716,6 +729,7 @@ impl Compiler<'_> {
             Stmt::Call(c) => Op::Call(self.call(c)?),
             Stmt::Assign { target, value, .. } => {
                 let pv = pv::parse(&target.value).or_else(|e| err(target.span, e))?;
+                self.check_pv(&pv, target.span)?;
                 if !pv.writable() {
                     return err(
                         target.span,

@@ -740,3 +740,21 @@ fn a_from_tag_with_octets_a_uri_may_not_hold_is_escaped_in_ftag() {
         .replace("tag=a1", "tag=a`1%");
     assert_eq!(logs(&run(&r, &bye)), ["down"]);
 }
+
+#[test]
+fn pseudo_variables_without_the_pv_module_are_flagged() {
+    let without = "loadmodule \"xlog.so\"\nrequest_route {\n  $var(x) = 1;\n  xlog(\"$ru\");\n}\n";
+    let w = warnings(without);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("test.cfg:3:") && w[0].contains("loadmodule \"pv.so\""),
+        "{w:?}"
+    );
+    let with = without.replace(
+        "loadmodule \"xlog.so\"",
+        "loadmodule \"xlog.so\"\nloadmodule \"pv.so\"",
+    );
+    assert!(warnings(&with).is_empty());
+    // $rc is the core's own.
+    assert!(warnings("loadmodule \"xlog.so\"\nrequest_route { xlog(\"$rc\"); }").is_empty());
+}
