@@ -23,7 +23,14 @@ macro_rules! header_names {
                     $( $( if c == $compact { return HeaderName::$var; } )? )*
                     return HeaderName::Other;
                 }
-                $( if n.len() == $name.len() && n.eq_ignore_ascii_case($name) { return HeaderName::$var; } )*
+                // The first octet rules out most names before any length or case compare.
+                let first = n.as_bytes().first().map(u8::to_ascii_lowercase);
+                $( if first == Some($name.as_bytes()[0].to_ascii_lowercase())
+                    && n.len() == $name.len()
+                    && n.eq_ignore_ascii_case($name)
+                {
+                    return HeaderName::$var;
+                } )*
                 HeaderName::Other
             }
 

@@ -173,7 +173,20 @@ impl<'a> Iterator for CommaSplit<'a> {
         let start = self.pos;
         let mut i = start;
         let mut angle = false;
-        while i < b.len() {
+        // Jump between the octets that matter: `"` always, `,` and `<` outside `<…>`, `>`
+        // inside it.
+        loop {
+            let rest = b.get(i..).unwrap_or(&[]);
+            let next = if angle {
+                memchr::memchr2(b'>', b'"', rest)
+            } else {
+                memchr::memchr3(b',', b'"', b'<', rest)
+            };
+            let Some(k) = next else {
+                i = b.len();
+                break;
+            };
+            i += k;
             match b[i] {
                 b'"' => match scan_quoted(b, i) {
                     Ok(end) => {
@@ -187,8 +200,7 @@ impl<'a> Iterator for CommaSplit<'a> {
                 },
                 b'<' => angle = true,
                 b'>' => angle = false,
-                b',' if !angle => break,
-                _ => {}
+                _ => break, // a `,` outside `<…>`
             }
             i += 1;
         }
