@@ -181,7 +181,8 @@ fn start(program: &str, args: &[String], port: u16) -> Server {
 }
 
 /// The requests through one server: INVITE to UDP, INVITE to TCP, three in-dialog BYEs
-/// (loose routing, a strict next hop, a strict previous hop), and a 483.
+/// (loose routing, a strict next hop, a strict previous hop), an INVITE without
+/// Max-Forwards, and a 483.
 fn run_through(program: &str, extra_args: &[&str], dir: &TempDir) -> Vec<Vec<String>> {
     let (port, dest) = (free_port(), free_port());
     let cfg = dir.file(
@@ -229,6 +230,12 @@ fn run_through(program: &str, extra_args: &[&str], dir: &TempDir) -> Vec<Vec<Str
         client.send_to(&bye(&ruri, &routes), to).expect("send");
         seen.push(normalise(&capture.udp(), port, dest));
     }
+    // No Max-Forwards: maxfwd adds one with the script's value.
+    let missing = String::from_utf8_lossy(&invite(""))
+        .replace("Max-Forwards: 70\r\n", "")
+        .into_bytes();
+    client.send_to(&missing, to).expect("send");
+    seen.push(normalise(&capture.udp(), port, dest));
     // A local reply: Max-Forwards 0 is answered 483.
     client
         .set_read_timeout(Some(Duration::from_secs(5)))

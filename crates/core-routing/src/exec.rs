@@ -1793,10 +1793,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             &branch,
             if self.local_rport { ";rport" } else { "" },
         )?;
-        match self.maxfwd {
-            Some(MaxFwd::Add(n)) => ed.add_header("Max-Forwards", &n.to_string())?,
-            Some(MaxFwd::Set(n)) => ed.replace_header("Max-Forwards", &n.to_string())?,
-            None => {}
+        if let Some(MaxFwd::Set(n)) = self.maxfwd {
+            ed.replace_header("Max-Forwards", &n.to_string())?;
         }
         if let Some(ruri) = &self.new_ruri {
             ed.set_request_uri(ruri)?;
@@ -1811,6 +1809,11 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             for uri in self.record_route_uris(rr, local, &sent_by) {
                 ed.prepend_record_route_uri(&uri)?;
             }
+        }
+        // maxfwd adds a missing Max-Forwards as the very first header line (above
+        // Record-Route), as Kamailio does.
+        if let Some(MaxFwd::Add(n)) = self.maxfwd {
+            ed.prepend_header("Max-Forwards", &n.to_string())?;
         }
         for name in &self.remove_headers {
             ed.remove_headers(name);

@@ -417,6 +417,18 @@ impl<'m, 'a> Editor<'m, 'a> {
         Ok(())
     }
 
+    /// Inserts the header line `name: value` as the first header line, above everything
+    /// inserted there before it (maxfwd's added Max-Forwards).
+    pub fn prepend_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
+        check_token(name, "header name")?;
+        check_text(value, "header value")?;
+        let at = self.msg.start_line_end();
+        self.lump(at, at, true, |w| {
+            let _ = write!(w, "{name}: {value}\r\n");
+        });
+        Ok(())
+    }
+
     /// Inserts the header line `name: value` below the first header called `after` (any
     /// form, any case), or at the end of the headers when there is none (textops'
     /// `append_hf(text, header)`).

@@ -455,3 +455,17 @@ fn baddn_rejected_for_its_display_names_too() {
     let e = m.check_syntax().expect_err("unquoted display name");
     assert_eq!(e.line, 4, "{e}");
 }
+
+#[test]
+fn prepended_header_goes_above_everything_inserted_before_it() {
+    let m = Message::parse(REQ).expect("parse");
+    let mut ed = Editor::new(&m);
+    ed.prepend_record_route_uri("sip:rr.example;lr")
+        .expect("rr");
+    ed.prepend_header("X-First", "1").expect("prepend");
+    assert!(ed.prepend_header("X-Bad", "1\r\nInjected: 1").is_err());
+    let out = ed.finish();
+    let r = Message::parse(&out).expect("reparse");
+    let names: Vec<_> = r.headers().iter().map(|h| h.name_str()).collect();
+    assert_eq!(names[..3], ["X-First", "Record-Route", "v"]);
+}
