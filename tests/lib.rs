@@ -152,6 +152,26 @@ pub fn sipp_available() -> bool {
     found
 }
 
+/// Debian's Kamailio, for the side-by-side tests. When it is missing the test is skipped with
+/// a line saying so, except under CI (`CI` set), where `.ci/run` must have installed it.
+///
+/// # Panics
+/// Under CI when Kamailio is not installed.
+pub fn kamailio_available() -> Option<PathBuf> {
+    let found = ["/usr/sbin/kamailio", "/usr/local/sbin/kamailio"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kamailio is not installed; .ci/run must install the kamailio package"
+        );
+        println!("SKIPPED: kamailio is not installed (apt-get install kamailio)");
+    }
+    found
+}
+
 /// A sipp command on 127.0.0.1 with no terminal input and no output. Its socket buffers are
 /// 1 MB, as in the reference relay benchmark: with sipp's default (64 KB) a scheduling hiccup
 /// of the two shared cores overflows sipp's own receive buffer at a few thousand calls/s.
