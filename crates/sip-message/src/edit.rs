@@ -245,31 +245,20 @@ impl<'m, 'a> Editor<'m, 'a> {
         }
     }
 
-    /// Inserts `Record-Route: <sip:<host_port>;<params>>` above the first Record-Route
-    /// (or at the end of the headers). `params` is e.g. `lr` or `transport=tcp;lr`.
+    /// Inserts `Record-Route: <sip:<host_port>;<params>>` where
+    /// [`Editor::prepend_record_route_uri`] puts it. `params` is e.g. `lr` or
+    /// `transport=tcp;lr`.
     pub fn prepend_record_route(
         &mut self,
         host_port: &HostPort<'_>,
         params: &str,
     ) -> Result<(), EditError> {
-        check_text(params, "Record-Route parameters")?;
-        if params
-            .bytes()
-            .any(|c| matches!(c, b'>' | b'<' | b' ' | b','))
-        {
-            return Err(EditError::InvalidText("Record-Route parameters"));
-        }
-        let at = self
-            .first_line(HeaderName::RecordRoute)
-            .map_or(self.msg.headers_end(), |r| r.start);
-        self.lump(at, at, true, |w| {
-            let _ = write!(w, "Record-Route: <sip:{host_port}");
-            if !params.is_empty() {
-                let _ = write!(w, ";{params}");
-            }
-            let _ = write!(w, ">\r\n");
-        });
-        Ok(())
+        let uri = if params.is_empty() {
+            format!("sip:{host_port}")
+        } else {
+            format!("sip:{host_port};{params}")
+        };
+        self.prepend_record_route_uri(&uri)
     }
 
     /// Inserts `Record-Route: <uri>` as the first header line (above the Record-Routes
@@ -324,10 +313,22 @@ impl<'m, 'a> Editor<'m, 'a> {
 
     /// Appends `name: value` at the end of the headers.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
+        let at = self.msg.headers_end();
+        self.header_line(at, false, name, value)
+    }
+
+    /// Writes the header line `name: value` at `at` (with `top`, above what was inserted
+    /// there before it), once the name is a token and the value holds no line break.
+    fn header_line(
+        &mut self,
+        at: usize,
+        top: bool,
+        name: &str,
+        value: &str,
+    ) -> Result<(), EditError> {
         check_token(name, "header name")?;
         check_text(value, "header value")?;
-        let at = self.msg.headers_end();
-        self.lump(at, at, false, |w| {
+        self.lump(at, at, top, |w| {
             let _ = write!(w, "{name}: {value}\r\n");
         });
         Ok(())
@@ -352,19 +353,16 @@ impl<'m, 'a> Editor<'m, 'a> {
     /// Replaces every header named `name` by one `name: value` line, written where the
     /// first one was (or appended when there was none).
     pub fn replace_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
-        check_token(name, "header name")?;
-        check_text(value, "header value")?;
         let first = self
             .msg
             .headers()
             .iter()
             .find(|h| h.is(name))
             .map(|h| h.line_range().start);
-        self.remove_headers(name);
         let at = first.unwrap_or(self.msg.headers_end());
-        self.lump(at, at, first.is_some(), |w| {
-            let _ = write!(w, "{name}: {value}\r\n");
-        });
+        // The new line sorts above the removal of the old one at the same place.
+        self.header_line(at, first.is_some(), name, value)?;
+        self.remove_headers(name);
         Ok(())
     }
 
@@ -405,28 +403,18 @@ impl<'m, 'a> Editor<'m, 'a> {
         value: &str,
         before: Option<&str>,
     ) -> Result<(), EditError> {
-        check_token(name, "header name")?;
-        check_text(value, "header value")?;
         let first = self.msg.start_line_end();
         let at = before
             .and_then(|b| self.msg.headers().iter().find(|h| h.is(b)))
             .map_or(first, |h| h.line_range().start);
-        self.lump(at, at, false, |w| {
-            let _ = write!(w, "{name}: {value}\r\n");
-        });
-        Ok(())
+        self.header_line(at, false, name, value)
     }
 
     /// Inserts the header line `name: value` as the first header line, above everything
     /// inserted there before it (maxfwd's added Max-Forwards).
     pub fn prepend_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
-        check_token(name, "header name")?;
-        check_text(value, "header value")?;
         let at = self.msg.start_line_end();
-        self.lump(at, at, true, |w| {
-            let _ = write!(w, "{name}: {value}\r\n");
-        });
-        Ok(())
+        self.header_line(at, true, name, value)
     }
 
     /// Inserts the header line `name: value` below the first header called `after` (any
@@ -438,18 +426,13 @@ impl<'m, 'a> Editor<'m, 'a> {
         value: &str,
         after: &str,
     ) -> Result<(), EditError> {
-        check_token(name, "header name")?;
-        check_text(value, "header value")?;
         let at = self
             .msg
             .headers()
             .iter()
             .find(|h| h.is(after))
             .map_or(self.msg.headers_end(), |h| h.line_range().end);
-        self.lump(at, at, false, |w| {
-            let _ = write!(w, "{name}: {value}\r\n");
-        });
-        Ok(())
+        self.header_line(at, false, name, value)
     }
 
     /// Replaces the whole route set: every Route line goes, and `values` (name-addrs, top
