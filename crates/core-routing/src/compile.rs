@@ -358,54 +358,6 @@ const MODULE_FUNCS: &[(&str, &str, &[usize])] = &[
     ("kex", "is_myself", &[1]),
 ];
 
-/// The core actions siprouter compiles (module functions are checked against their modules).
-const CORE_ACTIONS: &[&str] = &[
-    "forward",
-    "forward_udp",
-    "forward_tcp",
-    "forward_tls",
-    "forward_sctp",
-    "route",
-    "log",
-    "error",
-    "setflag",
-    "resetflag",
-    "isflagset",
-    "rewriteuri",
-    "seturi",
-    "rewritehost",
-    "sethost",
-    "seth",
-    "rewritehostport",
-    "sethostport",
-    "sethp",
-    "rewritehostporttrans",
-    "sethostporttrans",
-    "sethpt",
-    "rewriteuser",
-    "setuser",
-    "setu",
-    "rewriteuserpass",
-    "setuserpass",
-    "setup",
-    "rewriteport",
-    "setport",
-    "setp",
-    "prefix",
-    "strip",
-    "strip_tail",
-    "revert_uri",
-    "force_rport",
-    "add_rport",
-    "add_local_rport",
-    "set_advertised_address",
-    "set_advertised_port",
-    "force_send_socket",
-    "udp_mtu_try_proto",
-    "force_tcp_alias",
-    "add_tcp_alias",
-];
-
 /// The core actions Kamailio allows in `onsend_route` (module functions are allowed too).
 const ONSEND_ACTIONS: &[&str] = &["log", "setflag", "resetflag", "isflagset", "route"];
 
@@ -962,12 +914,6 @@ impl Compiler<'_> {
     fn call(&mut self, c: &ast::Call) -> Result<Func, CompileError> {
         let name = c.name.value.as_str();
         let n = c.args.len();
-        if self.in_onsend && CORE_ACTIONS.contains(&name) && !ONSEND_ACTIONS.contains(&name) {
-            return err(
-                c.name.span,
-                format!("`{name}`: command not allowed in onsend_route"),
-            );
-        }
         // Core actions (always available).
         let core = match name {
             "forward" => Some(match n {
@@ -1076,6 +1022,12 @@ impl Compiler<'_> {
             _ => None,
         };
         if let Some(f) = core {
+            if self.in_onsend && !ONSEND_ACTIONS.contains(&name) {
+                return err(
+                    c.name.span,
+                    format!("`{name}`: command not allowed in onsend_route"),
+                );
+            }
             return Ok(f);
         }
         let Some((module, _, counts)) = MODULE_FUNCS.iter().find(|(_, f, _)| *f == name) else {
