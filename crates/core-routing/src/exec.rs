@@ -841,11 +841,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::IsMyself(e) => {
                 let uri = self.eval(e).as_str().into_owned();
-                if self.router.is_my_uri(&uri) {
-                    1
-                } else {
-                    -1
-                }
+                truth(self.router.is_my_uri(&uri))
             }
             Func::Nothing => 1,
             Func::HasBody(ctype) => {
@@ -944,13 +940,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 self.flags &= !(1 << n);
                 1
             }
-            Func::IsFlagSet(n) => {
-                if self.flags & (1 << n) != 0 {
-                    1
-                } else {
-                    -1
-                }
-            }
+            Func::IsFlagSet(n) => truth(self.flags & (1 << n) != 0),
             Func::MaxFwdProcess(initial) => {
                 // maxfwd: a missing header is added with the script's value; a present one is
                 // decremented and capped at the `max_limit` module parameter.
@@ -978,11 +968,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::IsMethod(list) => {
                 let m = self.get_name(&PvName::Method).as_str().to_ascii_uppercase();
-                if list.contains(&m) {
-                    1
-                } else {
-                    -1
-                }
+                truth(list.contains(&m))
             }
             Func::HasTotag => match self.msg.to() {
                 Ok(Some(to)) if to.tag().is_some() => 1,
@@ -1007,20 +993,10 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 Some(p) if re.is_match(p) => 1,
                 _ => -1,
             },
-            Func::IsDirection(downstream) => {
-                if self.is_downstream() == *downstream {
-                    1
-                } else {
-                    -1
-                }
-            }
+            Func::IsDirection(downstream) => truth(self.is_downstream() == *downstream),
             Func::SearchBody(re) => {
                 let body = String::from_utf8_lossy(self.msg.body());
-                if re.is_match(&body) {
-                    1
-                } else {
-                    -1
-                }
+                truth(re.is_match(&body))
             }
             Func::SearchAppend(re, text) => {
                 let text = self.eval(text).as_str().into_owned();
@@ -1092,11 +1068,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                         }),
                     _ => false,
                 };
-                if found {
-                    1
-                } else {
-                    -1
-                }
+                truth(found)
             }
             Func::AddUriParam(param) => {
                 let param = self.eval(param).as_str().into_owned();
@@ -1151,11 +1123,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::IsPresentHf(e) => {
                 let name = self.eval(e).as_str().into_owned();
-                if self.msg.headers().iter().any(|h| h.is(&name)) {
-                    1
-                } else {
-                    -1
-                }
+                truth(self.msg.headers().iter().any(|h| h.is(&name)))
             }
             Func::SetUri(e) => {
                 self.new_ruri = Some(self.eval(e).as_str().into_owned());
@@ -1203,13 +1171,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 self.force_rport = true;
                 1
             }
-            Func::PvIsset(pv) => {
-                if self.get(pv).is_defined() {
-                    1
-                } else {
-                    -1
-                }
-            }
+            Func::PvIsset(pv) => truth(self.get(pv).is_defined()),
             Func::PvUnset(pv) => {
                 self.assign(pv, Value::Null);
                 1
@@ -1217,26 +1179,10 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Func::SanityCheck => self.sanity_check(),
             Func::Search(re) => {
                 let text = String::from_utf8_lossy(self.msg.as_bytes());
-                if re.is_match(&text) {
-                    1
-                } else {
-                    -1
-                }
+                truth(re.is_match(&text))
             }
-            Func::IsRequest => {
-                if self.msg.is_request() {
-                    1
-                } else {
-                    -1
-                }
-            }
-            Func::IsReply => {
-                if self.msg.is_request() {
-                    -1
-                } else {
-                    1
-                }
-            }
+            Func::IsRequest => truth(self.msg.is_request()),
+            Func::IsReply => truth(!self.msg.is_request()),
             Func::AppendToReply(e) => {
                 let h = self
                     .eval(e)
@@ -1317,21 +1263,20 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         }
         let mut next = 0;
         if self.router.is_my_uri(routes[0].uri_text) {
-            self.routed_params = Some(uri_params(routes[0].uri_text));
+            self.routed_params = Some(sip_params(&routes[0].uri));
             next = 1;
-            if settings.double_rr != 0 && has_uri_param(routes[0].uri_text, "r2") {
+            if settings.double_rr != 0 && has_param(&routes[0].uri, "r2") {
                 next = 2;
             }
         }
-        let texts: Vec<String> = routes.iter().map(route_text).collect();
         let Some(hop) = routes.get(next) else {
             self.route_set = Some(Vec::new());
             return if preloaded { -3 } else { 1 };
         };
-        if has_uri_param(hop.uri_text, "lr") {
+        if has_param(&hop.uri, "lr") {
             self.dst_uri = Some(hop.uri_text.to_string());
             if next > 0 {
-                self.route_set = Some(texts[next..].to_vec());
+                self.route_set = Some(route_texts(&routes[next..]));
             }
         } else {
             // The next hop is a strict router: it gets the request in its Request-URI and
@@ -1340,7 +1285,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             let ruri = self.current_ruri();
             self.saved_ruri = Some(format!("<{ruri}>"));
             self.new_ruri = Some(hop.uri_text.to_string());
-            self.route_set = Some(texts[next + 1..].to_vec());
+            self.route_set = Some(route_texts(&routes[next + 1..]));
         }
         1
     }
@@ -1348,11 +1293,11 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
     /// The previous hop was a strict router: our Record-Route came back as the Request-URI
     /// and the real one is the last Route entry (RFC 3261 §16.4).
     fn after_strict(&mut self, routes: &[sip_message::NameAddr<'_>]) -> i64 {
-        self.routed_params = Some(uri_params(&self.current_ruri()));
-        let texts: Vec<String> = routes.iter().map(route_text).collect();
+        let ruri = self.current_ruri();
+        self.routed_params = Uri::parse(&ruri).ok().map(|u| sip_params(&u));
         let mut next = 0;
         if self.router.program.settings.double_rr != 0
-            && has_uri_param(routes[0].uri_text, "r2")
+            && has_param(&routes[0].uri, "r2")
             && self.router.is_my_uri(routes[0].uri_text)
         {
             next = 1;
@@ -1361,14 +1306,14 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             self.route_set = Some(Vec::new());
             return -1;
         };
-        if has_uri_param(hop.uri_text, "lr") {
+        if has_param(&hop.uri, "lr") {
             let last = routes.len() - 1;
             self.dst_uri = Some(hop.uri_text.to_string());
             self.new_ruri = Some(routes[last].uri_text.to_string());
-            self.route_set = Some(texts[next..last.max(next)].to_vec());
+            self.route_set = Some(route_texts(&routes[next..last.max(next)]));
         } else {
             self.new_ruri = Some(hop.uri_text.to_string());
-            self.route_set = Some(texts[next + 1..].to_vec());
+            self.route_set = Some(route_texts(&routes[next + 1..]));
         }
         1
     }
@@ -1445,11 +1390,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 break;
             }
         }
-        if n > 0 {
-            1
-        } else {
-            -1
-        }
+        truth(n > 0)
     }
 
     /// textops `subst`/`subst_body`: the expression's matches in the message (or body)
@@ -1556,11 +1497,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 && d.bytes().all(|c| c.is_ascii_digit())
                 && !d.starts_with('0')
         });
-        if ok {
-            1
-        } else {
-            -1
-        }
+        truth(ok)
     }
 
     /// `force_tcp_alias([port])`: later sends to the peer's address with that port (the top
@@ -1978,19 +1915,16 @@ fn set_uri_part(uri: &str, part: &PvName, value: &str) -> Option<String> {
 }
 
 /// The parameters of a SIP URI as written (from the first `;`, without the headers).
-fn uri_params(uri: &str) -> String {
-    match Uri::parse(uri) {
-        Ok(Uri::Sip(u)) => u.params.as_str().to_string(),
+fn sip_params(uri: &Uri<'_>) -> String {
+    match uri {
+        Uri::Sip(u) => u.params.as_str().to_string(),
         _ => String::new(),
     }
 }
 
 /// Whether a SIP URI has the parameter `name` (any case).
-fn has_uri_param(uri: &str, name: &str) -> bool {
-    match Uri::parse(uri) {
-        Ok(Uri::Sip(u)) => u.params.iter().any(|p| p.name.eq_ignore_ascii_case(name)),
-        _ => false,
-    }
+fn has_param(uri: &Uri<'_>, name: &str) -> bool {
+    matches!(uri, Uri::Sip(u) if u.params.contains(name))
 }
 
 /// The value of `name` in a `;a=1;b=2` parameter text.
@@ -2001,6 +1935,11 @@ fn param_value(params: &str, name: &str) -> Option<String> {
             .eq_ignore_ascii_case(name)
             .then(|| v.trim().to_string())
     })
+}
+
+/// Route values written back, in order.
+fn route_texts(routes: &[sip_message::NameAddr<'_>]) -> Vec<String> {
+    routes.iter().map(route_text).collect()
 }
 
 /// A Route value written back: `[display ]<uri>;params`.
