@@ -86,7 +86,7 @@ struct Live {
 /// the generation, so that a UDP thread takes the lock only when the routes changed (its
 /// per-message path is one atomic load).
 struct LiveRoutes {
-    routes: RwLock<Option<Arc<Live>>>,
+    routes: RwLock<Arc<Live>>,
     generation: AtomicU64,
 }
 
@@ -95,22 +95,23 @@ type Shared = Arc<LiveRoutes>;
 impl LiveRoutes {
     fn new(live: Live) -> Shared {
         Arc::new(LiveRoutes {
-            routes: RwLock::new(Some(Arc::new(live))),
+            routes: RwLock::new(Arc::new(live)),
             generation: AtomicU64::new(0),
         })
     }
 
     fn swap(&self, live: Live) {
         if let Ok(mut l) = self.routes.write() {
-            *l = Some(Arc::new(live));
+            *l = Arc::new(live);
             self.generation.fetch_add(1, Ordering::Release);
         }
     }
 }
 
-/// The routes now (for the runtime's messages and a thread's refresh).
+/// The routes now (for the runtime's messages and a thread's refresh); `None` only when a
+/// thread panicked while swapping them.
 fn current(live: &LiveRoutes) -> Option<Arc<Live>> {
-    live.routes.read().ok().and_then(|l| l.clone())
+    live.routes.read().ok().map(|l| l.clone())
 }
 
 /// A thread's copy of the live routes, refreshed when the generation moves.
@@ -395,26 +396,10 @@ impl UdpWorker {
             live: None,
         };
         while !self.stop.load(Ordering::Relaxed) {
-            let (n, source) = match self.sock.recv_from(&mut buf) {
-                Ok(r) => r,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue; // the poll timeout: look at the stop flag
-                }
-                Err(e) => {
-                    // ICMP errors of earlier sends surface here on some systems.
-                    tracing::debug!("udp receive error: {e}");
-                    continue;
-                }
+            let Some((n, source)) = transport::recv_datagram(&self.sock, &mut buf) else {
+                continue; // the poll timeout (look at the stop flag), an error, a keep-alive
             };
             let data = &buf[..n];
-            if data.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
-                continue; // keep-alive or empty datagram
-            }
             let Some(live) = cached.get(&self.live) else {
                 return;
             };

@@ -127,7 +127,7 @@ use tokio::sync::mpsc;
 
 pub use config::{QuicListen, TransportConfig};
 pub use error::{ConfigError, Error, SendError, TlsError};
-pub use runtime::{MAX_UDP_PAYLOAD, UDP_THREAD_POLL};
+pub use runtime::{recv_datagram, MAX_UDP_PAYLOAD, UDP_THREAD_POLL};
 pub use socket::{LocalSocket, Protocol, SocketId};
 pub use stream::ConnId;
 pub use tls::{TlsProfile, TlsSettings};

@@ -359,6 +359,33 @@ fn blocking_udp(so: socket2::Socket) -> std::io::Result<std::net::UdpSocket> {
     Ok(s)
 }
 
+/// Whether a datagram is a keep-alive or empty (only whitespace and NUL octets): nothing to
+/// route.
+pub(crate) fn is_keepalive(data: &[u8]) -> bool {
+    data.iter().all(|b| b.is_ascii_whitespace() || *b == 0)
+}
+
+/// One datagram from a blocking socket of `udp_receivers`: `None` when the poll timeout
+/// passed, a receive failed (ICMP errors of earlier sends surface here on some systems;
+/// logged) or the datagram is a keep-alive.
+pub fn recv_datagram(sock: &std::net::UdpSocket, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+    match sock.recv_from(buf) {
+        Ok((n, source)) => (!is_keepalive(buf.get(..n)?)).then_some((n, source)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            None
+        }
+        Err(e) => {
+            tracing::debug!("udp receive error: {e}");
+            None
+        }
+    }
+}
+
 /// Sends a datagram on a blocking socket of `shared.udp_std`.
 pub(crate) fn send_udp_blocking(shared: &Shared, out: &Outgoing) -> Result<Sent, SendError> {
     let len = out.data.len();
@@ -395,8 +422,8 @@ async fn udp_loop(shared: Arc<Shared>, local: Arc<LocalSocket>, sock: Arc<UdpSoc
         match sock.recv_buf_from(&mut buf).await {
             Ok((n, source)) => {
                 let data = buf.split_to(n).freeze();
-                if data.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
-                    continue; // keep-alive or empty datagram
+                if is_keepalive(&data) {
+                    continue;
                 }
                 let msg = Received {
                     data,
