@@ -648,9 +648,12 @@ impl Compiler<'_> {
         })
     }
 
-    /// A format with its `$cfg(…)` parts turned into text.
-    fn fix_format(&self, parts: Vec<FmtPart>, span: Span) -> Vec<FmtPart> {
-        parts
+    /// A format string used at `span` (`xlog`, a module function's argument): split once,
+    /// its variables checked, its `$cfg(…)` parts turned into text.
+    fn format(&self, text: &str, span: Span) -> Result<Vec<FmtPart>, CompileError> {
+        let parts = parse_format(text).or_else(|e| err(span, e))?;
+        self.check_format(&parts, span)?;
+        Ok(parts
             .into_iter()
             .map(|p| match p {
                 FmtPart::Pv(pv) => match self.cfg_pos(&pv, span) {
@@ -659,7 +662,7 @@ impl Compiler<'_> {
                 },
                 lit => lit,
             })
-            .collect()
+            .collect())
     }
 
     fn block(&mut self, b: &ast::Block) -> Result<Block, CompileError> {
@@ -822,9 +825,7 @@ impl Compiler<'_> {
     fn arg_expr(&mut self, c: &ast::Call, i: usize) -> Result<Expr, CompileError> {
         match c.args.get(i) {
             Some(Arg::Expr(AExpr::Str { value, span })) if self.expand && value.contains('$') => {
-                let parts = parse_format(value).or_else(|e| err(*span, e))?;
-                self.check_format(&parts, *span)?;
-                Ok(Expr::Format(self.fix_format(parts, *span)))
+                Ok(Expr::Format(self.format(value, *span)?))
             }
             _ => self.raw_arg(c, i),
         }
@@ -1257,11 +1258,7 @@ impl Compiler<'_> {
                     _ => (-1, 0),
                 };
                 match self.raw_arg(c, fmt_idx)? {
-                    Expr::Const(v) => {
-                        let parts = parse_format(&v.as_str()).or_else(|e| err(c.span, e))?;
-                        self.check_format(&parts, c.span)?;
-                        Func::Xlog(level, self.fix_format(parts, c.span), c.span)
-                    }
+                    Expr::Const(v) => Func::Xlog(level, self.format(&v.as_str(), c.span)?, c.span),
                     _ => return err(c.span, "the xlog format must be a constant string"),
                 }
             }
