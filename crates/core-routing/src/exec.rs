@@ -178,6 +178,17 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         flow
     }
 
+    /// `route(X)` as a command: its return code (0 when it exited, `i64::MIN` when it
+    /// dropped).
+    fn call_route(&mut self, idx: usize) -> i64 {
+        match self.run_route(idx) {
+            Flow::Next | Flow::Break => 1,
+            Flow::Return(n) => n,
+            Flow::Exit => 0,
+            Flow::Drop => i64::MIN,
+        }
+    }
+
     fn block(&mut self, ops: &'r [Op]) -> Flow {
         for op in ops {
             match self.op(op) {
@@ -779,21 +790,11 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 };
                 self.forward(dest)
             }
-            Func::Route(idx) => match self.run_route(*idx) {
-                Flow::Next | Flow::Break => 1,
-                Flow::Return(n) => n,
-                Flow::Exit => 0,
-                Flow::Drop => i64::MIN,
-            },
+            Func::Route(idx) => self.call_route(*idx),
             Func::RouteByName(e) => {
                 let name = self.eval(e).as_str().into_owned();
                 match self.router.program.route_names.get(&name) {
-                    Some(idx) => match self.run_route(*idx) {
-                        Flow::Next | Flow::Break => 1,
-                        Flow::Return(n) => n,
-                        Flow::Exit => 0,
-                        Flow::Drop => i64::MIN,
-                    },
+                    Some(idx) => self.call_route(*idx),
                     None => {
                         self.log(-1, format!("route `{name}` is not defined"));
                         -1
