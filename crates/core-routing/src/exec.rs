@@ -178,6 +178,14 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         flow
     }
 
+    /// A header line a textops function was given, without its line end.
+    fn header_text(&mut self, e: &'r Expr) -> String {
+        self.eval(e)
+            .as_str()
+            .trim_end_matches(['\r', '\n'])
+            .to_string()
+    }
+
     /// `route(X)` as a command: its return code (0 when it exited, `i64::MIN` when it
     /// dropped).
     fn call_route(&mut self, idx: usize) -> i64 {
@@ -1013,20 +1021,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::InsertHf(line, before) => {
-                let line = self
-                    .eval(line)
-                    .as_str()
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string();
+                let line = self.header_text(line);
                 let before = before.as_ref().map(|b| self.eval(b).as_str().into_owned());
                 self.place_header(line, before, true)
             }
             Func::AppendHfAfter(line, after) => {
-                let line = self
-                    .eval(line)
-                    .as_str()
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string();
+                let line = self.header_text(line);
                 let after = self.eval(after).as_str().into_owned();
                 self.place_header(line, Some(after), false)
             }
@@ -1100,11 +1100,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::LooseRoute => self.loose_route(),
             Func::AppendHf(e) => {
-                let h = self
-                    .eval(e)
-                    .as_str()
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string();
+                let h = self.header_text(e);
                 if h.contains(':') {
                     self.add_headers.push(h);
                     1
@@ -1185,11 +1181,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Func::IsRequest => truth(self.msg.is_request()),
             Func::IsReply => truth(!self.msg.is_request()),
             Func::AppendToReply(e) => {
-                let h = self
-                    .eval(e)
-                    .as_str()
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string();
+                let h = self.header_text(e);
                 self.reply_headers.push(h);
                 1
             }
