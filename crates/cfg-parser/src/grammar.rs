@@ -1421,6 +1421,11 @@ fn route_kind(k: Keyword) -> Option<RouteKind> {
     })
 }
 
+/// Whether a keyword starts a route block (the parser's cut points, see `split`).
+pub(crate) fn starts_route(k: Keyword) -> bool {
+    route_kind(k).is_some()
+}
+
 fn route_name<'t, I: In<'t>, E: Ex<'t, I>>(
     cx: Cx<'t>,
 ) -> impl Parser<'t, I, Spanned<String>, E> + Clone {

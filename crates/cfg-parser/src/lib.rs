@@ -35,6 +35,7 @@ pub mod fuzzing;
 mod grammar;
 pub mod params;
 pub mod printer;
+mod split;
 
 use std::path::Path;
 
@@ -94,6 +95,15 @@ pub fn parse_str(name: &str, text: &str, opts: &LexOptions) -> Parsed {
 
 /// Parses tokens the lexer already produced.
 pub fn parse_lexed(lexed: Lexed) -> Parsed {
+    let parts = split::parts_for(lexed.tokens.len());
+    parse_lexed_in_parts(lexed, parts)
+}
+
+/// [`parse_lexed`] with the error-free fast path cut into at most `parts` chunks parsed on
+/// threads of their own (see the `split` module); the result does not depend on `parts`.
+/// Public for the tests that prove that.
+#[doc(hidden)]
+pub fn parse_lexed_in_parts(lexed: Lexed, parts: usize) -> Parsed {
     let mut diagnostics: Vec<Diagnostic> = lexed
         .diagnostics
         .iter()
@@ -113,14 +123,17 @@ pub fn parse_lexed(lexed: Lexed) -> Parsed {
     let eoi = SimpleSpan::from(n..n);
     // A config is usually valid: parse it with free errors first, and again with rich errors
     // (for the diagnostics) only when that finds a problem.
-    let fast = grammar::config::<_, chumsky::extra::Default>(cx)
-        .parse(input.as_slice().map(eoi, |(t, s)| (t, s)));
-    let (items, errs) = if fast.has_errors() {
-        grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
-            .parse(input.as_slice().map(eoi, |(t, s)| (t, s)))
-            .into_output_errors()
+    let bounds = if parts > 1 {
+        split::chunk_bounds(&split::cut_points(&lexed.tokens), n, parts)
     } else {
-        (fast.into_output(), Vec::new())
+        vec![0, n]
+    };
+    let fast = split::parse_chunks(cx, &input, &bounds);
+    let (items, errs) = match fast {
+        Some(items) => (Some(items), Vec::new()),
+        None => grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
+            .parse(input.as_slice().map(eoi, |(t, s)| (t, s)))
+            .into_output_errors(),
     };
     let braces = brace_balance(&lexed.tokens);
     // With unbalanced braces, everything after the unclosed `{` is misread: keep the parser's

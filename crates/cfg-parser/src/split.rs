@@ -1,0 +1,152 @@
+//! Parsing a large config on several threads.
+//!
+//! Top-level items do not depend on each other for parsing, so the token stream of a large
+//! config is cut into chunks at route-block boundaries and each chunk is parsed on a thread
+//! of its own (std scoped threads; each thread builds its own grammar, as chumsky's recursive
+//! parsers are not `Send`). This is the error-free fast path only: when any chunk fails, the
+//! caller parses the whole input again in one piece with rich errors, so diagnostics and
+//! recovery never depend on where the cuts were.
+//!
+//! A cut is made only where the previous item has certainly ended: before a route keyword
+//! (`route`, `request_route`, `failure_route`, …) that follows a `}` closing the outermost
+//! brace. Every chunk parser must consume its chunk to the end, so a cut that split an item
+//! would show as an error and fall back to the sequential parse.
+
+use chumsky::input::Input as _;
+use chumsky::prelude::*;
+
+use cfg_lexer::{Punct, Token, TokenKind};
+
+use crate::ast::Item;
+use crate::grammar::{self, Cx, Tok};
+
+/// Below this many tokens one thread parses the whole file: spawning costs more than it buys.
+pub(crate) const MIN_TOKENS_TO_SPLIT: usize = 16 * 1024;
+
+/// Token indexes where a chunk may start: route keywords right after a `}` that closes the
+/// outermost brace. Empty when braces do not balance (the sequential parse reports that).
+pub(crate) fn cut_points(tokens: &[Token]) -> Vec<usize> {
+    let mut depth = 0usize;
+    let mut cuts = Vec::new();
+    let mut after_outer_close = false;
+    for (i, t) in tokens.iter().enumerate() {
+        match &t.kind {
+            TokenKind::Punct(Punct::LBrace) => depth += 1,
+            TokenKind::Punct(Punct::RBrace) => {
+                let Some(d) = depth.checked_sub(1) else {
+                    return Vec::new();
+                };
+                depth = d;
+                after_outer_close = depth == 0;
+                continue;
+            }
+            TokenKind::Keyword(k) if after_outer_close && grammar::starts_route(*k) => {
+                cuts.push(i);
+            }
+            _ => {}
+        }
+        after_outer_close = false;
+    }
+    if depth != 0 {
+        return Vec::new();
+    }
+    cuts
+}
+
+/// Chooses up to `parts - 1` cuts that divide `n` tokens into chunks of about equal size,
+/// as chunk boundaries `0, c1, …, n`.
+pub(crate) fn chunk_bounds(cuts: &[usize], n: usize, parts: usize) -> Vec<usize> {
+    let mut bounds = vec![0];
+    for k in 1..parts {
+        let ideal = n * k / parts;
+        // The first cut at or after the ideal point, if it leaves the chunk non-empty.
+        let i = cuts.partition_point(|&c| c < ideal);
+        if let Some(&c) = cuts.get(i) {
+            if c > *bounds.last().unwrap_or(&0) && c < n {
+                bounds.push(c);
+            }
+        }
+    }
+    bounds.push(n);
+    bounds
+}
+
+/// Parses `input` (the whole token stream with absolute index spans) in the chunks
+/// `bounds` describes, one thread per chunk. `None` when any chunk has a syntax error.
+pub(crate) fn parse_chunks<'t>(
+    cx: Cx<'t>,
+    input: &[(Tok<'t>, SimpleSpan)],
+    bounds: &[usize],
+) -> Option<Vec<Option<Item>>> {
+    let parse = |range: std::ops::Range<usize>| -> Option<Vec<Option<Item>>> {
+        let eoi = SimpleSpan::from(range.end..range.end);
+        let chunk = input.get(range)?;
+        let result = grammar::config::<_, chumsky::extra::Default>(cx)
+            .parse(chunk.map(eoi, |(t, s)| (t, s)));
+        if result.has_errors() {
+            None
+        } else {
+            result.into_output()
+        }
+    };
+    let ranges: Vec<_> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
+    let (first, rest) = ranges.split_first()?;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = rest
+            .iter()
+            .map(|r| {
+                let r = r.clone();
+                s.spawn(move || parse(r))
+            })
+            .collect();
+        let mut items = parse(first.clone())?;
+        for h in handles {
+            items.extend(h.join().ok()??);
+        }
+        Some(items)
+    })
+}
+
+/// How many chunks to parse a stream of `n` tokens in.
+pub(crate) fn parts_for(n: usize) -> usize {
+    if n < MIN_TOKENS_TO_SPLIT {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |p| p.get().min(4))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(text: &str) -> Vec<Token> {
+        cfg_lexer::lex_str_with("t.cfg", text, &Default::default(), &cfg_lexer::FsLoader).tokens
+    }
+
+    #[test]
+    fn cuts_only_before_top_level_routes() {
+        let t = toks("x=1\nroute[A] { if (1) { drop; } }\nroute[B] { exit; }\nfailure_route[C] { route(A); }\n");
+        let cuts = cut_points(&t);
+        assert_eq!(cuts.len(), 2, "{cuts:?}");
+        for c in &cuts {
+            assert!(matches!(t[*c].kind, TokenKind::Keyword(_)));
+            assert!(matches!(t[*c - 1].kind, TokenKind::Punct(Punct::RBrace)));
+        }
+        // `route(A)` inside a block is no cut, nor the first route (no `}` before it).
+        assert!(cuts.iter().all(|&c| c > 4));
+    }
+
+    #[test]
+    fn unbalanced_braces_give_no_cuts() {
+        assert!(cut_points(&toks("route[A] { drop; }\n}\nroute[B] { exit; }\n")).is_empty());
+        assert!(cut_points(&toks("route[A] { drop; }\nroute[B] { exit;\n")).is_empty());
+    }
+
+    #[test]
+    fn bounds_are_increasing_and_cover_everything() {
+        assert_eq!(chunk_bounds(&[10, 50, 90], 100, 2), vec![0, 50, 100]);
+        assert_eq!(chunk_bounds(&[10, 60, 90], 100, 3), vec![0, 60, 90, 100]);
+        assert_eq!(chunk_bounds(&[], 100, 4), vec![0, 100]);
+        assert_eq!(chunk_bounds(&[95], 100, 4), vec![0, 95, 100]);
+    }
+}

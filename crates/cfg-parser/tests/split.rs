@@ -1,0 +1,91 @@
+//! Parsing in chunks on several threads gives exactly the result of one sequential parse:
+//! the same AST (spans included) and the same diagnostics, for every corpus file (broken
+//! ones too) and for a large file with a mistake far from the start.
+
+use std::path::Path;
+
+use cfg_lexer::{lex_file, lex_str_with, FsLoader, LexOptions, Lexed};
+use cfg_parser::parse_lexed_in_parts;
+
+fn assert_same_in_parts(name: &str, lex: impl Fn() -> Lexed) -> bool {
+    let one = parse_lexed_in_parts(lex(), 1);
+    for parts in [2, 3, 5] {
+        let many = parse_lexed_in_parts(lex(), parts);
+        assert_eq!(
+            one.config, many.config,
+            "{name}: AST differs in {parts} parts"
+        );
+        assert_eq!(
+            one.diagnostics, many.diagnostics,
+            "{name}: diagnostics differ in {parts} parts"
+        );
+    }
+    one.has_errors()
+}
+
+#[test]
+fn every_corpus_file_parses_the_same_in_parts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let (mut clean, mut broken) = (0, 0);
+    for corpus in ["kamailio-cfg", "kamailio-tests-cfg"] {
+        let index = std::fs::read_to_string(dir.join(corpus).join("index.tsv")).unwrap();
+        for line in index.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols[2] != "cfg" && cols[2] != "cfg-include" {
+                continue;
+            }
+            let path = dir.join(corpus).join(cols[0]);
+            let has_errors = assert_same_in_parts(cols[0], || {
+                lex_file(&path, &LexOptions::default(), &FsLoader)
+            });
+            if has_errors {
+                broken += 1;
+            } else {
+                clean += 1;
+            }
+        }
+    }
+    assert!(clean > 100 && broken > 0, "clean {clean}, broken {broken}");
+}
+
+/// Many route blocks, so that every part count finds cut points.
+fn many_routes(n: usize, broken_at: Option<usize>) -> String {
+    let mut text = String::from("debug=2\nrequest_route {\n  route(R0);\n}\n");
+    for i in 0..n {
+        let stmt = if broken_at == Some(i) {
+            "if ($rU == \"x\") { drop }"
+        } else {
+            "if ($rU == \"x\") { drop; }"
+        };
+        text.push_str(&format!(
+            "route[R{i}] {{\n  {stmt}\n  $var(a) = {i} + 1;\n}}\nfailure_route[F{i}] {{\n  exit;\n}}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_mistake_in_a_later_chunk_is_reported_as_in_one_piece() {
+    let text = many_routes(200, Some(170));
+    let has_errors = assert_same_in_parts("many routes", || {
+        lex_str_with("many.cfg", &text, &LexOptions::default(), &FsLoader)
+    });
+    assert!(has_errors);
+    let parsed = parse_lexed_in_parts(
+        lex_str_with("many.cfg", &text, &LexOptions::default(), &FsLoader),
+        2,
+    );
+    let errors: Vec<_> = parsed.errors().collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let line = parsed.sources().location(errors[0].span).start.line;
+    assert_eq!(line, 4 + 170 * 7 + 2, "{errors:?}");
+}
+
+#[test]
+fn a_clean_file_parses_the_same_in_parts() {
+    let text = many_routes(200, None);
+    let has_errors = assert_same_in_parts("many routes", || {
+        lex_str_with("many.cfg", &text, &LexOptions::default(), &FsLoader)
+    });
+    assert!(!has_errors);
+}
