@@ -66,10 +66,13 @@ pub(crate) enum WordMeaning {
 }
 
 /// Every reserved spelling in one table, built on first use: one hash lookup per word.
-static WORDS: std::sync::LazyLock<std::collections::HashMap<&'static str, WordMeaning>> =
+static WORDS: std::sync::LazyLock<rustc_hash::FxHashMap<&'static str, WordMeaning>> =
     std::sync::LazyLock::new(|| {
         use crate::token::Punct;
-        let mut m = std::collections::HashMap::with_capacity(table::KEYWORDS.len() + 32);
+        let mut m = rustc_hash::FxHashMap::with_capacity_and_hasher(
+            table::KEYWORDS.len() + 32,
+            Default::default(),
+        );
         for k in Keyword::all() {
             m.insert(k.spelling(), WordMeaning::Keyword(k));
         }

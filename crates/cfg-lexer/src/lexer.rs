@@ -9,7 +9,7 @@
 //! Directive handling (`#!define`, `#!ifdef`, includes, …) lives in `preproc.rs`; this module
 //! has the frame machinery and the token rules of the normal state.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -88,7 +88,7 @@ pub(crate) struct Lexer<'a> {
     pub(crate) loader: &'a dyn SourceLoader,
     pub(crate) sources: SourceMap,
     pub(crate) frames: Vec<Frame>,
-    pub(crate) defines: HashMap<String, Define>,
+    pub(crate) defines: FxHashMap<String, Define>,
     pub(crate) conds: Vec<Cond>,
     pub(crate) substs: Vec<SubstRule>,
     pub(crate) compat: CompatMode,
@@ -133,7 +133,7 @@ impl<'a> Lexer<'a> {
             loader,
             sources: SourceMap::new(),
             frames: Vec::new(),
-            defines: HashMap::new(),
+            defines: FxHashMap::default(),
             conds: Vec::new(),
             substs: Vec::new(),
             compat: CompatMode::Max,
@@ -177,13 +177,22 @@ impl<'a> Lexer<'a> {
                 end,
                 expansion,
             };
-            let new_pos = if self.skipping() {
-                self.skip_step(&cur, pos)
-            } else {
-                self.lex_step(&cur, pos)
-            };
+            // Steps run on this frame until it ends or a step pushes a frame (an include or
+            // a define's value): one `Arc` clone per frame visit, not per token.
+            let mut pos = pos;
+            loop {
+                let new_pos = if self.skipping() {
+                    self.skip_step(&cur, pos)
+                } else {
+                    self.lex_step(&cur, pos)
+                };
+                pos = new_pos.max(pos + 1).min(end.max(pos + 1));
+                if pos >= end || self.frames.len() != idx + 1 {
+                    break;
+                }
+            }
             if let Some(f) = self.frames.get_mut(idx) {
-                f.pos = new_pos.max(pos + 1).min(f.end.max(pos + 1));
+                f.pos = pos;
             }
         }
         self.flush_string();

@@ -92,12 +92,7 @@ pub struct SourceFile {
 impl SourceFile {
     fn new(origin: SourceOrigin, text: Arc<str>) -> Self {
         let mut line_starts = vec![0u32];
-        line_starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| clamp_u32(i + 1)),
-        );
+        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| clamp_u32(i + 1)));
         SourceFile {
             origin,
             text,

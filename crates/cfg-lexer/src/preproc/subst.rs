@@ -122,6 +122,10 @@ impl SubstRule {
 
     /// Applies the rule; `None` when it does not match.
     pub(crate) fn apply(&self, input: &str) -> Option<String> {
+        // Most strings match no rule: a plain search is much cheaper than setting up captures.
+        if !self.regex.is_match(input) {
+            return None;
+        }
         let mut out = String::new();
         let mut last = 0;
         let mut matched = false;
