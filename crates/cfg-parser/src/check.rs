@@ -7,7 +7,9 @@ use crate::ast::*;
 use crate::diagnostic::Diagnostic;
 
 /// Runs every check and returns what it found.
-pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
+/// Runs the checks; the route bodies are walked in up to `parts` slices of the items on
+/// threads of their own (the result does not depend on `parts`).
+pub(crate) fn check(config: &Config, parts: usize) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut routes: HashMap<(RouteKind, String), Span> = HashMap::new();
     for item in &config.items {
@@ -33,8 +35,57 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
         .filter(|(k, _)| *k == RouteKind::Request)
         .map(|(_, n)| n.as_str())
         .collect();
-    let mut flags: HashSet<String> = HashSet::new();
-    for item in &config.items {
+    let items = &config.items;
+    let parts = parts.clamp(1, items.len().max(1));
+    let bounds: Vec<usize> = (0..=parts).map(|k| items.len() * k / parts).collect();
+    let walk = |range: std::ops::Range<usize>| {
+        // Flags are declared by position: a slice starts with those declared before it.
+        let mut flags = declared_flags(items.get(..range.start).unwrap_or_default());
+        walk_items(
+            items.get(range).unwrap_or_default(),
+            &request_routes,
+            &mut flags,
+        )
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .skip(1)
+            .map(|w| {
+                let r = w[0]..w[1];
+                s.spawn(move || walk(r))
+            })
+            .collect();
+        out.extend(walk(0..bounds.get(1).copied().unwrap_or(0)));
+        for h in handles {
+            match h.join() {
+                Ok(diags) => out.extend(diags),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    out
+}
+
+/// The flags the `flags` items among `items` declare.
+fn declared_flags(items: &[Item]) -> HashSet<String> {
+    let mut flags = HashSet::new();
+    for item in items {
+        if let Item::Flags(f) = item {
+            flags.extend(f.flags.iter().map(|d| d.name.value.clone()));
+        }
+    }
+    flags
+}
+
+/// Walks the route bodies of `items` in order, declaring flags as their `flags` items come.
+fn walk_items(
+    items: &[Item],
+    routes: &HashSet<&str>,
+    flags: &mut HashSet<String>,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for item in items {
         match item {
             Item::Flags(f) => flags.extend(f.flags.iter().map(|d| d.name.value.clone())),
             Item::Route(r) => {
@@ -48,8 +99,8 @@ pub(crate) fn check(config: &Config) -> Vec<Diagnostic> {
                     ));
                 }
                 let mut w = Walker {
-                    routes: &request_routes,
-                    flags: &flags,
+                    routes,
+                    flags,
                     out: &mut out,
                 };
                 w.block(&r.body);

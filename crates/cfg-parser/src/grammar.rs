@@ -113,6 +113,26 @@ impl<'t, I: In<'t>, T> Ex<'t, I> for T where
 pub(crate) trait In<'t>: ValueInput<'t, Token = Tok<'t>, Span = SimpleSpan> {}
 impl<'t, T: ValueInput<'t, Token = Tok<'t>, Span = SimpleSpan>> In<'t> for T {}
 
+/// chumsky's input for the tokens `range` of `toks`: each token's kind with its absolute
+/// index as span (so chunks parsed apart give the spans of one whole parse).
+pub(crate) fn input<'t>(
+    toks: &'t [Token],
+    range: std::ops::Range<usize>,
+) -> Vec<(Tok<'t>, SimpleSpan)> {
+    let start = range.start;
+    toks.get(range)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                Tok::from(&t.kind),
+                SimpleSpan::from(start + i..start + i + 1),
+            )
+        })
+        .collect()
+}
+
 /// Maps token-index spans back to source spans.
 #[derive(Clone, Copy)]
 pub(crate) struct Cx<'a> {

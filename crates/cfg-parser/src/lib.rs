@@ -113,27 +113,26 @@ pub fn parse_lexed_in_parts(lexed: Lexed, parts: usize) -> Parsed {
         toks: &lexed.tokens,
         sources: &lexed.sources,
     };
-    let input: Vec<(grammar::Tok<'_>, SimpleSpan)> = lexed
-        .tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (grammar::Tok::from(&t.kind), SimpleSpan::from(i..i + 1)))
-        .collect();
-    let n = input.len();
-    let eoi = SimpleSpan::from(n..n);
-    // A config is usually valid: parse it with free errors first, and again with rich errors
-    // (for the diagnostics) only when that finds a problem.
+    let n = lexed.tokens.len();
+    // A config is usually valid: parse it with free errors first (in chunks on several threads
+    // when it is large), and again in one piece with rich errors (for the diagnostics) only
+    // when that finds a problem.
     let bounds = if parts > 1 {
         split::chunk_bounds(&split::cut_points(&lexed.tokens), n, parts)
     } else {
         vec![0, n]
     };
-    let fast = split::parse_chunks(cx, &input, &bounds);
-    let (items, errs) = match fast {
+    // The rich errors borrow the input, so it outlives the match (built only when needed).
+    let input;
+    let (items, errs) = match split::parse_chunks(cx, &bounds) {
         Some(items) => (Some(items), Vec::new()),
-        None => grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
-            .parse(input.as_slice().map(eoi, |(t, s)| (t, s)))
-            .into_output_errors(),
+        None => {
+            input = grammar::input(&lexed.tokens, 0..n);
+            let eoi = SimpleSpan::from(n..n);
+            grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
+                .parse(input.as_slice().map(eoi, |(t, s)| (t, s)))
+                .into_output_errors()
+        }
     };
     let braces = brace_balance(&lexed.tokens);
     // With unbalanced braces, everything after the unclosed `{` is misread: keep the parser's
@@ -155,7 +154,7 @@ pub fn parse_lexed_in_parts(lexed: Lexed, parts: usize) -> Parsed {
             main,
         ));
     }
-    diagnostics.extend(check::check(&config));
+    diagnostics.extend(check::check(&config, parts));
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start));
     Parsed {
         config,

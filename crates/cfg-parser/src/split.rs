@@ -18,7 +18,7 @@ use chumsky::prelude::*;
 use cfg_lexer::{Punct, Token, TokenKind};
 
 use crate::ast::Item;
-use crate::grammar::{self, Cx, Tok};
+use crate::grammar::{self, Cx};
 
 /// Below this many tokens one thread parses the whole file: spawning costs more than it buys.
 pub(crate) const MIN_TOKENS_TO_SPLIT: usize = 16 * 1024;
@@ -71,18 +71,14 @@ pub(crate) fn chunk_bounds(cuts: &[usize], n: usize, parts: usize) -> Vec<usize>
     bounds
 }
 
-/// Parses `input` (the whole token stream with absolute index spans) in the chunks
-/// `bounds` describes, one thread per chunk. `None` when any chunk has a syntax error.
-pub(crate) fn parse_chunks<'t>(
-    cx: Cx<'t>,
-    input: &[(Tok<'t>, SimpleSpan)],
-    bounds: &[usize],
-) -> Option<Vec<Option<Item>>> {
+/// Parses the tokens of `cx` in the chunks `bounds` describes, one thread per chunk. `None`
+/// when any chunk has a syntax error.
+pub(crate) fn parse_chunks(cx: Cx<'_>, bounds: &[usize]) -> Option<Vec<Option<Item>>> {
     let parse = |range: std::ops::Range<usize>| -> Option<Vec<Option<Item>>> {
         let eoi = SimpleSpan::from(range.end..range.end);
-        let chunk = input.get(range)?;
+        let input = grammar::input(cx.toks, range);
         let result = grammar::config::<_, chumsky::extra::Default>(cx)
-            .parse(chunk.map(eoi, |(t, s)| (t, s)));
+            .parse(input.as_slice().map(eoi, |(t, s)| (t, s)));
         if result.has_errors() {
             None
         } else {

@@ -89,3 +89,28 @@ fn a_clean_file_parses_the_same_in_parts() {
     });
     assert!(!has_errors);
 }
+
+#[test]
+fn checks_walked_in_parts_keep_declaration_order() {
+    // `FL` is declared in the middle: uses before it are errors, uses after it are not, and
+    // the walk in parts must see the declaration exactly where the sequential walk does.
+    let mut text = String::from("request_route {\n  route(R0);\n}\n");
+    for i in 0..40 {
+        if i == 20 {
+            text.push_str("flags FL;\n");
+        }
+        text.push_str(&format!(
+            "route[R{i}] {{\n  setflag(FL);\n  route(NOPE{i});\n}}\n"
+        ));
+    }
+    assert_same_in_parts("flags", || {
+        lex_str_with("flags.cfg", &text, &LexOptions::default(), &FsLoader)
+    });
+    let parsed = parse_lexed_in_parts(
+        lex_str_with("flags.cfg", &text, &LexOptions::default(), &FsLoader),
+        3,
+    );
+    let count = |what: &str| parsed.errors().filter(|d| d.message.contains(what)).count();
+    assert_eq!(count("flag `FL` is not declared"), 20);
+    assert_eq!(count("is not defined"), 40);
+}
