@@ -376,6 +376,7 @@ const SCRIPT_MODULES: &[&str] = &[
 ];
 
 struct Compiler<'s> {
+    mode: Mode,
     /// Compiled regular expressions by (pattern, case-insensitive, multi-line): a pattern
     /// repeated across the script is compiled once (a `Regex` clone shares its program).
     regexes: HashMap<(String, bool, bool), Regex>,
@@ -400,12 +401,24 @@ struct Compiler<'s> {
 }
 
 /// Compiles a parsed config. Returns the program and the warnings.
+/// What compiling is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A program to run.
+    Build,
+    /// Errors and warnings only (`-c`): regular expressions are parsed, not built, and the
+    /// program is thrown away.
+    Check,
+}
+
 pub(crate) fn compile(
     config: &ast::Config,
     sockets: &[LocalSocket],
     sources: Option<&SourceMap>,
+    mode: Mode,
 ) -> Result<(Program, Vec<CompileError>), CompileError> {
     let mut c = Compiler {
+        mode,
         regexes: HashMap::new(),
         modules: HashSet::new(),
         flags: HashMap::new(),
@@ -561,11 +574,31 @@ impl Compiler<'_> {
         if let Some(re) = self.regexes.get(&key) {
             return Ok(re.clone());
         }
-        let re = RegexBuilder::new(pattern)
-            .case_insensitive(icase)
-            .multi_line(multi_line)
-            .build()
-            .or_else(|e| err(span, format!("bad regular expression: {e}")))?;
+        let re = match self.mode {
+            Mode::Build => RegexBuilder::new(pattern)
+                .case_insensitive(icase)
+                .multi_line(multi_line)
+                .build()
+                .or_else(|e| err(span, format!("bad regular expression: {e}")))?,
+            Mode::Check => {
+                // The regex crate's own parser with the options it would be given: the same
+                // syntax errors with the same text. The program is never run, so every
+                // pattern shares one stand-in matcher.
+                regex_syntax::ParserBuilder::new()
+                    .case_insensitive(icase)
+                    .multi_line(multi_line)
+                    .build()
+                    .parse(pattern)
+                    .or_else(|e| {
+                        let e = regex::Error::Syntax(e.to_string());
+                        err(span, format!("bad regular expression: {e}"))
+                    })?;
+                match self.regexes.values().next() {
+                    Some(stand_in) => stand_in.clone(),
+                    None => Regex::new("").or_else(|e| err(span, e.to_string()))?,
+                }
+            }
+        };
         self.regexes.insert(key, re.clone());
         Ok(re)
     }

@@ -36,7 +36,8 @@
 //!   before the reply goes to the next Via.
 //!
 //! Dependencies: `cfg-parser` (the AST), `sip-message` (parsing and editing), `regex`
-//! (`=~`, `case /…:`, textops, subst expressions, modparam module names), `thiserror`,
+//! (`=~`, `case /…:`, textops, subst expressions, modparam module names), `regex-syntax`
+//! (the regex crate's parser: [`check`] validates patterns without building matchers), `thiserror`,
 //! `memchr` (the header end of a request that does not parse, to answer it 400), `md-5`
 //! (the `{s.md5}` transformation; RustCrypto's small implementation rather than our own).
 
@@ -128,6 +129,20 @@ pub struct RouterConfig {
     pub sockets: Vec<LocalSocket>,
     /// Names that count as "myself" (`alias=`), with an optional port.
     pub aliases: Vec<(String, Option<u16>)>,
+}
+
+/// Checks the route script as [`Router::with_sources`] compiles it, with the same errors
+/// and warnings, without building a router: for `-c`. Regular expressions are parsed with
+/// the regex crate's own parser but their matchers are not built, which is most of the
+/// compile time of a large script; the one error that only building finds (a pattern whose
+/// compiled program exceeds the regex crate's size limit) is reported when the router is
+/// built at start-up.
+pub fn check(
+    config: &ast::Config,
+    rc: &RouterConfig,
+    sources: Option<&cfg_parser::lexer::SourceMap>,
+) -> Result<Vec<CompileError>, CompileError> {
+    compile::compile(config, &rc.sockets, sources, compile::Mode::Check).map(|(_, w)| w)
 }
 
 /// One received message.
@@ -222,7 +237,8 @@ impl Router {
         rc: RouterConfig,
         sources: Option<&cfg_parser::lexer::SourceMap>,
     ) -> Result<(Router, Vec<CompileError>), CompileError> {
-        let (program, warnings) = compile::compile(config, &rc.sockets, sources)?;
+        let (program, warnings) =
+            compile::compile(config, &rc.sockets, sources, compile::Mode::Build)?;
         let shv = program.settings.shv.iter().cloned().collect();
         Ok((
             Router {

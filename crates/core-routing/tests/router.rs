@@ -644,3 +644,67 @@ fn time_pseudo_variables_and_bad_transformations() {
     let e = compile_error("request_route {\n  $var(x) = $(ru{s.substr,1});\n}");
     assert!(e.contains("test.cfg:2") && e.contains("s.substr"), "{e}");
 }
+
+/// `check` (for `-c`) and building a router report the same errors and warnings.
+fn assert_check_matches_build(name: &str, parsed: &cfg_parser::Parsed) {
+    let rc = RouterConfig::default();
+    let built = Router::with_sources(&parsed.config, rc.clone(), Some(parsed.sources()))
+        .map(|(_, warnings)| warnings);
+    let checked = core_routing::check(&parsed.config, &rc, Some(parsed.sources()));
+    assert_eq!(built, checked, "{name}");
+}
+
+#[test]
+fn check_reports_what_building_reports() {
+    for (i, cfg) in [
+        "request_route { if ($ru =~ \"(\") drop; }",
+        "request_route { if ($ru =~ \"[z-a]\") drop; }",
+        "request_route { if ($ru =~ \"a{3,1}\") drop; }",
+        "request_route { if ($ru =~ \"^sip:[0-9]+@\" && $rU =~ \"^(alice|bob)$\") drop; }",
+        "request_route { if ($ru =~ \"^sip:[0-9]+@\") drop; if (uri =~ \"^sip:[0-9]+@\") drop; }",
+        "request_route { switch ($rU) { case /\"^1[0-9]\": drop; default: exit; } }",
+        "request_route { switch ($rU) { case /\"(\": drop; } }",
+        "loadmodule \"textops.so\"\nrequest_route { if (search(\"^To:.*bob\")) drop; }",
+        "loadmodule \"textops.so\"\nrequest_route { if (search(\"*x\")) drop; }",
+        "failure_route[F] { drop; }\nrequest_route { drop; }",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let parsed = cfg_parser::parse_str("test.cfg", cfg, &Default::default());
+        assert!(!parsed.has_errors(), "{cfg}");
+        assert_check_matches_build(&format!("case {i}: {cfg}"), &parsed);
+    }
+    // The stand-in matcher of `check` is not what a bad pattern gets: the error stays.
+    let parsed = cfg_parser::parse_str(
+        "test.cfg",
+        "request_route { if ($ru =~ \"^a\") drop; if ($ru =~ \"(\") drop; }",
+        &Default::default(),
+    );
+    let e = core_routing::check(&parsed.config, &RouterConfig::default(), None)
+        .expect_err("the second pattern is bad");
+    assert!(e.message.contains("bad regular expression"), "{e}");
+}
+
+#[test]
+fn check_reports_what_building_reports_for_the_corpus() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let mut compared = 0;
+    for corpus in ["kamailio-cfg", "kamailio-tests-cfg"] {
+        let index = std::fs::read_to_string(dir.join(corpus).join("index.tsv")).expect("index");
+        for line in index.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols.get(2) != Some(&"cfg") {
+                continue;
+            }
+            let path = dir.join(corpus).join(cols[0]);
+            let parsed =
+                cfg_parser::parse_file(&path, &Default::default(), &cfg_parser::lexer::FsLoader);
+            if !parsed.has_errors() {
+                assert_check_matches_build(cols[0], &parsed);
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 90, "only {compared} configs compared");
+}

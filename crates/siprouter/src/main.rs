@@ -190,13 +190,14 @@ fn main() -> ExitCode {
     for w in &sockets.warnings {
         eprintln!("{}", w.render(parsed.sources()));
     }
-    // The route script is compiled once, now: its errors are check-time errors.
-    let _router = match core_routing::Router::with_sources(
+    // The route script is checked now, so that its errors are check-time errors (the
+    // router itself is built when serving starts).
+    match core_routing::check(
         &parsed.config,
-        router_config(&sockets, None),
+        &router_config(&sockets, None),
         Some(parsed.sources()),
     ) {
-        Ok((router, warnings)) => {
+        Ok(warnings) => {
             for w in &warnings {
                 eprintln!(
                     "{}: warning: {}",
@@ -204,7 +205,6 @@ fn main() -> ExitCode {
                     w.message
                 );
             }
-            router
         }
         Err(e) => {
             eprintln!(
