@@ -400,7 +400,6 @@ struct Compiler<'s> {
     warnings: Vec<CompileError>,
 }
 
-/// Compiles a parsed config. Returns the program and the warnings.
 /// What compiling is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -411,11 +410,24 @@ pub(crate) enum Mode {
     Check,
 }
 
+/// Compiles a parsed config. Returns the program and the warnings.
 pub(crate) fn compile(
     config: &ast::Config,
     sockets: &[LocalSocket],
     sources: Option<&SourceMap>,
     mode: Mode,
+) -> Result<(Program, Vec<CompileError>), CompileError> {
+    compile_in_parts(config, sockets, sources, mode, None)
+}
+
+/// [`compile`], with the route bodies split into `parts` runs (when given) whatever the
+/// script's size: for the tests that prove the result does not depend on it.
+fn compile_in_parts(
+    config: &ast::Config,
+    sockets: &[LocalSocket],
+    sources: Option<&SourceMap>,
+    mode: Mode,
+    parts: Option<usize>,
 ) -> Result<(Program, Vec<CompileError>), CompileError> {
     let mut c = Compiler {
         mode,
@@ -544,13 +556,7 @@ pub(crate) fn compile(
     if let (Some(parts), Some(p)) = (&c.program.log_prefix, config.param_item("log_prefix")) {
         c.check_format(parts, p.value.span)?;
     }
-    for (idx, body, name) in bodies {
-        c.route_name = name;
-        c.in_onsend = Some(idx) == c.program.onsend;
-        let block = c.block(body)?;
-        c.program.routes[idx].extend(block);
-    }
-    c.in_onsend = false;
+    c.compile_bodies(bodies, parts)?;
     c.program.route_names = c.route_names.clone();
     if let (Some(span), false) = (c.first_pv_use.get(), c.modules.contains("pv")) {
         c.warnings.push(CompileError {
@@ -559,6 +565,126 @@ pub(crate) fn compile(
         });
     }
     Ok((c.program, c.warnings))
+}
+
+/// Route bodies are compiled on several threads when they hold at least this many
+/// statements (top level) in all: below, spawning costs more than it buys.
+const MIN_STATEMENTS_TO_SPLIT: usize = 2048;
+
+/// A route body to compile: its slot in [`Program::routes`], the body, the route's name.
+type Body<'a> = (usize, &'a ast::Block, String);
+
+impl<'s> Compiler<'s> {
+    /// Pass 2: compiles the route bodies into their slots; on several threads for a large
+    /// script (contiguous runs of bodies, merged in order, so that the first error and the
+    /// warnings are those of a compile in one piece).
+    fn compile_bodies(
+        &mut self,
+        bodies: Vec<Body<'_>>,
+        parts: Option<usize>,
+    ) -> Result<(), CompileError> {
+        let statements: usize = bodies.iter().map(|(_, b, _)| b.stmts.len()).sum();
+        let parts = match parts {
+            Some(p) => p.max(1),
+            None if statements < MIN_STATEMENTS_TO_SPLIT => 1,
+            None => std::thread::available_parallelism().map_or(1, |p| p.get().min(4)),
+        };
+        if parts == 1 {
+            let blocks = self.compile_run(bodies)?;
+            self.place(blocks);
+            return Ok(());
+        }
+        // Contiguous runs of about equal statement counts.
+        let mut runs: Vec<Vec<Body<'_>>> = vec![Vec::new()];
+        let mut in_run = 0;
+        for body in bodies {
+            let n = body.1.stmts.len();
+            if in_run >= statements.div_ceil(parts) && runs.len() < parts {
+                runs.push(Vec::new());
+                in_run = 0;
+            }
+            in_run += n;
+            if let Some(run) = runs.last_mut() {
+                run.push(body);
+            }
+        }
+        let forks: Vec<Compiler<'s>> = runs.iter().map(|_| self.fork()).collect();
+        let results = std::thread::scope(|s| {
+            let handles: Vec<_> = forks
+                .into_iter()
+                .zip(runs)
+                .map(|(mut fork, run)| {
+                    s.spawn(move || {
+                        let blocks = fork.compile_run(run)?;
+                        Ok((blocks, fork.warnings, fork.first_pv_use.get()))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect::<Vec<Result<_, CompileError>>>()
+        });
+        for result in results {
+            let (blocks, warnings, pv_use) = result?;
+            self.place(blocks);
+            self.warnings.extend(warnings);
+            if self.first_pv_use.get().is_none() {
+                self.first_pv_use.set(pv_use);
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles `bodies` in order, stopping at the first error.
+    fn compile_run(&mut self, bodies: Vec<Body<'_>>) -> Result<Vec<(usize, Block)>, CompileError> {
+        let mut out = Vec::with_capacity(bodies.len());
+        for (idx, body, name) in bodies {
+            self.route_name = name;
+            self.in_onsend = Some(idx) == self.program.onsend;
+            out.push((idx, self.block(body)?));
+        }
+        self.in_onsend = false;
+        Ok(out)
+    }
+
+    /// Appends compiled bodies to their route slots.
+    fn place(&mut self, blocks: Vec<(usize, Block)>) {
+        for (idx, block) in blocks {
+            if let Some(slot) = self.program.routes.get_mut(idx) {
+                slot.extend(block);
+            }
+        }
+    }
+
+    /// A compiler for a run of route bodies on another thread: what pass 1 gathered, its own
+    /// warnings, regex cache and first pseudo-variable use. Pass 2 reads only the module
+    /// settings, the cfg variables and the onsend slot of the program.
+    fn fork(&self) -> Compiler<'s> {
+        Compiler {
+            mode: self.mode,
+            regexes: self.regexes.clone(),
+            modules: self.modules.clone(),
+            flags: self.flags.clone(),
+            route_names: self.route_names.clone(),
+            sockets: self.sockets.clone(),
+            expand: false,
+            in_onsend: false,
+            sources: self.sources,
+            route_name: String::new(),
+            first_pv_use: std::cell::Cell::new(None),
+            program: Program {
+                onsend: self.program.onsend,
+                settings: self.program.settings.clone(),
+                cfg_vars: self.program.cfg_vars.clone(),
+                ..Program::default()
+            },
+            warnings: Vec::new(),
+        }
+    }
 }
 
 impl Compiler<'_> {
@@ -1448,4 +1574,58 @@ fn match_paren(b: &[u8], open: usize) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod in_parts_tests {
+    use super::*;
+
+    /// Many routes with regexes, module calls, pseudo-variables, warnings; `broken` puts an
+    /// unknown function into one of them.
+    fn script(routes: usize, broken: Option<usize>) -> String {
+        let mut text = String::from(
+            "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\nflags F1;\nrequest_route {\n  route(R0);\n}\n",
+        );
+        for i in 0..routes {
+            let call = if broken == Some(i) {
+                "nosuch_fn();"
+            } else {
+                "sl_send_reply(\"404\", \"Not here\");"
+            };
+            text.push_str(&format!(
+                "route[R{i}] {{\n  if ($ru =~ \"^sip:{i}[0-9]*@\" && method == \"INVITE\") {{\n    setflag(F1);\n    {call}\n  }}\n  $var(x) = $var(x) + {i};\n  if (search(\"^To:.*{i}\")) {{ append_hf(\"X-R: {i}\\r\\n\"); }}\n  route(R{next});\n}}\nfailure_route[F{i}] {{ drop; }}\n",
+                next = (i + 1) % routes
+            ));
+        }
+        text
+    }
+
+    /// The compiled routes and the warnings, or the error (the route-name map is left out:
+    /// its Debug order is a hash map's).
+    fn outcome(text: &str, mode: Mode, parts: Option<usize>) -> String {
+        let parsed = cfg_parser::parse_str("t.cfg", text, &Default::default());
+        assert!(!parsed.has_errors(), "{:?}", parsed.errors().next());
+        match compile_in_parts(&parsed.config, &[], Some(parsed.sources()), mode, parts) {
+            Ok((program, warnings)) => format!("{:?}\n{warnings:?}", program.routes),
+            Err(e) => format!("Err {e:?}"),
+        }
+    }
+
+    #[test]
+    fn the_program_does_not_depend_on_the_number_of_parts() {
+        for broken in [None, Some(3), Some(47)] {
+            let text = script(60, broken);
+            for mode in [Mode::Build, Mode::Check] {
+                let one = outcome(&text, mode, Some(1));
+                assert_eq!(broken.is_some(), one.starts_with("Err"), "{broken:?}");
+                for parts in [2, 3, 7] {
+                    assert_eq!(
+                        one,
+                        outcome(&text, mode, Some(parts)),
+                        "{broken:?} {mode:?} {parts}"
+                    );
+                }
+            }
+        }
+    }
 }
