@@ -113,23 +113,13 @@ impl<'t, I: In<'t>, T> Ex<'t, I> for T where
 pub(crate) trait In<'t>: ValueInput<'t, Token = Tok<'t>, Span = SimpleSpan> {}
 impl<'t, T: ValueInput<'t, Token = Tok<'t>, Span = SimpleSpan>> In<'t> for T {}
 
-/// chumsky's input for the tokens `range` of `toks`: each token's kind with its absolute
-/// index as span (so chunks parsed apart give the spans of one whole parse).
-pub(crate) fn input<'t>(
-    toks: &'t [Token],
-    range: std::ops::Range<usize>,
-) -> Vec<(Tok<'t>, SimpleSpan)> {
-    let start = range.start;
+/// The parser's view of the tokens `range` of `toks` (their spans are token indexes, see
+/// [`Cx`]; a chunk's are shifted by its start with `map_span`).
+pub(crate) fn input<'t>(toks: &'t [Token], range: std::ops::Range<usize>) -> Vec<Tok<'t>> {
     toks.get(range)
         .unwrap_or_default()
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            (
-                Tok::from(&t.kind),
-                SimpleSpan::from(start + i..start + i + 1),
-            )
-        })
+        .map(|t| Tok::from(&t.kind))
         .collect()
 }
 

@@ -128,9 +128,8 @@ pub fn parse_lexed_in_parts(lexed: Lexed, parts: usize) -> Parsed {
         Some(items) => (Some(items), Vec::new()),
         None => {
             input = grammar::input(&lexed.tokens, 0..n);
-            let eoi = SimpleSpan::from(n..n);
             grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
-                .parse(input.as_slice().map(eoi, |(t, s)| (t, s)))
+                .parse(input.as_slice())
                 .into_output_errors()
         }
     };

@@ -75,10 +75,14 @@ pub(crate) fn chunk_bounds(cuts: &[usize], n: usize, parts: usize) -> Vec<usize>
 /// when any chunk has a syntax error.
 pub(crate) fn parse_chunks(cx: Cx<'_>, bounds: &[usize]) -> Option<Vec<Option<Item>>> {
     let parse = |range: std::ops::Range<usize>| -> Option<Vec<Option<Item>>> {
-        let eoi = SimpleSpan::from(range.end..range.end);
+        let start = range.start;
         let input = grammar::input(cx.toks, range);
-        let result = grammar::config::<_, chumsky::extra::Default>(cx)
-            .parse(input.as_slice().map(eoi, |(t, s)| (t, s)));
+        // Slice spans count from the chunk's start: shifted, they are indexes into all tokens.
+        let result = grammar::config::<_, chumsky::extra::Default>(cx).parse(
+            input
+                .as_slice()
+                .map_span(move |s: SimpleSpan| SimpleSpan::from(s.start + start..s.end + start)),
+        );
         if result.has_errors() {
             None
         } else {
