@@ -281,6 +281,10 @@ impl<'a> Lexer<'a> {
 
     /// Ends the pending string (if any): applies the subst rules and emits it.
     pub(crate) fn flush_string(&mut self) {
+        // Called before every token: test before moving the (large) option out.
+        if self.pending_string.is_none() {
+            return;
+        }
         let Some(p) = self.pending_string.take() else {
             return;
         };
@@ -478,7 +482,8 @@ impl<'a> Lexer<'a> {
     fn word(&mut self, cur: &Cur<'_>, pos: usize) -> usize {
         let b = &cur.bytes()[pos..cur.end];
         let run = b.iter().take_while(|&&c| is_word_byte(c)).count();
-        let v6 = if b[0].is_ascii_hexdigit() {
+        // An IPv6 literal read from here is longer than the word only if a `:` follows it.
+        let v6 = if b[0].is_ascii_hexdigit() && b.get(run) == Some(&b':') {
             ipv6_len(b)
         } else {
             0
