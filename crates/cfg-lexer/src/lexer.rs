@@ -228,7 +228,7 @@ impl<'a> Lexer<'a> {
                 let first = line.iter().find(|&&b| !is_blank(b));
                 let has_code = first.is_some_and(|&b| b != b'#');
                 if has_code {
-                    let use_site = self.expansions[expansion.0 as usize].use_site;
+                    let use_site = self.expansions[expansion.index()].use_site;
                     self.warn(LexError::DefineCommentSwallows(name), use_site);
                 }
             }
@@ -292,7 +292,7 @@ impl<'a> Lexer<'a> {
         if let Some((kind, sspan)) = self.pending_subst.take() {
             self.add_subst_rule(kind, &value, sspan.to(p.span));
         }
-        self.push_token(TokenKind::Str(value), p.span, p.expansion);
+        self.push_token(TokenKind::Str(value.into()), p.span, p.expansion);
     }
 
     /// Something other than whitespace was seen: a following string no longer joins the
@@ -473,7 +473,7 @@ impl<'a> Lexer<'a> {
 
     fn emit_ipv6(&mut self, cur: &Cur<'_>, pos: usize, len: usize) -> usize {
         let text = cur.text[pos..pos + len].to_string();
-        self.emit(TokenKind::Ipv6(text), cur, pos, pos + len);
+        self.emit(TokenKind::Ipv6(text.into()), cur, pos, pos + len);
         pos + len
     }
 
@@ -568,7 +568,14 @@ impl<'a> Lexer<'a> {
             self.error(LexError::TooManyExpansions(MAX_EXPANSIONS), use_site);
             return;
         }
-        let expansion = ExpansionId(u32::try_from(self.expansions.len()).unwrap_or(u32::MAX));
+        let Some(expansion) = u32::try_from(self.expansions.len())
+            .ok()
+            .and_then(ExpansionId::new)
+        else {
+            self.flush_string();
+            self.error(LexError::TooManyExpansions(MAX_EXPANSIONS), use_site);
+            return;
+        };
         self.expansions.push(Expansion {
             name: name.clone(),
             use_site,
@@ -700,7 +707,7 @@ impl<'a> Lexer<'a> {
             Some(len) => {
                 let end = pos + 1 + len;
                 let value = self.run_substs(cur.text[pos + 1..end].to_string());
-                self.emit(TokenKind::Str(value), cur, pos, end + 1);
+                self.emit(TokenKind::Str(value.into()), cur, pos, end + 1);
                 end + 1
             }
             None => {
@@ -740,7 +747,7 @@ impl<'a> Lexer<'a> {
                 // Kamailio drops newlines inside `$( … )`.
                 let text: String = cur.text[pos..end].chars().filter(|&c| c != '\n').collect();
                 let text = self.run_substs(text);
-                self.emit(TokenKind::Pvar(text), cur, pos, end);
+                self.emit(TokenKind::Pvar(text.into()), cur, pos, end);
                 end
             }
             None => {

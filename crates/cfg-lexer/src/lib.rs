@@ -179,7 +179,7 @@ impl Lexed {
         let mut out = Vec::new();
         let mut next = token.expansion;
         while let Some(id) = next {
-            let Some(e) = self.expansions.get(id.0 as usize) else {
+            let Some(e) = self.expansions.get(id.index()) else {
                 break;
             };
             out.push(e);

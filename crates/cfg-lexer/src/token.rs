@@ -7,9 +7,37 @@ use serde::Serialize;
 use crate::keywords::Keyword;
 use crate::source::Span;
 
-/// Index of an [`Expansion`] in [`crate::Lexed::expansions`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub struct ExpansionId(pub u32);
+/// Index of an [`Expansion`] in [`crate::Lexed::expansions`]. Stored plus one, so that the
+/// `Option<ExpansionId>` of every token takes four bytes, not eight.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExpansionId(std::num::NonZeroU32);
+
+impl ExpansionId {
+    /// The id of expansion number `index`; `None` for `u32::MAX` (not representable).
+    pub fn new(index: u32) -> Option<Self> {
+        index
+            .checked_add(1)
+            .and_then(std::num::NonZeroU32::new)
+            .map(ExpansionId)
+    }
+
+    /// The index into [`crate::Lexed::expansions`].
+    pub fn index(self) -> usize {
+        (self.0.get() - 1) as usize
+    }
+}
+
+impl fmt::Debug for ExpansionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExpansionId({})", self.index())
+    }
+}
+
+impl Serialize for ExpansionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct("ExpansionId", &(self.0.get() - 1))
+    }
+}
 
 /// One use of a preprocessor define: tokens produced from a define's value carry the id of
 /// the expansion they came from, so a message can point at the value *and* at the place of
@@ -43,9 +71,9 @@ pub struct Token {
 pub enum TokenKind {
     /// An identifier (`ID`): a letter or `_`, then letters, digits, `_`. Defines have already
     /// been substituted; an identifier that reaches the parser is not a define.
-    Ident(String),
+    Ident(Box<str>),
     /// A word that starts with a digit but is no number (`NUM_ID`): `08`, `5060a`, `1abc`.
-    NumIdent(String),
+    NumIdent(Box<str>),
     /// A reserved word.
     Keyword(Keyword),
     /// A number: decimal, `0x` hex, `0` octal, `…b` binary, or a value word (`yes`/`on`/
@@ -53,22 +81,22 @@ pub enum TokenKind {
     /// `inet6`/`ipv6` = 10). The source text stays available through the span.
     Number(i64),
     /// A string literal after escapes, adjacent-string concatenation and `#!subst` rules.
-    Str(String),
+    Str(Box<str>),
     /// An IPv6 address literal as written (`::1`, `fe80::1`), without brackets.
-    Ipv6(String),
+    Ipv6(Box<str>),
     /// A pseudo-variable that the lexer knows to be one (`PVAR`): `$(…)`, `$name(…)`,
     /// `$?`, `$rc`, `$retcode`. The text includes the `$`.
-    Pvar(String),
+    Pvar(Box<str>),
     /// `$name` without parentheses (`AVP_OR_PVAR`): a pseudo-variable if one of that name
     /// exists, otherwise an AVP. The text includes the `$`.
-    AvpOrPvar(String),
+    AvpOrPvar(Box<str>),
     /// An attribute (AVP) reference: `%name`, `%class.name`, `$name[idx]`, `$f.name`. The text
     /// is the whole reference as written, including the mark and any index.
-    Attr(String),
+    Attr(Box<str>),
     /// A select expression such as `@via[1].branch`, as written, including the `@`.
-    Select(String),
+    Select(Box<str>),
     /// The name inside `event_route[…]`, e.g. `core:worker-one-init`.
-    EventRouteName(String),
+    EventRouteName(Box<str>),
     /// An operator or punctuation mark.
     Punct(Punct),
     /// `#!subst`, `#!substdef` or `#!substdefs`: a grammar statement whose string argument
@@ -210,5 +238,19 @@ impl SubstKind {
             SubstKind::SubstDef => "substdef",
             SubstKind::SubstDefs => "substdefs",
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A large config has a token every four bytes: the token's size is most of the lexer's
+    /// memory. Strings are boxed slices, the expansion id has a niche.
+    #[test]
+    fn a_token_takes_forty_bytes() {
+        assert_eq!(std::mem::size_of::<TokenKind>(), 24);
+        assert_eq!(std::mem::size_of::<Option<ExpansionId>>(), 4);
+        assert_eq!(std::mem::size_of::<Token>(), 40);
     }
 }
