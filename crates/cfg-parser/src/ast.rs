@@ -552,8 +552,9 @@ pub struct Call {
 pub enum Arg {
     /// An expression.
     Expr(Expr),
-    /// A socket-like argument: `udp:1.2.3.4:5060`, `sip.example.com`, `uri:host`.
-    Address(ListenAddr),
+    /// A socket-like argument: `udp:1.2.3.4:5060`, `sip.example.com`, `uri:host` (boxed:
+    /// rare, and large next to an expression).
+    Address(Box<ListenAddr>),
 }
 
 /// An expression.
@@ -605,8 +606,8 @@ pub enum Expr {
         /// Where.
         span: Span,
     },
-    /// A function call used as a value.
-    Call(Call),
+    /// A function call used as a value (boxed, so that every other expression stays small).
+    Call(Box<Call>),
     /// A unary operator.
     Unary {
         /// The operator.
@@ -793,5 +794,19 @@ impl BinaryOp {
             Div => "/",
             Mod => "mod",
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A large config has hundreds of thousands of expressions and statements: their size
+    /// is most of the parser's memory (calls and address arguments are boxed for it).
+    #[test]
+    fn expressions_and_statements_stay_small() {
+        assert!(std::mem::size_of::<Expr>() <= 48);
+        assert!(std::mem::size_of::<Arg>() <= 48);
+        assert!(std::mem::size_of::<Stmt>() <= 104);
     }
 }

@@ -993,7 +993,9 @@ where
     let end = choice((p(Punct::Comma), p(Punct::RParen))).rewind();
     let arg = choice((
         expr.then_ignore(end.clone()).map(Arg::Expr),
-        listen_addr(cx, false).then_ignore(end).map(Arg::Address),
+        listen_addr(cx, false)
+            .then_ignore(end)
+            .map(|a| Arg::Address(Box::new(a))),
     ));
     arg.separated_by(p(Punct::Comma))
         .collect::<Vec<_>>()
@@ -1180,7 +1182,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                 paren,
                 unary_fn,
                 selval,
-                call.clone().map(Expr::Call),
+                call.clone().map(|c| Expr::Call(Box::new(c))),
                 keyword_atom,
                 word,
             ))
