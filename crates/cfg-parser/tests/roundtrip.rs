@@ -1,7 +1,7 @@
 //! The printer's property: for every corpus file that parses cleanly,
 //! `parse(print(parse(file))) == parse(file)`, spans aside.
 
-use std::path::Path;
+mod common;
 
 use cfg_lexer::{FsLoader, LexOptions};
 use cfg_parser::{parse_file, parse_str, printer};
@@ -48,37 +48,27 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
 
 #[test]
 fn printing_then_parsing_gives_the_same_ast() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
     let mut checked = 0;
-    for corpus in ["kamailio-cfg", "kamailio-tests-cfg"] {
-        let index = std::fs::read_to_string(dir.join(corpus).join("index.tsv")).unwrap();
-        for line in index.lines().skip(1) {
-            let cols: Vec<&str> = line.split('\t').collect();
-            if cols[2] != "cfg" && cols[2] != "cfg-include" {
-                continue;
-            }
-            let path = dir.join(corpus).join(cols[0]);
-            let first = parse_file(&path, &LexOptions::default(), &FsLoader);
-            if first.has_errors() {
-                continue;
-            }
-            let text = printer::print(&first.config);
-            let second = parse_str("printed.cfg", &text, &LexOptions::default());
-            let errors: Vec<String> = second
-                .errors()
-                .map(|d| d.render(second.sources()))
-                .collect();
-            assert!(
-                errors.is_empty(),
-                "{}: printed text does not parse: {errors:#?}\n{text}",
-                cols[0]
-            );
-            let (a, b) = (without_spans(&first.config), without_spans(&second.config));
-            if let Some(diff) = first_difference(&a, &b, "") {
-                panic!("{}: AST differs after printing at {diff}\n{text}", cols[0]);
-            }
-            checked += 1;
+    for (name, path) in common::corpus_configs() {
+        let first = parse_file(&path, &LexOptions::default(), &FsLoader);
+        if first.has_errors() {
+            continue;
         }
+        let text = printer::print(&first.config);
+        let second = parse_str("printed.cfg", &text, &LexOptions::default());
+        let errors: Vec<String> = second
+            .errors()
+            .map(|d| d.render(second.sources()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{name}: printed text does not parse: {errors:#?}\n{text}"
+        );
+        let (a, b) = (without_spans(&first.config), without_spans(&second.config));
+        if let Some(diff) = first_difference(&a, &b, "") {
+            panic!("{name}: AST differs after printing at {diff}\n{text}");
+        }
+        checked += 1;
     }
     assert!(checked > 100, "only {checked} files checked");
 }

@@ -2,7 +2,7 @@
 //! the same AST (spans included) and the same diagnostics, for every corpus file (broken
 //! ones too) and for a large file with a mistake far from the start.
 
-use std::path::Path;
+mod common;
 
 use cfg_lexer::{lex_file, lex_str_with, FsLoader, LexOptions, Lexed};
 use cfg_parser::parse_lexed_in_parts;
@@ -25,24 +25,14 @@ fn assert_same_in_parts(name: &str, lex: impl Fn() -> Lexed) -> bool {
 
 #[test]
 fn every_corpus_file_parses_the_same_in_parts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
     let (mut clean, mut broken) = (0, 0);
-    for corpus in ["kamailio-cfg", "kamailio-tests-cfg"] {
-        let index = std::fs::read_to_string(dir.join(corpus).join("index.tsv")).unwrap();
-        for line in index.lines().skip(1) {
-            let cols: Vec<&str> = line.split('\t').collect();
-            if cols[2] != "cfg" && cols[2] != "cfg-include" {
-                continue;
-            }
-            let path = dir.join(corpus).join(cols[0]);
-            let has_errors = assert_same_in_parts(cols[0], || {
-                lex_file(&path, &LexOptions::default(), &FsLoader)
-            });
-            if has_errors {
-                broken += 1;
-            } else {
-                clean += 1;
-            }
+    for (name, path) in common::corpus_configs() {
+        let has_errors =
+            assert_same_in_parts(&name, || lex_file(&path, &LexOptions::default(), &FsLoader));
+        if has_errors {
+            broken += 1;
+        } else {
+            clean += 1;
         }
     }
     assert!(clean > 100 && broken > 0, "clean {clean}, broken {broken}");
