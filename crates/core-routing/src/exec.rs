@@ -501,13 +501,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         let index = pv.index.as_ref().map(|i| self.index(i));
         let mut v = match (&pv.name, index) {
             (PvName::Hdr(name), Some(i)) => {
-                let all: Vec<&str> = self
-                    .msg
-                    .headers()
-                    .iter()
-                    .filter(|h| h.is(name))
-                    .map(|h| h.value())
-                    .collect();
+                let all: Vec<&str> = self.msg.headers_called(name).map(|h| h.value()).collect();
                 match i {
                     // `[*]`: every value, as one comma-separated list.
                     None if all.is_empty() => Value::Null,
@@ -606,9 +600,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 .content_length()
                 .map_or(Value::Null, |n| Value::Int(n as i64)),
             PvName::Hdr(h) => msg.header_str(h).map_or(Value::Null, |h| s(h.value())),
-            PvName::HdrCount(h) => {
-                Value::Int(msg.headers().iter().filter(|x| x.is(h)).count() as i64)
-            }
+            PvName::HdrCount(h) => Value::Int(msg.headers_called(h).count() as i64),
             PvName::Var(n) => self.vars.get(n).cloned().unwrap_or(Value::Int(0)),
             PvName::Avp(n) => self
                 .avps
@@ -1110,7 +1102,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::RemoveHf(e) => {
                 let name = self.eval(e).as_str().into_owned();
-                let n = self.msg.headers().iter().filter(|h| h.is(&name)).count();
+                let n = self.msg.headers_called(&name).count();
                 self.remove_headers.push(name);
                 if n > 0 {
                     n as i64
@@ -1120,7 +1112,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::IsPresentHf(e) => {
                 let name = self.eval(e).as_str().into_owned();
-                truth(self.msg.headers().iter().any(|h| h.is(&name)))
+                let present = self.msg.headers_called(&name).next().is_some();
+                truth(present)
             }
             Func::SetUri(e) => {
                 self.new_ruri = Some(self.eval(e).as_str().into_owned());

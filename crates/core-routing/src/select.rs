@@ -754,9 +754,7 @@ fn split_values(s: &str) -> Vec<&str> {
 
 /// Every value of the headers named `name`, top first.
 fn values<'a>(msg: &Message<'a>, name: &str) -> Vec<&'a str> {
-    msg.headers()
-        .iter()
-        .filter(|h| h.is(name))
+    msg.headers_called(name)
         .flat_map(|h| split_values(h.value()))
         .collect()
 }
@@ -848,7 +846,7 @@ fn msg_value(msg: &Message<'_>, part: &MsgSel) -> Value {
 
 /// The n-th header line named `name` (from 1; 0 or negative: the last one).
 fn header_at(msg: &Message<'_>, name: &str, n: i64) -> Value {
-    let mut matching = msg.headers().iter().filter(|h| h.is(name));
+    let mut matching = msg.headers_called(name);
     let found = match usize::try_from(n).ok().and_then(|n| n.checked_sub(1)) {
         Some(i) => matching.nth(i),
         None => matching.next_back(),

@@ -339,9 +339,7 @@ impl<'m, 'a> Editor<'m, 'a> {
     pub fn remove_headers(&mut self, name: &str) -> usize {
         let ranges: Vec<_> = self
             .msg
-            .headers()
-            .iter()
-            .filter(|h| h.is(name))
+            .headers_called(name)
             .map(|h| h.line_range())
             .collect();
         for r in &ranges {
@@ -355,9 +353,8 @@ impl<'m, 'a> Editor<'m, 'a> {
     pub fn replace_header(&mut self, name: &str, value: &str) -> Result<(), EditError> {
         let first = self
             .msg
-            .headers()
-            .iter()
-            .find(|h| h.is(name))
+            .headers_called(name)
+            .next()
             .map(|h| h.line_range().start);
         let at = first.unwrap_or(self.msg.headers_end());
         // The new line sorts above the removal of the old one at the same place.
@@ -405,7 +402,7 @@ impl<'m, 'a> Editor<'m, 'a> {
     ) -> Result<(), EditError> {
         let first = self.msg.start_line_end();
         let at = before
-            .and_then(|b| self.msg.headers().iter().find(|h| h.is(b)))
+            .and_then(|b| self.msg.headers_called(b).next())
             .map_or(first, |h| h.line_range().start);
         self.header_line(at, false, name, value)
     }
@@ -428,9 +425,8 @@ impl<'m, 'a> Editor<'m, 'a> {
     ) -> Result<(), EditError> {
         let at = self
             .msg
-            .headers()
-            .iter()
-            .find(|h| h.is(after))
+            .headers_called(after)
+            .next()
             .map_or(self.msg.headers_end(), |h| h.line_range().end);
         self.header_line(at, false, name, value)
     }

@@ -78,13 +78,38 @@ impl<'a> Header<'a> {
         self.line_start..self.line_end
     }
 
-    /// True if the header has this name (for [`HeaderName::Other`], compares the text).
+    /// True if the header has this name (for [`HeaderName::Other`], compares the text). To
+    /// test many headers against one name, recognise it once with [`NameQuery`].
     pub fn is(&self, name: &str) -> bool {
-        let n = HeaderName::from_name(name);
-        if n == HeaderName::Other {
-            self.name == HeaderName::Other && self.name_str.eq_ignore_ascii_case(name)
+        NameQuery::new(name).matches(self)
+    }
+}
+
+/// A header name to look for, recognised once: testing a header line against it is then an
+/// enum compare (a case-insensitive text compare only for names without a [`HeaderName`]).
+/// Searches over all header lines use it instead of [`Header::is`], which recognises the
+/// name anew for every line.
+#[derive(Debug, Clone, Copy)]
+pub struct NameQuery<'n> {
+    name: HeaderName,
+    text: &'n str,
+}
+
+impl<'n> NameQuery<'n> {
+    /// Recognises `text` (long or compact form, any case).
+    pub fn new(text: &'n str) -> Self {
+        NameQuery {
+            name: HeaderName::from_name(text),
+            text,
+        }
+    }
+
+    /// Whether header line `h` has this name.
+    pub fn matches(&self, h: &Header<'_>) -> bool {
+        if self.name == HeaderName::Other {
+            h.name == HeaderName::Other && h.name_str.eq_ignore_ascii_case(self.text)
         } else {
-            self.name == n
+            h.name == self.name
         }
     }
 }
@@ -500,7 +525,17 @@ impl<'a> Message<'a> {
 
     /// The first header whose name matches `name` (long/compact form, any case).
     pub fn header_str(&self, name: &str) -> Option<&Header<'a>> {
-        self.headers.iter().find(|h| h.is(name))
+        self.headers_called(name).next()
+    }
+
+    /// Every header line named `name` (long/compact form, any case), top first; the name is
+    /// recognised once, not per line.
+    pub fn headers_called<'s, 'n>(
+        &'s self,
+        name: &'n str,
+    ) -> impl DoubleEndedIterator<Item = &'s Header<'a>> + use<'s, 'n, 'a> {
+        let q = NameQuery::new(name);
+        self.headers.iter().filter(move |h| q.matches(h))
     }
 
     /// Every Via value, top first, across lines and commas; each parsed on iteration.
