@@ -100,8 +100,20 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, SIGKILL after 2 s: Kamailio takes its worker processes down with it
+    /// only on SIGTERM (killed outright, it left them running after the test).
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             self.0.kill().ok();
             self.0.wait().ok();
         }
