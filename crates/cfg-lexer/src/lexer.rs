@@ -160,8 +160,16 @@ impl<'a> Lexer<'a> {
         self.conds.iter().any(|c| !c.taking)
     }
 
-    /// Runs until every frame is used up.
+    /// Runs until every frame is used up, then ends the input: a pending string is emitted,
+    /// a pending `#!subst` and open conditionals are errors.
     pub(crate) fn run(&mut self) {
+        self.run_frames();
+        self.end_of_input();
+    }
+
+    /// Runs until every frame is used up, leaving pending state as it is (the lexing of a
+    /// split file goes on from here, see `split`).
+    pub(crate) fn run_frames(&mut self) {
         while let Some(top) = self.frames.last() {
             if top.pos >= top.end {
                 self.pop_frame();
@@ -195,6 +203,9 @@ impl<'a> Lexer<'a> {
                 f.pos = pos;
             }
         }
+    }
+
+    fn end_of_input(&mut self) {
         self.flush_string();
         if let Some((kind, span)) = self.pending_subst.take() {
             self.error(LexError::SubstNeedsString(kind.directive().into()), span);

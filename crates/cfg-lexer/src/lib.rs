@@ -26,6 +26,11 @@
 //! ignored; a define's value swallows the rest of the line when it ends in a comment), we do
 //! the sensible thing and say in a warning what Kamailio would do instead.
 //!
+//! A large file whose preprocessor constructs all come before its second half can be lexed
+//! in two parts on two threads ([`lex_file_in_two`]; the parser parses each part on the
+//! thread that lexed it). The result is checked to be exactly a sequential run's; when it
+//! cannot be, the file is lexed in one piece.
+//!
 //! ```
 //! let lexed = cfg_lexer::lex_str("cfg", "#!define PORT 5060\nport = PORT\n", &Default::default());
 //! assert!(lexed.errors().next().is_none());
@@ -52,6 +57,7 @@ mod keywords;
 mod lexer;
 mod preproc;
 mod source;
+mod split;
 mod token;
 
 use std::collections::HashMap;
@@ -65,6 +71,7 @@ pub use source::{
     normalize_path, FileId, FsLoader, LineCol, Location, MemoryLoader, SourceFile, SourceLoader,
     SourceMap, SourceOrigin, Span,
 };
+pub use split::{lex_file_in_two, Part, Split};
 pub use token::{Expansion, ExpansionId, Punct, SubstKind, Token, TokenKind};
 
 use lexer::{FrameKind, Lexer};

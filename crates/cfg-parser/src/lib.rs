@@ -83,9 +83,43 @@ impl Parsed {
     }
 }
 
-/// Parses the config at `path` (includes read through `loader`).
+/// Parses the config at `path` (includes read through `loader`). A large file is lexed and
+/// parsed in two parts on two threads when it can be (see `cfg_lexer::lex_file_in_two`);
+/// the result is the same.
 pub fn parse_file(path: &Path, opts: &LexOptions, loader: &dyn SourceLoader) -> Parsed {
-    parse_lexed(cfg_lexer::lex_file(path, opts, loader))
+    parse_file_splitting_from(path, opts, loader, split::MIN_BYTES_TO_SPLIT_LEXING)
+}
+
+/// [`parse_file`], lexing and parsing in two parts from `min_len` bytes on (when the machine
+/// has two cores). Public for the tests that prove the result does not depend on it.
+#[doc(hidden)]
+pub fn parse_file_splitting_from(
+    path: &Path,
+    opts: &LexOptions,
+    loader: &dyn SourceLoader,
+    min_len: usize,
+) -> Parsed {
+    if split::parts_for(usize::MAX) < 2 {
+        return parse_lexed(cfg_lexer::lex_file(path, opts, loader));
+    }
+    let parse_part = |part: cfg_lexer::Part<'_>| {
+        split::parse_all(grammar::Cx {
+            toks: part.tokens,
+            sources: part.sources,
+        })
+    };
+    match cfg_lexer::lex_file_in_two(path, opts, loader, min_len, parse_part) {
+        cfg_lexer::Split::Two {
+            lexed,
+            head: Some(mut items),
+            tail: Some(tail),
+        } => {
+            items.extend(tail);
+            let parts = split::parts_for(lexed.tokens.len());
+            assemble(lexed, parts, Some(items))
+        }
+        cfg_lexer::Split::Two { lexed, .. } | cfg_lexer::Split::One(lexed) => parse_lexed(lexed),
+    }
 }
 
 /// Parses config text (`name` is its path for messages and includes).
@@ -104,6 +138,13 @@ pub fn parse_lexed(lexed: Lexed) -> Parsed {
 /// Public for the tests that prove that.
 #[doc(hidden)]
 pub fn parse_lexed_in_parts(lexed: Lexed, parts: usize) -> Parsed {
+    assemble(lexed, parts, None)
+}
+
+/// The parse of `lexed`: the items, when the lexing threads already parsed them without
+/// error, or a parse in `parts` chunks (again in one piece with rich errors on any error);
+/// then the diagnostics and the checks.
+fn assemble(lexed: Lexed, parts: usize, parsed: Option<Vec<Option<ast::Item>>>) -> Parsed {
     let mut diagnostics: Vec<Diagnostic> = lexed
         .diagnostics
         .iter()
@@ -117,14 +158,17 @@ pub fn parse_lexed_in_parts(lexed: Lexed, parts: usize) -> Parsed {
     // A config is usually valid: parse it with free errors first (in chunks on several threads
     // when it is large), and again in one piece with rich errors (for the diagnostics) only
     // when that finds a problem.
-    let bounds = if parts > 1 {
-        split::chunk_bounds(&split::cut_points(&lexed.tokens), n, parts)
-    } else {
-        vec![0, n]
-    };
+    let fast = parsed.or_else(|| {
+        let bounds = if parts > 1 {
+            split::chunk_bounds(&split::cut_points(&lexed.tokens), n, parts)
+        } else {
+            vec![0, n]
+        };
+        split::parse_chunks(cx, &bounds)
+    });
     // The rich errors borrow the input, so it outlives the match (built only when needed).
     let input;
-    let (items, errs) = match split::parse_chunks(cx, &bounds) {
+    let (items, errs) = match fast {
         Some(items) => (Some(items), Vec::new()),
         None => {
             input = grammar::input(&lexed.tokens, 0..n);

@@ -71,24 +71,36 @@ pub(crate) fn chunk_bounds(cuts: &[usize], n: usize, parts: usize) -> Vec<usize>
     bounds
 }
 
+/// From this size on, a file is lexed and parsed in two parts on two threads when it can be
+/// (`cfg_lexer::lex_file_in_two`): the second part's lexing overlaps the first's.
+pub(crate) const MIN_BYTES_TO_SPLIT_LEXING: usize = 64 * 1024;
+
+/// Parses the tokens `range` of `cx` with free errors; `None` on any syntax error.
+fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
+    let start = range.start;
+    let input = grammar::input(cx.toks, range);
+    // Slice spans count from the chunk's start: shifted, they are indexes into all tokens.
+    let result = grammar::config::<_, chumsky::extra::Default>(cx).parse(
+        input
+            .as_slice()
+            .map_span(move |s: SimpleSpan| SimpleSpan::from(s.start + start..s.end + start)),
+    );
+    if result.has_errors() {
+        None
+    } else {
+        result.into_output()
+    }
+}
+
+/// Parses all tokens of `cx` on this thread with free errors; `None` on any syntax error.
+pub(crate) fn parse_all(cx: Cx<'_>) -> Option<Vec<Option<Item>>> {
+    parse_range(cx, 0..cx.toks.len())
+}
+
 /// Parses the tokens of `cx` in the chunks `bounds` describes, one thread per chunk. `None`
 /// when any chunk has a syntax error.
 pub(crate) fn parse_chunks(cx: Cx<'_>, bounds: &[usize]) -> Option<Vec<Option<Item>>> {
-    let parse = |range: std::ops::Range<usize>| -> Option<Vec<Option<Item>>> {
-        let start = range.start;
-        let input = grammar::input(cx.toks, range);
-        // Slice spans count from the chunk's start: shifted, they are indexes into all tokens.
-        let result = grammar::config::<_, chumsky::extra::Default>(cx).parse(
-            input
-                .as_slice()
-                .map_span(move |s: SimpleSpan| SimpleSpan::from(s.start + start..s.end + start)),
-        );
-        if result.has_errors() {
-            None
-        } else {
-            result.into_output()
-        }
-    };
+    let parse = |range: std::ops::Range<usize>| parse_range(cx, range);
     let ranges: Vec<_> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
     let (first, rest) = ranges.split_first()?;
     std::thread::scope(|s| {

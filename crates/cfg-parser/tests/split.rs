@@ -104,3 +104,80 @@ fn checks_walked_in_parts_keep_declaration_order() {
     assert_eq!(count("flag `FL` is not declared"), 20);
     assert_eq!(count("is not defined"), 40);
 }
+
+/// A config shaped like the benchmark's: a header of directives, then many route blocks that
+/// use the defines (also define values that expand to several tokens) and strings the
+/// `#!substdef` rule rewrites.
+fn header_and_routes(routes: usize, broken_at: Option<usize>) -> String {
+    let mut text = String::from(
+        "#!define FLAG_A 3\n#!define LOCAL \"127.0.0.1\"\n#!define PAIR 1, 2\n\
+         #!substdef \"/DOMAIN/example.org/\"\n#!ifdef NOPE\n#!define FLAG_A 4\n#!endif\n\
+         loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nflags FL;\n\
+         request_route {\n  route(R0);\n}\n",
+    );
+    for i in 0..routes {
+        let broken = if broken_at == Some(i) { "setflag(" } else { "" };
+        text.push_str(&format!(
+            "route[R{i}] {{\n  if (src_ip == LOCAL && $rU == \"u{i}.DOMAIN\") {{\n    setflag(FLAG_A);\n  }}\n  {broken}$var(x) = \"a\" \"b{i}\";\n  $var(p) = PAIR;\n  route(R{next});\n}}\n",
+            next = (i + 1) % routes
+        ));
+    }
+    text
+}
+
+fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("siprouter-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).expect("temp file");
+    path
+}
+
+/// Lexing and parsing in two parts on two threads gives what one sequential run gives.
+fn assert_same_split(path: &std::path::Path) {
+    let opts = LexOptions::default();
+    let one = cfg_parser::parse_lexed(lex_file(path, &opts, &FsLoader));
+    let two = cfg_parser::parse_file_splitting_from(path, &opts, &FsLoader, 0);
+    let name = path.display();
+    assert_eq!(one.config, two.config, "{name}: AST");
+    assert_eq!(one.diagnostics, two.diagnostics, "{name}: diagnostics");
+    assert_eq!(one.lexed.tokens, two.lexed.tokens, "{name}: tokens");
+    assert_eq!(
+        one.lexed.expansions, two.lexed.expansions,
+        "{name}: expansions"
+    );
+    assert_eq!(one.lexed.defines, two.lexed.defines, "{name}: defines");
+    assert_eq!(
+        one.lexed.diagnostics, two.lexed.diagnostics,
+        "{name}: lexer diagnostics"
+    );
+}
+
+#[test]
+fn a_file_lexed_and_parsed_in_two_parts_is_the_same() {
+    let path = write_temp("split.cfg", &header_and_routes(300, None));
+    // The split does happen for this file (else the comparison below proves nothing).
+    let split = cfg_lexer::lex_file_in_two(&path, &LexOptions::default(), &FsLoader, 0, |p| {
+        p.tokens.len()
+    });
+    match split {
+        cfg_lexer::Split::Two { lexed, head, tail } => {
+            assert!(head > 1000 && tail > 1000, "{head} + {tail}");
+            assert_eq!(head + tail, lexed.tokens.len());
+            assert!(!lexed.expansions.is_empty());
+        }
+        cfg_lexer::Split::One(_) => panic!("the file was not split"),
+    }
+    assert_same_split(&path);
+    // A mistake in the second part: one sequential run reports it, as without the split.
+    let broken = write_temp("split-broken.cfg", &header_and_routes(300, Some(250)));
+    assert_same_split(&broken);
+    assert!(cfg_parser::parse_file(&broken, &LexOptions::default(), &FsLoader).has_errors());
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(broken);
+}
+
+#[test]
+fn every_corpus_file_is_the_same_when_split_lexing_is_tried() {
+    for (_, path) in common::corpus_configs() {
+        assert_same_split(&path);
+    }
+}

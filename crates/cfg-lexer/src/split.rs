@@ -1,0 +1,299 @@
+//! Lexing a large file in two parts on two threads.
+//!
+//! The preprocessor makes lexing sequential: what a word means depends on every `#!define`,
+//! `#!ifdef`, `#!subst` and `loadmodule` before it. But a large config usually has all of
+//! those in a header, followed by route blocks. When the text after some route block
+//! boundary `S` (past the middle) holds no preprocessor construct, and neither does the
+//! text between the header's end `L` and `S`, the lexer state at `S` is the state at `L`:
+//! a second thread starts there with a copy of it while this thread lexes on from `L` to
+//! `S`. Each thread then hands its part to the caller's function (the parser parses each
+//! part where it was lexed, so lexing and parsing overlap).
+//!
+//! Everything is checked afterwards: if either part reports any diagnostic, the whole file
+//! is lexed again in one piece ([`Split::One`]), so messages never depend on the split. A
+//! successful split gives exactly the tokens, expansions and defines of a sequential run.
+
+use std::path::{Path, PathBuf};
+
+use crate::lexer::{Frame, FrameKind, Lexer};
+use crate::source::{FileId, SourceLoader, SourceMap, SourceOrigin};
+use crate::token::{ExpansionId, Token};
+use crate::{finish, predefine, LexOptions, Lexed};
+
+/// One part of a file lexed in two: its tokens and the sources their spans point into.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    /// The part's tokens, in order.
+    pub tokens: &'a [Token],
+    /// The sources (the same files for both parts).
+    pub sources: &'a SourceMap,
+}
+
+/// What [`lex_file_in_two`] did.
+#[derive(Debug)]
+pub enum Split<R> {
+    /// The file was lexed in one piece (too small, no place to split, or the split did not
+    /// hold); the caller's function was not called on it.
+    One(Lexed),
+    /// The file was lexed in two parts; `head` and `tail` are what the caller's function
+    /// returned for each. The tokens of `Lexed` are the head's followed by the tail's.
+    Two {
+        /// The whole file, as a sequential run gives it.
+        lexed: Lexed,
+        /// The function's result for the first part.
+        head: R,
+        /// The function's result for the second part.
+        tail: R,
+    },
+}
+
+/// A loader for the second part, which never includes anything (an include there makes the
+/// split fail the check, as it reports an error).
+struct NoIncludes;
+
+impl SourceLoader for NoIncludes {
+    fn load(&self, path: &Path) -> std::io::Result<String> {
+        Err(std::io::Error::other(format!(
+            "{}: no include in the second part of a split file",
+            path.display()
+        )))
+    }
+
+    fn exists(&self, _: &Path) -> bool {
+        false
+    }
+}
+
+/// Lexes the config file at `path`, in two parts on two threads when it is at least
+/// `min_len` bytes long and can be split (see the module docs), calling `each` on each part
+/// on the thread that lexed it.
+pub fn lex_file_in_two<R: Send>(
+    path: &Path,
+    opts: &LexOptions,
+    loader: &dyn SourceLoader,
+    min_len: usize,
+    each: impl Fn(Part<'_>) -> R + Sync,
+) -> Split<R> {
+    let one = || Split::One(crate::lex_file(path, opts, loader));
+    let Ok(text) = loader.load(path) else {
+        return one();
+    };
+    if text.len() < min_len {
+        return one();
+    }
+    let Some((header_end, split)) = split_points(&text) else {
+        return one();
+    };
+    let len = text.len();
+    let mut lx = Lexer::new(opts, loader);
+    let id = lx.sources.add(SourceOrigin::File(path.to_path_buf()), text);
+    predefine(&mut lx);
+    let identity = loader.identity(path);
+    // The header, with every directive in it.
+    push_main_range(&mut lx, id, 0, header_end, identity.clone());
+    lx.run_frames();
+    if !lx.diags.is_empty() || !lx.conds.is_empty() || lx.pending_subst.is_some() {
+        return one();
+    }
+    // A string still open for concatenation (`loadmodule "x"` ends most headers, and its
+    // `MOD_x` define comes with the string's token) ends now, as the next token would end
+    // it, unless that token is another string joining it.
+    if lx.pending_string.is_some() {
+        let rest = lx.sources.file(id).text().as_bytes().get(header_end..);
+        let next = rest.and_then(|r| r.iter().find(|c| !c.is_ascii_whitespace()));
+        if next == Some(&b'"') {
+            return one();
+        }
+        lx.flush_string();
+    }
+    // What the tail starts from: the state at the end of the header.
+    let (sources, defines, substs, compat) = (
+        lx.sources.clone(),
+        lx.defines.clone(),
+        lx.substs.clone(),
+        lx.compat,
+    );
+    let (head, tail) = std::thread::scope(|s| {
+        let each = &each;
+        let tail_identity = identity.clone();
+        let tail = s.spawn(move || {
+            let mut tl = Lexer::new(opts, &NoIncludes);
+            tl.sources = sources;
+            tl.defines = defines;
+            tl.substs = substs;
+            tl.compat = compat;
+            push_main_range(&mut tl, id, split, len, tail_identity);
+            tl.run();
+            let r = each(Part {
+                tokens: &tl.tokens,
+                sources: &tl.sources,
+            });
+            (tl.tokens, tl.expansions, tl.diags, tl.defines.len(), r)
+        });
+        push_main_range(&mut lx, id, header_end, split, identity);
+        lx.run();
+        let r = each(Part {
+            tokens: &lx.tokens,
+            sources: &lx.sources,
+        });
+        (r, tail.join())
+    });
+    let Ok((mut tail_tokens, tail_expansions, tail_diags, tail_defines, tail)) = tail else {
+        return one();
+    };
+    // The tail may not define anything, and neither part may report anything.
+    if !lx.diags.is_empty() || !tail_diags.is_empty() || tail_defines != lx.defines.len() {
+        return one();
+    }
+    // The tail's expansions are numbered after the head's, as a sequential run numbers them.
+    let offset = u32::try_from(lx.expansions.len()).unwrap_or(u32::MAX);
+    let shift = |e: ExpansionId| {
+        u32::try_from(e.index())
+            .ok()
+            .and_then(|i| i.checked_add(offset))
+            .and_then(ExpansionId::new)
+    };
+    for t in &mut tail_tokens {
+        if let Some(e) = t.expansion {
+            match shift(e) {
+                Some(moved) => t.expansion = Some(moved),
+                None => return one(),
+            }
+        }
+    }
+    for mut e in tail_expansions {
+        e.parent = match e.parent.map(shift) {
+            Some(Some(p)) => Some(p),
+            Some(None) => return one(),
+            None => None,
+        };
+        lx.expansions.push(e);
+    }
+    lx.tokens.append(&mut tail_tokens);
+    Split::Two {
+        lexed: finish(lx),
+        head,
+        tail,
+    }
+}
+
+/// Pushes the main file's bytes `start..end` as the frame to lex.
+fn push_main_range(lx: &mut Lexer<'_>, id: FileId, start: usize, end: usize, identity: PathBuf) {
+    let text = lx.sources.file(id).shared_text();
+    lx.frames.push(Frame {
+        file: id,
+        text,
+        pos: start,
+        end,
+        kind: FrameKind::File { identity },
+    });
+}
+
+/// Words that change the lexer's state outside a directive line.
+const STATEFUL: [&[u8]; 6] = [
+    b"#!",
+    b"!!",
+    b"//!",
+    b"include_file",
+    b"import_file",
+    b"loadmodule",
+];
+
+/// Route keywords a part may start with.
+const ROUTE_STARTS: [&[u8]; 8] = [
+    b"route",
+    b"request_route",
+    b"failure_route",
+    b"onreply_route",
+    b"reply_route",
+    b"branch_route",
+    b"onsend_route",
+    b"event_route",
+];
+
+/// The end of the header (the start of the line after the last preprocessor construct) and
+/// the split point: the start of a line past both the header and the middle of the text that
+/// begins a route block right after a line ending in `}`. `None` when there is no such line.
+fn split_points(text: &str) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let last = STATEFUL
+        .iter()
+        .filter_map(|w| memchr::memmem::rfind(b, w))
+        .max()
+        .map_or(0, |at| line_end(b, at));
+    // Splitting pays only when both parts are large.
+    let from = last.max(b.len() / 2);
+    if from > b.len() * 4 / 5 {
+        return None;
+    }
+    let mut at = from;
+    while let Some(nl) = memchr::memchr(b'\n', b.get(at..)?) {
+        let line = at + nl + 1;
+        if line >= b.len() * 9 / 10 {
+            return None;
+        }
+        if starts_route_block(&b[line..]) && prev_code_is_close(&b[..line]) {
+            return Some((last, line));
+        }
+        at = line;
+    }
+    None
+}
+
+/// The start of the line after the one holding `at`.
+fn line_end(b: &[u8], at: usize) -> usize {
+    memchr::memchr(b'\n', &b[at..]).map_or(b.len(), |i| at + i + 1)
+}
+
+/// Whether a line begins (at column 0) with a route keyword followed by `[`, `{` or a blank.
+fn starts_route_block(line: &[u8]) -> bool {
+    ROUTE_STARTS.iter().any(|k| {
+        line.starts_with(k) && matches!(line.get(k.len()), Some(b'[' | b'{' | b' ' | b'\t'))
+    })
+}
+
+/// Whether a trimmed line is empty or a `#` (not `#!`) or `//` comment.
+fn is_blank_or_comment(line: &[u8]) -> bool {
+    let comment = line.starts_with(b"//") || (line.starts_with(b"#") && !line.starts_with(b"#!"));
+    line.is_empty() || comment
+}
+
+/// Whether the code before a line ends with `}` (the previous block ended): the last line
+/// that is neither blank nor a `#` or `//` comment ends in `}`.
+fn prev_code_is_close(before: &[u8]) -> bool {
+    before
+        .split(|&c| c == b'\n')
+        .rev()
+        .map(|line| line.trim_ascii())
+        .find(|line| !is_blank_or_comment(line))
+        .is_some_and(|line| line.ends_with(b"}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_comes_after_the_header_and_the_middle() {
+        let mut text = String::from("#!define X 1\nloadmodule \"sl.so\"\n");
+        for i in 0..100 {
+            text.push_str(&format!("# block {i}\nroute[R{i}] {{\n  drop;\n}}\n"));
+        }
+        let (header, split) = split_points(&text).expect("splits");
+        assert_eq!(&text[..header], "#!define X 1\nloadmodule \"sl.so\"\n");
+        assert!(split >= text.len() / 2);
+        assert!(text[split..].starts_with("route[R"));
+    }
+
+    #[test]
+    fn no_split_when_directives_come_late_or_no_block_starts_a_line() {
+        let mut text = String::new();
+        for i in 0..100 {
+            text.push_str(&format!("route[R{i}] {{\n  drop;\n}}\n"));
+        }
+        text.push_str("#!define LATE 1\n");
+        assert_eq!(split_points(&text), None);
+        let flat = "route[A] { drop; } route[B] { drop; } ".repeat(50);
+        assert_eq!(split_points(&flat), None);
+    }
+}
