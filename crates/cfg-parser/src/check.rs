@@ -1,21 +1,100 @@
 //! Semantic checks that need the whole AST: duplicate routes, calls to undefined routes, flags
 //! used before they are declared, empty blocks.
+//!
+//! The walk of the route bodies needs nothing from the rest of the file: it records what it
+//! finds ([`Finding`]), including the route calls and flag uses that only the whole file can
+//! judge. So it can run on any slice of the items, on any thread (the parser walks each part
+//! of a split file where it parsed it), and [`resolve`] turns the findings into diagnostics
+//! in walk order, as one sequential walk would.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::ast::*;
 use crate::diagnostic::Diagnostic;
 
-/// Runs every check and returns what it found.
-/// Runs the checks; the route bodies are walked in up to `parts` slices of the items on
-/// threads of their own (the result does not depend on `parts`).
-pub(crate) fn check(config: &Config, parts: usize) -> Vec<Diagnostic> {
+/// What the walk of some items found, in walk order.
+#[derive(Debug, Clone)]
+pub(crate) enum Finding {
+    /// A diagnostic that needs nothing else (an empty block).
+    Diag(Diagnostic),
+    /// `route(NAME)` with a literal name.
+    RouteCall(String, Span),
+    /// `setflag`/`resetflag`/`isflagset` on a named flag, in the item at this index (counted
+    /// from the start of the walked slice).
+    FlagUse(String, Span, usize),
+}
+
+/// Walks the route bodies of `items`; item indexes in the findings count from `items[0]`.
+pub(crate) fn walk(items: &[Item]) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut routes: HashMap<(RouteKind, String), Span> = HashMap::new();
-    for item in &config.items {
+    for (index, item) in items.iter().enumerate() {
+        if let Item::Route(r) = item {
+            if r.body.stmts.is_empty() {
+                out.push(Finding::Diag(Diagnostic::warning(
+                    format!(
+                        "empty `{}` block (Kamailio rejects empty blocks)",
+                        r.keyword
+                    ),
+                    r.body.span,
+                )));
+            }
+            let mut w = Walker {
+                item: index,
+                out: &mut out,
+            };
+            w.block(&r.body);
+        }
+    }
+    out
+}
+
+/// Runs every check: the route bodies are walked in up to `parts` slices of the items on
+/// threads of their own, or `walked` holds the findings of walks already made (one per run
+/// of items, in order, with the number of items each covered). The result does not depend
+/// on how the walk was cut.
+pub(crate) fn check(
+    config: &Config,
+    parts: usize,
+    walked: Option<Vec<(usize, Vec<Finding>)>>,
+) -> Vec<Diagnostic> {
+    let items = &config.items;
+    let walked = walked.unwrap_or_else(|| {
+        let parts = parts.clamp(1, items.len().max(1));
+        let bounds: Vec<usize> = (0..=parts).map(|k| items.len() * k / parts).collect();
+        let slices: Vec<&[Item]> = bounds
+            .windows(2)
+            .map(|w| items.get(w[0]..w[1]).unwrap_or_default())
+            .collect();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = slices
+                .iter()
+                .skip(1)
+                .map(|slice| s.spawn(move || walk(slice)))
+                .collect();
+            let first = slices.first().copied().unwrap_or_default();
+            let mut all = vec![(first.len(), walk(first))];
+            for (h, slice) in handles.into_iter().zip(slices.iter().skip(1)) {
+                match h.join() {
+                    Ok(found) => all.push((slice.len(), found)),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            all
+        })
+    });
+    let mut out = duplicate_routes(items);
+    resolve(items, walked, &mut out);
+    out
+}
+
+/// `duplicate route` errors, in item order.
+fn duplicate_routes(items: &[Item]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut routes: HashMap<(RouteKind, &str), Span> = HashMap::new();
+    for item in items {
         if let Item::Route(r) = item {
             if let Some(name) = &r.name {
-                let key = (r.kind, name.value.clone());
+                let key = (r.kind, name.value.as_str());
                 if let Some(first) = routes.get(&key) {
                     out.push(
                         Diagnostic::error(
@@ -30,91 +109,63 @@ pub(crate) fn check(config: &Config, parts: usize) -> Vec<Diagnostic> {
             }
         }
     }
-    let request_routes: HashSet<&str> = routes
-        .keys()
-        .filter(|(k, _)| *k == RouteKind::Request)
-        .map(|(_, n)| n.as_str())
+    out
+}
+
+/// Turns the findings of the walks (in item order) into diagnostics: a route call to a name
+/// no request route has, a flag used in an item before the first `flags` item declaring it.
+fn resolve(items: &[Item], walked: Vec<(usize, Vec<Finding>)>, out: &mut Vec<Diagnostic>) {
+    let request_routes: HashSet<&str> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Route(r) if r.kind == RouteKind::Request => r.name.as_ref(),
+            _ => None,
+        })
+        .map(|n| n.value.as_str())
         .collect();
-    let items = &config.items;
-    let parts = parts.clamp(1, items.len().max(1));
-    let bounds: Vec<usize> = (0..=parts).map(|k| items.len() * k / parts).collect();
-    let walk = |range: std::ops::Range<usize>| {
-        // Flags are declared by position: a slice starts with those declared before it.
-        let mut flags = declared_flags(items.get(..range.start).unwrap_or_default());
-        walk_items(
-            items.get(range).unwrap_or_default(),
-            &request_routes,
-            &mut flags,
-        )
-    };
-    std::thread::scope(|s| {
-        let handles: Vec<_> = bounds
-            .windows(2)
-            .skip(1)
-            .map(|w| {
-                let r = w[0]..w[1];
-                s.spawn(move || walk(r))
-            })
-            .collect();
-        out.extend(walk(0..bounds.get(1).copied().unwrap_or(0)));
-        for h in handles {
-            match h.join() {
-                Ok(diags) => out.extend(diags),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-    });
-    out
-}
-
-/// The flags the `flags` items among `items` declare.
-fn declared_flags(items: &[Item]) -> HashSet<String> {
-    let mut flags = HashSet::new();
-    for item in items {
+    // Where each flag is first declared.
+    let mut declared: HashMap<&str, usize> = HashMap::new();
+    for (index, item) in items.iter().enumerate() {
         if let Item::Flags(f) = item {
-            flags.extend(f.flags.iter().map(|d| d.name.value.clone()));
-        }
-    }
-    flags
-}
-
-/// Walks the route bodies of `items` in order, declaring flags as their `flags` items come.
-fn walk_items(
-    items: &[Item],
-    routes: &HashSet<&str>,
-    flags: &mut HashSet<String>,
-) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for item in items {
-        match item {
-            Item::Flags(f) => flags.extend(f.flags.iter().map(|d| d.name.value.clone())),
-            Item::Route(r) => {
-                if r.body.stmts.is_empty() {
-                    out.push(Diagnostic::warning(
-                        format!(
-                            "empty `{}` block (Kamailio rejects empty blocks)",
-                            r.keyword
-                        ),
-                        r.body.span,
-                    ));
-                }
-                let mut w = Walker {
-                    routes,
-                    flags,
-                    out: &mut out,
-                };
-                w.block(&r.body);
+            for d in &f.flags {
+                declared.entry(d.name.value.as_str()).or_insert(index);
             }
-            _ => {}
         }
     }
-    out
+    let mut offset = 0;
+    for (len, findings) in walked {
+        for finding in findings {
+            match finding {
+                Finding::Diag(d) => out.push(d),
+                Finding::RouteCall(name, span) => {
+                    if name != "0" && !request_routes.contains(name.as_str()) {
+                        out.push(
+                            Diagnostic::error(format!("route `{name}` is not defined"), span)
+                                .with_help("define it with `route[NAME] { … }`"),
+                        );
+                    }
+                }
+                Finding::FlagUse(name, span, item) => {
+                    let before = declared
+                        .get(name.as_str())
+                        .is_some_and(|&d| d < offset + item);
+                    if !before {
+                        out.push(
+                            Diagnostic::error(format!("flag `{name}` is not declared"), span)
+                                .with_help("declare it before use with `flags NAME`"),
+                        );
+                    }
+                }
+            }
+        }
+        offset += len;
+    }
 }
 
 struct Walker<'a> {
-    routes: &'a HashSet<&'a str>,
-    flags: &'a HashSet<String>,
-    out: &'a mut Vec<Diagnostic>,
+    /// The index of the item being walked.
+    item: usize,
+    out: &'a mut Vec<Finding>,
 }
 
 impl Walker<'_> {
@@ -127,10 +178,10 @@ impl Walker<'_> {
     fn nested(&mut self, s: &Stmt) {
         if let Stmt::Block(b) = s {
             if b.stmts.is_empty() {
-                self.out.push(Diagnostic::warning(
+                self.out.push(Finding::Diag(Diagnostic::warning(
                     "empty block (Kamailio rejects empty blocks)",
                     b.span,
-                ));
+                )));
             }
         }
         self.stmt(s);
@@ -211,22 +262,13 @@ impl Walker<'_> {
         match c.name.value.as_str() {
             "route" => {
                 if let Some((name, span)) = c.args.first().and_then(literal) {
-                    if name != "0" && !self.routes.contains(name.as_str()) {
-                        self.out.push(
-                            Diagnostic::error(format!("route `{name}` is not defined"), span)
-                                .with_help("define it with `route[NAME] { … }`"),
-                        );
-                    }
+                    self.out.push(Finding::RouteCall(name, span));
                 }
             }
             "setflag" | "resetflag" | "isflagset" => {
                 if let Some(Arg::Expr(Expr::Word { word, span })) = c.args.first() {
-                    if !self.flags.contains(word) {
-                        self.out.push(
-                            Diagnostic::error(format!("flag `{word}` is not declared"), *span)
-                                .with_help("declare it before use with `flags NAME`"),
-                        );
-                    }
+                    self.out
+                        .push(Finding::FlagUse(word.clone(), *span, self.item));
                 }
             }
             _ => {}

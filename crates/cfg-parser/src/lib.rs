@@ -102,24 +102,38 @@ pub fn parse_file_splitting_from(
     if split::parts_for(usize::MAX) < 2 {
         return parse_lexed(cfg_lexer::lex_file(path, opts, loader));
     }
+    // Each part is parsed, and its route bodies walked for the checks, where it was lexed.
     let parse_part = |part: cfg_lexer::Part<'_>| {
-        split::parse_all(grammar::Cx {
+        let items: Vec<ast::Item> = split::parse_all(grammar::Cx {
             toks: part.tokens,
             sources: part.sources,
-        })
+        })?
+        .into_iter()
+        .flatten()
+        .collect();
+        let found = check::walk(&items);
+        Some((items, found))
     };
     match cfg_lexer::lex_file_in_two(path, opts, loader, min_len, parse_part) {
         cfg_lexer::Split::Two {
             lexed,
-            head: Some(mut items),
-            tail: Some(tail),
+            head: Some((mut items, head_found)),
+            tail: Some((tail, tail_found)),
         } => {
+            let walked = vec![(items.len(), head_found), (tail.len(), tail_found)];
             items.extend(tail);
             let parts = split::parts_for(lexed.tokens.len());
-            assemble(lexed, parts, Some(items))
+            assemble(lexed, parts, Some(Clean { items, walked }))
         }
         cfg_lexer::Split::Two { lexed, .. } | cfg_lexer::Split::One(lexed) => parse_lexed(lexed),
     }
+}
+
+/// Items that parsed without error, with the checks' walk of their route bodies (per run of
+/// items, see `check::check`).
+struct Clean {
+    items: Vec<ast::Item>,
+    walked: Vec<(usize, Vec<check::Finding>)>,
 }
 
 /// Parses config text (`name` is its path for messages and includes).
@@ -144,7 +158,7 @@ pub fn parse_lexed_in_parts(lexed: Lexed, parts: usize) -> Parsed {
 /// The parse of `lexed`: the items, when the lexing threads already parsed them without
 /// error, or a parse in `parts` chunks (again in one piece with rich errors on any error);
 /// then the diagnostics and the checks.
-fn assemble(lexed: Lexed, parts: usize, parsed: Option<Vec<Option<ast::Item>>>) -> Parsed {
+fn assemble(lexed: Lexed, parts: usize, clean: Option<Clean>) -> Parsed {
     let mut diagnostics: Vec<Diagnostic> = lexed
         .diagnostics
         .iter()
@@ -158,37 +172,45 @@ fn assemble(lexed: Lexed, parts: usize, parsed: Option<Vec<Option<ast::Item>>>) 
     // A config is usually valid: parse it with free errors first (in chunks on several threads
     // when it is large), and again in one piece with rich errors (for the diagnostics) only
     // when that finds a problem.
-    let fast = parsed.or_else(|| {
+    let clean = clean.or_else(|| {
         let bounds = if parts > 1 {
             split::chunk_bounds(&split::cut_points(&lexed.tokens), n, parts)
         } else {
             vec![0, n]
         };
-        split::parse_chunks(cx, &bounds)
+        let items = split::parse_chunks(cx, &bounds)?
+            .into_iter()
+            .flatten()
+            .collect();
+        Some(Clean {
+            items,
+            walked: Vec::new(),
+        })
     });
-    // The rich errors borrow the input, so it outlives the match (built only when needed).
-    let input;
-    let (items, errs) = match fast {
-        Some(items) => (Some(items), Vec::new()),
-        None => {
-            input = grammar::input(&lexed.tokens, 0..n);
-            grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
-                .parse(input.as_slice())
-                .into_output_errors()
+    let (config, walked) = match clean {
+        Some(Clean { items, walked }) => {
+            // A clean parse needs balanced braces: nothing more to report.
+            let walked = (!walked.is_empty()).then_some(walked);
+            (ast::Config { items }, walked)
         }
-    };
-    let braces = brace_balance(&lexed.tokens);
-    // With unbalanced braces, everything after the unclosed `{` is misread: keep the parser's
-    // errors before it only, and say where the brace is.
-    let cutoff = braces.iter().map(|d| (d.span.file, d.span.start)).min();
-    diagnostics.extend(
-        errs.iter()
-            .map(|e| Diagnostic::from_rich(e, cx))
-            .filter(|d| cutoff.is_none_or(|c| (d.span.file, d.span.start) < c)),
-    );
-    diagnostics.extend(braces);
-    let config = ast::Config {
-        items: items.unwrap_or_default().into_iter().flatten().collect(),
+        None => {
+            let input = grammar::input(&lexed.tokens, 0..n);
+            let (items, errs) = grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
+                .parse(input.as_slice())
+                .into_output_errors();
+            let braces = brace_balance(&lexed.tokens);
+            // With unbalanced braces, everything after the unclosed `{` is misread: keep the
+            // parser's errors before it only, and say where the brace is.
+            let cutoff = braces.iter().map(|d| (d.span.file, d.span.start)).min();
+            diagnostics.extend(
+                errs.iter()
+                    .map(|e| Diagnostic::from_rich(e, cx))
+                    .filter(|d| cutoff.is_none_or(|c| (d.span.file, d.span.start) < c)),
+            );
+            diagnostics.extend(braces);
+            let items = items.unwrap_or_default().into_iter().flatten().collect();
+            (ast::Config { items }, None)
+        }
     };
     if lexed.tokens.is_empty() && !lexed.has_errors() {
         let main = Span::new(cfg_lexer::FileId(0), 0, 0);
@@ -197,7 +219,7 @@ fn assemble(lexed: Lexed, parts: usize, parsed: Option<Vec<Option<ast::Item>>>) 
             main,
         ));
     }
-    diagnostics.extend(check::check(&config, parts));
+    diagnostics.extend(check::check(&config, parts, walked));
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start));
     Parsed {
         config,

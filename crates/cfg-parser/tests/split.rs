@@ -117,8 +117,21 @@ fn header_and_routes(routes: usize, broken_at: Option<usize>) -> String {
     );
     for i in 0..routes {
         let broken = if broken_at == Some(i) { "setflag(" } else { "" };
+        // What the checks report, in both halves: an empty block, an undeclared flag, a
+        // call to an undefined route; and a declared flag that is fine.
+        let checked = match i % 40 {
+            0 => "if (method == \"X\") {\n  }\n  setflag(FL);",
+            13 => "if (isflagset(NOPE)) { drop; }",
+            27 => "route(MISSING);",
+            // Declared by the `flags` item before route 200: an error before it only.
+            5 => "setflag(LATE);",
+            _ => "",
+        };
+        if i == 200 {
+            text.push_str("flags LATE;\n");
+        }
         text.push_str(&format!(
-            "route[R{i}] {{\n  if (src_ip == LOCAL && $rU == \"u{i}.DOMAIN\") {{\n    setflag(FLAG_A);\n  }}\n  {broken}$var(x) = \"a\" \"b{i}\";\n  $var(p) = PAIR;\n  route(R{next});\n}}\n",
+            "route[R{i}] {{\n  if (src_ip == LOCAL && $rU == \"u{i}.DOMAIN\") {{\n    setflag(FLAG_A);\n  }}\n  {checked}\n  {broken}$var(x) = \"a\" \"b{i}\";\n  $var(p) = PAIR;\n  route(R{next});\n}}\n",
             next = (i + 1) % routes
         ));
     }
@@ -167,6 +180,18 @@ fn a_file_lexed_and_parsed_in_two_parts_is_the_same() {
         cfg_lexer::Split::One(_) => panic!("the file was not split"),
     }
     assert_same_split(&path);
+    let parsed = cfg_parser::parse_file(&path, &LexOptions::default(), &FsLoader);
+    let count = |what: &str| {
+        parsed
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.contains(what))
+            .count()
+    };
+    assert_eq!(count("empty block"), 8);
+    assert_eq!(count("flag `NOPE` is not declared"), 8);
+    assert_eq!(count("route `MISSING` is not defined"), 7);
+    assert_eq!(count("flag `LATE` is not declared"), 5);
     // A mistake in the second part: one sequential run reports it, as without the split.
     let broken = write_temp("split-broken.cfg", &header_and_routes(300, Some(250)));
     assert_same_split(&broken);
