@@ -62,6 +62,7 @@ mod token;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -206,9 +207,19 @@ impl Lexed {
 
 /// Lexes the config file at `path`, reading it and its includes through `loader`.
 pub fn lex_file(path: &Path, opts: &LexOptions, loader: &dyn SourceLoader) -> Lexed {
+    lex_loaded(path, loader.load(path).map(Arc::from), opts, loader)
+}
+
+/// [`lex_file`] for a main file already read (`text`, or the error reading it gave).
+fn lex_loaded(
+    path: &Path,
+    text: std::io::Result<Arc<str>>,
+    opts: &LexOptions,
+    loader: &dyn SourceLoader,
+) -> Lexed {
     let mut lx = Lexer::new(opts, loader);
     // The main file is always FileId(0), so it is added before the builtin defines.
-    match loader.load(path) {
+    match text {
         Ok(text) => {
             let identity = loader.identity(path);
             let len = text.len();
@@ -243,15 +254,26 @@ pub fn lex_str_with(name: &str, text: &str, opts: &LexOptions, loader: &dyn Sour
 }
 
 fn push_main(lx: &mut Lexer<'_>, id: FileId, len: usize, identity: std::path::PathBuf) {
+    push_main_range(lx, id, 0..len, identity);
+    lx.run();
+}
+
+/// Pushes the bytes `range` of the main file as the frame to lex (a split file lexes its
+/// parts from different frames of the same file).
+fn push_main_range(
+    lx: &mut Lexer<'_>,
+    id: FileId,
+    range: std::ops::Range<usize>,
+    identity: std::path::PathBuf,
+) {
     let text = lx.sources.file(id).shared_text();
     lx.frames.push(lexer::Frame {
         file: id,
         text,
-        pos: 0,
-        end: len,
+        pos: range.start,
+        end: range.end,
         kind: FrameKind::File { identity },
     });
-    lx.run();
 }
 
 fn finish(lx: Lexer<'_>) -> Lexed {

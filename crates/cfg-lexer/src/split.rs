@@ -13,12 +13,13 @@
 //! is lexed again in one piece ([`Split::One`]), so messages never depend on the split. A
 //! successful split gives exactly the tokens, expansions and defines of a sequential run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
-use crate::lexer::{Frame, FrameKind, Lexer};
-use crate::source::{FileId, SourceLoader, SourceMap, SourceOrigin};
+use crate::lexer::Lexer;
+use crate::source::{SourceLoader, SourceMap, SourceOrigin};
 use crate::token::{ExpansionId, Token};
-use crate::{finish, predefine, LexOptions, Lexed};
+use crate::{finish, lex_loaded, predefine, push_main_range, LexOptions, Lexed};
 
 /// One part of a file lexed in two: its tokens and the sources their spans point into.
 #[derive(Debug, Clone, Copy)]
@@ -74,10 +75,12 @@ pub fn lex_file_in_two<R: Send>(
     min_len: usize,
     each: impl Fn(Part<'_>) -> R + Sync,
 ) -> Split<R> {
-    let one = || Split::One(crate::lex_file(path, opts, loader));
-    let Ok(text) = loader.load(path) else {
-        return one();
+    let text: Arc<str> = match loader.load(path) {
+        Ok(t) => t.into(),
+        Err(e) => return Split::One(lex_loaded(path, Err(e), opts, loader)),
     };
+    // The file in one piece, from the text already read.
+    let one = || Split::One(lex_loaded(path, Ok(Arc::clone(&text)), opts, loader));
     if text.len() < min_len {
         return one();
     }
@@ -86,11 +89,13 @@ pub fn lex_file_in_two<R: Send>(
     };
     let len = text.len();
     let mut lx = Lexer::new(opts, loader);
-    let id = lx.sources.add(SourceOrigin::File(path.to_path_buf()), text);
+    let id = lx
+        .sources
+        .add(SourceOrigin::File(path.to_path_buf()), Arc::clone(&text));
     predefine(&mut lx);
     let identity = loader.identity(path);
     // The header, with every directive in it.
-    push_main_range(&mut lx, id, 0, header_end, identity.clone());
+    push_main_range(&mut lx, id, 0..header_end, identity.clone());
     lx.run_frames();
     if !lx.diags.is_empty() || !lx.conds.is_empty() || lx.pending_subst.is_some() {
         return one();
@@ -122,7 +127,7 @@ pub fn lex_file_in_two<R: Send>(
             tl.defines = defines;
             tl.substs = substs;
             tl.compat = compat;
-            push_main_range(&mut tl, id, split, len, tail_identity);
+            push_main_range(&mut tl, id, split..len, tail_identity);
             tl.run();
             let r = each(Part {
                 tokens: &tl.tokens,
@@ -130,7 +135,7 @@ pub fn lex_file_in_two<R: Send>(
             });
             (tl.tokens, tl.expansions, tl.diags, tl.defines.len(), r)
         });
-        push_main_range(&mut lx, id, header_end, split, identity);
+        push_main_range(&mut lx, id, header_end..split, identity);
         lx.run();
         let r = each(Part {
             tokens: &lx.tokens,
@@ -175,18 +180,6 @@ pub fn lex_file_in_two<R: Send>(
         head,
         tail,
     }
-}
-
-/// Pushes the main file's bytes `start..end` as the frame to lex.
-fn push_main_range(lx: &mut Lexer<'_>, id: FileId, start: usize, end: usize, identity: PathBuf) {
-    let text = lx.sources.file(id).shared_text();
-    lx.frames.push(Frame {
-        file: id,
-        text,
-        pos: start,
-        end,
-        kind: FrameKind::File { identity },
-    });
 }
 
 /// Words that change the lexer's state outside a directive line.
