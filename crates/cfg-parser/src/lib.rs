@@ -99,7 +99,7 @@ pub fn parse_file_splitting_from(
     loader: &dyn SourceLoader,
     min_len: usize,
 ) -> Parsed {
-    if split::parts_for(usize::MAX) < 2 {
+    if split::threads() < 2 {
         return parse_lexed(cfg_lexer::lex_file(path, opts, loader));
     }
     // Each part is parsed, and its route bodies walked for the checks, where it was lexed.

@@ -124,6 +124,11 @@ pub(crate) fn parts_for(n: usize) -> usize {
     if n < MIN_TOKENS_TO_SPLIT {
         return 1;
     }
+    threads()
+}
+
+/// How many threads a large file is worth: the cores, at most four.
+pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |p| p.get().min(4))
 }
 
