@@ -192,6 +192,17 @@ const STATEFUL: [&[u8]; 6] = [
     b"loadmodule",
 ];
 
+/// Any of [`STATEFUL`]: an alternation of literals, which the regex engine searches for with
+/// a SIMD multi-literal search. Matches that overlap are on one line, so the last match found
+/// ends the same line as the last occurrence of any of the words.
+static STATEFUL_WORDS: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+    let words: Vec<String> = STATEFUL
+        .iter()
+        .map(|w| regex::escape(&String::from_utf8_lossy(w)))
+        .collect();
+    regex::bytes::Regex::new(&words.join("|")).expect("escaped literals form a valid regex")
+});
+
 /// Route keywords a part may start with.
 const ROUTE_STARTS: [&[u8]; 8] = [
     b"route",
@@ -209,11 +220,12 @@ const ROUTE_STARTS: [&[u8]; 8] = [
 /// begins a route block right after a line ending in `}`. `None` when there is no such line.
 fn split_points(text: &str) -> Option<(usize, usize)> {
     let b = text.as_bytes();
-    let last = STATEFUL
-        .iter()
-        .filter_map(|w| memchr::memmem::rfind(b, w))
-        .max()
-        .map_or(0, |at| line_end(b, at));
+    // Stateful words are rare: one forward pass finds them all (six reverse searches took
+    // most of a millisecond on a 500 kB file).
+    let last = STATEFUL_WORDS
+        .find_iter(b)
+        .last()
+        .map_or(0, |m| line_end(b, m.start()));
     // Splitting pays only when both parts are large.
     let from = last.max(b.len() / 2);
     if from > b.len() * 4 / 5 {
@@ -276,6 +288,22 @@ mod tests {
         assert_eq!(&text[..header], "#!define X 1\nloadmodule \"sl.so\"\n");
         assert!(split >= text.len() / 2);
         assert!(text[split..].starts_with("route[R"));
+    }
+
+    #[test]
+    fn the_header_ends_after_the_last_stateful_word_of_any_kind() {
+        let blocks: String = (0..100)
+            .map(|i| format!("route[R{i}] {{\n  drop;\n}}\n"))
+            .collect();
+        for word in STATEFUL {
+            let word = String::from_utf8_lossy(word);
+            let head = format!("#!define X 1\nx=1 {word} y\nz=2\n");
+            let text = format!("{head}{blocks}");
+            let (header, _) = split_points(&text).expect("splits");
+            assert_eq!(&text[..header], format!("#!define X 1\nx=1 {word} y\n"), "{word}");
+        }
+        let text = format!("{blocks}{blocks}");
+        assert_eq!(split_points(&text).map(|(h, _)| h), Some(0));
     }
 
     #[test]
