@@ -300,7 +300,11 @@ mod tests {
             let head = format!("#!define X 1\nx=1 {word} y\nz=2\n");
             let text = format!("{head}{blocks}");
             let (header, _) = split_points(&text).expect("splits");
-            assert_eq!(&text[..header], format!("#!define X 1\nx=1 {word} y\n"), "{word}");
+            assert_eq!(
+                &text[..header],
+                format!("#!define X 1\nx=1 {word} y\n"),
+                "{word}"
+            );
         }
         let text = format!("{blocks}{blocks}");
         assert_eq!(split_points(&text).map(|(h, _)| h), Some(0));

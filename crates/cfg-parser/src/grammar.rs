@@ -1173,11 +1173,14 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                     otherwise: Box::new(b),
                     span: cx.span(e.span()),
                 });
+            // Most operands are variables and strings: they are tried first. Alternatives
+            // that can start with the same token keep their order (an IP before a number,
+            // `strlen(…)`/`selval(…)` before a call, a call before a keyword or a word).
             let atom = choice((
+                var,
+                str_atom,
                 ip_net,
                 simple,
-                str_atom,
-                var,
                 select_atom,
                 paren,
                 unary_fn,
@@ -1226,8 +1229,12 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                 .labelled("operator");
             let chain = unary
                 .clone()
-                .then(op.then(unary).repeated().collect::<Vec<_>>())
-                .map(|(first, rest)| fold_by_precedence(first, rest))
+                .map(Chain::new)
+                .foldl(op.then(unary).repeated(), |mut chain, (op, operand)| {
+                    chain.push(op, operand);
+                    chain
+                })
+                .map(|chain| chain.tree)
                 .boxed();
             chain
         })
@@ -1357,14 +1364,16 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
             .map_with(move |_, e| Stmt::Empty {
                 span: cx.span(e.span()),
             });
+            // Every alternative starts with a token of its own, so the most common statements
+            // (assignments and calls) are tried first.
             choice((
+                assign,
+                call_stmt,
                 if_stmt,
                 switch_stmt,
                 while_stmt,
                 ret,
                 brk,
-                assign,
-                call_stmt,
                 block.clone().map(Stmt::Block),
                 empty,
             ))
@@ -1386,44 +1395,53 @@ fn recovered_block(cx: Cx<'_>, s: SimpleSpan) -> Block {
     }
 }
 
-/// Folds `first (op operand)*` into a tree by operator precedence, left-associative at every
-/// level (shunting-yard).
-fn fold_by_precedence(first: Expr, rest: Vec<(BinaryOp, Expr)>) -> Expr {
-    fn reduce(operands: &mut Vec<Expr>, ops: &mut Vec<BinaryOp>) {
-        if let (Some(op), Some(right), Some(left)) = (ops.pop(), operands.pop(), operands.pop()) {
-            let span = left.span().to(right.span());
-            operands.push(Expr::Binary {
-                op,
-                left: Box::new(left),
-                right: Box::new(right),
-                span,
-            });
+/// A chain `operand (op operand)*` folded into a tree by operator precedence as it is read,
+/// left-associative at every level: each operator goes down the right edge of the tree built
+/// so far, past the operators of this chain that bind less tightly, and takes the subtree it
+/// finds there as its left operand. No stacks: the chain costs nothing but its nodes.
+struct Chain {
+    tree: Expr,
+    /// How many nodes at the top of the tree's right edge this chain built (a parenthesised
+    /// operand is a binary node too, but no operator may go into it).
+    edge: usize,
+}
+
+impl Chain {
+    fn new(first: Expr) -> Self {
+        Chain {
+            tree: first,
+            edge: 0,
         }
     }
-    // Most expressions have no operator: no stacks for them.
-    if rest.is_empty() {
-        return first;
-    }
-    let mut operands = Vec::with_capacity(rest.len() + 1);
-    operands.push(first);
-    let mut ops: Vec<BinaryOp> = Vec::with_capacity(rest.len());
-    for (op, operand) in rest {
-        while ops
-            .last()
-            .is_some_and(|top| top.precedence() >= op.precedence())
-        {
-            reduce(&mut operands, &mut ops);
+
+    /// Adds `op operand` to the chain.
+    fn push(&mut self, op: BinaryOp, operand: Expr) {
+        let end = operand.span();
+        let mut node = &mut self.tree;
+        let mut depth = 0;
+        loop {
+            let looser = |e: &Expr| matches!(e, Expr::Binary { op: o, .. } if o.precedence() < op.precedence());
+            if depth == self.edge || !looser(node) {
+                break;
+            }
+            let Expr::Binary { right, span, .. } = node else {
+                break;
+            };
+            // The new operand ends every node on the way down.
+            *span = span.to(end);
+            node = right;
+            depth += 1;
         }
-        ops.push(op);
-        operands.push(operand);
+        let span = node.span().to(end);
+        let left = std::mem::replace(node, Expr::Int { value: 0, span });
+        *node = Expr::Binary {
+            op,
+            left: Box::new(left),
+            right: Box::new(operand),
+            span,
+        };
+        self.edge = depth + 1;
     }
-    while !ops.is_empty() {
-        reduce(&mut operands, &mut ops);
-    }
-    operands.pop().unwrap_or(Expr::Int {
-        value: 0,
-        span: Span::new(cfg_lexer::FileId(0), 0, 0),
-    })
 }
 
 /// The route block type a keyword starts, if any.

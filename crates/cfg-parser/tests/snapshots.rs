@@ -49,6 +49,29 @@ fn expression_precedence() {
 }
 
 #[test]
+fn every_precedence_level_in_one_chain() {
+    // Ascending: each operator binds tighter than the one before, so all eleven wait.
+    let up = "route[P] { $var(u) = 1 || 2 && 3 | 4 & 5 ^ 6 << 7 >> 8 == 9 > 10 + 11 * 12; }\n";
+    assert!(
+        printed(up).contains(
+            "(1 || (2 && (3 | (4 & (5 ^ (6 << (7 >> (8 == (9 > (10 + (11 * 12)))))))))))"
+        ),
+        "{}",
+        printed(up)
+    );
+    // Descending, then ascending again: every operator folds what came before it.
+    let down =
+        "route[P] { $var(d) = 1 * 2 + 3 > 4 == 5 >> 6 << 7 ^ 8 & 9 | 10 && 11 || 12 * 13 - 14; }\n";
+    assert!(
+        printed(down).contains(
+            "(((((((((((1 * 2) + 3) > 4) == 5) >> 6) << 7) ^ 8) & 9) | 10) && 11) || ((12 * 13) - 14))"
+        ),
+        "{}",
+        printed(down)
+    );
+}
+
+#[test]
 fn statements() {
     let src = "#!KAMAILIO\n\
         request_route {\n\
