@@ -75,8 +75,28 @@ pub(crate) fn chunk_bounds(cuts: &[usize], n: usize, parts: usize) -> Vec<usize>
 /// (`cfg_lexer::lex_file_in_two`): the second part's lexing overlaps the first's.
 pub(crate) const MIN_BYTES_TO_SPLIT_LEXING: usize = 64 * 1024;
 
-/// Parses the tokens `range` of `cx` with free errors; `None` on any syntax error.
+/// The most tokens one call of the grammar reads in a large range: its input (a copy of the
+/// token kinds) then stays small enough to come from memory the allocator has just freed,
+/// where one input for the whole range is megabytes of fresh pages.
+const PIECE_TOKENS: usize = 4096;
+
+/// Parses the tokens `range` of `cx` with free errors, in pieces of about [`PIECE_TOKENS`]
+/// cut before top-level route blocks; `None` on any syntax error.
 fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
+    let cuts = cut_points(cx.toks.get(range.clone()).unwrap_or_default());
+    let mut items = Vec::new();
+    let mut start = range.start;
+    for cut in cuts.iter().map(|c| c + range.start).chain([range.end]) {
+        if cut > start && (cut - start >= PIECE_TOKENS || cut == range.end) {
+            items.extend(parse_piece(cx, start..cut)?);
+            start = cut;
+        }
+    }
+    Some(items)
+}
+
+/// Parses the tokens `range` of `cx` in one call of the grammar; `None` on any syntax error.
+fn parse_piece(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
     let start = range.start;
     let input = grammar::input(cx.toks, range);
     // Slice spans count from the chunk's start: shifted, they are indexes into all tokens.
@@ -151,6 +171,33 @@ mod tests {
         }
         // `route(A)` inside a block is no cut, nor the first route (no `}` before it).
         assert!(cuts.iter().all(|&c| c > 4));
+    }
+
+    #[test]
+    fn a_range_parsed_in_pieces_is_parsed_as_in_one_call() {
+        let mut text = String::from("#!define N 7\nlisten=udp:127.0.0.1:5060\n");
+        for i in 0..400 {
+            text.push_str(&format!(
+                "route[R{i}] {{\n  $var(x) = {i} + N * 2;\n  if ($var(x) > 3 && method == \"INVITE\") {{ route(R0); }}\n}}\n"
+            ));
+            if i % 50 == 0 {
+                text.push_str(&format!("modparam(\"m\", \"p{i}\", {i})\n"));
+            }
+        }
+        let lexed =
+            cfg_lexer::lex_str_with("t.cfg", &text, &Default::default(), &cfg_lexer::FsLoader);
+        let n = lexed.tokens.len();
+        assert!(n > 3 * PIECE_TOKENS, "{n} tokens");
+        let cx = Cx {
+            toks: &lexed.tokens,
+            sources: &lexed.sources,
+        };
+        let pieces = parse_range(cx, 0..n).expect("parses");
+        assert_eq!(pieces.len(), 400 + 8 + 1);
+        assert_eq!(Some(pieces), parse_piece(cx, 0..n));
+        // From a cut in the middle to the end, too.
+        let mid = cut_points(&lexed.tokens)[200];
+        assert_eq!(parse_range(cx, mid..n), parse_piece(cx, mid..n));
     }
 
     #[test]
