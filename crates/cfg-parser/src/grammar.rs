@@ -16,7 +16,7 @@ use crate::params::{self, ParamType};
 
 /// The parser's view of a token: borrowed and `Copy`, because chumsky copies the token for
 /// every alternative it tries (an owned `String` per attempt made parsing ten times slower).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Eq)]
 pub(crate) enum Tok<'a> {
     Ident(&'a str),
     NumIdent(&'a str),
@@ -31,6 +31,30 @@ pub(crate) enum Tok<'a> {
     EventRouteName(&'a str),
     Punct(Punct),
     Subst(SubstKind),
+}
+
+/// Written out so that it inlines: `just(token)` compares every token it sees, and the
+/// derived comparison was a call per attempt.
+impl PartialEq for Tok<'_> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Tok::Punct(a), Tok::Punct(b)) => a == b,
+            (Tok::Keyword(a), Tok::Keyword(b)) => a == b,
+            (Tok::Number(a), Tok::Number(b)) => a == b,
+            (Tok::Subst(a), Tok::Subst(b)) => a == b,
+            (Tok::Ident(a), Tok::Ident(b))
+            | (Tok::NumIdent(a), Tok::NumIdent(b))
+            | (Tok::Str(a), Tok::Str(b))
+            | (Tok::Ipv6(a), Tok::Ipv6(b))
+            | (Tok::Pvar(a), Tok::Pvar(b))
+            | (Tok::AvpOrPvar(a), Tok::AvpOrPvar(b))
+            | (Tok::Attr(a), Tok::Attr(b))
+            | (Tok::Select(a), Tok::Select(b))
+            | (Tok::EventRouteName(a), Tok::EventRouteName(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl<'a> From<&'a TokenKind> for Tok<'a> {
