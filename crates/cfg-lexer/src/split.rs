@@ -94,6 +94,9 @@ pub fn lex_file_in_two<R: Send>(
         .add(SourceOrigin::File(path.to_path_buf()), Arc::clone(&text));
     predefine(&mut lx);
     let identity = loader.identity(path);
+    // Room for every token (about one per four bytes of config; a guess too small only means
+    // a reallocation): the tail's tokens are appended without moving the head's.
+    lx.tokens.reserve(len / 4);
     // The header, with every directive in it.
     push_main_range(&mut lx, id, 0..header_end, identity.clone());
     lx.run_frames();
