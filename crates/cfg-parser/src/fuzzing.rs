@@ -2,8 +2,9 @@
 
 use cfg_lexer::{LexOptions, MemoryLoader};
 
-/// Lexes and parses `data` as a config (no panic allowed), checks that every diagnostic
-/// resolves to a position, and — when it parses cleanly — that the printed AST parses
+/// Lexes and parses `data` as a config (no panic allowed), checks that the fast parse agrees
+/// with the rich one ([`assert_fast_parse_agrees`]), that every diagnostic resolves to a
+/// position, and — when it parses cleanly — that the printed AST parses
 /// again without errors.
 ///
 /// # Panics
@@ -14,6 +15,7 @@ pub fn lex_parse_print(data: &[u8]) {
     loader.insert("fuzz.cfg", text.as_ref());
     loader.insert("inc.cfg", "listen=udp:127.0.0.1:5060\n");
     let parsed = crate::parse_file("fuzz.cfg".as_ref(), &LexOptions::default(), &loader);
+    assert_fast_parse_agrees(&parsed.lexed);
     for d in &parsed.diagnostics {
         let loc = parsed.sources().location(d.span);
         assert!(loc.start.line >= 1 && loc.start.col >= 1);
@@ -27,5 +29,24 @@ pub fn lex_parse_print(data: &[u8]) {
             errors.is_empty(),
             "printed config does not parse: {errors:?}\n{printed}"
         );
+    }
+}
+
+/// Checks that the fast parse (alternatives chosen by their first token, errors thrown away)
+/// accepts exactly what the rich parse accepts without error, with the same items.
+///
+/// # Panics
+/// When they disagree.
+pub fn assert_fast_parse_agrees(lexed: &cfg_lexer::Lexed) {
+    let (fast, rich, rich_failed) = crate::fast_and_rich_items(lexed);
+    match fast {
+        Some(items) => {
+            assert!(
+                !rich_failed,
+                "the fast parse accepts what the rich one rejects"
+            );
+            assert_eq!(items, rich, "the fast and the rich parse disagree");
+        }
+        None => assert!(rich_failed, "the fast parse rejects a clean config"),
     }
 }

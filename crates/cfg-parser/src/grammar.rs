@@ -106,17 +106,26 @@ pub(crate) type Err<'t> = Rich<'t, Tok<'t>, SimpleSpan>;
 pub(crate) trait GErr<'t, I: In<'t>>:
     chumsky::error::Error<'t, I> + chumsky::label::LabelError<'t, I, &'static str>
 {
+    /// Whether errors are thrown away (the first, fast parse): then statements and operands
+    /// go straight to the one alternative their first token can start. The rich parse tries
+    /// every alternative, as the messages list what each expected.
+    const FAST: bool;
+
     /// An error with a message; the message is built only if the error type keeps it.
     fn msg(span: SimpleSpan, msg: impl FnOnce() -> String) -> Self;
 }
 
 impl<'t, I: In<'t>> GErr<'t, I> for Err<'t> {
+    const FAST: bool = false;
+
     fn msg(span: SimpleSpan, msg: impl FnOnce() -> String) -> Self {
         Rich::custom(span, msg())
     }
 }
 
 impl<'t, I: In<'t>> GErr<'t, I> for chumsky::error::EmptyErr {
+    const FAST: bool = true;
+
     fn msg(_: SimpleSpan, _: impl FnOnce() -> String) -> Self {
         Self::default()
     }
@@ -1200,21 +1209,41 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
             // Most operands are variables and strings: they are tried first. Alternatives
             // that can start with the same token keep their order (an IP before a number,
             // `strlen(…)`/`selval(…)` before a call, a call before a keyword or a word).
-            let atom = choice((
+            let call_atom = call.clone().map(|c| Expr::Call(Box::new(c)));
+            let every_atom = choice((
                 var,
-                str_atom,
-                ip_net,
+                str_atom.clone(),
+                ip_net.clone(),
                 simple,
                 select_atom,
-                paren,
-                unary_fn,
-                selval,
-                call.clone().map(|c| Expr::Call(Box::new(c))),
+                paren.clone(),
+                unary_fn.clone(),
+                selval.clone(),
+                call_atom.clone(),
                 keyword_atom,
-                word,
+                word.clone(),
             ))
-            .labelled("expression")
-            .boxed();
+            .labelled("expression");
+            let atom = if <E::Error as GErr<'t, I>>::FAST {
+                // The alternatives of `every_atom` a first token can start, in its order.
+                let number = choice((ip_net, simple));
+                let keyword = choice((unary_fn, selval, call_atom.clone(), keyword_atom));
+                let ident = choice((call_atom, word.clone()));
+                custom(move |inp| match inp.peek() {
+                    Some(Tok::Pvar(_) | Tok::AvpOrPvar(_) | Tok::Attr(_)) => inp.parse(var),
+                    Some(Tok::Str(_)) => inp.parse(&str_atom),
+                    Some(Tok::Number(_)) => inp.parse(&number),
+                    Some(Tok::Keyword(_)) => inp.parse(&keyword),
+                    Some(Tok::Ident(_)) => inp.parse(&ident),
+                    Some(Tok::NumIdent(_)) => inp.parse(&word),
+                    Some(Tok::Select(_)) => inp.parse(select_atom),
+                    Some(Tok::Punct(Punct::LParen)) => inp.parse(&paren),
+                    _ => inp.parse(&every_atom),
+                })
+                .boxed()
+            } else {
+                every_atom.boxed()
+            };
 
             // One token test, where a choice of six parsers made six attempts per operand.
             let prefix = select! {
@@ -1390,18 +1419,40 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
             });
             // Every alternative starts with a token of its own, so the most common statements
             // (assignments and calls) are tried first.
-            choice((
-                assign,
-                call_stmt,
-                if_stmt,
-                switch_stmt,
-                while_stmt,
-                ret,
-                brk,
-                block.clone().map(Stmt::Block),
-                empty,
-            ))
-            .recover_with(via_parser(skip_stmt))
+            let block_stmt = block.clone().map(Stmt::Block);
+            let every_stmt = choice((
+                assign.clone(),
+                call_stmt.clone(),
+                if_stmt.clone(),
+                switch_stmt.clone(),
+                while_stmt.clone(),
+                ret.clone(),
+                brk.clone(),
+                block_stmt.clone(),
+                empty.clone(),
+            ));
+            let one_stmt = if <E::Error as GErr<'t, I>>::FAST {
+                // The alternative of `every_stmt` a first token can start.
+                custom(move |inp| match inp.peek() {
+                    Some(Tok::Pvar(_) | Tok::AvpOrPvar(_) | Tok::Attr(_)) => inp.parse(&assign),
+                    Some(Tok::Ident(_)) => inp.parse(&call_stmt),
+                    Some(Tok::Keyword(k)) => match k.canonical() {
+                        "if" => inp.parse(&if_stmt),
+                        "switch" => inp.parse(&switch_stmt),
+                        "while" => inp.parse(&while_stmt),
+                        "return" | "exit" | "drop" => inp.parse(&ret),
+                        "break" => inp.parse(&brk),
+                        _ => inp.parse(&every_stmt),
+                    },
+                    Some(Tok::Punct(Punct::LBrace)) => inp.parse(&block_stmt),
+                    Some(Tok::Punct(Punct::Semi)) => inp.parse(&empty),
+                    _ => inp.parse(&every_stmt),
+                })
+                .boxed()
+            } else {
+                every_stmt.boxed()
+            };
+            one_stmt.recover_with(via_parser(skip_stmt))
         })
         .boxed();
         let block = block_parser(cx, stmt).boxed();

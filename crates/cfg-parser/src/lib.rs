@@ -129,6 +129,27 @@ pub fn parse_file_splitting_from(
     }
 }
 
+/// The items of `lexed` from the fast parse (errors thrown away, each statement and operand
+/// read by the one alternative its first token can start; `None` on any error) and from the
+/// rich parse (every alternative tried, as for diagnostics), with whether the rich parse
+/// found an error; both in one piece. Public for the tests and the fuzz harness that prove
+/// the two agree.
+#[doc(hidden)]
+pub fn fast_and_rich_items(lexed: &Lexed) -> (Option<Vec<ast::Item>>, Vec<ast::Item>, bool) {
+    let cx = grammar::Cx {
+        toks: &lexed.tokens,
+        sources: &lexed.sources,
+    };
+    let n = lexed.tokens.len();
+    let fast = split::parse_piece(cx, 0..n).map(|items| items.into_iter().flatten().collect());
+    let input = grammar::input(&lexed.tokens, 0..n);
+    let (items, errs) = grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
+        .parse(input.as_slice())
+        .into_output_errors();
+    let rich = items.unwrap_or_default().into_iter().flatten().collect();
+    (fast, rich, !errs.is_empty())
+}
+
 /// Items that parsed without error, with the checks' walk of their route bodies (per run of
 /// items, see `check::check`).
 struct Clean {

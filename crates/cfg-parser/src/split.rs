@@ -96,7 +96,7 @@ fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<I
 }
 
 /// Parses the tokens `range` of `cx` in one call of the grammar; `None` on any syntax error.
-fn parse_piece(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
+pub(crate) fn parse_piece(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
     let start = range.start;
     let input = grammar::input(cx.toks, range);
     // Slice spans count from the chunk's start: shifted, they are indexes into all tokens.

@@ -206,3 +206,20 @@ fn every_corpus_file_is_the_same_when_split_lexing_is_tried() {
         assert_same_split(&path);
     }
 }
+
+/// The fast parse (each statement and operand read by the alternative its first token
+/// starts, errors thrown away) accepts every clean corpus file with the items of the rich
+/// parse, and rejects every broken one.
+#[test]
+fn the_fast_parse_agrees_with_the_rich_one_on_every_corpus_file() {
+    let mut clean = 0;
+    for (name, path) in common::corpus_configs() {
+        let lexed = cfg_lexer::lex_file(&path, &Default::default(), &cfg_lexer::FsLoader);
+        let (fast, _, rich_failed) = cfg_parser::fast_and_rich_items(&lexed);
+        clean += usize::from(fast.is_some());
+        let outcome =
+            std::panic::catch_unwind(|| cfg_parser::fuzzing::assert_fast_parse_agrees(&lexed));
+        assert!(outcome.is_ok(), "{name} (rich parse failed: {rich_failed})");
+    }
+    assert!(clean > 100, "only {clean} clean corpus files");
+}
