@@ -206,8 +206,9 @@ impl fmt::Display for Location {
 }
 
 /// Reads the text of included files. The lexer never touches the file system itself, so an
-/// editor can feed unsaved buffers and tests can use an in-memory tree.
-pub trait SourceLoader {
+/// editor can feed unsaved buffers and tests can use an in-memory tree. `Sync`, because the
+/// parts of a large file are lexed on threads of their own.
+pub trait SourceLoader: Sync {
     /// Returns the text of `path`, or an I/O error (`NotFound` for missing files).
     fn load(&self, path: &Path) -> std::io::Result<String>;
 
