@@ -533,6 +533,19 @@ pub struct Case {
     pub span: Span,
 }
 
+/// A binary operation: `left op right`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Binary {
+    /// The operator.
+    pub op: BinaryOp,
+    /// Left operand.
+    pub left: Expr,
+    /// Right operand.
+    pub right: Expr,
+    /// Where.
+    pub span: Span,
+}
+
 /// A call: a core action or a module function, with its arguments.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
@@ -617,17 +630,8 @@ pub enum Expr {
         /// Where.
         span: Span,
     },
-    /// A binary operator.
-    Binary {
-        /// The operator.
-        op: BinaryOp,
-        /// Left operand.
-        left: Box<Expr>,
-        /// Right operand.
-        right: Box<Expr>,
-        /// Where.
-        span: Span,
-    },
+    /// A binary operator (both operands in one allocation).
+    Binary(Box<Binary>),
     /// `selval(cond, a, b)`
     Select3 {
         /// The condition.
@@ -642,7 +646,7 @@ pub enum Expr {
     /// A legacy condition operand keyword (`method`, `uri`, `src_ip`, `proto`, …).
     Legacy {
         /// The operand keyword, canonical spelling.
-        operand: String,
+        operand: &'static str,
         /// Where.
         span: Span,
     },
@@ -661,10 +665,10 @@ impl Expr {
             | Expr::Word { span, .. }
             | Expr::Net { span, .. }
             | Expr::Unary { span, .. }
-            | Expr::Binary { span, .. }
             | Expr::Select3 { span, .. }
             | Expr::Legacy { span, .. } => *span,
             Expr::Call(c) => c.span,
+            Expr::Binary(b) => b.span,
             Expr::Block(b) => b.span,
         }
     }

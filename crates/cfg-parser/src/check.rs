@@ -228,9 +228,9 @@ impl Walker<'_> {
         match e {
             Expr::Call(c) => self.call(c),
             Expr::Unary { operand, .. } => self.expr(operand),
-            Expr::Binary { left, right, .. } => {
-                self.expr(left);
-                self.expr(right);
+            Expr::Binary(b) => {
+                self.expr(&b.left);
+                self.expr(&b.right);
             }
             Expr::Select3 {
                 cond,

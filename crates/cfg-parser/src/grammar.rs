@@ -1140,7 +1140,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                 let span = cx.span(e.span());
                 if legacy {
                     Expr::Legacy {
-                        operand: k.canonical().to_string(),
+                        operand: k.canonical(),
                         span,
                     }
                 } else {
@@ -1495,26 +1495,27 @@ impl Chain {
         let mut node = &mut self.tree;
         let mut depth = 0;
         loop {
-            let looser = |e: &Expr| matches!(e, Expr::Binary { op: o, .. } if o.precedence() < op.precedence());
+            let looser =
+                |e: &Expr| matches!(e, Expr::Binary(b) if b.op.precedence() < op.precedence());
             if depth == self.edge || !looser(node) {
                 break;
             }
-            let Expr::Binary { right, span, .. } = node else {
+            let Expr::Binary(b) = node else {
                 break;
             };
             // The new operand ends every node on the way down.
-            *span = span.to(end);
-            node = right;
+            b.span = b.span.to(end);
+            node = &mut b.right;
             depth += 1;
         }
         let span = node.span().to(end);
         let left = std::mem::replace(node, Expr::Int { value: 0, span });
-        *node = Expr::Binary {
+        *node = Expr::Binary(Box::new(Binary {
             op,
-            left: Box::new(left),
-            right: Box::new(operand),
+            left,
+            right: operand,
             span,
-        };
+        }));
         self.edge = depth + 1;
     }
 }

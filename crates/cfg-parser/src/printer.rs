@@ -161,11 +161,7 @@ fn expr(e: &Expr) -> String {
         },
         Expr::Call(c) => call(c),
         Expr::Unary { op, operand, .. } => format!("{}({})", unary_op(*op), expr(operand)),
-        Expr::Binary {
-            op, left, right, ..
-        } => {
-            format!("({} {} {})", expr(left), op.text(), expr(right))
-        }
+        Expr::Binary(b) => format!("({} {} {})", expr(&b.left), b.op.text(), expr(&b.right)),
         Expr::Select3 {
             cond,
             then,
@@ -177,7 +173,7 @@ fn expr(e: &Expr) -> String {
             expr(then),
             expr(otherwise)
         ),
-        Expr::Legacy { operand, .. } => operand.clone(),
+        Expr::Legacy { operand, .. } => operand.to_string(),
         Expr::Block(_) => "0".to_string(),
     }
 }

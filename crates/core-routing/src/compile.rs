@@ -933,7 +933,7 @@ impl Compiler<'_> {
                 Box::new(self.expr(then)?),
                 Box::new(self.expr(otherwise)?),
             ),
-            AExpr::Legacy { operand, span } => Expr::Legacy(match operand.as_str() {
+            AExpr::Legacy { operand, span } => Expr::Legacy(match *operand {
                 "method" => Legacy::Method,
                 "uri" => Legacy::Uri,
                 "from_uri" => Legacy::FromUri,
@@ -954,11 +954,12 @@ impl Compiler<'_> {
                 other => return err(*span, format!("`{other}` is not supported yet")),
             }),
             AExpr::Block(b) => return err(b.span, "blocks as values are not supported"),
-            AExpr::Binary {
-                op, left, right, ..
-            } => {
+            AExpr::Binary(b) => {
+                let ast::Binary {
+                    op, left, right, ..
+                } = b.as_ref();
                 let l = self.expr(left)?;
-                match (op, right.as_ref()) {
+                match (op, right) {
                     (BinaryOp::Eq | BinaryOp::Ne, AExpr::Word { word, .. }) if word == "myself" => {
                         return Ok(Expr::Myself(Box::new(l), *op == BinaryOp::Eq));
                     }
