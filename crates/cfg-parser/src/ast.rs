@@ -549,8 +549,9 @@ pub struct Binary {
 /// A call: a core action or a module function, with its arguments.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
-    /// The name as written (keywords keep their spelling).
-    pub name: Spanned<String>,
+    /// The name as written (keywords keep their spelling; borrowed from the keyword table,
+    /// so that core actions cost no allocation).
+    pub name: Spanned<std::borrow::Cow<'static, str>>,
     /// The arguments.
     pub args: Vec<Arg>,
     /// The call was written with parentheses (`force_rport` vs `force_rport()`).

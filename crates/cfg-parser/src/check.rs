@@ -259,7 +259,7 @@ impl Walker<'_> {
             Arg::Expr(Expr::Int { value, span }) => Some((value.to_string(), *span)),
             _ => None,
         };
-        match c.name.value.as_str() {
+        match c.name.value.as_ref() {
             "route" => {
                 if let Some((name, span)) = c.args.first().and_then(literal) {
                     self.out.push(Finding::RouteCall(name, span));

@@ -3,6 +3,7 @@
 //! chumsky sees the token kinds with their token *index* as span; [`Cx`] turns index spans
 //! back into source spans (file and byte range) when AST nodes are built.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use chumsky::input::ValueInput;
@@ -1037,12 +1038,12 @@ where
 
 fn call_name<'t, I: In<'t>, E: Ex<'t, I>>(
     cx: Cx<'t>,
-) -> impl Parser<'t, I, Spanned<String>, E> + Clone {
+) -> impl Parser<'t, I, Spanned<Cow<'static, str>>, E> + Clone {
     spanned(
         cx,
         select! {
-            Tok::Ident(s) => s.to_string(),
-            Tok::Keyword(k) if call_keyword(k) => k.spelling().to_string(),
+            Tok::Ident(s) => Cow::Owned(s.to_string()),
+            Tok::Keyword(k) if call_keyword(k) => Cow::Borrowed(k.spelling()),
         },
     )
     .labelled("function name")
@@ -1298,7 +1299,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
             let call = call_parser(cx, expr.clone());
         let semi = || p(Punct::Semi);
         let bare_call = select! {
-            Tok::Keyword(k) if bare_action(k.canonical()) => k.spelling().to_string(),
+            Tok::Keyword(k) if bare_action(k.canonical()) => Cow::Borrowed(k.spelling()),
         }
         .map_with(move |name, e| {
             let span = cx.span(e.span());

@@ -180,7 +180,7 @@ fn expr(e: &Expr) -> String {
 
 fn call(c: &Call) -> String {
     if !c.parens {
-        return c.name.value.clone();
+        return c.name.value.to_string();
     }
     let args: Vec<String> = c
         .args

@@ -1078,7 +1078,7 @@ impl Compiler<'_> {
     }
 
     fn call(&mut self, c: &ast::Call) -> Result<Func, CompileError> {
-        let name = c.name.value.as_str();
+        let name: &str = &c.name.value;
         let n = c.args.len();
         // Core actions (always available).
         let core = match name {
