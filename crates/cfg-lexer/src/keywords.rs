@@ -32,6 +32,12 @@ impl Keyword {
         table::KEYWORDS[usize::from(self.0)].1
     }
 
+    /// The keyword's position in the table of every reserved spelling (`0..`, in the order of
+    /// [`Keyword::all`]): a key for tables of per-keyword facts.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
     /// Whether this keyword is `canonical` under any spelling.
     pub fn is(self, canonical: &str) -> bool {
         self.canonical() == canonical

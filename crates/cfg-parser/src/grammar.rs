@@ -1049,19 +1049,73 @@ fn call_name<'t, I: In<'t>, E: Ex<'t, I>>(
     .labelled("function name")
 }
 
+/// The statement a keyword starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StmtWord {
+    If,
+    Switch,
+    While,
+    Return,
+    Break,
+    /// `else`, `case`, `default`: they start no statement.
+    Other,
+}
+
+/// What a keyword may be in the grammar, worked out once per keyword from its canonical
+/// spelling: the grammar asks on every attempt, and comparing the spelling with the word
+/// lists each time was a measurable share of the parse.
+#[derive(Clone, Copy, Default)]
+struct KeywordRole {
+    /// May name a call.
+    call: bool,
+    /// An action written without parentheses.
+    bare: bool,
+    /// A legacy condition operand.
+    legacy: bool,
+    /// Stands for itself as a value.
+    word: bool,
+    /// Starts a statement.
+    stmt: Option<StmtWord>,
+}
+
+/// [`KeywordRole`] of every keyword, by [`Keyword::index`].
+static ROLES: std::sync::LazyLock<Vec<KeywordRole>> = std::sync::LazyLock::new(|| {
+    Keyword::all()
+        .map(|k| {
+            let c = k.canonical();
+            KeywordRole {
+                call: !statement_keyword(c)
+                    && !legacy_operand(c)
+                    && !matches!(c, "max_len" | "statistics"),
+                bare: bare_action(c),
+                legacy: legacy_operand(c),
+                word: matches!(c, "myself" | "udp" | "tcp" | "tls" | "sctp" | "ws" | "wss"),
+                stmt: statement_keyword(c).then_some(match c {
+                    "if" => StmtWord::If,
+                    "switch" => StmtWord::Switch,
+                    "while" => StmtWord::While,
+                    "return" | "exit" | "drop" => StmtWord::Return,
+                    "break" => StmtWord::Break,
+                    _ => StmtWord::Other,
+                }),
+            }
+        })
+        .collect()
+});
+
+fn role(k: Keyword) -> KeywordRole {
+    ROLES.get(k.index()).copied().unwrap_or_default()
+}
+
 /// Keywords that may name a call: core actions, not statement words, legacy operands or the
 /// reserved words no rule uses.
 fn call_keyword(k: Keyword) -> bool {
-    let c = k.canonical();
-    !statement_keyword(c) && !legacy_operand(c) && !matches!(c, "max_len" | "statistics")
+    role(k).call
 }
 
 /// Keywords that stand for themselves as a value (`myself`, protocol names).
 fn word_keyword(k: Keyword) -> bool {
-    matches!(
-        k.canonical(),
-        "myself" | "udp" | "tcp" | "tls" | "sctp" | "ws" | "wss"
-    )
+    role(k).word
 }
 
 /// IPv4 literal: four numbers joined by dots, each 0..255.
@@ -1134,7 +1188,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                     })
             };
             let keyword_atom = select! {
-                Tok::Keyword(k) if legacy_operand(k.canonical()) => (true, k),
+                Tok::Keyword(k) if role(k).legacy => (true, k),
                 Tok::Keyword(k) if word_keyword(k) => (false, k),
             }
             .map_with(move |(legacy, k), e| {
@@ -1299,7 +1353,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
             let call = call_parser(cx, expr.clone());
         let semi = || p(Punct::Semi);
         let bare_call = select! {
-            Tok::Keyword(k) if bare_action(k.canonical()) => Cow::Borrowed(k.spelling()),
+            Tok::Keyword(k) if role(k).bare => Cow::Borrowed(k.spelling()),
         }
         .map_with(move |name, e| {
             let span = cx.span(e.span());
@@ -1437,13 +1491,13 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                 custom(move |inp| match inp.peek() {
                     Some(Tok::Pvar(_) | Tok::AvpOrPvar(_) | Tok::Attr(_)) => inp.parse(&assign),
                     Some(Tok::Ident(_)) => inp.parse(&call_stmt),
-                    Some(Tok::Keyword(k)) => match k.canonical() {
-                        "if" => inp.parse(&if_stmt),
-                        "switch" => inp.parse(&switch_stmt),
-                        "while" => inp.parse(&while_stmt),
-                        "return" | "exit" | "drop" => inp.parse(&ret),
-                        "break" => inp.parse(&brk),
-                        _ => inp.parse(&every_stmt),
+                    Some(Tok::Keyword(k)) => match role(k).stmt {
+                        Some(StmtWord::If) => inp.parse(&if_stmt),
+                        Some(StmtWord::Switch) => inp.parse(&switch_stmt),
+                        Some(StmtWord::While) => inp.parse(&while_stmt),
+                        Some(StmtWord::Return) => inp.parse(&ret),
+                        Some(StmtWord::Break) => inp.parse(&brk),
+                        Some(StmtWord::Other) | None => inp.parse(&every_stmt),
                     },
                     Some(Tok::Punct(Punct::LBrace)) => inp.parse(&block_stmt),
                     Some(Tok::Punct(Punct::Semi)) => inp.parse(&empty),
@@ -1627,4 +1681,26 @@ pub(crate) fn config<'t, I: In<'t>, E: Ex<'t, I>>(
         .repeated()
         .collect::<Vec<_>>()
         .then_ignore(end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kw(word: &str) -> KeywordRole {
+        role(Keyword::lookup(word).expect("a keyword"))
+    }
+
+    #[test]
+    fn keyword_roles_follow_the_word_lists() {
+        assert_eq!(ROLES.len(), Keyword::all().count());
+        assert!(kw("setflag").call && !kw("setflag").legacy && kw("setflag").stmt.is_none());
+        assert!(kw("seth").call, "aliases share the canonical word's role");
+        assert!(kw("method").legacy && !kw("method").call);
+        assert!(kw("force_rport").bare && kw("add_rport").bare && kw("force_rport").call);
+        assert!(kw("myself").word && !kw("max_len").call);
+        assert!(kw("if").stmt == Some(StmtWord::If) && !kw("if").call);
+        assert!(kw("exit").stmt == Some(StmtWord::Return));
+        assert!(kw("default").stmt == Some(StmtWord::Other));
+    }
 }
