@@ -755,8 +755,14 @@ impl<'a> Lexer<'a> {
     fn emit_pvar(&mut self, cur: &Cur<'_>, pos: usize, open: usize) -> usize {
         match Self::paren_end(cur, open) {
             Some(end) => {
-                // Kamailio drops newlines inside `$( … )`.
-                let text: String = cur.text[pos..end].chars().filter(|&c| c != '\n').collect();
+                // Kamailio drops newlines inside `$( … )`. Without any, one exact copy (a
+                // filtered collect grew the string, and the token's `Box<str>` shrank it).
+                let raw = &cur.text[pos..end];
+                let text: String = if raw.contains('\n') {
+                    raw.chars().filter(|&c| c != '\n').collect()
+                } else {
+                    raw.to_string()
+                };
                 let text = self.run_substs(text);
                 self.emit(TokenKind::Pvar(text.into()), cur, pos, end);
                 end
