@@ -1182,6 +1182,22 @@ mod tests {
     }
 
     #[test]
+    fn a_pseudo_variable_loses_its_newlines_only() {
+        let pvars = |text: &str| -> Vec<String> {
+            crate::lex_str_with("t.cfg", text, &Default::default(), &crate::FsLoader)
+                .tokens
+                .into_iter()
+                .filter_map(|t| match t.kind {
+                    TokenKind::Pvar(p) => Some(p.to_string()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(pvars("$x = $(avp(s:a)\n[0]);\n"), ["$(avp(s:a)[0])"]);
+        assert_eq!(pvars("$x = $(var(a){s.len});\n"), ["$(var(a){s.len})"]);
+    }
+
+    #[test]
     fn numbers() {
         assert_eq!(parse_number("5060"), Some(Ok(5060)));
         assert_eq!(parse_number("0x1F"), Some(Ok(31)));
