@@ -45,7 +45,7 @@ pub(crate) enum FrameKind {
 #[derive(Debug)]
 pub(crate) struct Frame {
     pub(crate) file: FileId,
-    pub(crate) text: Arc<str>,
+    pub(crate) text: Arc<String>,
     pub(crate) pos: usize,
     pub(crate) end: usize,
     pub(crate) kind: FrameKind,

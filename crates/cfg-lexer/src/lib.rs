@@ -207,13 +207,13 @@ impl Lexed {
 
 /// Lexes the config file at `path`, reading it and its includes through `loader`.
 pub fn lex_file(path: &Path, opts: &LexOptions, loader: &dyn SourceLoader) -> Lexed {
-    lex_loaded(path, loader.load(path).map(Arc::from), opts, loader)
+    lex_loaded(path, loader.load(path).map(Arc::new), opts, loader)
 }
 
 /// [`lex_file`] for a main file already read (`text`, or the error reading it gave).
 fn lex_loaded(
     path: &Path,
-    text: std::io::Result<Arc<str>>,
+    text: std::io::Result<Arc<String>>,
     opts: &LexOptions,
     loader: &dyn SourceLoader,
 ) -> Lexed {
@@ -223,7 +223,9 @@ fn lex_loaded(
         Ok(text) => {
             let identity = loader.identity(path);
             let len = text.len();
-            let id = lx.sources.add(SourceOrigin::File(path.to_path_buf()), text);
+            let id = lx
+                .sources
+                .add_shared(SourceOrigin::File(path.to_path_buf()), text);
             predefine(&mut lx);
             push_main(&mut lx, id, len, identity);
         }

@@ -85,12 +85,14 @@ pub enum SourceOrigin {
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     origin: SourceOrigin,
-    text: Arc<str>,
+    /// Shared with the lexer's frames. An `Arc<String>`, not `Arc<str>`: the text read from
+    /// a file moves in without a copy of the whole file.
+    text: Arc<String>,
     line_starts: Vec<u32>,
 }
 
 impl SourceFile {
-    fn new(origin: SourceOrigin, text: Arc<str>) -> Self {
+    fn new(origin: SourceOrigin, text: Arc<String>) -> Self {
         let mut line_starts = vec![0u32];
         line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| clamp_u32(i + 1)));
         SourceFile {
@@ -132,7 +134,7 @@ impl SourceFile {
         }
     }
 
-    pub(crate) fn shared_text(&self) -> Arc<str> {
+    pub(crate) fn shared_text(&self) -> Arc<String> {
         Arc::clone(&self.text)
     }
 }
@@ -150,9 +152,14 @@ impl SourceMap {
     }
 
     /// Adds a file and returns its id.
-    pub fn add(&mut self, origin: SourceOrigin, text: impl Into<Arc<str>>) -> FileId {
+    pub fn add(&mut self, origin: SourceOrigin, text: impl Into<String>) -> FileId {
+        self.add_shared(origin, Arc::new(text.into()))
+    }
+
+    /// [`SourceMap::add`] for text already shared.
+    pub(crate) fn add_shared(&mut self, origin: SourceOrigin, text: Arc<String>) -> FileId {
         let id = FileId(clamp_u32(self.files.len()));
-        self.files.push(SourceFile::new(origin, text.into()));
+        self.files.push(SourceFile::new(origin, text));
         id
     }
 

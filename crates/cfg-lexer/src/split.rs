@@ -78,8 +78,8 @@ pub fn lex_file_in_two<R: Send>(
     min_len: usize,
     each: impl Fn(Part<'_>) -> R + Sync,
 ) -> Split<R> {
-    let text: Arc<str> = match loader.load(path) {
-        Ok(t) => t.into(),
+    let text: Arc<String> = match loader.load(path) {
+        Ok(t) => Arc::new(t),
         Err(e) => return Split::One(lex_loaded(path, Err(e), opts, loader)),
     };
     // The file in one piece, from the text already read.
@@ -94,7 +94,7 @@ pub fn lex_file_in_two<R: Send>(
     let mut lx = Lexer::new(opts, loader);
     let id = lx
         .sources
-        .add(SourceOrigin::File(path.to_path_buf()), Arc::clone(&text));
+        .add_shared(SourceOrigin::File(path.to_path_buf()), Arc::clone(&text));
     predefine(&mut lx);
     let identity = loader.identity(path);
     // Room for every token (about one per four bytes of config; a guess too small only means
