@@ -226,6 +226,8 @@ fn lex_loaded(
             let id = lx
                 .sources
                 .add_shared(SourceOrigin::File(path.to_path_buf()), text);
+            // About one token per four bytes: no copies of a doubling buffer.
+            lx.tokens.reserve(len / 4);
             predefine(&mut lx);
             push_main(&mut lx, id, len, identity);
         }
