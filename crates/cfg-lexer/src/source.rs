@@ -88,18 +88,27 @@ pub struct SourceFile {
     /// Shared with the lexer's frames. An `Arc<String>`, not `Arc<str>`: the text read from
     /// a file moves in without a copy of the whole file.
     text: Arc<String>,
-    line_starts: Vec<u32>,
+    /// Where each line starts, built on the first question about a position (diagnostics
+    /// only): a clean parse of a large file never pays for it.
+    line_starts: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl SourceFile {
     fn new(origin: SourceOrigin, text: Arc<String>) -> Self {
-        let mut line_starts = vec![0u32];
-        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| clamp_u32(i + 1)));
         SourceFile {
             origin,
             text,
-            line_starts,
+            line_starts: std::sync::OnceLock::new(),
         }
+    }
+
+    fn line_starts(&self) -> &[u32] {
+        self.line_starts.get_or_init(|| {
+            let mut starts = vec![0u32];
+            starts
+                .extend(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| clamp_u32(i + 1)));
+            starts
+        })
     }
 
     /// The file's text.
@@ -123,11 +132,12 @@ impl SourceFile {
     /// Line and column of a byte offset (offsets past the end map to the end).
     pub fn line_col(&self, offset: usize) -> LineCol {
         let offset = clamp_u32(offset.min(self.text.len()));
-        let line_idx = match self.line_starts.binary_search(&offset) {
+        let line_starts = self.line_starts();
+        let line_idx = match line_starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),
         };
-        let line_start = self.line_starts.get(line_idx).copied().unwrap_or(0);
+        let line_start = line_starts.get(line_idx).copied().unwrap_or(0);
         LineCol {
             line: clamp_u32(line_idx + 1),
             col: offset - line_start + 1,
