@@ -14,6 +14,10 @@ use regex::{Regex, RegexBuilder};
 #[derive(Debug, Clone)]
 pub(crate) struct SubstRule {
     regex: Regex,
+    /// The pattern when it is a plain word matched case-sensitively (as `#!substdef` rules
+    /// usually are): a substring search tells whether it matches, for a fraction of the
+    /// regex engine's set-up per string.
+    literal: Option<memchr::memmem::Finder<'static>>,
     replacement: Vec<ReplPart>,
     global: bool,
     /// The pattern text (used as the define name by `#!substdef`).
@@ -81,6 +85,10 @@ impl SubstRule {
         let (pattern, repl, flags) = (&fields[0], &fields[1], &fields[2]);
         let mut builder = RegexBuilder::new(pattern);
         let mut global = false;
+        let plain_word = !pattern.is_empty()
+            && pattern
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
         for f in flags.chars() {
             match f {
                 'i' => {
@@ -111,8 +119,11 @@ impl SubstRule {
                 ReplPart::Group(g) => format!("\\{g}"),
             })
             .collect();
+        let literal = (plain_word && !flags.contains('i'))
+            .then(|| memchr::memmem::Finder::new(pattern.as_bytes()).into_owned());
         Ok(SubstRule {
             regex,
+            literal,
             replacement,
             global,
             pattern: pattern.clone(),
@@ -123,7 +134,11 @@ impl SubstRule {
     /// Applies the rule; `None` when it does not match.
     pub(crate) fn apply(&self, input: &str) -> Option<String> {
         // Most strings match no rule: a plain search is much cheaper than setting up captures.
-        if !self.regex.is_match(input) {
+        let matches = match &self.literal {
+            Some(word) => word.find(input.as_bytes()).is_some(),
+            None => self.regex.is_match(input),
+        };
+        if !matches {
             return None;
         }
         let mut out = String::new();
@@ -199,6 +214,20 @@ mod tests {
             "sip:10.0.0.1;x=10.0.0.1"
         );
         assert_eq!(r.apply("nothing"), None);
+    }
+
+    #[test]
+    fn plain_words_are_found_by_substring_search_with_the_regex_meaning() {
+        let word = SubstRule::parse("!MY_IP!x!").unwrap();
+        assert!(word.literal.is_some());
+        assert_eq!(word.apply("a MY_IP b MY_IP").unwrap(), "a x b MY_IP");
+        assert_eq!(word.apply("my_ip"), None);
+        let icase = SubstRule::parse("!MY_IP!x!i").unwrap();
+        assert!(icase.literal.is_none());
+        assert_eq!(icase.apply("my_ip").unwrap(), "x");
+        let dotted = SubstRule::parse("!a.b!x!").unwrap();
+        assert!(dotted.literal.is_none());
+        assert_eq!(dotted.apply("azb").unwrap(), "x");
     }
 
     #[test]
