@@ -72,7 +72,7 @@ pub use source::{
     normalize_path, FileId, FsLoader, LineCol, Location, MemoryLoader, SourceFile, SourceLoader,
     SourceMap, SourceOrigin, Span,
 };
-pub use split::{lex_file_in_two, Part, Split};
+pub use split::{lex_file_in_two, Part, Split, PART_STACK};
 pub use token::{Expansion, ExpansionId, Punct, SubstKind, Token, TokenKind};
 
 use lexer::{FrameKind, Lexer};
@@ -227,7 +227,7 @@ fn lex_loaded(
                 .sources
                 .add_shared(SourceOrigin::File(path.to_path_buf()), text);
             // About one token per four bytes: no copies of a doubling buffer.
-            lx.tokens.reserve(len / 4);
+            let _ = lx.tokens.try_reserve(len / 4);
             predefine(&mut lx);
             push_main(&mut lx, id, len, identity);
         }

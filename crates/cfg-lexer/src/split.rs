@@ -99,7 +99,9 @@ pub fn lex_file_in_two<R: Send>(
     let identity = loader.identity(path);
     // Room for every token (about one per four bytes of config; a guess too small only means
     // a reallocation): the tail's tokens are appended without moving the head's.
-    lx.tokens.reserve(len / 4);
+    // (`try_reserve`: on a huge file that much at once may not be there; the buffer then
+    // grows as usual.)
+    let _ = lx.tokens.try_reserve(len / 4);
     // The header, with every directive in it.
     push_main_range(&mut lx, id, 0..header_end, identity.clone());
     lx.run_frames();
@@ -124,13 +126,13 @@ pub fn lex_file_in_two<R: Send>(
         lx.substs.clone(),
         lx.compat,
     );
-    let (head, tail) = std::thread::scope(|s| {
+    let parts = std::thread::scope(|s| {
         let each = &each;
         let tail_identity = identity.clone();
-        let tail = s.spawn(move || {
+        let tail = part_thread().spawn_scoped(s, move || {
             let mut tl = Lexer::new(opts, &NoIncludes);
             // As for the head: no copying of a growing token buffer.
-            tl.tokens.reserve((len - split) / 4);
+            let _ = tl.tokens.try_reserve((len - split) / 4);
             tl.sources = sources;
             tl.defines = defines;
             tl.substs = substs;
@@ -143,7 +145,7 @@ pub fn lex_file_in_two<R: Send>(
             });
             (tl.tokens, tl.expansions, tl.diags, tl.defines.len(), r)
         });
-        let head = s.spawn(move || {
+        let head = part_thread().spawn_scoped(s, move || {
             push_main_range(&mut lx, id, header_end..split, identity);
             lx.run();
             let r = each(Part {
@@ -152,8 +154,14 @@ pub fn lex_file_in_two<R: Send>(
             });
             (lx, r)
         });
-        (head.join(), tail.join())
+        // A thread that cannot be started means one sequential run (the other, if started,
+        // is joined when the scope ends).
+        let (head, tail) = (head.ok()?, tail.ok()?);
+        Some((head.join(), tail.join()))
     });
+    let Some((head, tail)) = parts else {
+        return one();
+    };
     let Ok((mut lx, head)) = head else {
         return one();
     };
@@ -194,6 +202,16 @@ pub fn lex_file_in_two<R: Send>(
         head,
         tail,
     }
+}
+
+/// The stack of a thread that lexes and parses a part: what a main thread gets (spawned
+/// threads get 2 MiB), so that a deeply nested config a sequential run handles does not
+/// overflow here. Only the pages used are committed.
+pub const PART_STACK: usize = 8 << 20;
+
+/// A builder for a thread that lexes and parses a part.
+fn part_thread() -> std::thread::Builder {
+    std::thread::Builder::new().stack_size(PART_STACK)
 }
 
 /// Words that change the lexer's state outside a directive line.

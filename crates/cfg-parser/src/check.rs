@@ -69,12 +69,21 @@ pub(crate) fn check(
             let handles: Vec<_> = slices
                 .iter()
                 .skip(1)
-                .map(|slice| s.spawn(move || walk(slice)))
+                .map(|slice| {
+                    std::thread::Builder::new()
+                        .stack_size(cfg_lexer::PART_STACK)
+                        .spawn_scoped(s, move || walk(slice))
+                })
                 .collect();
             let first = slices.first().copied().unwrap_or_default();
             let mut all = vec![(first.len(), walk(first))];
             for (h, slice) in handles.into_iter().zip(slices.iter().skip(1)) {
-                match h.join() {
+                // A slice whose thread could not start is walked here.
+                let found = match h {
+                    Ok(h) => h.join(),
+                    Err(_) => Ok(walk(slice)),
+                };
+                match found {
                     Ok(found) => all.push((slice.len(), found)),
                     Err(panic) => std::panic::resume_unwind(panic),
                 }

@@ -1074,7 +1074,7 @@ struct KeywordRole {
     legacy: bool,
     /// Stands for itself as a value.
     word: bool,
-    /// Starts a statement.
+    /// A statement word: the statement it starts (`Other` for `else`, `case`, `default`).
     stmt: Option<StmtWord>,
 }
 
@@ -1329,9 +1329,9 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                 })
                 .boxed();
 
-            // Binary operators: read `operand (op operand)*` once, then fold by Kamailio's
-            // precedence table (all levels left-associative). One operator attempt per position,
-            // where a parser per level would try eleven.
+            // Binary operators: `operand (op operand)*`, folded by Kamailio's precedence table
+            // as it is read (all levels left-associative, see `Chain`). One operator attempt
+            // per position, where a parser per level would try eleven.
             let op = select! { t if binary_op(&t).is_some() => t }
                 .map(|t| binary_op(&t).unwrap_or(BinaryOp::Or))
                 .labelled("operator");
@@ -1501,6 +1501,10 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                     },
                     Some(Tok::Punct(Punct::LBrace)) => inp.parse(&block_stmt),
                     Some(Tok::Punct(Punct::Semi)) => inp.parse(&empty),
+                    // The end of every block: no statement starts with `}`.
+                    Some(Tok::Punct(Punct::RBrace)) => {
+                        Err(E::Error::msg(SimpleSpan::from(0..0), String::new))
+                    }
                     _ => inp.parse(&every_stmt),
                 })
                 .boxed()

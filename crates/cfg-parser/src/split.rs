@@ -75,14 +75,15 @@ pub(crate) fn chunk_bounds(cuts: &[usize], n: usize, parts: usize) -> Vec<usize>
 /// (`cfg_lexer::lex_file_in_two`): the second part's lexing overlaps the first's.
 pub(crate) const MIN_BYTES_TO_SPLIT_LEXING: usize = 64 * 1024;
 
-/// The most tokens one call of the grammar reads in a large range: its input (a copy of the
-/// token kinds) then stays small enough to come from memory the allocator has just freed,
-/// where one input for the whole range is megabytes of fresh pages.
+/// The fewest tokens a piece holds before it is cut (at the next route block): one call of
+/// the grammar then reads a few thousand tokens, and its input (a copy of the token kinds)
+/// comes from memory the allocator has just freed, where one input for the whole range was
+/// megabytes of fresh pages. (A single huge route block is still one piece.)
 const PIECE_TOKENS: usize = 4096;
 
 /// Parses the tokens `range` of `cx` with free errors, in pieces of about [`PIECE_TOKENS`]
 /// cut before top-level route blocks; `None` on any syntax error.
-fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
+pub(crate) fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
     let cuts = cut_points(cx.toks.get(range.clone()).unwrap_or_default());
     let mut items = Vec::new();
     let mut start = range.start;
@@ -96,7 +97,7 @@ fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<I
 }
 
 /// Parses the tokens `range` of `cx` in one call of the grammar; `None` on any syntax error.
-pub(crate) fn parse_piece(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
+fn parse_piece(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
     let start = range.start;
     let input = grammar::input(cx.toks, range);
     // Slice spans count from the chunk's start: shifted, they are indexes into all tokens.
@@ -128,12 +129,16 @@ pub(crate) fn parse_chunks(cx: Cx<'_>, bounds: &[usize]) -> Option<Vec<Option<It
             .iter()
             .map(|r| {
                 let r = r.clone();
-                s.spawn(move || parse(r))
+                std::thread::Builder::new()
+                    .stack_size(cfg_lexer::PART_STACK)
+                    .spawn_scoped(s, move || parse(r))
             })
             .collect();
         let mut items = parse(first.clone())?;
+        // A chunk whose thread could not start counts as failed: the caller parses again
+        // in one piece.
         for h in handles {
-            items.extend(h.join().ok()??);
+            items.extend(h.ok()?.join().ok()??);
         }
         Some(items)
     })
