@@ -1497,7 +1497,12 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                         Some(StmtWord::While) => inp.parse(&while_stmt),
                         Some(StmtWord::Return) => inp.parse(&ret),
                         Some(StmtWord::Break) => inp.parse(&brk),
-                        Some(StmtWord::Other) | None => inp.parse(&every_stmt),
+                        // `case`/`default` end a case's statements; `else` starts none.
+                        Some(StmtWord::Other) => {
+                            Err(E::Error::msg(SimpleSpan::from(0..0), String::new))
+                        }
+                        // Only a call starts with any other keyword.
+                        None => inp.parse(&call_stmt),
                     },
                     Some(Tok::Punct(Punct::LBrace)) => inp.parse(&block_stmt),
                     Some(Tok::Punct(Punct::Semi)) => inp.parse(&empty),
