@@ -1281,7 +1281,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
             .labelled("expression");
             let atom = if <E::Error as GErr<'t, I>>::FAST {
                 // The alternatives of `every_atom` a first token can start, in its order.
-                let number = choice((ip_net, simple));
+                let number = choice((ip_net.clone(), simple));
                 let keyword = choice((unary_fn, selval, call_atom.clone(), keyword_atom));
                 let ident = choice((call_atom, word.clone()));
                 custom(move |inp| match inp.peek() {
@@ -1293,7 +1293,9 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                     Some(Tok::NumIdent(_)) => inp.parse(&word),
                     Some(Tok::Select(_)) => inp.parse(select_atom),
                     Some(Tok::Punct(Punct::LParen)) => inp.parse(&paren),
-                    _ => inp.parse(&every_atom),
+                    Some(Tok::Ipv6(_) | Tok::Punct(Punct::LBracket)) => inp.parse(&ip_net),
+                    // No operand starts with any other token (`return;`, `f()`).
+                    _ => Err(E::Error::msg(SimpleSpan::from(0..0), String::new)),
                 })
                 .boxed()
             } else {
