@@ -160,6 +160,13 @@ impl<'a> Lexer<'a> {
         self.conds.iter().any(|c| !c.taking)
     }
 
+    /// Makes room for the tokens of `bytes` bytes of config (about one token per four bytes),
+    /// so that the token buffer is not copied as it doubles. A best effort: on a huge file
+    /// that much at once may not be there, and the buffer then grows as usual.
+    pub(crate) fn reserve_tokens_for(&mut self, bytes: usize) {
+        let _ = self.tokens.try_reserve(bytes / 4);
+    }
+
     /// Runs until every frame is used up, then ends the input: a pending string is emitted,
     /// a pending `#!subst` and open conditionals are errors.
     pub(crate) fn run(&mut self) {

@@ -226,8 +226,7 @@ fn lex_loaded(
             let id = lx
                 .sources
                 .add_shared(SourceOrigin::File(path.to_path_buf()), text);
-            // About one token per four bytes: no copies of a doubling buffer.
-            let _ = lx.tokens.try_reserve(len / 4);
+            lx.reserve_tokens_for(len);
             predefine(&mut lx);
             push_main(&mut lx, id, len, identity);
         }

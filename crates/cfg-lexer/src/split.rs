@@ -97,11 +97,8 @@ pub fn lex_file_in_two<R: Send>(
         .add_shared(SourceOrigin::File(path.to_path_buf()), Arc::clone(&text));
     predefine(&mut lx);
     let identity = loader.identity(path);
-    // Room for every token (about one per four bytes of config; a guess too small only means
-    // a reallocation): the tail's tokens are appended without moving the head's.
-    // (`try_reserve`: on a huge file that much at once may not be there; the buffer then
-    // grows as usual.)
-    let _ = lx.tokens.try_reserve(len / 4);
+    // Room for the whole file's tokens: the tail's are appended without moving the head's.
+    lx.reserve_tokens_for(len);
     // The header, with every directive in it.
     push_main_range(&mut lx, id, 0..header_end, identity.clone());
     lx.run_frames();
@@ -131,8 +128,7 @@ pub fn lex_file_in_two<R: Send>(
         let tail_identity = identity.clone();
         let tail = part_thread().spawn_scoped(s, move || {
             let mut tl = Lexer::new(opts, &NoIncludes);
-            // As for the head: no copying of a growing token buffer.
-            let _ = tl.tokens.try_reserve((len - split) / 4);
+            tl.reserve_tokens_for(len - split);
             tl.sources = sources;
             tl.defines = defines;
             tl.substs = substs;
