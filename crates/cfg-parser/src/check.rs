@@ -65,31 +65,14 @@ pub(crate) fn check(
             .windows(2)
             .map(|w| items.get(w[0]..w[1]).unwrap_or_default())
             .collect();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = slices
-                .iter()
-                .skip(1)
-                .map(|slice| {
-                    std::thread::Builder::new()
-                        .stack_size(cfg_lexer::PART_STACK)
-                        .spawn_scoped(s, move || walk(slice))
-                })
-                .collect();
-            let first = slices.first().copied().unwrap_or_default();
-            let mut all = vec![(first.len(), walk(first))];
-            for (h, slice) in handles.into_iter().zip(slices.iter().skip(1)) {
-                // A slice whose thread could not start is walked here.
-                let found = match h {
-                    Ok(h) => h.join(),
-                    Err(_) => Ok(walk(slice)),
-                };
-                match found {
-                    Ok(found) => all.push((slice.len(), found)),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            all
-        })
+        crate::split::on_threads(&slices, |slice| walk(slice))
+            .into_iter()
+            .zip(&slices)
+            .map(|(found, slice)| match found {
+                Ok(found) => (slice.len(), found),
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
     });
     let mut out = duplicate_routes(items);
     resolve(items, walked, &mut out);

@@ -195,12 +195,13 @@ fn assemble(lexed: Lexed, parts: usize, clean: Option<Clean>) -> Parsed {
     // when it is large), and again in one piece with rich errors (for the diagnostics) only
     // when that finds a problem.
     let clean = clean.or_else(|| {
+        let cuts = split::cut_points(&lexed.tokens);
         let bounds = if parts > 1 {
-            split::chunk_bounds(&split::cut_points(&lexed.tokens), n, parts)
+            split::chunk_bounds(&cuts, n, parts)
         } else {
             vec![0, n]
         };
-        let items = split::parse_chunks(cx, &bounds)?
+        let items = split::parse_chunks(cx, &bounds, &cuts)?
             .into_iter()
             .flatten()
             .collect();

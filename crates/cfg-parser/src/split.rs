@@ -85,9 +85,20 @@ const PIECE_TOKENS: usize = 4096;
 /// cut before top-level route blocks; `None` on any syntax error.
 pub(crate) fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
     let cuts = cut_points(cx.toks.get(range.clone()).unwrap_or_default());
+    let start = range.start;
+    parse_pieces(cx, range, cuts.iter().map(|c| c + start))
+}
+
+/// [`parse_range`] with the cut points (token indexes into all of `cx`, ascending) already
+/// known.
+fn parse_pieces(
+    cx: Cx<'_>,
+    range: std::ops::Range<usize>,
+    cuts: impl Iterator<Item = usize>,
+) -> Option<Vec<Option<Item>>> {
     let mut items = Vec::new();
     let mut start = range.start;
-    for cut in cuts.iter().map(|c| c + range.start).chain([range.end]) {
+    for cut in cuts.chain([range.end]) {
         if cut > start && (cut - start >= PIECE_TOKENS || cut == range.end) {
             items.extend(parse_piece(cx, start..cut)?);
             start = cut;
@@ -118,29 +129,61 @@ pub(crate) fn parse_all(cx: Cx<'_>) -> Option<Vec<Option<Item>>> {
     parse_range(cx, 0..cx.toks.len())
 }
 
-/// Parses the tokens of `cx` in the chunks `bounds` describes, one thread per chunk. `None`
-/// when any chunk has a syntax error.
-pub(crate) fn parse_chunks(cx: Cx<'_>, bounds: &[usize]) -> Option<Vec<Option<Item>>> {
-    let parse = |range: std::ops::Range<usize>| parse_range(cx, range);
+/// Parses the tokens of `cx` in the chunks `bounds` describes, one thread per chunk, each in
+/// pieces at the `cuts` ([`cut_points`] of all the tokens) inside it. `None` when any chunk
+/// has a syntax error (or its thread panicked).
+pub(crate) fn parse_chunks(
+    cx: Cx<'_>,
+    bounds: &[usize],
+    cuts: &[usize],
+) -> Option<Vec<Option<Item>>> {
     let ranges: Vec<_> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
-    let (first, rest) = ranges.split_first()?;
+    ranges.first()?;
+    let parse = |range: &std::ops::Range<usize>| {
+        let inside =
+            cuts.partition_point(|&c| c <= range.start)..cuts.partition_point(|&c| c < range.end);
+        parse_pieces(
+            cx,
+            range.clone(),
+            cuts.get(inside).unwrap_or_default().iter().copied(),
+        )
+    };
+    let mut items = Vec::new();
+    for chunk in on_threads(&ranges, parse) {
+        items.extend(chunk.ok()??);
+    }
+    Some(items)
+}
+
+/// Runs `f` on each of `inputs`: the first on this thread, each other on a thread of its
+/// own (with a part's stack, [`cfg_lexer::PART_STACK`]); an input whose thread cannot start
+/// runs here. The results in input order; a panic comes back as its thread's `Err`.
+pub(crate) fn on_threads<T: Sync, R: Send>(
+    inputs: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<std::thread::Result<R>> {
+    let Some((first, rest)) = inputs.split_first() else {
+        return Vec::new();
+    };
+    let f = &f;
     std::thread::scope(|s| {
         let handles: Vec<_> = rest
             .iter()
-            .map(|r| {
-                let r = r.clone();
-                std::thread::Builder::new()
+            .map(|x| {
+                let thread = std::thread::Builder::new()
                     .stack_size(cfg_lexer::PART_STACK)
-                    .spawn_scoped(s, move || parse(r))
+                    .spawn_scoped(s, move || f(x));
+                (x, thread)
             })
             .collect();
-        let mut items = parse(first.clone())?;
-        // A chunk whose thread could not start counts as failed: the caller parses again
-        // in one piece.
-        for h in handles {
-            items.extend(h.ok()?.join().ok()??);
+        let mut out = vec![Ok(f(first))];
+        for (x, thread) in handles {
+            out.push(match thread {
+                Ok(h) => h.join(),
+                Err(_) => Ok(f(x)),
+            });
         }
-        Some(items)
+        out
     })
 }
 
