@@ -120,7 +120,7 @@ pub fn parse_file_splitting_from(
             head: Some((mut items, head_found)),
             tail: Some((tail, tail_found)),
         } => {
-            let walked = vec![(items.len(), head_found), (tail.len(), tail_found)];
+            let walked = Some(vec![(items.len(), head_found), (tail.len(), tail_found)]);
             items.extend(tail);
             let parts = split::parts_for(lexed.tokens.len());
             assemble(lexed, parts, Some(Clean { items, walked }))
@@ -143,19 +143,27 @@ pub fn fast_and_rich_items(lexed: &Lexed) -> (Option<Vec<ast::Item>>, Vec<ast::I
     };
     let n = lexed.tokens.len();
     let fast = split::parse_range(cx, 0..n).map(|items| items.into_iter().flatten().collect());
-    let input = grammar::input(&lexed.tokens, 0..n);
+    let (rich, errs) = parse_rich(cx);
+    (fast, rich, !errs.is_empty())
+}
+
+/// Every token of `cx` parsed in one piece with rich errors (for the diagnostics): the
+/// items it recovered and its errors as diagnostics.
+fn parse_rich(cx: grammar::Cx<'_>) -> (Vec<ast::Item>, Vec<Diagnostic>) {
+    let input = grammar::input(cx.toks, 0..cx.toks.len());
     let (items, errs) = grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
         .parse(input.as_slice())
         .into_output_errors();
-    let rich = items.unwrap_or_default().into_iter().flatten().collect();
-    (fast, rich, !errs.is_empty())
+    let items = items.unwrap_or_default().into_iter().flatten().collect();
+    let errs = errs.iter().map(|e| Diagnostic::from_rich(e, cx)).collect();
+    (items, errs)
 }
 
 /// Items that parsed without error, with the checks' walk of their route bodies (per run of
 /// items, see `check::check`).
 struct Clean {
     items: Vec<ast::Item>,
-    walked: Vec<(usize, Vec<check::Finding>)>,
+    walked: Option<Vec<(usize, Vec<check::Finding>)>>,
 }
 
 /// Parses config text (`name` is its path for messages and includes).
@@ -207,31 +215,23 @@ fn assemble(lexed: Lexed, parts: usize, clean: Option<Clean>) -> Parsed {
             .collect();
         Some(Clean {
             items,
-            walked: Vec::new(),
+            walked: None,
         })
     });
     let (config, walked) = match clean {
-        Some(Clean { items, walked }) => {
-            // A clean parse needs balanced braces: nothing more to report.
-            let walked = (!walked.is_empty()).then_some(walked);
-            (ast::Config { items }, walked)
-        }
+        // A clean parse needs balanced braces: nothing more to report.
+        Some(Clean { items, walked }) => (ast::Config { items }, walked),
         None => {
-            let input = grammar::input(&lexed.tokens, 0..n);
-            let (items, errs) = grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
-                .parse(input.as_slice())
-                .into_output_errors();
+            let (items, errs) = parse_rich(cx);
             let braces = brace_balance(&lexed.tokens);
             // With unbalanced braces, everything after the unclosed `{` is misread: keep the
             // parser's errors before it only, and say where the brace is.
             let cutoff = braces.iter().map(|d| (d.span.file, d.span.start)).min();
             diagnostics.extend(
-                errs.iter()
-                    .map(|e| Diagnostic::from_rich(e, cx))
+                errs.into_iter()
                     .filter(|d| cutoff.is_none_or(|c| (d.span.file, d.span.start) < c)),
             );
             diagnostics.extend(braces);
-            let items = items.unwrap_or_default().into_iter().flatten().collect();
             (ast::Config { items }, None)
         }
     };
