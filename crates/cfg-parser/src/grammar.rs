@@ -923,20 +923,17 @@ fn bare_action(canonical: &str) -> bool {
     )
 }
 
-/// Keywords that start statements and therefore are never call names.
-fn statement_keyword(canonical: &str) -> bool {
-    matches!(
-        canonical,
-        "if" | "else"
-            | "switch"
-            | "case"
-            | "default"
-            | "while"
-            | "return"
-            | "exit"
-            | "drop"
-            | "break"
-    )
+/// The statement words (never call names) and the statement each starts.
+fn statement_word(canonical: &str) -> Option<StmtWord> {
+    Some(match canonical {
+        "if" => StmtWord::If,
+        "switch" => StmtWord::Switch,
+        "while" => StmtWord::While,
+        "return" | "exit" | "drop" => StmtWord::Return,
+        "break" => StmtWord::Break,
+        "else" | "case" | "default" => StmtWord::Other,
+        _ => return None,
+    })
 }
 
 fn binary_op(t: &Tok<'_>) -> Option<BinaryOp> {
@@ -1083,21 +1080,15 @@ static ROLES: std::sync::LazyLock<Vec<KeywordRole>> = std::sync::LazyLock::new(|
     Keyword::all()
         .map(|k| {
             let c = k.canonical();
+            let stmt = statement_word(c);
             KeywordRole {
-                call: !statement_keyword(c)
+                call: stmt.is_none()
                     && !legacy_operand(c)
                     && !matches!(c, "max_len" | "statistics"),
                 bare: bare_action(c),
                 legacy: legacy_operand(c),
                 word: matches!(c, "myself" | "udp" | "tcp" | "tls" | "sctp" | "ws" | "wss"),
-                stmt: statement_keyword(c).then_some(match c {
-                    "if" => StmtWord::If,
-                    "switch" => StmtWord::Switch,
-                    "while" => StmtWord::While,
-                    "return" | "exit" | "drop" => StmtWord::Return,
-                    "break" => StmtWord::Break,
-                    _ => StmtWord::Other,
-                }),
+                stmt,
             }
         })
         .collect()

@@ -141,8 +141,7 @@ pub fn fast_and_rich_items(lexed: &Lexed) -> (Option<Vec<ast::Item>>, Vec<ast::I
         toks: &lexed.tokens,
         sources: &lexed.sources,
     };
-    let n = lexed.tokens.len();
-    let fast = split::parse_range(cx, 0..n).map(|items| items.into_iter().flatten().collect());
+    let fast = split::parse_all(cx).map(|items| items.into_iter().flatten().collect());
     let (rich, errs) = parse_rich(cx);
     (fast, rich, !errs.is_empty())
 }

@@ -83,7 +83,7 @@ const PIECE_TOKENS: usize = 4096;
 
 /// Parses the tokens `range` of `cx` with free errors, in pieces of about [`PIECE_TOKENS`]
 /// cut before top-level route blocks; `None` on any syntax error.
-pub(crate) fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
+fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
     let cuts = cut_points(cx.toks.get(range.clone()).unwrap_or_default());
     let start = range.start;
     parse_pieces(cx, range, cuts.iter().map(|c| c + start))
