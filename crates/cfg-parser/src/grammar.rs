@@ -132,6 +132,12 @@ impl<'t, I: In<'t>> GErr<'t, I> for chumsky::error::EmptyErr {
     }
 }
 
+/// The failure of a fast-parse dispatch on a token no alternative starts with (its error is
+/// thrown away, so it carries nothing).
+fn nothing_starts_here<'t, I: In<'t>, Er: GErr<'t, I>>() -> Er {
+    Er::msg(SimpleSpan::from(0..0), String::new)
+}
+
 /// The parser extras of the grammar: one of the two error types, no state, no context.
 pub(crate) trait Ex<'t, I: In<'t>>:
     chumsky::extra::ParserExtra<'t, I, Error: GErr<'t, I>, State = (), Context = ()> + 't
@@ -1286,7 +1292,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                     Some(Tok::Punct(Punct::LParen)) => inp.parse(&paren),
                     Some(Tok::Ipv6(_) | Tok::Punct(Punct::LBracket)) => inp.parse(&ip_net),
                     // No operand starts with any other token (`return;`, `f()`).
-                    _ => Err(E::Error::msg(SimpleSpan::from(0..0), String::new)),
+                    _ => Err(nothing_starts_here()),
                 })
                 .boxed()
             } else {
@@ -1492,7 +1498,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                         Some(StmtWord::Break) => inp.parse(&brk),
                         // `case`/`default` end a case's statements; `else` starts none.
                         Some(StmtWord::Other) => {
-                            Err(E::Error::msg(SimpleSpan::from(0..0), String::new))
+                            Err(nothing_starts_here())
                         }
                         // Only a call starts with any other keyword.
                         None => inp.parse(&call_stmt),
@@ -1501,7 +1507,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                     Some(Tok::Punct(Punct::Semi)) => inp.parse(&empty),
                     // The end of every block: no statement starts with `}`.
                     Some(Tok::Punct(Punct::RBrace)) => {
-                        Err(E::Error::msg(SimpleSpan::from(0..0), String::new))
+                        Err(nothing_starts_here())
                     }
                     _ => inp.parse(&every_stmt),
                 })
