@@ -14,7 +14,11 @@
 //!
 //! Everything is checked afterwards: if either part reports any diagnostic, the whole file
 //! is lexed again in one piece ([`Split::One`]), so messages never depend on the split. A
-//! successful split gives exactly the tokens, expansions and defines of a sequential run.
+//! successful split gives exactly the tokens, expansions and defines of a sequential run,
+//! except the tokens of a part whose caller said [`AfterPart::FreeTokens`]: a checker that
+//! only needs what it built from them frees each part's tokens (a large config's biggest
+//! allocation) as soon as it is done with them, instead of holding both parts' and a joined
+//! copy at the end.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +37,15 @@ pub struct Part<'a> {
     pub sources: &'a SourceMap,
 }
 
+/// Whether a part's tokens are still wanted after the caller's function has seen them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterPart {
+    /// Keep them: they are part of the joined [`Lexed`].
+    KeepTokens,
+    /// Free them at once: the joined [`Lexed`] lacks them.
+    FreeTokens,
+}
+
 /// What [`lex_file_in_two`] did.
 #[derive(Debug)]
 pub enum Split<R> {
@@ -40,7 +53,8 @@ pub enum Split<R> {
     /// hold); the caller's function was not called on it.
     One(Lexed),
     /// The file was lexed in two parts; `head` and `tail` are what the caller's function
-    /// returned for each. The tokens of `Lexed` are the head's followed by the tail's.
+    /// returned for each. The tokens of `Lexed` are the head's followed by the tail's, less
+    /// those of a part whose function said [`AfterPart::FreeTokens`].
     Two {
         /// The whole file, as a sequential run gives it.
         lexed: Lexed,
@@ -70,13 +84,13 @@ impl SourceLoader for NoIncludes {
 
 /// Lexes the config file at `path`, in two parts on two threads when it is at least
 /// `min_len` bytes long and can be split (see the module docs), calling `each` on each part
-/// on the thread that lexed it.
+/// on the thread that lexed it; `each` also says whether that part's tokens are still wanted.
 pub fn lex_file_in_two<R: Send>(
     path: &Path,
     opts: &LexOptions,
     loader: &dyn SourceLoader,
     min_len: usize,
-    each: impl Fn(Part<'_>) -> R + Sync,
+    each: impl Fn(Part<'_>) -> (R, AfterPart) + Sync,
 ) -> Split<R> {
     let text: Arc<String> = match loader.load(path) {
         Ok(t) => Arc::new(t),
@@ -135,19 +149,25 @@ pub fn lex_file_in_two<R: Send>(
             tl.compat = compat;
             push_main_range(&mut tl, id, split..len, tail_identity);
             tl.run();
-            let r = each(Part {
+            let (r, after) = each(Part {
                 tokens: &tl.tokens,
                 sources: &tl.sources,
             });
+            if after == AfterPart::FreeTokens {
+                tl.tokens = Vec::new();
+            }
             (tl.tokens, tl.expansions, tl.diags, tl.defines.len(), r)
         });
         let head = part_thread().spawn_scoped(s, move || {
             push_main_range(&mut lx, id, header_end..split, identity);
             lx.run();
-            let r = each(Part {
+            let (r, after) = each(Part {
                 tokens: &lx.tokens,
                 sources: &lx.sources,
             });
+            if after == AfterPart::FreeTokens {
+                lx.tokens = Vec::new();
+            }
             (lx, r)
         });
         // A thread that cannot be started means one sequential run (the other, if started,

@@ -41,6 +41,7 @@ use std::path::Path;
 
 use chumsky::prelude::*;
 
+pub use cfg_lexer::AfterPart;
 use cfg_lexer::{FsLoader, LexOptions, Lexed, SourceLoader, SourceMap};
 
 pub use diagnostic::{Diagnostic, Severity};
@@ -87,43 +88,96 @@ impl Parsed {
 /// parsed in two parts on two threads when it can be (see `cfg_lexer::lex_file_in_two`);
 /// the result is the same.
 pub fn parse_file(path: &Path, opts: &LexOptions, loader: &dyn SourceLoader) -> Parsed {
-    parse_file_splitting_from(path, opts, loader, split::MIN_BYTES_TO_SPLIT_LEXING)
+    parse_file_splitting_from(
+        path,
+        opts,
+        loader,
+        split::MIN_BYTES_TO_SPLIT_LEXING,
+        AfterPart::KeepTokens,
+    )
 }
 
-/// [`parse_file`], lexing and parsing in two parts from `min_len` bytes on (when the machine
-/// has two cores). Public for the tests that prove the result does not depend on it.
+/// [`parse_file`] for a caller that needs the AST and the diagnostics but not the tokens (a
+/// config check, a server start): the tokens, a large config's biggest allocation, are freed
+/// as soon as they are parsed (each part's on its own thread when the file is split), and
+/// [`Parsed::lexed`] has none. Everything else is what [`parse_file`] gives.
+pub fn parse_file_without_tokens(
+    path: &Path,
+    opts: &LexOptions,
+    loader: &dyn SourceLoader,
+) -> Parsed {
+    parse_file_splitting_from(
+        path,
+        opts,
+        loader,
+        split::MIN_BYTES_TO_SPLIT_LEXING,
+        AfterPart::FreeTokens,
+    )
+}
+
+/// [`parse_file`] (or, with [`AfterPart::FreeTokens`], [`parse_file_without_tokens`]),
+/// lexing and parsing in two parts from `min_len` bytes on (when the machine has two cores).
+/// Public for the tests that prove the result does not depend on it.
 #[doc(hidden)]
 pub fn parse_file_splitting_from(
     path: &Path,
     opts: &LexOptions,
     loader: &dyn SourceLoader,
     min_len: usize,
+    tokens: AfterPart,
+) -> Parsed {
+    let mut parsed = parse_file_in_parts(path, opts, loader, min_len, tokens);
+    if tokens == AfterPart::FreeTokens {
+        parsed.lexed.tokens = Vec::new();
+    }
+    parsed
+}
+
+fn parse_file_in_parts(
+    path: &Path,
+    opts: &LexOptions,
+    loader: &dyn SourceLoader,
+    min_len: usize,
+    tokens: AfterPart,
 ) -> Parsed {
     if split::threads() < 2 {
         return parse_lexed(cfg_lexer::lex_file(path, opts, loader));
     }
-    // Each part is parsed, and its route bodies walked for the checks, where it was lexed.
+    // Each part is parsed, and its route bodies walked for the checks, where it was lexed. A
+    // part with an error keeps its tokens: the diagnostics come from a sequential parse.
     let parse_part = |part: cfg_lexer::Part<'_>| {
-        let items: Vec<ast::Item> = split::parse_all(grammar::Cx {
+        let Some(chunks) = split::parse_all(grammar::Cx {
             toks: part.tokens,
             sources: part.sources,
-        })?
-        .into_iter()
-        .flatten()
-        .collect();
+        }) else {
+            return (None, AfterPart::KeepTokens);
+        };
+        let items: Vec<ast::Item> = chunks.into_iter().flatten().collect();
         let found = check::walk(&items);
-        Some((items, found))
+        (Some((items, found, part.tokens.len())), tokens)
     };
     match cfg_lexer::lex_file_in_two(path, opts, loader, min_len, parse_part) {
         cfg_lexer::Split::Two {
             lexed,
-            head: Some((mut items, head_found)),
-            tail: Some((tail, tail_found)),
+            head: Some((mut items, head_found, head_tokens)),
+            tail: Some((tail, tail_found, tail_tokens)),
         } => {
             let walked = Some(vec![(items.len(), head_found), (tail.len(), tail_found)]);
             items.extend(tail);
-            let parts = split::parts_for(lexed.tokens.len());
-            assemble(lexed, parts, Some(Clean { items, walked }))
+            let count = head_tokens + tail_tokens;
+            assemble(
+                lexed,
+                count,
+                split::parts_for(count),
+                Some(Clean { items, walked }),
+            )
+        }
+        // One part was parsed and its tokens freed: the other's error is reported from a
+        // sequential run over the whole file, lexed again.
+        cfg_lexer::Split::Two { head, tail, .. }
+            if tokens == AfterPart::FreeTokens && (head.is_some() || tail.is_some()) =>
+        {
+            parse_lexed(cfg_lexer::lex_file(path, opts, loader))
         }
         cfg_lexer::Split::Two { lexed, .. } | cfg_lexer::Split::One(lexed) => parse_lexed(lexed),
     }
@@ -181,13 +235,15 @@ pub fn parse_lexed(lexed: Lexed) -> Parsed {
 /// Public for the tests that prove that.
 #[doc(hidden)]
 pub fn parse_lexed_in_parts(lexed: Lexed, parts: usize) -> Parsed {
-    assemble(lexed, parts, None)
+    let count = lexed.tokens.len();
+    assemble(lexed, count, parts, None)
 }
 
 /// The parse of `lexed`: the items, when the lexing threads already parsed them without
 /// error, or a parse in `parts` chunks (again in one piece with rich errors on any error);
-/// then the diagnostics and the checks.
-fn assemble(lexed: Lexed, parts: usize, clean: Option<Clean>) -> Parsed {
+/// then the diagnostics and the checks. `token_count` is the file's number of tokens (the
+/// lexing threads may have freed them already).
+fn assemble(lexed: Lexed, token_count: usize, parts: usize, clean: Option<Clean>) -> Parsed {
     let mut diagnostics: Vec<Diagnostic> = lexed
         .diagnostics
         .iter()
@@ -234,7 +290,7 @@ fn assemble(lexed: Lexed, parts: usize, clean: Option<Clean>) -> Parsed {
             (ast::Config { items }, None)
         }
     };
-    if lexed.tokens.is_empty() && !lexed.has_errors() {
+    if token_count == 0 && !lexed.has_errors() {
         let main = Span::new(cfg_lexer::FileId(0), 0, 0);
         diagnostics.push(Diagnostic::error(
             "the configuration is empty (Kamailio rejects an empty file)",

@@ -4,7 +4,7 @@
 
 mod common;
 
-use cfg_lexer::{lex_file, lex_str_with, FsLoader, LexOptions, Lexed};
+use cfg_lexer::{lex_file, lex_str_with, AfterPart, FsLoader, LexOptions, Lexed};
 use cfg_parser::parse_lexed_in_parts;
 
 fn assert_same_in_parts(name: &str, lex: impl Fn() -> Lexed) -> bool {
@@ -148,7 +148,8 @@ fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
 fn assert_same_split(path: &std::path::Path) {
     let opts = LexOptions::default();
     let one = cfg_parser::parse_lexed(lex_file(path, &opts, &FsLoader));
-    let two = cfg_parser::parse_file_splitting_from(path, &opts, &FsLoader, 0);
+    let two =
+        cfg_parser::parse_file_splitting_from(path, &opts, &FsLoader, 0, AfterPart::KeepTokens);
     let name = path.display();
     assert_eq!(one.config, two.config, "{name}: AST");
     assert_eq!(one.diagnostics, two.diagnostics, "{name}: diagnostics");
@@ -162,6 +163,20 @@ fn assert_same_split(path: &std::path::Path) {
         one.lexed.diagnostics, two.lexed.diagnostics,
         "{name}: lexer diagnostics"
     );
+    // Without the tokens (each part's freed once parsed, or, on an error, the file lexed
+    // again): the same AST and diagnostics, and no tokens.
+    let bare =
+        cfg_parser::parse_file_splitting_from(path, &opts, &FsLoader, 0, AfterPart::FreeTokens);
+    assert_eq!(one.config, bare.config, "{name}: AST without tokens");
+    assert_eq!(
+        one.diagnostics, bare.diagnostics,
+        "{name}: diagnostics without tokens"
+    );
+    assert!(bare.lexed.tokens.is_empty(), "{name}: tokens kept");
+    assert_eq!(
+        one.lexed.expansions, bare.lexed.expansions,
+        "{name}: expansions"
+    );
 }
 
 #[test]
@@ -169,14 +184,30 @@ fn a_file_lexed_and_parsed_in_two_parts_is_the_same() {
     let path = write_temp("split.cfg", &header_and_routes(300, None));
     // The split does happen for this file (else the comparison below proves nothing).
     let split = cfg_lexer::lex_file_in_two(&path, &LexOptions::default(), &FsLoader, 0, |p| {
-        p.tokens.len()
+        (p.tokens.len(), AfterPart::KeepTokens)
     });
-    match split {
+    let head_tokens = match split {
         cfg_lexer::Split::Two { lexed, head, tail } => {
             assert!(head > 1000 && tail > 1000, "{head} + {tail}");
             assert_eq!(head + tail, lexed.tokens.len());
             assert!(!lexed.expansions.is_empty());
+            head
         }
+        cfg_lexer::Split::One(_) => panic!("the file was not split"),
+    };
+    // A part whose tokens the caller does not want any more is left out of the result.
+    let half = std::fs::metadata(&path).expect("temp file").len() / 2;
+    let split = cfg_lexer::lex_file_in_two(&path, &LexOptions::default(), &FsLoader, 0, |p| {
+        let first = p.tokens.first().map(|t| u64::from(t.span.start));
+        let after = if first < Some(half) {
+            AfterPart::KeepTokens
+        } else {
+            AfterPart::FreeTokens
+        };
+        ((), after)
+    });
+    match split {
+        cfg_lexer::Split::Two { lexed, .. } => assert_eq!(lexed.tokens.len(), head_tokens),
         cfg_lexer::Split::One(_) => panic!("the file was not split"),
     }
     assert_same_split(&path);

@@ -145,8 +145,8 @@ fn main() -> ExitCode {
     for d in &parsed.diagnostics {
         eprint!("{}", d.render_pretty(parsed.sources()));
     }
-    // Nothing reads the tokens after parsing: their memory (a large config's biggest single
-    // allocation) goes back before the script is checked.
+    // Nothing reads the tokens after parsing: a file's went as each part was parsed (see
+    // `parse_file_without_tokens`), the bundled config's go back now.
     parsed.lexed.tokens = Vec::new();
     let errors = parsed.errors().count();
     if errors > 0 {
@@ -446,7 +446,7 @@ impl Source {
 
     fn parse(&self, opts: &LexOptions) -> Parsed {
         match self {
-            Source::File(p) => cfg_parser::parse_file(p, opts, &FsLoader),
+            Source::File(p) => cfg_parser::parse_file_without_tokens(p, opts, &FsLoader),
             Source::Bundled => cfg_parser::parse_str(BUNDLED_NAME, BUNDLED_CONFIG, opts),
         }
     }
