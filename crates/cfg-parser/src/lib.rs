@@ -14,8 +14,9 @@
 //! assert_eq!(parsed.config.items.len(), 2);
 //! ```
 //!
-//! One entry point per source ([`parse_file`], [`parse_str`]); the result always carries the
-//! partial AST *and* every diagnostic (syntax errors are recovered at statement, block and
+//! One entry point per source ([`parse_file`], [`parse_str`]; [`parse_file_without_tokens`]
+//! for a caller that keeps only the AST, which frees the tokens as soon as they are parsed);
+//! the result always carries the partial AST *and* every diagnostic (syntax errors are recovered at statement, block and
 //! item level, so N independent mistakes give N diagnostics). Semantic checks that need the
 //! whole file run after parsing: duplicate routes, `route(X)` to an undefined route, flags used
 //! before `flags`, empty blocks (a warning: Kamailio rejects them).
@@ -54,7 +55,8 @@ pub struct Parsed {
     pub config: ast::Config,
     /// Errors and warnings of the lexer, the parser and the checks, in source order.
     pub diagnostics: Vec<Diagnostic>,
-    /// The lexer's output (sources, defines, tokens).
+    /// The lexer's output (sources, defines, tokens; no tokens from
+    /// [`parse_file_without_tokens`]).
     pub lexed: Lexed,
 }
 
