@@ -13,6 +13,12 @@ use crate::error::ConfigError;
 use crate::socket::Protocol;
 use crate::tls::TlsSettings;
 
+/// Kamailio's default `maxbuffer` and `maxsndbuffer` (256 KiB): the size it grows UDP socket
+/// buffers to at start. Linux caps a request at `net.core.rmem_max`/`wmem_max` and doubles it
+/// for bookkeeping, so with the stock 208 KiB limits a socket gets 416 KiB instead of the
+/// 208 KiB default, and a burst that a busy worker cannot read at once is kept, not dropped.
+pub const DEFAULT_UDP_BUFFER: usize = 256 * 1024;
+
 /// A QUIC endpoint given explicitly (besides the `listen=quic:…` socket records, which the
 /// transport binds the same way).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +62,11 @@ pub struct TransportConfig {
     pub tcp_msg_read_timeout: Duration,
     /// `ip_free_bind`: bind every socket with IP_FREEBIND (virtual sockets always are).
     pub ip_free_bind: bool,
-    /// `maxbuffer`: SO_RCVBUF of UDP sockets.
+    /// `maxbuffer`: the size UDP receive buffers (SO_RCVBUF) are grown to when the system's
+    /// default is smaller, as Kamailio probes them at start; never shrunk. Default
+    /// [`DEFAULT_UDP_BUFFER`] (Kamailio's); `None` (`maxbuffer=0`) keeps the system's size.
     pub maxbuffer: Option<usize>,
-    /// `maxsndbuffer`: SO_SNDBUF of UDP sockets.
+    /// `maxsndbuffer`: the same for UDP send buffers (SO_SNDBUF).
     pub maxsndbuffer: Option<usize>,
     /// `tcp_listen_backlog`.
     pub tcp_listen_backlog: u32,
@@ -94,8 +102,8 @@ impl Default for TransportConfig {
             tcp_send_timeout: Duration::from_secs(10),
             tcp_msg_read_timeout: Duration::from_secs(20),
             ip_free_bind: false,
-            maxbuffer: None,
-            maxsndbuffer: None,
+            maxbuffer: Some(DEFAULT_UDP_BUFFER),
+            maxsndbuffer: Some(DEFAULT_UDP_BUFFER),
             tcp_listen_backlog: 1024,
             limits: Limits::default(),
             channel_capacity: 4096,

@@ -96,7 +96,7 @@
 //!   (socket records, bound first in list order) and from [`TransportConfig::quic`] (bound
 //!   after every record); both take the same path.
 //! - `ip_free_bind` and virtual sockets bind with IP_FREEBIND, `vrf` with SO_BINDTODEVICE,
-//!   `maxbuffer`/`maxsndbuffer` set the UDP buffer sizes.
+//!   `maxbuffer`/`maxsndbuffer` grow the UDP buffers (default 256 KiB, as Kamailio's probe).
 //!
 //! ## Dependencies
 //! - `tokio` (sockets, tasks, timers, channels), `tokio-rustls` + `rustls` (TLS, ring
@@ -125,7 +125,7 @@ use bytes::Bytes;
 use socket_info::Sockets;
 use tokio::sync::mpsc;
 
-pub use config::{QuicListen, TransportConfig};
+pub use config::{QuicListen, TransportConfig, DEFAULT_UDP_BUFFER};
 pub use error::{ConfigError, Error, SendError, TlsError};
 pub use runtime::{recv_datagram, MAX_UDP_PAYLOAD, UDP_THREAD_POLL};
 pub use socket::{LocalSocket, Protocol, SocketId};

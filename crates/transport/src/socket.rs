@@ -107,7 +107,9 @@ pub(crate) struct BindOpts {
     pub(crate) reuse_port: bool,
     pub(crate) freebind: bool,
     pub(crate) device: Option<String>,
+    /// Grow SO_RCVBUF to this size when it is smaller (never shrink it).
     pub(crate) rcvbuf: Option<usize>,
+    /// Grow SO_SNDBUF to this size when it is smaller (never shrink it).
     pub(crate) sndbuf: Option<usize>,
 }
 
@@ -142,11 +144,17 @@ pub(crate) fn bind(addr: SocketAddr, ty: Type, opts: &BindOpts) -> std::io::Resu
             s.bind_device(Some(dev.as_bytes()))?;
         }
     }
+    // As Kamailio's start-up probe: a buffer grows up to the configured size (the kernel
+    // caps the request at its limit), and one already larger stays as it is.
     if let Some(n) = opts.rcvbuf {
-        s.set_recv_buffer_size(n)?;
+        if s.recv_buffer_size()? < n {
+            s.set_recv_buffer_size(n)?;
+        }
     }
     if let Some(n) = opts.sndbuf {
-        s.set_send_buffer_size(n)?;
+        if s.send_buffer_size()? < n {
+            s.set_send_buffer_size(n)?;
+        }
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
@@ -264,4 +272,53 @@ pub(crate) fn route_source(dest: SocketAddr) -> Option<IpAddr> {
     let s = StdUdp::bind(any).ok()?;
     s.connect(dest).ok()?;
     s.local_addr().ok().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DEFAULT_UDP_BUFFER;
+
+    fn udp(size: Option<usize>) -> Sock2 {
+        let opts = BindOpts {
+            rcvbuf: size,
+            sndbuf: size,
+            ..BindOpts::default()
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        bind(addr, Type::DGRAM, &opts).expect("bind a UDP socket on loopback")
+    }
+
+    fn sizes(s: &Sock2) -> (usize, usize) {
+        (
+            s.recv_buffer_size().expect("SO_RCVBUF"),
+            s.send_buffer_size().expect("SO_SNDBUF"),
+        )
+    }
+
+    #[test]
+    fn udp_buffers_grow_to_the_configured_size_and_never_shrink() {
+        let system = sizes(&udp(None));
+        let grown = sizes(&udp(Some(DEFAULT_UDP_BUFFER)));
+        assert!(
+            grown.0 >= system.0 && grown.1 >= system.1,
+            "{grown:?} < {system:?}"
+        );
+        // Linux doubles the size asked for (bookkeeping), capped at the sysctl limit.
+        #[cfg(target_os = "linux")]
+        for (limit, before, after) in [
+            ("rmem_max", system.0, grown.0),
+            ("wmem_max", system.1, grown.1),
+        ] {
+            let max: usize = std::fs::read_to_string(format!("/proc/sys/net/core/{limit}"))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .expect("net.core limit");
+            if before < DEFAULT_UDP_BUFFER {
+                assert_eq!(after, 2 * DEFAULT_UDP_BUFFER.min(max), "{limit}");
+            }
+        }
+        // A size below the system's default leaves it as it is.
+        assert_eq!(sizes(&udp(Some(4096))), system);
+    }
 }
