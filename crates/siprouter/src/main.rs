@@ -71,6 +71,12 @@ struct Cli {
     /// Workers per socket (overrides `children`).
     #[arg(short = 'n', value_name = "N")]
     children: Option<u32>,
+    /// Size UDP receive buffers are grown to (overrides `maxbuffer`; 0: the system's size).
+    #[arg(short = 'b', value_name = "BYTES")]
+    udp_recv_buffer: Option<usize>,
+    /// Size UDP send buffers are grown to (overrides `maxsndbuffer`; 0: the system's size).
+    #[arg(short = 'B', value_name = "BYTES")]
+    udp_send_buffer: Option<usize>,
     /// Raise the log level by one (repeatable).
     #[arg(short = 'd', action = clap::ArgAction::Count)]
     debug: u8,
@@ -284,7 +290,11 @@ fn main() -> ExitCode {
         listen_args,
         socket_opts,
     };
-    let code = serve::run(parsed, &sockets, reload, &logger, run_as.as_ref());
+    let buffers = serve::BufferOverrides {
+        maxbuffer: cli.udp_recv_buffer,
+        maxsndbuffer: cli.udp_send_buffer,
+    };
+    let code = serve::run(parsed, &sockets, reload, buffers, &logger, run_as.as_ref());
     drop(pid_file);
     code
 }

@@ -28,6 +28,16 @@ pub(crate) struct Reload {
     pub(crate) socket_opts: socket_info::Options,
 }
 
+/// `-b` and `-B`: the UDP buffer sizes given on the command line, which win over the
+/// config's `maxbuffer` and `maxsndbuffer` (0: keep the system's size).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BufferOverrides {
+    /// `-b`.
+    pub(crate) maxbuffer: Option<usize>,
+    /// `-B`.
+    pub(crate) maxsndbuffer: Option<usize>,
+}
+
 /// Binds the sockets, switches to the configured user and group, runs
 /// `event_route[core:worker-one-init]`, and serves until Ctrl-C or SIGTERM; SIGHUP reloads
 /// the routing logic.
@@ -35,6 +45,7 @@ pub(crate) fn run(
     parsed: Parsed,
     sockets: &socket_info::Sockets,
     reload: Reload,
+    buffers: BufferOverrides,
     logger: &Arc<Logger>,
     run_as: Option<&RunAs>,
 ) -> ExitCode {
@@ -52,7 +63,7 @@ pub(crate) fn run(
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(parsed, sockets, reload, logger, run_as))
+    runtime.block_on(serve(parsed, sockets, reload, buffers, logger, run_as))
 }
 
 pub(crate) fn to_router_proto(p: Protocol) -> RProto {
@@ -135,6 +146,7 @@ async fn serve(
     parsed: Parsed,
     sockets: &socket_info::Sockets,
     reload: Reload,
+    buffers: BufferOverrides,
     logger: &Arc<Logger>,
     run_as: Option<&RunAs>,
 ) -> ExitCode {
@@ -144,10 +156,15 @@ async fn serve(
         .and_then(Path::parent)
         .unwrap_or(Path::new("."));
     let tconf = match TransportConfig::from_items(&parsed.config.items, base) {
-        Ok(c) => TransportConfig {
-            udp_threads: true,
-            ..c
-        },
+        Ok(c) => {
+            let size = |cli: Option<usize>, cfg| cli.map_or(cfg, |n| Some(n).filter(|n| *n > 0));
+            TransportConfig {
+                udp_threads: true,
+                maxbuffer: size(buffers.maxbuffer, c.maxbuffer),
+                maxsndbuffer: size(buffers.maxsndbuffer, c.maxsndbuffer),
+                ..c
+            }
+        }
         Err(e) => {
             eprintln!("siprouter: {e}");
             return ExitCode::FAILURE;
