@@ -36,7 +36,7 @@ fn buffers() -> Option<(u64, u64)> {
     Some((field("rb")?, field("tb")?))
 }
 
-/// Starts siprouter on `cfg` with `args`, reads its buffers, stops it.
+/// Starts siprouter on `cfg` with `args`, reads its buffers once its socket is bound, stops it.
 fn served_buffers(cfg: &std::path::Path, args: &[&str]) -> (u64, u64) {
     let server = Server::start(
         Command::new(siprouter_bin())
@@ -55,7 +55,10 @@ fn served_buffers(cfg: &std::path::Path, args: &[&str]) -> (u64, u64) {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(server.stop().success());
+    // Stopped (SIGTERM, waited for) before the next run binds the port. The socket shows
+    // before the server has installed its signal handlers, so how it exits is no concern of
+    // this test: the lifecycle tests check a clean stop.
+    drop(server);
     found
 }
 

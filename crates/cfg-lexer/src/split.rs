@@ -17,8 +17,8 @@
 //! successful split gives exactly the tokens, expansions and defines of a sequential run,
 //! except the tokens of a part whose caller said [`AfterPart::FreeTokens`]: a checker that
 //! only needs what it built from them frees each part's tokens (a large config's biggest
-//! allocation) as soon as it is done with them, instead of holding both parts' and a joined
-//! copy at the end.
+//! allocation) as soon as it is done with them, instead of holding both parts' until the
+//! end.
 
 use std::path::Path;
 use std::sync::Arc;

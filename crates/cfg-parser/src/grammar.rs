@@ -1066,9 +1066,6 @@ enum StmtWord {
     Other,
 }
 
-/// What a keyword may be in the grammar, worked out once per keyword from its canonical
-/// spelling: the grammar asks on every attempt, and comparing the spelling with the word
-/// lists each time was a measurable share of the parse.
 /// `v` without spare room. A list grows by doubling while it is read, so a block of five
 /// statements held room for eight; the AST lives as long as the server, and a 20,000-line
 /// config's peak memory dropped by 2.4 MB (10%) with its blocks and argument lists trimmed.
@@ -1077,6 +1074,9 @@ fn shrunk<T>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
+/// What a keyword may be in the grammar, worked out once per keyword from its canonical
+/// spelling: the grammar asks on every attempt, and comparing the spelling with the word
+/// lists each time was a measurable share of the parse.
 #[derive(Clone, Copy, Default)]
 struct KeywordRole {
     /// May name a call.

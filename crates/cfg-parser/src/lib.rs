@@ -16,8 +16,9 @@
 //!
 //! One entry point per source ([`parse_file`], [`parse_str`]; [`parse_file_without_tokens`]
 //! for a caller that keeps only the AST, which frees the tokens as soon as they are parsed);
-//! the result always carries the partial AST *and* every diagnostic (syntax errors are recovered at statement, block and
-//! item level, so N independent mistakes give N diagnostics). Semantic checks that need the
+//! the result always carries the partial AST *and* every diagnostic (syntax errors are
+//! recovered at statement, block and item level, so N independent mistakes give N
+//! diagnostics). Semantic checks that need the
 //! whole file run after parsing: duplicate routes, `route(X)` to an undefined route, flags used
 //! before `flags`, empty blocks (a warning: Kamailio rejects them).
 //!
@@ -108,34 +109,25 @@ pub fn parse_file_without_tokens(
     opts: &LexOptions,
     loader: &dyn SourceLoader,
 ) -> Parsed {
-    parse_file_splitting_from(
+    let mut parsed = parse_file_splitting_from(
         path,
         opts,
         loader,
         split::MIN_BYTES_TO_SPLIT_LEXING,
         AfterPart::FreeTokens,
-    )
-}
-
-/// [`parse_file`] (or, with [`AfterPart::FreeTokens`], [`parse_file_without_tokens`]),
-/// lexing and parsing in two parts from `min_len` bytes on (when the machine has two cores).
-/// Public for the tests that prove the result does not depend on it.
-#[doc(hidden)]
-pub fn parse_file_splitting_from(
-    path: &Path,
-    opts: &LexOptions,
-    loader: &dyn SourceLoader,
-    min_len: usize,
-    tokens: AfterPart,
-) -> Parsed {
-    let mut parsed = parse_file_in_parts(path, opts, loader, min_len, tokens);
-    if tokens == AfterPart::FreeTokens {
-        parsed.lexed.tokens = Vec::new();
-    }
+    );
+    // The parts' tokens are gone already; those of a file parsed in one piece go now.
+    parsed.lexed.tokens = Vec::new();
     parsed
 }
 
-fn parse_file_in_parts(
+/// [`parse_file`], lexing and parsing in two parts from `min_len` bytes on (when the machine
+/// has two cores). With [`AfterPart::FreeTokens`], the tokens of a file parsed in two parts
+/// are freed by the parts (none are left in the result); a file parsed in one piece, or
+/// again after an error, keeps them. Public for the tests that prove the result does not
+/// depend on either.
+#[doc(hidden)]
+pub fn parse_file_splitting_from(
     path: &Path,
     opts: &LexOptions,
     loader: &dyn SourceLoader,
@@ -176,9 +168,11 @@ fn parse_file_in_parts(
         }
         // One part was parsed and its tokens freed: the other's error is reported from a
         // sequential run over the whole file, lexed again.
-        cfg_lexer::Split::Two { head, tail, .. }
+        cfg_lexer::Split::Two { lexed, head, tail }
             if tokens == AfterPart::FreeTokens && (head.is_some() || tail.is_some()) =>
         {
+            // Dropped first, so that a broken file is not held twice.
+            drop((lexed, head, tail));
             parse_lexed(cfg_lexer::lex_file(path, opts, loader))
         }
         cfg_lexer::Split::Two { lexed, .. } | cfg_lexer::Split::One(lexed) => parse_lexed(lexed),

@@ -63,7 +63,8 @@ pub struct TransportConfig {
     /// `ip_free_bind`: bind every socket with IP_FREEBIND (virtual sockets always are).
     pub ip_free_bind: bool,
     /// `maxbuffer`: the size UDP receive buffers (SO_RCVBUF) are grown to when the system's
-    /// default is smaller, as Kamailio probes them at start; never shrunk. Default
+    /// default is smaller, as Kamailio probes them at start (a larger one is left alone; the
+    /// kernel caps the request at `net.core.rmem_max`). Default
     /// [`DEFAULT_UDP_BUFFER`] (Kamailio's); `None` (`maxbuffer=0`) keeps the system's size.
     pub maxbuffer: Option<usize>,
     /// `maxsndbuffer`: the same for UDP send buffers (SO_SNDBUF).
