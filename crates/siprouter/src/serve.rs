@@ -157,7 +157,7 @@ async fn serve(
         .unwrap_or(Path::new("."));
     let tconf = match TransportConfig::from_items(&parsed.config.items, base) {
         Ok(c) => {
-            let size = |cli: Option<usize>, cfg| cli.map_or(cfg, |n| Some(n).filter(|n| *n > 0));
+            let size = |cli: Option<usize>, cfg| cli.map_or(cfg, transport::udp_buffer_size);
             TransportConfig {
                 udp_threads: true,
                 maxbuffer: size(buffers.maxbuffer, c.maxbuffer),

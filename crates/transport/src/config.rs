@@ -19,6 +19,12 @@ use crate::tls::TlsSettings;
 /// 208 KiB default, and a burst that a busy worker cannot read at once is kept, not dropped.
 pub const DEFAULT_UDP_BUFFER: usize = 256 * 1024;
 
+/// A `maxbuffer`/`maxsndbuffer` value (from the config, or `-b`/`-B`) as
+/// [`TransportConfig::maxbuffer`] holds it: 0 keeps the system's size.
+pub fn udp_buffer_size(n: usize) -> Option<usize> {
+    Some(n).filter(|n| *n > 0)
+}
+
 /// A QUIC endpoint given explicitly (besides the `listen=quic:…` socket records, which the
 /// transport binds the same way).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,10 +201,8 @@ impl TransportConfig {
                             c.tcp_msg_read_timeout = Duration::from_secs(positive(name, v)?)
                         }
                         "ip_free_bind" => c.ip_free_bind = int(name, v)? != 0,
-                        "maxbuffer" => c.maxbuffer = Some(usize_of(name, v)?).filter(|n| *n > 0),
-                        "maxsndbuffer" => {
-                            c.maxsndbuffer = Some(usize_of(name, v)?).filter(|n| *n > 0)
-                        }
+                        "maxbuffer" => c.maxbuffer = udp_buffer_size(usize_of(name, v)?),
+                        "maxsndbuffer" => c.maxsndbuffer = udp_buffer_size(usize_of(name, v)?),
                         "tcp_listen_backlog" => {
                             c.tcp_listen_backlog =
                                 u32::try_from(positive(name, v)?).unwrap_or(u32::MAX)

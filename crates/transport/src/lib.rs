@@ -125,7 +125,7 @@ use bytes::Bytes;
 use socket_info::Sockets;
 use tokio::sync::mpsc;
 
-pub use config::{QuicListen, TransportConfig, DEFAULT_UDP_BUFFER};
+pub use config::{udp_buffer_size, QuicListen, TransportConfig, DEFAULT_UDP_BUFFER};
 pub use error::{ConfigError, Error, SendError, TlsError};
 pub use runtime::{recv_datagram, MAX_UDP_PAYLOAD, UDP_THREAD_POLL};
 pub use socket::{LocalSocket, Protocol, SocketId};
