@@ -414,7 +414,7 @@ impl UdpWorker {
         };
         while !self.stop.load(Ordering::Relaxed) {
             let Some((n, source)) = transport::recv_datagram(&self.sock, &mut buf) else {
-                continue; // the poll timeout (look at the stop flag), an error, a keep-alive
+                continue; // shut down (look at the stop flag), an error, a keep-alive
             };
             let data = &buf[..n];
             let Some(live) = cached.get(&self.live) else {
@@ -455,7 +455,8 @@ impl UdpWorker {
             };
             let msg = outgoing(s, dest);
             if msg.proto == Protocol::Udp && msg.conn.is_none() {
-                if let Err(e) = self.handle.send_udp_blocking(&msg) {
+                let own = transport::SocketId(self.local);
+                if let Err(e) = self.handle.send_udp_from(own, &self.sock, &msg) {
                     tracing::warn!("sending to {dest} failed: {e}");
                 }
             } else {

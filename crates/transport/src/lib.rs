@@ -127,7 +127,7 @@ use tokio::sync::mpsc;
 
 pub use config::{udp_buffer_size, QuicListen, TransportConfig, DEFAULT_UDP_BUFFER};
 pub use error::{ConfigError, Error, SendError, TlsError};
-pub use runtime::{recv_datagram, MAX_UDP_PAYLOAD, UDP_THREAD_POLL};
+pub use runtime::{recv_datagram, MAX_UDP_PAYLOAD};
 pub use socket::{LocalSocket, Protocol, SocketId};
 pub use stream::ConnId;
 pub use tls::{TlsProfile, TlsSettings};
@@ -243,7 +243,7 @@ impl TransportHandle {
         dest: SocketAddr,
         forced: Option<SocketId>,
     ) -> Result<Arc<LocalSocket>, SendError> {
-        self.shared.selector.select(proto, dest, forced)
+        self.shared.selector.select(proto, dest, forced).cloned()
     }
 
     /// The protocol a UDP message of `len` octets actually goes over (`udp_mtu`).
@@ -257,9 +257,10 @@ impl TransportHandle {
     }
 
     /// With [`TransportConfig::udp_threads`]: every blocking UDP socket with the local socket
-    /// it belongs to, for the caller's receive threads. A receive returns `WouldBlock` or
-    /// `TimedOut` every [`UDP_THREAD_POLL`] so that a thread can look at its stop
-    /// flag. Empty without `udp_threads`.
+    /// it belongs to, for the caller's receive threads. A receive blocks until a datagram
+    /// arrives or [`TransportHandle::shutdown`] is called; from then on every receive
+    /// returns at once with an error, so that a thread can look at its stop flag. Empty
+    /// without `udp_threads`.
     pub fn udp_receivers(&self) -> Vec<(Arc<LocalSocket>, Arc<std::net::UdpSocket>)> {
         let mut out = Vec::new();
         for (id, socks) in &self.shared.udp_std {
@@ -274,7 +275,21 @@ impl TransportHandle {
     /// Sends a UDP datagram from the calling thread, without the runtime (with
     /// [`TransportConfig::udp_threads`]; other messages go through [`TransportHandle::send`]).
     pub fn send_udp_blocking(&self, out: &Outgoing) -> Result<Sent, SendError> {
-        runtime::send_udp_blocking(&self.shared, out)
+        runtime::send_udp_blocking(&self.shared, out, None)
+    }
+
+    /// [`TransportHandle::send_udp_blocking`] from a receive thread of
+    /// [`TransportHandle::udp_receivers`]: a message that leaves from `local` (the thread's
+    /// own local socket) goes out on `sock`, the thread's own worker socket, instead of
+    /// any worker socket of `local` in turn. The socket's kernel state then stays on the
+    /// thread's CPU, and the threads share no counter.
+    pub fn send_udp_from(
+        &self,
+        local: SocketId,
+        sock: &std::net::UdpSocket,
+        out: &Outgoing,
+    ) -> Result<Sent, SendError> {
+        runtime::send_udp_blocking(&self.shared, out, Some((local, sock)))
     }
 
     /// Sends one message.
@@ -316,7 +331,9 @@ impl TransportHandle {
         Ok(())
     }
 
-    /// Stops every task and closes every socket and connection.
+    /// Stops every task and closes every socket and connection; threads blocked in a
+    /// receive on a socket of [`TransportHandle::udp_receivers`] wake up, and their
+    /// receives fail from then on.
     pub fn shutdown(&self) {
         if let Ok(mut t) = self.shared.tasks.lock() {
             for h in t.drain(..) {
@@ -328,6 +345,9 @@ impl TransportHandle {
         }
         if let Ok(mut t) = self.shared.conns.lock() {
             *t = Default::default();
+        }
+        for sock in self.shared.udp_std.values().flatten() {
+            runtime::wake_receivers(sock);
         }
     }
 }

@@ -187,7 +187,10 @@ async fn connect(
     dest: SocketAddr,
     forced: Option<crate::SocketId>,
 ) -> Result<(Arc<LocalSocket>, quinn::Connection), SendError> {
-    let local = shared.selector.select(Protocol::Quic, dest, forced)?;
+    let local = shared
+        .selector
+        .select(Protocol::Quic, dest, forced)?
+        .clone();
     let ep = shared
         .quic
         .get(&local.id)

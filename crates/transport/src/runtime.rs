@@ -347,16 +347,20 @@ fn bind_quic(
     Ok((bound, ep))
 }
 
-/// How long a blocking UDP receive waits before it returns to look at the stop flag of the
-/// thread that owns it.
-pub const UDP_THREAD_POLL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// A bound UDP socket in blocking mode, for a receive thread.
+/// A bound UDP socket in blocking mode, for a receive thread. A receive waits without a
+/// timeout (a timeout would arm a kernel timer on every wait, one per relayed datagram);
+/// [`crate::TransportHandle::shutdown`] wakes the waiting threads instead.
 fn blocking_udp(so: socket2::Socket) -> std::io::Result<std::net::UdpSocket> {
     let s: std::net::UdpSocket = so.into();
     s.set_nonblocking(false)?;
-    s.set_read_timeout(Some(UDP_THREAD_POLL))?;
     Ok(s)
+}
+
+/// Wakes every thread blocked in a receive on `sock`, now and later: a shut-down socket's
+/// receives return at once (Linux wakes the waiters of an unconnected UDP socket on
+/// `shutdown`, though the call itself reports "not connected").
+pub(crate) fn wake_receivers(sock: &std::net::UdpSocket) {
+    let _ = socket2::SockRef::from(sock).shutdown(std::net::Shutdown::Read);
 }
 
 /// Whether a datagram is a keep-alive or empty (only whitespace and NUL octets): nothing to
@@ -365,8 +369,8 @@ pub(crate) fn is_keepalive(data: &[u8]) -> bool {
     data.iter().all(|b| b.is_ascii_whitespace() || *b == 0)
 }
 
-/// One datagram from a blocking socket of `udp_receivers`: `None` when the poll timeout
-/// passed, a receive failed (ICMP errors of earlier sends surface here on some systems;
+/// One datagram from a blocking socket of `udp_receivers`: `None` when the socket was shut
+/// down (look at the stop flag), a receive failed (ICMP errors of earlier sends surface here on some systems;
 /// logged) or the datagram is a keep-alive.
 pub fn recv_datagram(sock: &std::net::UdpSocket, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
     match sock.recv_from(buf) {
@@ -386,8 +390,13 @@ pub fn recv_datagram(sock: &std::net::UdpSocket, buf: &mut [u8]) -> Option<(usiz
     }
 }
 
-/// Sends a datagram on a blocking socket of `shared.udp_std`.
-pub(crate) fn send_udp_blocking(shared: &Shared, out: &Outgoing) -> Result<Sent, SendError> {
+/// Sends a datagram on a blocking socket of `shared.udp_std`: on `own`'s socket when the
+/// message leaves from `own`'s local socket, else on that local socket's workers in turn.
+pub(crate) fn send_udp_blocking(
+    shared: &Shared,
+    out: &Outgoing,
+    own: Option<(SocketId, &std::net::UdpSocket)>,
+) -> Result<Sent, SendError> {
     let len = out.data.len();
     if len > MAX_UDP_PAYLOAD {
         return Err(SendError::TooLarge(len));
@@ -397,9 +406,14 @@ pub(crate) fn send_udp_blocking(shared: &Shared, out: &Outgoing) -> Result<Sent,
         proto: Protocol::Udp,
         dest: out.dest,
     };
-    let socks = shared.udp_std.get(&local.id).ok_or_else(no_socket)?;
-    let i = shared.udp_rr.fetch_add(1, Ordering::Relaxed) % socks.len().max(1);
-    let s = socks.get(i).ok_or_else(no_socket)?;
+    let s = match own {
+        Some((id, sock)) if id == local.id => sock,
+        _ => {
+            let socks = shared.udp_std.get(&local.id).ok_or_else(no_socket)?;
+            let i = shared.udp_rr.fetch_add(1, Ordering::Relaxed) % socks.len().max(1);
+            socks.get(i).ok_or_else(no_socket)?
+        }
+    };
     s.send_to(&out.data, out.dest)
         .map_err(|source| SendError::Io {
             dest: out.dest,
@@ -549,7 +563,7 @@ pub(crate) async fn send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, Se
         });
     }
     match proto {
-        Protocol::Udp if !shared.udp_std.is_empty() => send_udp_blocking(shared, &out),
+        Protocol::Udp if !shared.udp_std.is_empty() => send_udp_blocking(shared, &out, None),
         Protocol::Udp => {
             if len > MAX_UDP_PAYLOAD {
                 return Err(SendError::TooLarge(len));

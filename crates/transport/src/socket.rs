@@ -217,14 +217,14 @@ impl Selector {
         proto: Protocol,
         dest: SocketAddr,
         forced: Option<SocketId>,
-    ) -> Result<Arc<LocalSocket>, SendError> {
+    ) -> Result<&Arc<LocalSocket>, SendError> {
         if let Some(id) = forced {
             let s = self
                 .sockets
                 .get(id.0)
                 .ok_or(SendError::NoSocket { proto, dest })?;
             if s.proto == proto && s.addr.is_ipv6() == dest.is_ipv6() {
-                return Ok(s.clone());
+                return Ok(s);
             }
             // Kamailio: a forced socket of another protocol stands for the socket of the
             // wanted protocol on the same address (same port first).
@@ -237,7 +237,6 @@ impl Selector {
                 .find(|s2| s2.addr.port() == s.addr.port())
                 .or_else(|| self.sockets.iter().find(same_addr))
                 .filter(|s2| s2.addr.is_ipv6() == dest.is_ipv6())
-                .cloned()
                 .ok_or(SendError::ForcedSocket {
                     local: s.addr,
                     proto,
@@ -251,12 +250,11 @@ impl Selector {
                     .iter()
                     .find(|s| s.proto == proto && s.addr.ip() == ip)
                 {
-                    return Ok(s.clone());
+                    return Ok(s);
                 }
             }
         }
         self.default_socket(proto, dest.is_ipv6())
-            .cloned()
             .ok_or(SendError::NoSocket { proto, dest })
     }
 }

@@ -221,18 +221,20 @@ async fn udp_threads_receive_blocking_and_send_without_the_runtime() {
     let local = h.sockets()[0].clone();
     // An echo thread per socket: what arrives goes back from the listening port.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for (l, sock) in receivers {
+    let (ended, threads_ended) = std::sync::mpsc::channel();
+    for (n, (l, sock)) in receivers.into_iter().enumerate() {
         assert_eq!(l.id, local.id);
-        let (h, stop) = (h.clone(), stop.clone());
+        let (h, stop, ended) = (h.clone(), stop.clone(), ended.clone());
         std::thread::spawn(move || {
             let mut buf = vec![0; 65_536];
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let Some((n, from)) = transport::recv_datagram(&sock, &mut buf) else {
-                    continue; // the poll timeout or a keep-alive
+                    continue; // shut down or a keep-alive
                 };
                 let out = Outgoing::new(buf[..n].to_vec(), from, Protocol::Udp);
-                h.send_udp_blocking(&out).unwrap();
+                h.send_udp_from(l.id, &sock, &out).unwrap();
             }
+            let _ = ended.send(n);
         });
     }
     let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -258,5 +260,14 @@ async fn udp_threads_receive_blocking_and_send_without_the_runtime() {
     let mut buf = vec![0; 2000];
     let (n, _) = t(c.recv_from(&mut buf)).await.unwrap();
     assert_eq!(&buf[..n], &response(1)[..]);
+    // Shutting the transport down wakes both threads from their blocking receives.
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    h.shutdown();
+    for _ in 0..2 {
+        let woken = threads_ended.recv_timeout(std::time::Duration::from_secs(5));
+        assert!(
+            woken.is_ok(),
+            "a receive thread still blocks after shutdown"
+        );
+    }
 }
