@@ -1,5 +1,6 @@
 //! Running compiled routes on one message.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +39,22 @@ enum Rr {
 enum MaxFwd {
     Add(u8),
     Set(u8),
+}
+
+/// The decimal text of `n`, written into `buf` (no allocation on the relay path).
+fn decimal(n: u8, buf: &mut [u8; 3]) -> &str {
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + n % 10;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Always ASCII digits.
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 /// The state of one message going through the script.
@@ -289,7 +306,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Op::Return(kind, v) => {
-                let n = v.as_ref().map_or(1, |e| self.eval(e).as_int());
+                let n = v.as_ref().map_or(1, |e| self.eval_int(e));
                 if let Some(flow) = self.pending.take() {
                     return flow;
                 }
@@ -319,6 +336,22 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         match self.pending.take() {
             Some(flow) => Err(flow),
             None => Ok(v),
+        }
+    }
+
+    /// [`Ctx::eval`] as an integer; a constant is read where it is, not copied.
+    pub(crate) fn eval_int(&mut self, e: &'r Expr) -> i64 {
+        match e {
+            Expr::Const(v) => v.as_int(),
+            _ => self.eval(e).as_int(),
+        }
+    }
+
+    /// [`Ctx::eval`] as text; a constant string is borrowed from the program, not copied.
+    pub(crate) fn eval_str(&mut self, e: &'r Expr) -> Cow<'r, str> {
+        match e {
+            Expr::Const(Value::Str(s)) => Cow::Borrowed(s),
+            _ => Cow::Owned(self.eval(e).as_str().into_owned()),
         }
     }
 
@@ -774,7 +807,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
     fn call(&mut self, f: &'r Func) -> i64 {
         match f {
             Func::SlSendReply(code, reason) => {
-                let code = u16::try_from(self.eval(code).as_int()).unwrap_or(500);
+                let code = u16::try_from(self.eval_int(code)).unwrap_or(500);
                 let reason = self.eval(reason).as_str().into_owned();
                 self.reply(code, &reason)
             }
@@ -783,8 +816,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 let dest = match target {
                     None => None,
                     Some((host, port)) => {
-                        let h = self.eval(host).as_str().into_owned();
-                        let p = port.as_ref().map(|p| self.eval(p).as_int());
+                        let h = self.eval_str(host);
+                        let p = port.as_ref().map(|p| self.eval_int(p));
                         Some((h, p.and_then(|p| u16::try_from(p).ok())))
                     }
                 };
@@ -802,10 +835,10 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::ForwardProto(proto, host, port) => {
-                let h = self.eval(host).as_str().into_owned();
+                let h = self.eval_str(host);
                 let p = port
                     .as_ref()
-                    .map(|p| self.eval(p).as_int())
+                    .map(|p| self.eval_int(p))
                     .and_then(|p| u16::try_from(p).ok());
                 self.forward_to(h, p, *proto)
             }
@@ -822,7 +855,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Func::SetBFlag(n, branch)
             | Func::ResetBFlag(n, branch)
             | Func::IsBFlagSet(n, branch) => {
-                let b = branch.as_ref().map_or(0, |b| self.eval(b).as_int());
+                let b = branch.as_ref().map_or(0, |b| self.eval_int(b));
                 if b != 0 {
                     // Only branch 0 exists without transactions.
                     return -1;
@@ -921,7 +954,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 self.advertised.0 = (!host.is_empty()).then_some(host);
                 1
             }
-            Func::SetAdvertisedPort(e) => match u16::try_from(self.eval(e).as_int()) {
+            Func::SetAdvertisedPort(e) => match u16::try_from(self.eval_int(e)) {
                 Ok(p) if p > 0 => {
                     self.advertised.1 = Some(p);
                     1
@@ -945,7 +978,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Func::MaxFwdProcess(initial) => {
                 // maxfwd: a missing header is added with the script's value; a present one is
                 // decremented and capped at the `max_limit` module parameter.
-                let initial = u8::try_from(self.eval(initial).as_int().clamp(0, 255)).unwrap_or(70);
+                let initial = u8::try_from(self.eval_int(initial).clamp(0, 255)).unwrap_or(70);
                 let cap = u8::try_from(self.router.program.settings.max_limit).unwrap_or(70);
                 match self.msg.max_forwards() {
                     Ok(None) => {
@@ -961,7 +994,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::MaxFwdLt(n) => {
-                let n = self.eval(n).as_int();
+                let n = self.eval_int(n);
                 match self.msg.max_forwards() {
                     Ok(Some(v)) if i64::from(v) < n => 1,
                     _ => -1,
@@ -1087,7 +1120,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 1
             }
             Func::ForceTcpAlias(port) => {
-                let port = port.as_ref().map(|p| self.eval(p).as_int());
+                let port = port.as_ref().map(|p| self.eval_int(p));
                 self.tcp_alias(port)
             }
             Func::LooseRoute => self.loose_route(),
@@ -1535,7 +1568,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
     }
 
     /// Stateless forwarding of the request.
-    fn forward(&mut self, target: Option<(String, Option<u16>)>) -> i64 {
+    fn forward(&mut self, target: Option<(Cow<'r, str>, Option<u16>)>) -> i64 {
         if !self.msg.is_request() {
             return -1;
         }
@@ -1560,7 +1593,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                             _ => self.inc.proto,
                         };
                         let host = u.host_port.host.unbracketed().to_string();
-                        self.forward_to(host, u.host_port.port, proto)
+                        self.forward_to(Cow::Owned(host), u.host_port.port, proto)
                     }
                     _ => {
                         self.log(-1, format!("forward: cannot route to `{uri}`"));
@@ -1572,11 +1605,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
     }
 
     /// Forwards the request to `host` (`port`, or the protocol's default) over `proto`.
-    fn forward_to(&mut self, host: String, port: Option<u16>, proto: Transport) -> i64 {
+    fn forward_to(&mut self, host: Cow<'r, str>, port: Option<u16>, proto: Transport) -> i64 {
         if !self.msg.is_request() {
             return -1;
         }
-        let Some(local) = self.send_socket(proto, &host) else {
+        let ip = host.parse::<IpAddr>().ok();
+        let Some(local) = self.send_socket(proto, ip) else {
             return -1;
         };
         let mut built = self.build_forward(local);
@@ -1586,20 +1620,20 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         let try_proto = self.mtu_try.or(self.router.program.udp_mtu_try_proto);
         if let (Ok(data), Some(other)) = (&built, try_proto) {
             if proto == Transport::Udp && other != Transport::Udp && mtu > 0 && data.len() > mtu {
-                if let Some(l) = self.router.pick_socket(other, host.parse::<IpAddr>().ok()) {
+                if let Some(l) = self.router.pick_socket(other, ip) {
                     proto = other;
                     built = self.build_forward(l);
-                    return self.send_built(built, host, port, proto, l);
+                    return self.send_built(built, (host, ip), port, proto, l);
                 }
             }
         }
-        self.send_built(built, host, port, proto, local)
+        self.send_built(built, (host, ip), port, proto, local)
     }
 
     /// The socket a request of `proto` to `host` leaves from: the forced one when its
     /// protocol matches (rr and Kamailio's core ignore a forced socket of another protocol,
     /// with a warning), else the router's choice.
-    fn send_socket(&mut self, proto: Transport, host: &str) -> Option<usize> {
+    fn send_socket(&mut self, proto: Transport, ip: Option<IpAddr>) -> Option<usize> {
         if let Some(i) = self.forced_socket {
             if self.router.local(i).proto == proto {
                 return Some(i);
@@ -1613,7 +1647,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 ),
             );
         }
-        let local = self.router.pick_socket(proto, host.parse::<IpAddr>().ok());
+        let local = self.router.pick_socket(proto, ip);
         if local.is_none() {
             self.log(
                 -1,
@@ -1627,7 +1661,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
     fn send_built(
         &mut self,
         built: Result<Vec<u8>, sip_message::EditError>,
-        host: String,
+        (host, ip): (Cow<'r, str>, Option<IpAddr>),
         port: Option<u16>,
         proto: Transport,
         local: usize,
@@ -1654,7 +1688,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Ok(data) => {
                 if let Some(idx) = self.router.program.onsend {
-                    self.sending = Some((host.clone(), port, proto, data.len()));
+                    self.sending = Some((host.to_string(), port, proto, data.len()));
                     let flow = self.run_route(idx);
                     self.sending = None;
                     if matches!(flow, Flow::Drop) {
@@ -1664,9 +1698,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
                 self.out.push(Output::Send(SendMsg {
                     data,
-                    dest: match host.parse::<IpAddr>() {
-                        Ok(ip) => Dest::Addr(std::net::SocketAddr::new(ip, port)),
-                        Err(_) => Dest::Host { host, port },
+                    dest: match ip {
+                        Some(ip) => Dest::Addr(std::net::SocketAddr::new(ip, port)),
+                        None => Dest::Host {
+                            host: host.into_owned(),
+                            port,
+                        },
                     },
                     proto,
                     local: Some(local),
@@ -1711,13 +1748,13 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
         };
         ed.insert_via(
-            &sock.proto.as_str().to_ascii_uppercase(),
+            sock.proto.via_name(),
             &sent_by,
-            &branch,
+            branch.as_str(),
             if self.local_rport { ";rport" } else { "" },
         )?;
         if let Some(MaxFwd::Set(n)) = self.maxfwd {
-            ed.replace_header("Max-Forwards", &n.to_string())?;
+            ed.replace_header("Max-Forwards", decimal(n, &mut [0; 3]))?;
         }
         if let Some(ruri) = &self.new_ruri {
             ed.set_request_uri(ruri)?;
@@ -1736,7 +1773,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         // maxfwd adds a missing Max-Forwards as the very first header line (above
         // Record-Route), as Kamailio does.
         if let Some(MaxFwd::Add(n)) = self.maxfwd {
-            ed.prepend_header("Max-Forwards", &n.to_string())?;
+            ed.prepend_header("Max-Forwards", decimal(n, &mut [0; 3]))?;
         }
         for name in &self.remove_headers {
             ed.remove_headers(name);
@@ -1978,4 +2015,16 @@ fn char_class(t: &str, class: &CharClass, extra: &str) -> bool {
                 digits.bytes().all(|c| c.is_ascii_digit())
             }
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_writes_every_u8() {
+        for n in 0..=u8::MAX {
+            assert_eq!(decimal(n, &mut [0; 3]), n.to_string());
+        }
+    }
 }

@@ -89,6 +89,16 @@ impl Transport {
             Transport::Sctp => "sctp",
         }
     }
+
+    /// Upper-case name, as a Via's transport token (`UDP`).
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Sctp => "SCTP",
+        }
+    }
 }
 
 /// A local socket the router may receive on and send from.
@@ -321,11 +331,9 @@ impl Router {
                 return;
             }
         }
-        let vias: Vec<_> = msg.vias().take(2).collect();
-        let ours = match vias.first() {
-            Some(Ok(v)) => {
-                self.is_my_host_port(&v.sent_by.host.unbracketed().to_string(), v.sent_by.port)
-            }
+        let mut vias = msg.vias();
+        let ours = match vias.next() {
+            Some(Ok(v)) => self.is_my_host(&v.sent_by.host, v.sent_by.port),
             _ => false,
         };
         if !ours {
@@ -339,7 +347,7 @@ impl Router {
             });
             return;
         }
-        let Some(Ok(next)) = vias.get(1) else {
+        let Some(Ok(next)) = vias.next() else {
             out.push(Output::Log {
                 level: 1,
                 message: "dropping a reply with no Via after ours".into(),
@@ -347,32 +355,33 @@ impl Router {
             });
             return;
         };
-        let host = next
-            .received
-            .as_ref()
-            .map(|h| h.unbracketed().to_string())
-            .unwrap_or_else(|| next.sent_by.host.unbracketed().to_string());
+        let host = next.received.as_ref().unwrap_or(&next.sent_by.host);
         let port = match next.rport {
             sip_message::Rport::Value(p) => p,
             _ => next.sent_by.port.unwrap_or(5060),
         };
-        let proto = match next.transport.to_ascii_uppercase().as_str() {
-            "TCP" => Transport::Tcp,
-            "TLS" => Transport::Tls,
-            "SCTP" => Transport::Sctp,
-            _ => Transport::Udp,
-        };
+        let proto = [
+            ("TCP", Transport::Tcp),
+            ("TLS", Transport::Tls),
+            ("SCTP", Transport::Sctp),
+        ]
+        .into_iter()
+        .find(|(name, _)| next.transport.eq_ignore_ascii_case(name))
+        .map_or(Transport::Udp, |(_, t)| t);
         let mut ed = sip_message::Editor::new(msg);
         if ed.remove_top_via().is_err() {
             return;
         }
         let data = ed.finish();
-        let ip = host.parse::<IpAddr>().ok();
+        let ip = host.ip();
         out.push(Output::Send(SendMsg {
             data,
             dest: match ip {
                 Some(ip) => Dest::Addr(SocketAddr::new(ip, port)),
-                None => Dest::Host { host, port },
+                None => Dest::Host {
+                    host: host.unbracketed().to_string(),
+                    port,
+                },
             },
             proto,
             local: self.pick_socket(proto, ip),
@@ -412,6 +421,29 @@ impl Router {
         self.config.sockets.iter().any(|s| s.address == ip)
     }
 
+    /// [`Router::is_my_host_port`] for a parsed host: an IP address that is a listening
+    /// socket's is found without rendering it as text.
+    pub(crate) fn is_my_host(&self, host: &sip_message::Host<'_>, port: Option<u16>) -> bool {
+        use sip_message::Host;
+        if let Some(ip) = host.ip() {
+            let port = port.unwrap_or(5060);
+            if self
+                .config
+                .sockets
+                .iter()
+                .any(|s| s.address == ip && s.port == port)
+            {
+                return true;
+            }
+        }
+        match host {
+            Host::Domain(d) | Host::V6Lenient(d) => self.is_my_host_port(d, port),
+            Host::V4(_) | Host::V6(_) => {
+                self.is_my_host_port(&host.unbracketed().to_string(), port)
+            }
+        }
+    }
+
     fn is_my_host_port(&self, host: &str, port: Option<u16>) -> bool {
         let host = host.trim_matches(['[', ']']);
         let ip = host.parse::<IpAddr>().ok();
@@ -434,10 +466,7 @@ impl Router {
     /// Whether a SIP URI names this server (host and port).
     pub(crate) fn is_my_uri(&self, uri: &str) -> bool {
         match sip_message::Uri::parse(uri) {
-            Ok(sip_message::Uri::Sip(u)) => self.is_my_host_port(
-                &u.host_port.host.unbracketed().to_string(),
-                u.host_port.port,
-            ),
+            Ok(sip_message::Uri::Sip(u)) => self.is_my_host(&u.host_port.host, u.host_port.port),
             _ => false,
         }
     }
@@ -456,7 +485,7 @@ impl Router {
     }
 
     /// A stateless branch (RFC 3261 §16.11): the same for a retransmission of the request.
-    pub(crate) fn branch(&self, msg: &Message<'_>, local: usize) -> String {
+    pub(crate) fn branch(&self, msg: &Message<'_>, local: usize) -> Branch {
         let mut h = Fnv::default();
         match msg.top_via() {
             Ok(Some(v)) if v.has_rfc3261_branch() => h.write(v.branch.unwrap_or("").as_bytes()),
@@ -477,7 +506,7 @@ impl Router {
             h.write(method.as_bytes());
         }
         h.write(&local.to_be_bytes());
-        format!("z9hG4bKsr{:016x}", h.0)
+        Branch::new(h.0)
     }
 
     /// The To-tag of our local replies: stable for the same request.
@@ -488,6 +517,30 @@ impl Router {
             h.write(f.tag().unwrap_or("").as_bytes());
         }
         format!("{:016x}", h.0)
+    }
+}
+
+/// A branch parameter of ours: `z9hG4bKsr` and a hash in 16 lower-case hex digits, kept
+/// on the stack (one is made for every forwarded request).
+pub(crate) struct Branch([u8; 25]);
+
+impl Branch {
+    const PREFIX: &'static [u8; 9] = b"z9hG4bKsr";
+
+    fn new(hash: u64) -> Branch {
+        let mut b = [0u8; 25];
+        b[..9].copy_from_slice(Self::PREFIX);
+        for (i, d) in b[9..].iter_mut().enumerate() {
+            let nibble = (hash >> (60 - 4 * i)) & 0xf;
+            *d = b"0123456789abcdef"[nibble as usize];
+        }
+        Branch(b)
+    }
+
+    /// The branch text.
+    pub(crate) fn as_str(&self) -> &str {
+        // Always ASCII: the prefix and hex digits.
+        std::str::from_utf8(&self.0).unwrap_or("z9hG4bKsr")
     }
 }
 
@@ -552,5 +605,17 @@ pub(crate) fn fmt_listen_host(a: &ast::ListenAddr) -> String {
         Some(ast::HostSpec::Ip(ip)) => ip.to_string(),
         Some(ast::HostSpec::Name(n)) | Some(ast::HostSpec::Quoted(n)) => n.clone(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Branch;
+
+    #[test]
+    fn branch_is_the_prefix_and_sixteen_hex_digits() {
+        for hash in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(Branch::new(hash).as_str(), format!("z9hG4bKsr{hash:016x}"));
+        }
     }
 }

@@ -81,7 +81,9 @@ impl<'m, 'a> Editor<'m, 'a> {
         Editor {
             msg,
             lumps: Vec::with_capacity(8),
-            arena: Vec::with_capacity(256),
+            // Allocated by the first lump with text: a reply that only loses its top Via
+            // needs none.
+            arena: Vec::new(),
             seq: 0,
             body_delta: 0,
         }
@@ -89,6 +91,9 @@ impl<'m, 'a> Editor<'m, 'a> {
 
     /// Records a lump. `top` inserts at the same position go before earlier ones.
     fn lump(&mut self, start: usize, end: usize, top: bool, text: impl FnOnce(&mut Vec<u8>)) {
+        if self.arena.capacity() == 0 {
+            self.arena.reserve(256);
+        }
         self.seq += 1;
         let text_start = self.arena.len();
         text(&mut self.arena);
@@ -99,6 +104,19 @@ impl<'m, 'a> Editor<'m, 'a> {
             prio,
             text_start,
             text_end: self.arena.len(),
+        });
+    }
+
+    /// Records the removal of `start..end` (a lump without text).
+    fn remove(&mut self, start: usize, end: usize) {
+        self.seq += 1;
+        let at = self.arena.len();
+        self.lumps.push(Lump {
+            start,
+            end,
+            prio: self.seq,
+            text_start: at,
+            text_end: at,
         });
     }
 
@@ -152,11 +170,11 @@ impl<'m, 'a> Editor<'m, 'a> {
             (Some((_, a)), Some((_, b))) if !b.is_empty() => {
                 let s = self.msg.offset_of(a);
                 let e = self.msg.offset_of(b);
-                self.lump(s, e, false, |_| {});
+                self.remove(s, e);
             }
             _ => {
                 let r = h.line_range();
-                self.lump(r.start, r.end, false, |_| {});
+                self.remove(r.start, r.end);
             }
         }
         Ok(())
@@ -337,15 +355,14 @@ impl<'m, 'a> Editor<'m, 'a> {
     /// Removes every header line named `name` (long/compact form, any case); returns how
     /// many lines.
     pub fn remove_headers(&mut self, name: &str) -> usize {
-        let ranges: Vec<_> = self
-            .msg
-            .headers_called(name)
-            .map(|h| h.line_range())
-            .collect();
-        for r in &ranges {
-            self.lump(r.start, r.end, false, |_| {});
+        let msg = self.msg;
+        let mut n = 0;
+        for h in msg.headers_called(name) {
+            let r = h.line_range();
+            self.remove(r.start, r.end);
+            n += 1;
         }
-        ranges.len()
+        n
     }
 
     /// Replaces every header named `name` by one `name: value` line, written where the

@@ -22,6 +22,9 @@ pub enum KeepAliveRole {
 }
 
 /// What the front of a stream buffer holds.
+// A frame is matched as soon as it is returned, once per message; boxing the message would
+// cost an allocation per message to save a move of a few hundred bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Frame<'a> {
     /// A complete message.

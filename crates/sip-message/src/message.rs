@@ -130,6 +130,8 @@ pub struct Message<'a> {
     end: usize,
     content_length: Option<usize>,
     cl_conflict: bool,
+    /// The topmost Via, parsed on first use: a proxy reads it several times per message.
+    top_via: std::cell::OnceCell<Result<Option<Via<'a>>, ParseError>>,
 }
 
 pub(crate) enum Mode {
@@ -414,6 +416,7 @@ impl<'a> Message<'a> {
             end,
             content_length,
             cl_conflict,
+            top_via: std::cell::OnceCell::new(),
         })
     }
 }
@@ -551,9 +554,11 @@ impl<'a> Message<'a> {
         })
     }
 
-    /// The topmost Via value (parses only that one).
+    /// The topmost Via value (parses only that one, once: later calls return a copy).
     pub fn top_via(&self) -> Result<Option<Via<'a>>, ParseError> {
-        self.vias().next().transpose()
+        self.top_via
+            .get_or_init(|| self.vias().next().transpose())
+            .clone()
     }
 
     fn single_name_addr(&self, name: HeaderName) -> Result<Option<NameAddr<'a>>, ParseError> {

@@ -1,0 +1,40 @@
+//! The relay path's heap allocations, counted (one test in this binary, so that no other
+//! test allocates while it counts). A relayed request needs four: the message's header
+//! index, the editor's lumps and text, and the output; a relayed reply needs three (its
+//! edit has no text). A copy, a `format!` or a `to_string` on the path fails this test.
+
+use std::alloc::System;
+
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+#[path = "common/relay.rs"]
+mod fixture;
+use fixture::{relay, router, INVITE, OK};
+
+#[test]
+fn the_relay_path_allocates_only_the_index_the_edit_and_the_output() {
+    let r = router();
+    let mut out = Vec::with_capacity(4);
+    for (what, msg, source, most) in [
+        ("INVITE", INVITE, "127.0.0.1:5061", 4),
+        ("200 OK", OK, "127.0.0.1:5080", 3),
+    ] {
+        // The first run may set up what lives on (thread-locals, lazily built tables).
+        assert!(
+            relay(&r, msg.as_bytes(), source, &mut out) > 0,
+            "{what} relayed"
+        );
+        let region = Region::new(GLOBAL);
+        let sent = relay(&r, msg.as_bytes(), source, &mut out);
+        let change = region.change();
+        assert!(sent > 0, "{what} relayed");
+        let n = change.allocations + change.reallocations;
+        assert!(
+            n <= most,
+            "relaying the {what} allocated {n} times (at most {most})"
+        );
+    }
+}
