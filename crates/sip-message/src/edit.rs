@@ -141,10 +141,14 @@ impl<'m, 'a> Editor<'m, 'a> {
             .first_line(HeaderName::Via)
             .map_or(self.msg.start_line_end(), |r| r.start);
         self.lump(at, at, true, |w| {
-            let _ = write!(
-                w,
-                "Via: SIP/2.0/{transport} {sent_by};branch={branch}{extra}\r\n"
-            );
+            w.extend_from_slice(b"Via: SIP/2.0/");
+            w.extend_from_slice(transport.as_bytes());
+            w.push(b' ');
+            sent_by.write_to(w);
+            w.extend_from_slice(b";branch=");
+            w.extend_from_slice(branch.as_bytes());
+            w.extend_from_slice(extra.as_bytes());
+            w.extend_from_slice(b"\r\n");
         });
         Ok(())
     }

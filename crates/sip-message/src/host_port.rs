@@ -130,6 +130,46 @@ impl<'a> HostPort<'a> {
             port: self.port,
         }
     }
+
+    /// Appends the text of [`fmt::Display`] (IPv6 bracketed) to `out`; an IPv4 address and
+    /// the port are written without the formatting machinery (a proxy writes its own
+    /// sent-by into every request it forwards).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match &self.host {
+            Host::Domain(d) => out.extend_from_slice(d.as_bytes()),
+            Host::V4(a) => {
+                for (i, octet) in a.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    push_decimal(out, u32::from(octet));
+                }
+            }
+            host @ (Host::V6(_) | Host::V6Lenient(_)) => {
+                use std::io::Write;
+                let _ = write!(out, "{host}");
+            }
+        }
+        if let Some(p) = self.port {
+            out.push(b':');
+            push_decimal(out, u32::from(p));
+        }
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 impl fmt::Display for HostPort<'_> {

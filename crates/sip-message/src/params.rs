@@ -91,7 +91,7 @@ fn is_gen_value(b: u8) -> bool {
 }
 
 /// Scans one header parameter starting at `i` (which must point at SWS `;`).
-fn scan_header_param(s: &str, i: usize) -> SyntaxResult<Option<(Param<'_>, usize)>> {
+pub(crate) fn scan_header_param(s: &str, i: usize) -> SyntaxResult<Option<(Param<'_>, usize)>> {
     let b = s.as_bytes();
     let mut j = skip_lws(b, i);
     if j >= b.len() || b[j] != b';' {
@@ -123,6 +123,15 @@ fn scan_header_param(s: &str, i: usize) -> SyntaxResult<Option<(Param<'_>, usize
         },
         ve,
     )))
+}
+
+/// The parameter list `s[i..]`, already validated by the caller (with
+/// [`scan_header_param`] up to the end of `s`).
+pub(crate) fn header_params_scanned(s: &str, i: usize) -> Params<'_> {
+    Params {
+        raw: &s[i..],
+        uri: false,
+    }
 }
 
 /// Validates header parameters from `i` to the end of `s` (`*(SEMI generic-param)`).

@@ -2,7 +2,7 @@
 
 use crate::error::{ErrorKind, SyntaxError, SyntaxResult};
 use crate::host_port::{parse_host, parse_port, parse_received, Host, HostPort};
-use crate::params::{parse_header_params, Params};
+use crate::params::{header_params_scanned, parse_header_params, scan_header_param, Param, Params};
 use crate::scan::{expect_token, is_wsp, skip_lws, unexpected};
 
 /// The RFC 3261 magic cookie that starts a compliant branch.
@@ -83,46 +83,76 @@ impl<'a> Via<'a> {
         } else {
             i = he;
         }
-        let params = parse_header_params(s, i).map_err(|e| SyntaxError::new(e.pos + i, e.kind))?;
         let mut via = Via {
             protocol: &s[..pe],
             version: &s[vs..ve],
             transport: &s[ts..te],
             sent_by: HostPort { host, port },
-            params,
+            params: Params::default(),
             branch: None,
             received: None,
             rport: Rport::Absent,
             maddr: None,
             ttl: None,
         };
-        let bad = |name: &'static str| SyntaxError::new(i, ErrorKind::HeaderValue(name));
-        for p in params.iter() {
-            let n = p.name;
-            if n.eq_ignore_ascii_case("branch") {
-                via.branch = Some(p.value.ok_or(bad("Via branch"))?);
-            } else if n.eq_ignore_ascii_case("received") {
-                let v = p.value.ok_or(bad("Via received"))?;
-                via.received = Some(parse_received(v).map_err(|_| bad("Via received"))?);
-            } else if n.eq_ignore_ascii_case("rport") {
-                via.rport = match p.value {
-                    None => Rport::Requested,
-                    Some(v) => Rport::Value(parse_port(v).map_err(|_| bad("Via rport"))?),
-                };
-            } else if n.eq_ignore_ascii_case("maddr") {
-                let v = p.value.ok_or(bad("Via maddr"))?;
-                let (h, end) = parse_host(v, 0).map_err(|_| bad("Via maddr"))?;
-                if end != v.len() {
-                    return Err(bad("Via maddr"));
+        // One pass validates the parameters and reads the known ones. A bad parameter list
+        // is reported as `parse_header_params` reports it; a bad known value after it.
+        let list_error = || match parse_header_params(s, i) {
+            Err(e) => SyntaxError::new(e.pos + i, e.kind),
+            Ok(_) => unexpected(b, i),
+        };
+        let mut value_error = None;
+        let mut pos = i;
+        loop {
+            match scan_header_param(s, pos) {
+                Ok(Some((p, end))) => {
+                    if value_error.is_none() {
+                        value_error = via.read_param(p, i).err();
+                    }
+                    pos = end;
                 }
-                via.maddr = Some(h);
-            } else if n.eq_ignore_ascii_case("ttl") {
-                let v = p.value.ok_or(bad("Via ttl"))?;
-                let t = crate::scan::parse_decimal(v, 255).map_err(|_| bad("Via ttl"))?;
-                via.ttl = Some(t as u8);
+                Ok(None) => break,
+                Err(_) => return Err(list_error()),
             }
         }
+        if skip_lws(b, pos) != b.len() {
+            return Err(list_error());
+        }
+        via.params = header_params_scanned(s, i);
+        if let Some(e) = value_error {
+            return Err(e);
+        }
         Ok(via)
+    }
+
+    /// Reads `p` into the field it sets, if it is one of the known parameters; `at` is
+    /// where the parameters start (the position of a bad value's error).
+    fn read_param(&mut self, p: Param<'a>, at: usize) -> SyntaxResult<()> {
+        let bad = |name: &'static str| SyntaxError::new(at, ErrorKind::HeaderValue(name));
+        let n = p.name;
+        if n.eq_ignore_ascii_case("branch") {
+            self.branch = Some(p.value.ok_or(bad("Via branch"))?);
+        } else if n.eq_ignore_ascii_case("received") {
+            let v = p.value.ok_or(bad("Via received"))?;
+            self.received = Some(parse_received(v).map_err(|_| bad("Via received"))?);
+        } else if n.eq_ignore_ascii_case("rport") {
+            self.rport = match p.value {
+                None => Rport::Requested,
+                Some(v) => Rport::Value(parse_port(v).map_err(|_| bad("Via rport"))?),
+            };
+        } else if n.eq_ignore_ascii_case("maddr") {
+            let v = p.value.ok_or(bad("Via maddr"))?;
+            let (h, end) = parse_host(v, 0).map_err(|_| bad("Via maddr"))?;
+            if end != v.len() {
+                return Err(bad("Via maddr"));
+            }
+            self.maddr = Some(h);
+        } else if n.eq_ignore_ascii_case("ttl") {
+            let v = p.value.ok_or(bad("Via ttl"))?;
+            let t = crate::scan::parse_decimal(v, 255).map_err(|_| bad("Via ttl"))?;
+            self.ttl = Some(t as u8);
+        }
+        Ok(())
     }
 
     /// True when the branch starts with the RFC 3261 magic cookie.

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use sip_message::fuzzing::roundtrip;
-use sip_message::Message;
+use sip_message::{HostPort, Message};
 
 fn host() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -64,6 +64,21 @@ proptest! {
         // Every selected edit applies to these messages (Subject/Route may be absent).
         let expected = [1u8, 2, 4, 8, 16, 32, 128].iter().filter(|b| sel & **b != 0).count();
         prop_assert!(report.edits >= expected, "{report:?} sel={sel:#x}");
+    }
+
+    #[test]
+    fn host_port_write_to_is_its_display(
+        text in host(),
+        v4 in any::<[u8; 4]>(),
+        port in proptest::option::of(any::<u16>()),
+    ) {
+        let parsed = HostPort::parse(&text).expect("generated host parses");
+        let ip = HostPort::from(std::net::IpAddr::from(v4));
+        for hp in [HostPort::new(parsed.host, port), HostPort::new(ip.host, port)] {
+            let mut out = b"x".to_vec();
+            hp.write_to(&mut out);
+            prop_assert_eq!(String::from_utf8(out).expect("UTF-8"), format!("x{hp}"));
+        }
     }
 
     #[test]
