@@ -164,10 +164,17 @@ where
     let mut last = Instant::now();
     let mut partial_since: Option<Instant> = None;
     let mut reading = true;
+    // One timer for both timeouts, moved earlier at once but later only when it fires: a
+    // message does not re-arm it (that was a timer-wheel update per message).
+    let timer = tokio::time::sleep_until(last + ctx.idle);
+    tokio::pin!(timer);
     let reason: &str = loop {
         let mut deadline = last + ctx.idle;
         if let Some(p) = partial_since {
             deadline = deadline.min(p + cfg.tcp_msg_read_timeout);
+        }
+        if deadline < timer.deadline() {
+            timer.as_mut().reset(deadline);
         }
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
@@ -208,7 +215,11 @@ where
                 }
                 None => break "closed locally",
             },
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = &mut timer => {
+                if deadline > Instant::now() {
+                    timer.as_mut().reset(deadline);
+                    continue;
+                }
                 break if partial_since.is_some_and(|p| p + cfg.tcp_msg_read_timeout <= Instant::now()) {
                     "incomplete message timeout"
                 } else {

@@ -123,6 +123,26 @@ async fn slow_peer_times_out() {
 }
 
 #[tokio::test]
+async fn activity_keeps_a_connection_past_its_idle_timeout() {
+    let cfg = TransportConfig {
+        tcp_connection_lifetime: Duration::from_millis(300),
+        ..TransportConfig::default()
+    };
+    let (h, mut rx) = start(TCP, cfg);
+    let mut busy = TcpStream::connect(h.sockets()[0].addr).await.unwrap();
+    // A message every 100 ms for a second: over three idle timeouts, never idle for one.
+    for i in 0..10 {
+        busy.write_all(&request(i, 0)).await.unwrap();
+        let m = recv(&mut rx).await;
+        assert_eq!(&m.data[..], &request(i, 0)[..]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(h.connection_counts()[0], 1, "closed while busy");
+    // Silent from here: closed after the idle timeout.
+    closed(&mut busy, 3).await;
+}
+
+#[tokio::test]
 async fn connection_limit_enforced() {
     let cfg = TransportConfig {
         tcp_max_connections: 2,
