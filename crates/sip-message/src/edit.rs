@@ -294,7 +294,9 @@ impl<'m, 'a> Editor<'m, 'a> {
         }
         let at = self.msg.start_line_end();
         self.lump(at, at, true, |w| {
-            let _ = write!(w, "Record-Route: <{uri}>\r\n");
+            w.extend_from_slice(b"Record-Route: <");
+            w.extend_from_slice(uri.as_bytes());
+            w.extend_from_slice(b">\r\n");
         });
         Ok(())
     }
@@ -351,7 +353,10 @@ impl<'m, 'a> Editor<'m, 'a> {
         check_token(name, "header name")?;
         check_text(value, "header value")?;
         self.lump(at, at, top, |w| {
-            let _ = write!(w, "{name}: {value}\r\n");
+            w.extend_from_slice(name.as_bytes());
+            w.extend_from_slice(b": ");
+            w.extend_from_slice(value.as_bytes());
+            w.extend_from_slice(b"\r\n");
         });
         Ok(())
     }
@@ -467,7 +472,14 @@ impl<'m, 'a> Editor<'m, 'a> {
         }
         let at = first.unwrap_or(self.msg.headers_end());
         self.lump(at, at, first.is_some(), |w| {
-            let _ = write!(w, "Route: {}\r\n", values.join(", "));
+            w.extend_from_slice(b"Route: ");
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    w.extend_from_slice(b", ");
+                }
+                w.extend_from_slice(v.as_bytes());
+            }
+            w.extend_from_slice(b"\r\n");
         });
         Ok(())
     }
