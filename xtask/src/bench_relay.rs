@@ -41,7 +41,10 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("relay") => relay(root, &args[1..]),
         Some("cfg") => cfg(root),
-        _ => Err("bench: `relay [--proto udp|tcp] [--rate R] [--calls N]` or `cfg`".into()),
+        _ => Err(
+            "bench: `relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search]` or `cfg`"
+                .into(),
+        ),
     }
 }
 
@@ -69,6 +72,7 @@ fn have(program: &str) -> bool {
 fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     let (mut proto, mut rate, mut calls) = ("udp".to_string(), 2000u64, 10_000u64);
     let mut search = false;
+    let mut repeat = 1u64;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
@@ -77,6 +81,12 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
             "--rate" => rate = value()?.parse().map_err(|_| "--rate: not a number")?,
             "--calls" => calls = value()?.parse().map_err(|_| "--calls: not a number")?,
             "--search" => search = true,
+            "--repeat" => {
+                repeat = value()?.parse().map_err(|_| "--repeat: not a number")?;
+                if repeat == 0 {
+                    return Err("--repeat: at least 1".into());
+                }
+            }
             other => return Err(format!("bench relay: unknown argument `{other}`")),
         }
     }
@@ -135,9 +145,40 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     if search {
         return search_rates(&servers, &proto, &dir);
     }
+    let mut ratios = Vec::new();
+    for round in 1..=repeat {
+        if repeat > 1 {
+            println!("round {round} of {repeat}");
+        }
+        if let Some(r) = relay_round(&servers, &proto, rate, calls, &dir)? {
+            ratios.push(r);
+        }
+    }
+    if ratios.len() > 1 {
+        ratios.sort_by(f64::total_cmp);
+        let list: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "CPU per message ratios over {} rounds: {} (median {:.2})",
+            ratios.len(),
+            list.join(", "),
+            ratios[ratios.len() / 2]
+        );
+    }
+    Ok(())
+}
+
+/// One run of each server in turn; prints their figures and, with both, the ratios.
+/// Returns the CPU-per-message ratio when both ran.
+fn relay_round(
+    servers: &[ServerCmd],
+    proto: &str,
+    rate: u64,
+    calls: u64,
+    dir: &Path,
+) -> Result<Option<f64>, String> {
     let mut results = Vec::new();
-    for s in &servers {
-        let f = relay_once(s, &proto, rate, calls, &dir)?;
+    for s in servers {
+        let f = relay_once(s, proto, rate, calls, dir)?;
         println!(
             "{:<10} {proto} {rate}/s: {} ok, {} failed, {:.0} calls/s achieved, {:.2} µs CPU per \
              relayed message, peak RSS {:.1} MB",
@@ -150,15 +191,16 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
         );
         results.push((s.name, f));
     }
-    if let [(_, ours), (_, theirs)] = &results[..] {
-        println!(
-            "ratios siprouter/kamailio: CPU per message {:.2}, peak RSS {:.2}, achieved rate {:.2}",
-            ours.us_per_msg / theirs.us_per_msg,
-            ours.peak_rss_kib as f64 / theirs.peak_rss_kib as f64,
-            ours.cps / theirs.cps
-        );
-    }
-    Ok(())
+    let [(_, ours), (_, theirs)] = &results[..] else {
+        return Ok(None);
+    };
+    let cpu = ours.us_per_msg / theirs.us_per_msg;
+    println!(
+        "ratios siprouter/kamailio: CPU per message {cpu:.2}, peak RSS {:.2}, achieved rate {:.2}",
+        ours.peak_rss_kib as f64 / theirs.peak_rss_kib as f64,
+        ours.cps / theirs.cps
+    );
+    Ok(Some(cpu))
 }
 
 /// The highest rate (steps of 500 calls/s, 5 s of calls each) at which every call succeeds

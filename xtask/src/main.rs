@@ -49,7 +49,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci                          fmt, clippy, tests, docs, cargo-deny (what CI runs)
   bench [criterion args]      generate the large config and run the criterion benchmarks
-  bench relay [--proto udp|tcp] [--rate R] [--calls N] [--search]
+  bench relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search]
                               sipp relay benchmark: siprouter and (if installed) Kamailio
   bench cfg                   -c on 1k/10k/20k-line configs: siprouter vs Kamailio
   gen-cfg [--lines N] [-o F]  write the large benchmark config (default 20000 lines, stdout)
