@@ -23,16 +23,40 @@ macro_rules! header_names {
                     $( $( if c == $compact { return HeaderName::$var; } )? )*
                     return HeaderName::Other;
                 }
-                // The first octet rules out most names before any length or case compare.
-                let first = n.as_bytes().first().map(u8::to_ascii_lowercase);
-                $( if first == Some($name.as_bytes()[0].to_ascii_lowercase())
-                    && n.len() == $name.len()
-                    && n.eq_ignore_ascii_case($name)
-                {
-                    return HeaderName::$var;
-                } )*
+                // Only the names of the same length are compared (one to five of them).
+                let Some(bucket) = Self::BY_LEN.get(n.len()) else {
+                    return HeaderName::Other;
+                };
+                for &i in bucket {
+                    let Some(&(name, h)) = Self::LONG.get(usize::from(i)) else {
+                        break; // the end of the bucket
+                    };
+                    if n.eq_ignore_ascii_case(name) {
+                        return h;
+                    }
+                }
                 HeaderName::Other
             }
+
+            /// Every known name in long form.
+            const LONG: &[(&str, HeaderName)] = &[ $( ($name, HeaderName::$var), )* ];
+
+            /// For each length, the indices in [`HeaderName::LONG`] of the names that long,
+            /// then `u8::MAX`s. Built at compile time; a bucket that overflows fails the build.
+            const BY_LEN: [[u8; 8]; 32] = {
+                let mut t = [[u8::MAX; 8]; 32];
+                let mut i = 0;
+                while i < Self::LONG.len() {
+                    let len = Self::LONG[i].0.len();
+                    let mut j = 0;
+                    while t[len][j] != u8::MAX {
+                        j += 1;
+                    }
+                    t[len][j] = i as u8;
+                    i += 1;
+                }
+                t
+            };
 
             /// The canonical long form (empty for [`HeaderName::Other`]).
             pub fn as_str(self) -> &'static str {
@@ -259,5 +283,39 @@ pub fn parse_date(s: &str) -> SyntaxResult<&str> {
         Ok(s)
     } else {
         Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeaderName;
+
+    #[test]
+    fn every_long_name_is_recognised_in_any_case() {
+        assert!(!HeaderName::LONG.is_empty());
+        for &(name, h) in HeaderName::LONG {
+            assert_eq!(HeaderName::from_name(name), h, "{name}");
+            assert_eq!(HeaderName::from_name(&name.to_uppercase()), h, "{name}");
+            assert_eq!(HeaderName::from_name(&name.to_lowercase()), h, "{name}");
+            assert_eq!(h.as_str(), name);
+        }
+    }
+
+    #[test]
+    fn other_names_are_other() {
+        for n in [
+            "",
+            "X-Foo",
+            "Vias",
+            "Vi",
+            "Contacts",
+            "Call_ID",
+            &"a".repeat(40),
+        ] {
+            assert_eq!(HeaderName::from_name(n), HeaderName::Other, "{n}");
+        }
+        assert_eq!(HeaderName::from_name("v"), HeaderName::Via);
+        assert_eq!(HeaderName::from_name("L"), HeaderName::ContentLength);
+        assert_eq!(HeaderName::from_name("z"), HeaderName::Other);
     }
 }
