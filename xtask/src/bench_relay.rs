@@ -143,6 +143,9 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
         println!("kamailio is not installed: measuring siprouter alone");
     }
     if search {
+        if repeat > 1 {
+            return Err("--search runs its own steps: no --repeat with it".into());
+        }
         return search_rates(&servers, &proto, &dir);
     }
     let mut ratios = Vec::new();
@@ -157,11 +160,16 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     if ratios.len() > 1 {
         ratios.sort_by(f64::total_cmp);
         let list: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        let mid = ratios.len() / 2;
+        let median = if ratios.len() % 2 == 0 {
+            (ratios[mid - 1] + ratios[mid]) / 2.0
+        } else {
+            ratios[mid]
+        };
         println!(
-            "CPU per message ratios over {} rounds: {} (median {:.2})",
+            "CPU per message ratios over {} rounds: {} (median {median:.2})",
             ratios.len(),
-            list.join(", "),
-            ratios[ratios.len() / 2]
+            list.join(", ")
         );
     }
     Ok(())

@@ -438,6 +438,13 @@ impl Router {
         }
         match host {
             Host::Domain(d) | Host::V6Lenient(d) => self.is_my_host_port(d, port),
+            // Without aliases or advertised addresses, an address is ours only as above.
+            Host::V4(_) | Host::V6(_)
+                if self.config.aliases.is_empty()
+                    && self.config.sockets.iter().all(|s| s.advertise.is_none()) =>
+            {
+                false
+            }
             Host::V4(_) | Host::V6(_) => {
                 self.is_my_host_port(&host.unbracketed().to_string(), port)
             }

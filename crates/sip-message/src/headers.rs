@@ -45,6 +45,8 @@ macro_rules! header_names {
             /// then `u8::MAX`s. Built at compile time; a bucket that overflows fails the build.
             const BY_LEN: [[u8; 8]; 32] = {
                 let mut t = [[u8::MAX; 8]; 32];
+                // Indices must stay below the end marker.
+                assert!(Self::LONG.len() < u8::MAX as usize);
                 let mut i = 0;
                 while i < Self::LONG.len() {
                     let len = Self::LONG[i].0.len();

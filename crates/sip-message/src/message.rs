@@ -131,7 +131,8 @@ pub struct Message<'a> {
     content_length: Option<usize>,
     cl_conflict: bool,
     /// The topmost Via, parsed on first use: a proxy reads it several times per message.
-    top_via: std::cell::OnceCell<Result<Option<Via<'a>>, ParseError>>,
+    /// (A `OnceLock`, not a `OnceCell`, so that a `Message` stays `Sync`.)
+    top_via: std::sync::OnceLock<Result<Option<Via<'a>>, ParseError>>,
 }
 
 pub(crate) enum Mode {
@@ -416,7 +417,7 @@ impl<'a> Message<'a> {
             end,
             content_length,
             cl_conflict,
-            top_via: std::cell::OnceCell::new(),
+            top_via: std::sync::OnceLock::new(),
         })
     }
 }

@@ -469,3 +469,10 @@ fn prepended_header_goes_above_everything_inserted_before_it() {
     let names: Vec<_> = r.headers().iter().map(|h| h.name_str()).collect();
     assert_eq!(names[..3], ["X-First", "Record-Route", "v"]);
 }
+
+#[test]
+fn a_parsed_message_can_be_shared_between_threads() {
+    // Fails to compile if a field (such as the top-Via cache) makes `Message` !Send/!Sync.
+    fn shareable<T: Send + Sync>() {}
+    shareable::<sip_message::Message<'static>>();
+}

@@ -223,6 +223,7 @@ async fn serve(
             .spawn(move || worker.run());
         if let Err(e) = spawned {
             eprintln!("siprouter: cannot start a UDP thread: {e}");
+            stop.store(true, Ordering::Relaxed);
             handle.shutdown();
             return ExitCode::FAILURE;
         }

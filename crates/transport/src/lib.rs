@@ -258,9 +258,9 @@ impl TransportHandle {
 
     /// With [`TransportConfig::udp_threads`]: every blocking UDP socket with the local socket
     /// it belongs to, for the caller's receive threads. A receive blocks until a datagram
-    /// arrives or [`TransportHandle::shutdown`] is called; from then on every receive
-    /// returns at once with an error, so that a thread can look at its stop flag. Empty
-    /// without `udp_threads`.
+    /// arrives or [`TransportHandle::shutdown`] is called; from then on a receive returns
+    /// what is still queued, then fails at once, so that a thread can look at its stop flag
+    /// (outside Linux, a receive also returns every 250 ms). Empty without `udp_threads`.
     pub fn udp_receivers(&self) -> Vec<(Arc<LocalSocket>, Arc<std::net::UdpSocket>)> {
         let mut out = Vec::new();
         for (id, socks) in &self.shared.udp_std {
@@ -333,7 +333,7 @@ impl TransportHandle {
 
     /// Stops every task and closes every socket and connection; threads blocked in a
     /// receive on a socket of [`TransportHandle::udp_receivers`] wake up, and their
-    /// receives fail from then on.
+    /// receives fail once the queued datagrams are read.
     pub fn shutdown(&self) {
         if let Ok(mut t) = self.shared.tasks.lock() {
             for h in t.drain(..) {

@@ -347,18 +347,27 @@ fn bind_quic(
     Ok((bound, ep))
 }
 
-/// A bound UDP socket in blocking mode, for a receive thread. A receive waits without a
-/// timeout (a timeout would arm a kernel timer on every wait, one per relayed datagram);
-/// [`crate::TransportHandle::shutdown`] wakes the waiting threads instead.
+/// A bound UDP socket in blocking mode, for a receive thread. On Linux a receive waits
+/// without a timeout (a timeout arms a kernel timer on every wait, one per relayed
+/// datagram) and [`crate::TransportHandle::shutdown`] wakes the waiting threads; elsewhere,
+/// where `shutdown` of an unconnected UDP socket need not wake them, a receive returns
+/// every [`UDP_POLL`] so that a thread can look at its stop flag.
 fn blocking_udp(so: socket2::Socket) -> std::io::Result<std::net::UdpSocket> {
     let s: std::net::UdpSocket = so.into();
     s.set_nonblocking(false)?;
+    #[cfg(not(target_os = "linux"))]
+    s.set_read_timeout(Some(UDP_POLL))?;
     Ok(s)
 }
 
-/// Wakes every thread blocked in a receive on `sock`, now and later: a shut-down socket's
-/// receives return at once (Linux wakes the waiters of an unconnected UDP socket on
-/// `shutdown`, though the call itself reports "not connected").
+/// Outside Linux, how long a blocking UDP receive waits before it returns to let its
+/// thread look at its stop flag.
+#[cfg(not(target_os = "linux"))]
+const UDP_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Wakes every thread blocked in a receive on `sock`, now and later (Linux wakes the
+/// waiters of an unconnected UDP socket on `shutdown`, though the call itself reports
+/// "not connected"); datagrams already queued are still returned first.
 pub(crate) fn wake_receivers(sock: &std::net::UdpSocket) {
     let _ = socket2::SockRef::from(sock).shutdown(std::net::Shutdown::Read);
 }
@@ -370,8 +379,9 @@ pub(crate) fn is_keepalive(data: &[u8]) -> bool {
 }
 
 /// One datagram from a blocking socket of `udp_receivers`: `None` when the socket was shut
-/// down (look at the stop flag), a receive failed (ICMP errors of earlier sends surface here on some systems;
-/// logged) or the datagram is a keep-alive.
+/// down or (outside Linux) the poll timeout passed (look at the stop flag), a receive
+/// failed (ICMP errors of earlier sends surface here on some systems; logged) or the
+/// datagram is a keep-alive.
 pub fn recv_datagram(sock: &std::net::UdpSocket, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
     match sock.recv_from(buf) {
         Ok((n, source)) => (!is_keepalive(buf.get(..n)?)).then_some((n, source)),

@@ -125,12 +125,12 @@ async fn slow_peer_times_out() {
 #[tokio::test]
 async fn activity_keeps_a_connection_past_its_idle_timeout() {
     let cfg = TransportConfig {
-        tcp_connection_lifetime: Duration::from_millis(300),
+        tcp_connection_lifetime: Duration::from_millis(400),
         ..TransportConfig::default()
     };
     let (h, mut rx) = start(TCP, cfg);
     let mut busy = TcpStream::connect(h.sockets()[0].addr).await.unwrap();
-    // A message every 100 ms for a second: over three idle timeouts, never idle for one.
+    // A message every 100 ms for a second: over two idle timeouts, never idle for one.
     for i in 0..10 {
         busy.write_all(&request(i, 0)).await.unwrap();
         let m = recv(&mut rx).await;
