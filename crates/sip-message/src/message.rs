@@ -58,8 +58,10 @@ pub struct Header<'a> {
     pub name: HeaderName,
     name_str: &'a str,
     value: &'a str,
-    line_start: usize,
-    line_end: usize,
+    // 32-bit offsets keep a header at 48 bytes, so that the index of a message with up to
+    // 20 header fields is one small allocation (see `parse_mode`).
+    line_start: u32,
+    line_end: u32,
 }
 
 impl<'a> Header<'a> {
@@ -75,7 +77,7 @@ impl<'a> Header<'a> {
 
     /// Byte range of the whole line(s) in the parsed buffer, line end included.
     pub fn line_range(&self) -> std::ops::Range<usize> {
-        self.line_start..self.line_end
+        self.line_start as usize..self.line_end as usize
     }
 
     /// True if the header has this name (for [`HeaderName::Other`], compares the text). To
@@ -275,7 +277,10 @@ impl<'a> Message<'a> {
         };
         let start_line = parse_start_line(buf, start, line_of(start, ce)?)?;
         let start_line_end = nl + 1;
-        let mut headers: Vec<Header<'a>> = Vec::with_capacity(24);
+        // 20 headers of 48 bytes: under glibc's 1 KiB "large request" line, which would
+        // consolidate the freed small chunks first (seen at 2% of the TCP relay's CPU), and
+        // within its per-thread cache. A longer message grows the index once.
+        let mut headers: Vec<Header<'a>> = Vec::with_capacity(20);
         let mut pending: Option<Pending> = None;
         let mut content_length = None;
         let mut cl_conflict = false;
@@ -430,13 +435,15 @@ fn finish_header<'a>(
     let name_str = line_of(p.name_s, p.name_e)?;
     let raw = line_of(p.value_s, p.value_e)?;
     let (_, value) = trim_lws(raw);
-    let _ = buf;
+    let offset = |at: usize| {
+        u32::try_from(at).map_err(|_| err(buf, at, ErrorKind::HeadersTooLarge(u32::MAX as usize)))
+    };
     Ok(Header {
         name: p.name,
         name_str,
         value,
-        line_start: p.line_s,
-        line_end: p.line_e,
+        line_start: offset(p.line_s)?,
+        line_end: offset(p.line_e)?,
     })
 }
 
