@@ -107,6 +107,73 @@ pub fn frame<'a>(
     }
 }
 
+/// How long the frame at the front of a stream buffer is: what [`frame_extent`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extent {
+    /// A message of `len` octets whose end is certain (the parser that receives it decides
+    /// whether it is well-formed).
+    Message(usize),
+    /// A message of `len` octets that [`frame`] parsed and found malformed (its end is
+    /// still certain); the error says why.
+    Malformed {
+        /// Octets the message occupies.
+        len: usize,
+        /// Why it does not parse.
+        error: ParseError,
+    },
+    /// A CRLFCRLF keep-alive ping (4 octets); answer with a CRLF pong.
+    Ping,
+    /// A CRLF keep-alive pong (or a stray line end): `len` octets.
+    Pong(usize),
+    /// Not enough data yet.
+    Incomplete,
+}
+
+/// What [`frame`] says of the front of `buf`, by length only, for a reader that hands the
+/// message to a parser of its own (a proxy's transport: the router parses every message
+/// anyway). A message whose header section is complete, text only and within the header
+/// limit, with exactly one all-digit Content-Length within the message limit, is measured
+/// without being parsed; anything else goes through [`frame`]. Either way the verdict
+/// (incomplete, a message of so many octets, a keep-alive, or an error that must close the
+/// stream) is [`frame`]'s: a test holds the two together over the torture corpora, every
+/// prefix of their messages and generated streams.
+pub fn frame_extent(
+    buf: &[u8],
+    limits: &Limits,
+    role: KeepAliveRole,
+) -> Result<Extent, ParseError> {
+    if buf.first().is_some_and(u8::is_ascii_alphabetic) {
+        let head_end =
+            crate::scan::find_blank_line(buf).filter(|&h| h + 4 <= limits.max_header_size);
+        if let Some(h) = head_end.filter(|&h| !has_binary(&buf[..h])) {
+            if let Some(len) = certain_length(buf, h).filter(|&l| l <= limits.max_message_size) {
+                return Ok(if len > buf.len() {
+                    Extent::Incomplete
+                } else {
+                    Extent::Message(len)
+                });
+            }
+        }
+    }
+    Ok(match frame(buf, limits, role)? {
+        Frame::Message(m) => Extent::Message(m.consumed()),
+        Frame::Malformed { len, error } => Extent::Malformed { len, error },
+        Frame::Ping => Extent::Ping,
+        Frame::Pong { len } => Extent::Pong(len),
+        Frame::Incomplete => Extent::Incomplete,
+    })
+}
+
+/// Control octets other than CR, LF and HT: binary data, not a SIP header section.
+fn has_binary(head: &[u8]) -> bool {
+    // Without short-circuits, so that the compiler can test many octets at a time.
+    head.iter().fold(false, |bad, &b| {
+        let control = (b < 0x20) | (b == 0x7f);
+        let line_or_tab = (b == b'\r') | (b == b'\n') | (b == b'\t');
+        bad | (control & !line_or_tab)
+    })
+}
+
 /// A message that does not parse: wait for the end of its header section (text only, within
 /// the header limit), then deliver it as [`Frame::Malformed`] if its length is certain, else
 /// fail. The answer never depends on how the bytes were split into reads.
@@ -114,10 +181,7 @@ fn malformed<'a>(buf: &'a [u8], limits: &Limits, e: ParseError) -> Result<Frame<
     let head_end = crate::scan::find_blank_line(buf);
     let head = &buf[..head_end.unwrap_or(buf.len())];
     // Binary bytes (a TLS hello on a TCP port, garbage) end the stream at once.
-    if head
-        .iter()
-        .any(|&b| b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t'))
-    {
+    if has_binary(head) {
         return Err(e);
     }
     let Some(head_end) = head_end.filter(|&h| h + 4 <= limits.max_header_size) else {
@@ -143,18 +207,35 @@ fn malformed<'a>(buf: &'a [u8], limits: &Limits, e: ParseError) -> Result<Frame<
 /// `Content-Length`/`l` header in the header section (ending at `head_end`) holds only digits.
 fn certain_length(buf: &[u8], head_end: usize) -> Option<usize> {
     let head = &buf[..head_end];
-    let mut lengths = head
-        .split(|&b| b == b'\n')
-        .skip(1)
-        .filter(|line| !matches!(line.first(), Some(b' ' | b'\t')))
-        .filter_map(|line| {
-            let colon = line.iter().position(|&b| b == b':')?;
-            let name = line[..colon].trim_ascii();
-            (name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l"))
-                .then(|| line[colon + 1..].trim_ascii())
-        });
-    let value = lengths.next()?;
-    if lengths.next().is_some() || value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+    let mut found = None;
+    // Every line after the start line; folded lines (leading SP/HT) are not headers.
+    let mut start = memchr::memchr(b'\n', head)? + 1;
+    loop {
+        let end = memchr::memchr(b'\n', &head[start..]).map_or(head.len(), |p| start + p);
+        let line = &head[start..end];
+        // Only a line whose name starts with `c` or `l` can be one (a cheap test first).
+        let named_c_or_l = matches!(
+            line.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'c' | b'C' | b'l' | b'L')
+        );
+        if named_c_or_l && !matches!(line.first(), Some(b' ' | b'\t')) {
+            if let Some(colon) = memchr::memchr(b':', line) {
+                let name = line[..colon].trim_ascii();
+                if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+                    if found.is_some() {
+                        return None;
+                    }
+                    found = Some(line[colon + 1..].trim_ascii());
+                }
+            }
+        }
+        if end == head.len() {
+            break;
+        }
+        start = end + 1;
+    }
+    let value = found?;
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let body: usize = std::str::from_utf8(value).ok()?.parse().ok()?;
@@ -209,5 +290,67 @@ impl StreamFramer {
         }
         self.consumed = f.len();
         Ok(Some(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certain_length;
+    use proptest::prelude::*;
+
+    /// `certain_length` as first written (split, filter, one pass per line): the reference.
+    fn reference(buf: &[u8], head_end: usize) -> Option<usize> {
+        let head = &buf[..head_end];
+        let mut lengths = head
+            .split(|&b| b == b'\n')
+            .skip(1)
+            .filter(|line| !matches!(line.first(), Some(b' ' | b'\t')))
+            .filter_map(|line| {
+                let colon = line.iter().position(|&b| b == b':')?;
+                let name = line[..colon].trim_ascii();
+                (name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l"))
+                    .then(|| line[colon + 1..].trim_ascii())
+            });
+        let value = lengths.next()?;
+        if lengths.next().is_some() || value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let body: usize = std::str::from_utf8(value).ok()?.parse().ok()?;
+        (head_end + 4).checked_add(body)
+    }
+
+    fn line() -> impl Strategy<Value = &'static [u8]> {
+        prop::sample::select(vec![
+            &b"INVITE sip:a SIP/2.0"[..],
+            b"Content-Length: 12",
+            b"content-length:7",
+            b"  Content-Length : 3 ",
+            b"\rl: 4",
+            b"L:",
+            b"l: 5x",
+            b"Contact: <sip:c>",
+            b"Call-ID: l",
+            b"lmn: 1",
+            b" l: 9",
+            b"\tContent-Length: 9",
+            b"\x0cl: 2",
+            b"Content-Length: 99999999999999999999999",
+            b"",
+            b"\r",
+            b"x: l:",
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn certain_length_agrees_with_its_reference(
+            lines in prop::collection::vec(line(), 0..8),
+            crlf in any::<bool>(),
+        ) {
+            let mut head = lines.join(if crlf { &b"\r\n"[..] } else { &b"\n"[..] });
+            let head_end = head.len();
+            head.extend_from_slice(b"\r\n\r\n");
+            prop_assert_eq!(certain_length(&head, head_end), reference(&head, head_end));
+        }
     }
 }

@@ -1,0 +1,148 @@
+//! `frame_extent` (which measures a well-shaped message without parsing it) gives the same
+//! verdict as `frame` (which parses): incomplete, a message of the same length, the same
+//! keep-alive, or an error. Over the RFC 4475/5118 torture messages, every prefix of them,
+//! two of them back to back, tight limits, and generated streams.
+
+use proptest::prelude::*;
+use sip_message::framing::{frame, frame_extent, Extent, Frame, KeepAliveRole};
+use sip_message::Limits;
+
+const CORPORA: [&str; 2] = [
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus/rfc4475"
+    ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus/rfc5118"
+    ),
+];
+
+/// The verdict, by kind and length: messages (well-formed or not) by their length.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Message(usize),
+    Ping,
+    Pong(usize),
+    Incomplete,
+    Error,
+}
+
+fn by_frame(buf: &[u8], limits: &Limits, role: KeepAliveRole) -> Verdict {
+    match frame(buf, limits, role) {
+        Ok(f @ Frame::Message(_)) => Verdict::Message(f.len()),
+        Ok(Frame::Malformed { len, .. }) => Verdict::Message(len),
+        Ok(Frame::Ping) => Verdict::Ping,
+        Ok(Frame::Pong { len }) => Verdict::Pong(len),
+        Ok(Frame::Incomplete) => Verdict::Incomplete,
+        Err(_) => Verdict::Error,
+    }
+}
+
+fn by_extent(buf: &[u8], limits: &Limits, role: KeepAliveRole) -> Verdict {
+    match frame_extent(buf, limits, role) {
+        Ok(Extent::Message(len) | Extent::Malformed { len, .. }) => Verdict::Message(len),
+        Ok(Extent::Ping) => Verdict::Ping,
+        Ok(Extent::Pong(len)) => Verdict::Pong(len),
+        Ok(Extent::Incomplete) => Verdict::Incomplete,
+        Err(_) => Verdict::Error,
+    }
+}
+
+fn tight() -> Limits {
+    Limits {
+        max_header_size: 300,
+        max_message_size: 400,
+        max_headers: 8,
+    }
+}
+
+fn assert_same(buf: &[u8]) {
+    for limits in [Limits::default(), tight()] {
+        for role in [KeepAliveRole::Server, KeepAliveRole::Client] {
+            assert_eq!(
+                by_extent(buf, &limits, role),
+                by_frame(buf, &limits, role),
+                "{limits:?} {role:?} {:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
+}
+
+fn corpus() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for dir in CORPORA {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        for entry in entries {
+            let path = entry.expect("directory entry").path();
+            if path.extension().is_some_and(|x| x == "sip") {
+                out.push(std::fs::read(&path).expect("corpus file"));
+            }
+        }
+    }
+    assert!(
+        out.len() > 40,
+        "the torture corpora are beside the repository"
+    );
+    out
+}
+
+#[test]
+fn the_torture_messages_and_all_their_prefixes_frame_alike() {
+    let messages = corpus();
+    let mut fast = 0;
+    for m in &messages {
+        for end in 0..=m.len() {
+            assert_same(&m[..end]);
+        }
+        let mut two = m.clone();
+        two.extend_from_slice(b"\r\n");
+        two.extend_from_slice(m);
+        assert_same(&two);
+        if matches!(
+            frame_extent(m, &Limits::default(), KeepAliveRole::Server),
+            Ok(Extent::Message(_))
+        ) {
+            fast += 1;
+        }
+    }
+    // Most of them are measured without a parse (else the fast path is not being tested).
+    assert!(fast > messages.len() / 2, "{fast} of {}", messages.len());
+}
+
+fn piece() -> impl Strategy<Value = &'static [u8]> {
+    prop::sample::select(vec![
+        &b"INVITE sip:a@example.com SIP/2.0\r\n"[..],
+        b"SIP/2.0 200 OK\r\n",
+        b"Via: SIP/2.0/TCP h;branch=z9hG4bK1\r\n",
+        b"Content-Length: 5\r\n",
+        b"content-length : 0\r\n",
+        b"l: 3\r\n",
+        b"Content-Length: +5\r\n",
+        b"Content-Length: 99999999999999999999999\r\n",
+        b"Content-Length: 500\r\n",
+        b"Content-Length:\r\n 5\r\n",
+        b"Bad Header: x\r\n",
+        b"NoColon\r\n",
+        b" folded\r\n",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"hello",
+        b"\x01",
+        "\u{e9}".as_bytes(),
+        b"\xff",
+        b"x",
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_streams_frame_alike(pieces in prop::collection::vec(piece(), 0..16)) {
+        let buf = pieces.concat();
+        assert_same(&buf);
+    }
+}
