@@ -145,7 +145,10 @@ pub fn frame_extent(
     if buf.first().is_some_and(u8::is_ascii_alphabetic) {
         let head_end =
             crate::scan::find_blank_line(buf).filter(|&h| h + 4 <= limits.max_header_size);
-        if let Some(h) = head_end.filter(|&h| !has_binary(&buf[..h])) {
+        // Every line end a CRLF: a bare LF line end could end the header section (at an
+        // empty line) before the CRLFCRLF found here.
+        let measurable = |h: &usize| !has_binary(&buf[..*h]) && crlf_only(&buf[..*h]);
+        if let Some(h) = head_end.filter(measurable) {
             if let Some(len) = certain_length(buf, h).filter(|&l| l <= limits.max_message_size) {
                 return Ok(if len > buf.len() {
                     Extent::Incomplete
@@ -162,6 +165,11 @@ pub fn frame_extent(
         Frame::Pong { len } => Extent::Pong(len),
         Frame::Incomplete => Extent::Incomplete,
     })
+}
+
+/// Whether every LF in `head` ends a CRLF.
+fn crlf_only(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).all(|i| i > 0 && head[i - 1] == b'\r')
 }
 
 /// Control octets other than CR, LF and HT: binary data, not a SIP header section.

@@ -111,6 +111,25 @@ fn the_torture_messages_and_all_their_prefixes_frame_alike() {
     assert!(fast > messages.len() / 2, "{fast} of {}", messages.len());
 }
 
+#[test]
+fn a_bare_lf_blank_line_ends_the_header_section_first() {
+    // The header section ends at the LF LF; the CRLFCRLF further on is in the body.
+    for buf in [
+        &b"INVITE sip:a SIP/2.0\r\nContent-Length: 5\r\n\nhello\r\n\r\n"[..],
+        b"INVITE sip:a SIP/2.0\nContent-Length: 12\n\nabc\r\n\r\nmore octets",
+        b"SIP/2.0 200 OK\nl: 3\n\nabc\r\n\r\n",
+        b"A sip:a SIP/2.0\nl: 0\n\nB\r\n\r\n",
+        b"A sip:a SIP/2.0\nl: 5\n\nB\r\n\r\n",
+        // Pipelined: the OPTIONS must not be swallowed into the INVITE's frame.
+        b"INVITE sip:a SIP/2.0\r\nl: 0\r\n\nOPTIONS sip:b SIP/2.0\r\n\r\n",
+    ] {
+        assert_same(buf);
+        for end in 0..=buf.len() {
+            assert_same(&buf[..end]);
+        }
+    }
+}
+
 fn piece() -> impl Strategy<Value = &'static [u8]> {
     prop::sample::select(vec![
         &b"INVITE sip:a@example.com SIP/2.0\r\n"[..],
@@ -123,6 +142,9 @@ fn piece() -> impl Strategy<Value = &'static [u8]> {
         b"Content-Length: 99999999999999999999999\r\n",
         b"Content-Length: 500\r\n",
         b"Content-Length:\r\n 5\r\n",
+        b"Content-Length: 5\n",
+        b"\n\n",
+        b"abc\r\n\r\n",
         b"Bad Header: x\r\n",
         b"NoColon\r\n",
         b" folded\r\n",
@@ -143,6 +165,21 @@ proptest! {
     #[test]
     fn generated_streams_frame_alike(pieces in prop::collection::vec(piece(), 0..16)) {
         let buf = pieces.concat();
+        assert_same(&buf);
+    }
+
+    /// Shaped like a message: a start line, header lines, a line end, then anything.
+    #[test]
+    fn generated_messages_frame_alike(
+        start in prop::sample::select(vec![
+            &b"INVITE sip:a@example.com SIP/2.0"[..],
+            b"SIP/2.0 180 Ringing",
+        ]),
+        headers in prop::collection::vec(piece(), 0..6),
+        end in prop::sample::select(vec![&b"\r\n"[..], b"\n", b"\r\n\r\n", b"\n\n"]),
+        tail in prop::collection::vec(piece(), 0..6),
+    ) {
+        let buf = [&[start, &b"\r\n"[..]][..], &headers, &[end], &tail].concat().concat();
         assert_same(&buf);
     }
 }
