@@ -18,8 +18,25 @@ request_route {
 }
 "#;
 
+/// The SDP body sipp's uac and uas send, with its Content-Type and Content-Length lines.
+macro_rules! sdp_body {
+    () => {
+        "Content-Type: application/sdp\r\n\
+Content-Length:   129\r\n\
+\r\n\
+v=0\r\n\
+o=user1 53655765 2353687637 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+c=IN IP4 127.0.0.1\r\n\
+t=0 0\r\n\
+m=audio 6000 RTP/AVP 0\r\n\
+a=rtpmap:0 PCMU/8000\r\n"
+    };
+}
+
 /// sipp's built-in uac INVITE (`-sn uac`), as it reaches the relay.
-pub(crate) const INVITE: &str = "INVITE sip:service@127.0.0.1:5060 SIP/2.0\r\n\
+pub(crate) const INVITE: &str = concat!(
+    "INVITE sip:service@127.0.0.1:5060 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1234-1-0\r\n\
 From: sipp <sip:sipp@127.0.0.1:5061>;tag=1234SIPpTag001\r\n\
 To: service <sip:service@127.0.0.1:5060>\r\n\
@@ -28,19 +45,13 @@ CSeq: 1 INVITE\r\n\
 Contact: sip:sipp@127.0.0.1:5061\r\n\
 Max-Forwards: 70\r\n\
 Subject: Performance Test\r\n\
-Content-Type: application/sdp\r\n\
-Content-Length:   129\r\n\
-\r\n\
-v=0\r\n\
-o=user1 53655765 2353687637 IN IP4 127.0.0.1\r\n\
-s=-\r\n\
-c=IN IP4 127.0.0.1\r\n\
-t=0 0\r\n\
-m=audio 6000 RTP/AVP 0\r\n\
-a=rtpmap:0 PCMU/8000\r\n";
+",
+    sdp_body!()
+);
 
 /// sipp uas's 200 OK to it, with the relay's Via on top.
-pub(crate) const OK: &str = "SIP/2.0 200 OK\r\n\
+pub(crate) const OK: &str = concat!(
+    "SIP/2.0 200 OK\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKcydzigwkX\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1234-1-0;received=127.0.0.1;rport=5061\r\n\
 From: sipp <sip:sipp@127.0.0.1:5061>;tag=1234SIPpTag001\r\n\
@@ -48,16 +59,9 @@ To: service <sip:service@127.0.0.1:5060>;tag=5678SIPpTag011\r\n\
 Call-ID: 1-1234@127.0.0.1\r\n\
 CSeq: 1 INVITE\r\n\
 Contact: <sip:127.0.0.1:5080;transport=UDP>\r\n\
-Content-Type: application/sdp\r\n\
-Content-Length:   129\r\n\
-\r\n\
-v=0\r\n\
-o=user1 53655765 2353687637 IN IP4 127.0.0.1\r\n\
-s=-\r\n\
-c=IN IP4 127.0.0.1\r\n\
-t=0 0\r\n\
-m=audio 6000 RTP/AVP 0\r\n\
-a=rtpmap:0 PCMU/8000\r\n";
+",
+    sdp_body!()
+);
 
 /// A router for [`CFG`] on one UDP socket, 127.0.0.1:5060.
 pub(crate) fn router() -> Router {
