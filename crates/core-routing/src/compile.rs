@@ -1132,7 +1132,7 @@ impl Compiler<'_> {
                 Some(Func::Rewrite(UriPart::UserPass, self.arg_expr(c, 0)?))
             }
             "forward_udp" | "forward_tcp" | "forward_tls" | "forward_sctp" => {
-                let proto = transport_named(name.trim_start_matches("forward_"));
+                let proto = Transport::from_name(name.trim_start_matches("forward_"));
                 let host = match c.args.first() {
                     Some(Arg::Expr(e)) => self.expr(e)?,
                     Some(Arg::Address(a)) => Expr::Const(Value::Str(crate::fmt_listen_host(a))),
@@ -1171,7 +1171,7 @@ impl Compiler<'_> {
             "udp_mtu_try_proto" => {
                 let proto = match c.args.first() {
                     Some(Arg::Expr(AExpr::Word { word, .. } | AExpr::Str { value: word, .. })) => {
-                        transport_named(word)
+                        Transport::from_name(word)
                     }
                     _ => None,
                 };
@@ -1460,23 +1460,12 @@ fn udp_mtu_try_proto(config: &ast::Config) -> Result<Option<Transport>, CompileE
         ast::Value::Proto(proto) => format!("{proto:?}"),
         _ => String::new(),
     };
-    transport_named(&text)
+    Transport::from_name(&text)
         .map(Some)
         .ok_or_else(|| CompileError {
             message: format!("udp_mtu_try_proto: `{text}` is not UDP, TCP, TLS or SCTP"),
             span: p.value.span,
         })
-}
-
-/// A protocol by its name in the config (any case).
-fn transport_named(name: &str) -> Option<Transport> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "udp" => Transport::Udp,
-        "tcp" => Transport::Tcp,
-        "tls" => Transport::Tls,
-        "sctp" => Transport::Sctp,
-        _ => return None,
-    })
 }
 
 /// `L_INFO` and friends (or a number) to Kamailio's numeric levels.

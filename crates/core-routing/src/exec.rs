@@ -351,7 +351,10 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
     pub(crate) fn eval_str(&mut self, e: &'r Expr) -> Cow<'r, str> {
         match e {
             Expr::Const(Value::Str(s)) => Cow::Borrowed(s),
-            _ => Cow::Owned(self.eval(e).as_str().into_owned()),
+            _ => match self.eval(e) {
+                Value::Str(s) => Cow::Owned(s),
+                v => Cow::Owned(v.as_str().into_owned()),
+            },
         }
     }
 
@@ -1578,19 +1581,11 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 let uri = self.dst_uri.clone().unwrap_or_else(|| self.current_ruri());
                 match Uri::parse(&uri) {
                     Ok(Uri::Sip(u)) => {
-                        let proto = match u
-                            .params
-                            .get("transport")
-                            .flatten()
-                            .map(str::to_ascii_lowercase)
-                            .as_deref()
-                        {
-                            Some("tcp") => Transport::Tcp,
-                            Some("tls") => Transport::Tls,
-                            Some("sctp") => Transport::Sctp,
-                            Some("udp") => Transport::Udp,
-                            _ if u.secure => Transport::Tls,
-                            _ => self.inc.proto,
+                        let named = u.params.get("transport").flatten();
+                        let proto = match named.and_then(Transport::from_name) {
+                            Some(t) => t,
+                            None if u.secure => Transport::Tls,
+                            None => self.inc.proto,
                         };
                         let host = u.host_port.host.unbracketed().to_string();
                         self.forward_to(Cow::Owned(host), u.host_port.port, proto)

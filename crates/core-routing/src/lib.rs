@@ -90,6 +90,19 @@ impl Transport {
         }
     }
 
+    /// A protocol by its name (`udp`, `TCP`, ...; any case), as the config, a Via's
+    /// transport and a URI's `transport` parameter write it.
+    pub fn from_name(name: &str) -> Option<Transport> {
+        [
+            Transport::Udp,
+            Transport::Tcp,
+            Transport::Tls,
+            Transport::Sctp,
+        ]
+        .into_iter()
+        .find(|t| name.eq_ignore_ascii_case(t.as_str()))
+    }
+
     /// Upper-case name, as a Via's transport token (`UDP`).
     pub fn via_name(self) -> &'static str {
         match self {
@@ -360,14 +373,7 @@ impl Router {
             sip_message::Rport::Value(p) => p,
             _ => next.sent_by.port.unwrap_or(5060),
         };
-        let proto = [
-            ("TCP", Transport::Tcp),
-            ("TLS", Transport::Tls),
-            ("SCTP", Transport::Sctp),
-        ]
-        .into_iter()
-        .find(|(name, _)| next.transport.eq_ignore_ascii_case(name))
-        .map_or(Transport::Udp, |(_, t)| t);
+        let proto = Transport::from_name(next.transport).unwrap_or(Transport::Udp);
         let mut ed = sip_message::Editor::new(msg);
         if ed.remove_top_via().is_err() {
             return;
@@ -617,7 +623,24 @@ pub(crate) fn fmt_listen_host(a: &ast::ListenAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Branch;
+    use super::{Branch, Transport};
+
+    #[test]
+    fn a_transport_is_named_in_any_case() {
+        for t in [
+            Transport::Udp,
+            Transport::Tcp,
+            Transport::Tls,
+            Transport::Sctp,
+        ] {
+            assert_eq!(Transport::from_name(t.as_str()), Some(t));
+            assert_eq!(Transport::from_name(t.via_name()), Some(t));
+        }
+        assert_eq!(Transport::from_name("Tls"), Some(Transport::Tls));
+        for other in ["", "ws", "wss", "udp ", "quic"] {
+            assert_eq!(Transport::from_name(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn branch_is_the_prefix_and_sixteen_hex_digits() {
