@@ -91,7 +91,7 @@ fn is_gen_value(b: u8) -> bool {
 }
 
 /// Scans one header parameter starting at `i` (which must point at SWS `;`).
-pub(crate) fn scan_header_param(s: &str, i: usize) -> SyntaxResult<Option<(Param<'_>, usize)>> {
+fn scan_header_param(s: &str, i: usize) -> SyntaxResult<Option<(Param<'_>, usize)>> {
     let b = s.as_bytes();
     let mut j = skip_lws(b, i);
     if j >= b.len() || b[j] != b';' {
@@ -125,20 +125,22 @@ pub(crate) fn scan_header_param(s: &str, i: usize) -> SyntaxResult<Option<(Param
     )))
 }
 
-/// The parameter list `s[i..]`, already validated by the caller (with
-/// [`scan_header_param`] up to the end of `s`).
-pub(crate) fn header_params_scanned(s: &str, i: usize) -> Params<'_> {
-    Params {
-        raw: &s[i..],
-        uri: false,
-    }
-}
-
 /// Validates header parameters from `i` to the end of `s` (`*(SEMI generic-param)`).
 pub(crate) fn parse_header_params(s: &str, i: usize) -> SyntaxResult<Params<'_>> {
+    scan_header_params(s, i, |_| {})
+}
+
+/// [`parse_header_params`], handing each parameter to `each` as it is read (one pass for a
+/// caller that reads some of them).
+pub(crate) fn scan_header_params<'s>(
+    s: &'s str,
+    i: usize,
+    mut each: impl FnMut(Param<'s>),
+) -> SyntaxResult<Params<'s>> {
     let b = s.as_bytes();
     let mut pos = i;
-    while let Some((_, end)) = scan_header_param(s, pos)? {
+    while let Some((p, end)) = scan_header_param(s, pos)? {
+        each(p);
         pos = end;
     }
     let end = skip_lws(b, pos);

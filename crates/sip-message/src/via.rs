@@ -2,7 +2,7 @@
 
 use crate::error::{ErrorKind, SyntaxError, SyntaxResult};
 use crate::host_port::{parse_host, parse_port, parse_received, Host, HostPort};
-use crate::params::{header_params_scanned, parse_header_params, scan_header_param, Param, Params};
+use crate::params::{scan_header_params, Param, Params};
 use crate::scan::{expect_token, is_wsp, skip_lws, unexpected};
 
 /// The RFC 3261 magic cookie that starts a compliant branch.
@@ -95,30 +95,15 @@ impl<'a> Via<'a> {
             maddr: None,
             ttl: None,
         };
-        // One pass validates the parameters and reads the known ones. A bad parameter list
-        // is reported as `parse_header_params` reports it; a bad known value after it.
-        let list_error = || match parse_header_params(s, i) {
-            Err(e) => SyntaxError::new(e.pos + i, e.kind),
-            Ok(_) => unexpected(b, i),
-        };
+        // One pass validates the parameters and reads the known ones: a bad parameter list
+        // is reported first, a bad known value after it.
         let mut value_error = None;
-        let mut pos = i;
-        loop {
-            match scan_header_param(s, pos) {
-                Ok(Some((p, end))) => {
-                    if value_error.is_none() {
-                        value_error = via.read_param(p, i).err();
-                    }
-                    pos = end;
-                }
-                Ok(None) => break,
-                Err(_) => return Err(list_error()),
+        via.params = scan_header_params(s, i, |p| {
+            if value_error.is_none() {
+                value_error = via.read_param(p, i).err();
             }
-        }
-        if skip_lws(b, pos) != b.len() {
-            return Err(list_error());
-        }
-        via.params = header_params_scanned(s, i);
+        })
+        .map_err(|e| SyntaxError::new(e.pos + i, e.kind))?;
         if let Some(e) = value_error {
             return Err(e);
         }
