@@ -117,6 +117,7 @@ mod runtime;
 pub mod socket;
 mod stream;
 pub mod tls;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -126,8 +126,8 @@ fn spawn_stream(
     role: KeepAliveRole,
     send: quinn::SendStream,
     recv: quinn::RecvStream,
-) -> (crate::ConnId, tokio::sync::mpsc::Sender<bytes::Bytes>) {
-    let (id, tx, rx) = shared.register(Protocol::Quic, local.id, peer, false);
+) -> (crate::ConnId, crate::writer::ConnSender) {
+    let (id, tx, rx) = shared.register(Protocol::Quic, local.id, peer, false, None);
     let ctx = StreamCtx {
         shared: shared.clone(),
         id,
@@ -138,7 +138,12 @@ fn spawn_stream(
         idle: shared.cfg.tcp_connection_lifetime.min(QUIC_STREAM_IDLE),
         keep_after_eof: true,
     };
-    shared.spawn(stream::run(ctx, recv, send, rx));
+    shared.spawn(stream::run(
+        ctx,
+        recv,
+        crate::writer::Writer::Stream(send),
+        rx,
+    ));
     (id, tx)
 }
 

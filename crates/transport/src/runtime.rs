@@ -18,6 +18,7 @@ use crate::error::{Error, SendError, TlsError};
 use crate::socket::{bind_group, BindOpts, LocalSocket, Protocol, Selector, SocketId};
 use crate::stream::{self, ConnEntry, ConnId, ConnTable, Slot, StreamCtx, WRITE_QUEUE};
 use crate::tls::{server_name, TlsState};
+use crate::writer::{ConnSender, DirectTcp, Writer};
 use crate::{quic, Outgoing, Received, Sent};
 
 /// Largest UDP payload over IPv4 (65,535 − 8 UDP − 20 IP header octets).
@@ -73,9 +74,11 @@ impl Shared {
         local: SocketId,
         peer: SocketAddr,
         reusable: bool,
-    ) -> (ConnId, mpsc::Sender<Bytes>, mpsc::Receiver<Bytes>) {
+        direct: Option<Arc<DirectTcp>>,
+    ) -> (ConnId, ConnSender, mpsc::Receiver<Bytes>) {
         let id = self.new_id();
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let sender = ConnSender::new(tx, direct);
         if let Ok(mut t) = self.conns.lock() {
             t.insert(
                 id,
@@ -83,12 +86,12 @@ impl Shared {
                     proto,
                     local,
                     keys: vec![peer],
-                    tx: tx.clone(),
+                    sender: sender.clone(),
                 },
                 reusable,
             );
         }
-        (id, tx, rx)
+        (id, sender, rx)
     }
 }
 
@@ -532,13 +535,15 @@ async fn serve_accepted(
                     return;
                 }
             };
-        let (id, _tx, rx) = shared.register(local.proto, local.id, peer, true);
+        let (id, _tx, rx) = shared.register(local.proto, local.id, peer, true, None);
         let (r, w) = tokio::io::split(tls);
-        stream::run(ctx(id), r, w, rx).await;
+        stream::run(ctx(id), r, Writer::Stream(w), rx).await;
     } else {
-        let (id, _tx, rx) = shared.register(local.proto, local.id, peer, true);
         let (r, w) = stream.into_split();
-        stream::run(ctx(id), r, w, rx).await;
+        let direct = DirectTcp::new(w);
+        let (id, _tx, rx) =
+            shared.register(local.proto, local.id, peer, true, Some(direct.clone()));
+        stream::run(ctx(id), r, Writer::<tokio::io::Sink>::Tcp(direct), rx).await;
     }
 }
 
@@ -555,11 +560,11 @@ pub(crate) async fn send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, Se
         proto = shared.cfg.udp_mtu_try_proto;
     }
     if let Some(c) = out.conn {
-        let entry = shared
-            .conns
-            .lock()
-            .ok()
-            .and_then(|t| t.by_id.get(&c).map(|e| (e.local, e.proto, e.tx.clone())));
+        let entry = shared.conns.lock().ok().and_then(|t| {
+            t.by_id
+                .get(&c)
+                .map(|e| (e.local, e.proto, e.sender.clone()))
+        });
         let Some((local, p, tx)) = entry else {
             return Err(SendError::ConnectionClosed(c.0));
         };
@@ -656,7 +661,19 @@ async fn send_stream(
         .map_err(|_| SendError::ConnectTimeout(dest))?
         .map_err(io)?;
     let _ = stream.set_nodelay(true);
-    let (id, tx, rx) = shared.register(proto, local.id, dest, true);
+    // Plain TCP shares its socket with direct writers from the start; TLS first shakes hands.
+    let fresh = match tls {
+        Some(profile) => Fresh::Tls(stream, profile),
+        None => {
+            let (r, w) = stream.into_split();
+            Fresh::Plain(r, DirectTcp::new(w))
+        }
+    };
+    let direct = match &fresh {
+        Fresh::Plain(_, d) => Some(d.clone()),
+        Fresh::Tls(..) => None,
+    };
+    let (id, tx, rx) = shared.register(proto, local.id, dest, true, direct);
     let ctx = StreamCtx {
         shared: shared.clone(),
         id,
@@ -667,8 +684,8 @@ async fn send_stream(
         idle: shared.cfg.tcp_connection_lifetime,
         keep_after_eof: false,
     };
-    match tls {
-        Some(profile) => {
+    match fresh {
+        Fresh::Tls(stream, profile) => {
             let name = server_name(
                 profile.server_name.as_deref(),
                 shared.cfg.client_server_name.as_deref(),
@@ -692,14 +709,13 @@ async fn send_stream(
             let (r, w) = tokio::io::split(s);
             shared.spawn(async move {
                 let _slot = slot;
-                stream::run(ctx, r, w, rx).await;
+                stream::run(ctx, r, Writer::Stream(w), rx).await;
             });
         }
-        None => {
-            let (r, w) = stream.into_split();
+        Fresh::Plain(r, direct) => {
             shared.spawn(async move {
                 let _slot = slot;
-                stream::run(ctx, r, w, rx).await;
+                stream::run(ctx, r, Writer::<tokio::io::Sink>::Tcp(direct), rx).await;
             });
         }
     }
@@ -711,6 +727,14 @@ async fn send_stream(
         local: local.id,
         conn: Some(id),
     })
+}
+
+/// A new outgoing connection before its loop starts.
+enum Fresh<P> {
+    /// To shake hands with this client profile.
+    Tls(TcpStream, P),
+    /// Plain TCP, split: the loop reads, the socket is shared for writing.
+    Plain(tokio::net::tcp::OwnedReadHalf, Arc<DirectTcp>),
 }
 
 pub(crate) fn remove(shared: &Shared, id: ConnId) {

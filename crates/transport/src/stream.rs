@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use sip_message::framing::{frame_extent, Extent, KeepAliveRole};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::runtime::Shared;
 use crate::socket::{LocalSocket, Protocol, SocketId};
+use crate::writer::{ConnSender, Writer};
 use crate::Received;
 
 /// Identifies one TCP connection, TLS connection or QUIC stream for the lifetime of the
@@ -39,7 +40,7 @@ pub(crate) struct ConnEntry {
     pub(crate) local: SocketId,
     /// The peer and its aliases: sends to any of these reuse the connection.
     pub(crate) keys: Vec<SocketAddr>,
-    pub(crate) tx: mpsc::Sender<Bytes>,
+    pub(crate) sender: ConnSender,
 }
 
 /// The connection table.
@@ -94,17 +95,17 @@ impl ConnTable {
         proto: Protocol,
         peer: SocketAddr,
         local: Option<SocketId>,
-    ) -> Option<(ConnId, SocketId, mpsc::Sender<Bytes>)> {
+    ) -> Option<(ConnId, SocketId, ConnSender)> {
         self.by_peer
             .get(&(proto, peer))?
             .iter()
             .rev()
             .find_map(|id| {
                 let e = self.by_id.get(id)?;
-                if local.is_some_and(|l| l != e.local) || e.tx.is_closed() {
+                if local.is_some_and(|l| l != e.local) || e.sender.is_closed() {
                     return None;
                 }
-                Some((*id, e.local, e.tx.clone()))
+                Some((*id, e.local, e.sender.clone()))
             })
     }
 }
@@ -154,8 +155,12 @@ pub(crate) struct StreamCtx {
 /// Reads, frames and hands out messages; writes what the queue brings; closes on EOF,
 /// error, framing error (oversize), idle timeout, incomplete-message timeout, or when the
 /// table entry is removed. Removes itself from the table at the end.
-pub(crate) async fn run<R, W>(ctx: StreamCtx, mut r: R, mut w: W, mut rx: mpsc::Receiver<Bytes>)
-where
+pub(crate) async fn run<R, W>(
+    ctx: StreamCtx,
+    mut r: R,
+    mut w: Writer<W>,
+    mut rx: mpsc::Receiver<Bytes>,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
@@ -207,7 +212,7 @@ where
             }
             m = rx.recv() => match m {
                 Some(data) => {
-                    match tokio::time::timeout(cfg.tcp_send_timeout, w.write_all(&data)).await {
+                    match tokio::time::timeout(cfg.tcp_send_timeout, w.write_queued(&data)).await {
                         Ok(Ok(())) => last = Instant::now(),
                         Ok(Err(_)) => break "write error",
                         Err(_) => break "send timeout",
@@ -240,7 +245,7 @@ where
 async fn drain<W: AsyncWrite + Unpin>(
     ctx: &StreamCtx,
     buf: &mut BytesMut,
-    w: &mut W,
+    w: &mut Writer<W>,
 ) -> Result<bool, &'static str> {
     let limits = &ctx.shared.cfg.limits;
     let mut consumed = false;
@@ -279,7 +284,7 @@ async fn drain<W: AsyncWrite + Unpin>(
             }
             1 => {
                 buf.advance(len);
-                if w.write_all(b"\r\n").await.is_err() {
+                if w.write_own(b"\r\n").await.is_err() {
                     return Err("write error");
                 }
             }

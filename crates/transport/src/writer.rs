@@ -1,0 +1,260 @@
+//! Writing to a connection.
+//!
+//! A connection's loop owns its writer and writes what its queue brings. A plain TCP
+//! connection's socket is shared with the senders as well ([`DirectTcp`]): a sender writes a
+//! message straight to the socket when nothing is queued before it, so that the message
+//! costs one `send` on the sender's task instead of a hand-off through the queue to the
+//! connection's task (a channel operation and a task wake-up per message:
+//! docs/performance.md, relay lever 11). When the socket cannot take the whole message, the
+//! rest goes through the queue, and so does every later message until the queue is written.
+//! TLS and QUIC keep their state in the connection's task: their messages always go through
+//! the queue.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+
+/// A plain TCP connection's sending side, shared by its loop and the senders.
+#[derive(Debug)]
+pub(crate) struct DirectTcp {
+    half: OwnedWriteHalf,
+    /// Messages that must be written before a direct write may be: queued for the loop (or
+    /// being written by it), and the loop's own keep-alive answer while it is written.
+    pending: Mutex<usize>,
+}
+
+impl DirectTcp {
+    pub(crate) fn new(half: OwnedWriteHalf) -> Arc<DirectTcp> {
+        Arc::new(DirectTcp {
+            half,
+            pending: Mutex::new(0),
+        })
+    }
+
+    /// Writes `data` now when nothing is pending. `None` when it was written whole;
+    /// otherwise the part still to write, already counted as pending: the caller must queue
+    /// it. A socket error queues the message as well: the loop's write then fails and
+    /// closes the connection, as it does for a queued message.
+    fn write_now(&self, data: Bytes) -> Option<Bytes> {
+        let Ok(mut pending) = self.pending.lock() else {
+            // Poisoned: a writer panicked. The queue still keeps the order.
+            return Some(data);
+        };
+        let rest = if *pending == 0 {
+            match self.half.try_write(&data) {
+                Ok(n) if n == data.len() => return None,
+                Ok(n) => data.slice(n..),
+                Err(_) => data,
+            }
+        } else {
+            data
+        };
+        *pending += 1;
+        Some(rest)
+    }
+
+    /// Counts one more pending write until the guard is dropped.
+    fn hold(&self) -> PendingGuard<'_> {
+        if let Ok(mut p) = self.pending.lock() {
+            *p += 1;
+        }
+        PendingGuard(self)
+    }
+
+    /// Writes all of `data`, waiting for the socket to take it.
+    async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            match self.half.try_write(data) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.half.writable().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Uncounts one pending write when dropped (also when the write is given up on a timeout).
+struct PendingGuard<'a>(&'a DirectTcp);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.0.pending.lock() {
+            *p = p.saturating_sub(1);
+        }
+    }
+}
+
+/// How a message reaches a connection: its queue, and for plain TCP its socket.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnSender {
+    tx: mpsc::Sender<Bytes>,
+    direct: Option<Arc<DirectTcp>>,
+}
+
+impl ConnSender {
+    pub(crate) fn new(tx: mpsc::Sender<Bytes>, direct: Option<Arc<DirectTcp>>) -> ConnSender {
+        ConnSender { tx, direct }
+    }
+
+    /// Whether the connection's loop has ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Sends `data` after every message sent to this connection before it. `Err` when the
+    /// connection's loop has ended.
+    ///
+    /// Messages keep the order in which their senders reached the connection: a direct write
+    /// and the pending count are decided under one lock. Queued messages keep that order as
+    /// long as the senders run on one thread (the runtime's), or the queue has room.
+    pub(crate) async fn send(&self, data: Bytes) -> Result<(), ()> {
+        let data = match &self.direct {
+            Some(d) => match d.write_now(data) {
+                None => return Ok(()),
+                Some(rest) => rest,
+            },
+            None => data,
+        };
+        self.tx.send(data).await.map_err(|_| ())
+    }
+}
+
+/// A connection loop's writer.
+pub(crate) enum Writer<W> {
+    /// TLS, a QUIC stream: only the loop writes.
+    Stream(W),
+    /// Plain TCP: shared with the senders' direct writes.
+    Tcp(Arc<DirectTcp>),
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    /// Writes a message that came through the queue (counted as pending when it was
+    /// queued), then uncounts it.
+    pub(crate) async fn write_queued(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Writer::Stream(w) => w.write_all(data).await,
+            Writer::Tcp(d) => {
+                let _done = PendingGuard(d);
+                d.write_all(data).await
+            }
+        }
+    }
+
+    /// Writes the loop's own message (a keep-alive answer); direct writes wait meanwhile.
+    pub(crate) async fn write_own(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Writer::Stream(w) => w.write_all(data).await,
+            Writer::Tcp(d) => {
+                let _held = d.hold();
+                d.write_all(data).await
+            }
+        }
+    }
+
+    /// Ends our side of the stream (TCP FIN, TLS close_notify, QUIC finish).
+    pub(crate) async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            Writer::Stream(w) => w.shutdown().await,
+            Writer::Tcp(d) => {
+                let tcp: &tokio::net::TcpStream = d.half.as_ref();
+                socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("address");
+        let (a, b) = tokio::join!(TcpStream::connect(addr), l.accept());
+        (a.expect("connect"), b.expect("accept").0)
+    }
+
+    #[tokio::test]
+    async fn a_direct_write_waits_behind_pending_messages() {
+        let (ours, mut peer) = pair().await;
+        let (_r, w) = ours.into_split();
+        let d = DirectTcp::new(w);
+        let (tx, mut rx) = mpsc::channel(8);
+        let s = ConnSender::new(tx, Some(d.clone()));
+        // Nothing pending: written at once, nothing queued.
+        s.send(Bytes::from_static(b"one ")).await.expect("send");
+        assert!(rx.try_recv().is_err());
+        // The loop is writing its own answer: the next message is queued behind it.
+        let held = d.hold();
+        s.send(Bytes::from_static(b"two ")).await.expect("send");
+        drop(held);
+        // Still pending (queued): a third message queues too, keeping the order.
+        s.send(Bytes::from_static(b"three")).await.expect("send");
+        let mut w: Writer<tokio::io::Sink> = Writer::Tcp(d.clone());
+        for _ in 0..2 {
+            let m = rx.try_recv().expect("queued");
+            w.write_queued(&m).await.expect("write");
+        }
+        // The queue is written: direct again.
+        s.send(Bytes::from_static(b" four")).await.expect("send");
+        assert!(rx.try_recv().is_err());
+        assert_eq!(*d.pending.lock().expect("lock"), 0);
+        w.shutdown().await.expect("shutdown");
+        let mut got = String::new();
+        peer.read_to_string(&mut got).await.expect("read");
+        assert_eq!(got, "one two three four");
+    }
+
+    #[tokio::test]
+    async fn a_message_the_socket_cannot_take_whole_is_finished_through_the_queue() {
+        let (ours, mut peer) = pair().await;
+        socket2::SockRef::from(&ours)
+            .set_send_buffer_size(4096)
+            .expect("sndbuf");
+        let (_r, w) = ours.into_split();
+        let d = DirectTcp::new(w);
+        let (tx, mut rx) = mpsc::channel(64);
+        let s = ConnSender::new(tx, Some(d.clone()));
+        // Far more than the socket buffers hold while the peer does not read.
+        let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        s.send(Bytes::from(big.clone())).await.expect("send");
+        s.send(Bytes::from_static(b"after")).await.expect("send");
+        assert_eq!(
+            rx.len(),
+            2,
+            "the big message's rest and the next one are queued"
+        );
+        let writer = tokio::spawn(async move {
+            let mut w: Writer<tokio::io::Sink> = Writer::Tcp(d);
+            let rest = rx.try_recv().expect("queued");
+            let partial = rest.len() < big.len() && big.ends_with(&rest);
+            w.write_queued(&rest).await.expect("write");
+            let after = rx.try_recv().expect("queued");
+            w.write_queued(&after).await.expect("write");
+            w.shutdown().await.expect("shutdown");
+            (big, partial)
+        });
+        drop(s); // a failing writer then closes the socket: the read below ends either way
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.expect("read");
+        let (big, partial) = writer.await.expect("writer");
+        assert!(
+            partial,
+            "the socket took part of the message, the queue the rest"
+        );
+        assert_eq!(got.len(), big.len() + 5);
+        assert!(
+            got[..big.len()] == big[..],
+            "the big message arrived intact"
+        );
+        assert_eq!(&got[big.len()..], b"after");
+    }
+}
