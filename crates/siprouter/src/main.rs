@@ -13,6 +13,7 @@
 //! `nix` (its `user` feature only) for the safe setuid/setgid/initgroups wrappers and NSS
 //! lookups behind `-u`/`-g` (the workspace forbids `unsafe`).
 
+mod inline;
 mod logging;
 mod privileges;
 mod serve;

@@ -3,9 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
+use crate::inline::{Deferred, InlineRoutes, DEFERRED_QUEUE};
 use crate::logging::Logger;
 use crate::privileges::RunAs;
 use cfg_parser::Parsed;
@@ -88,20 +89,20 @@ fn debug_level(parsed: &Parsed) -> i64 {
 }
 
 /// The routes being run and the config they were compiled from (for log positions).
-struct Live {
-    router: Router,
-    parsed: Parsed,
+pub(crate) struct Live {
+    pub(crate) router: Router,
+    pub(crate) parsed: Parsed,
 }
 
 /// The live routes, shared by the runtime and the UDP threads; SIGHUP swaps them and bumps
 /// the generation, so that a UDP thread takes the lock only when the routes changed (its
 /// per-message path is one atomic load).
-struct LiveRoutes {
+pub(crate) struct LiveRoutes {
     routes: RwLock<Arc<Live>>,
     generation: AtomicU64,
 }
 
-type Shared = Arc<LiveRoutes>;
+pub(crate) type Shared = Arc<LiveRoutes>;
 
 impl LiveRoutes {
     fn new(live: Live) -> Shared {
@@ -121,7 +122,7 @@ impl LiveRoutes {
 
 /// The routes now (for the runtime's messages and a thread's refresh); `None` only when a
 /// thread panicked while swapping them.
-fn current(live: &LiveRoutes) -> Option<Arc<Live>> {
+pub(crate) fn current(live: &LiveRoutes) -> Option<Arc<Live>> {
     live.routes.read().ok().map(|l| l.clone())
 }
 
@@ -202,6 +203,17 @@ async fn serve(
         }
     };
     let live: Shared = LiveRoutes::new(Live { router, parsed });
+    // Stream messages are routed on their connection's task; what must wait comes back here.
+    let (deferred_tx, mut deferred_rx) = tokio::sync::mpsc::channel(DEFERRED_QUEUE);
+    let waiting = Arc::new(AtomicUsize::new(0));
+    handle.handle_streams(Arc::new(InlineRoutes {
+        live: live.clone(),
+        handle: handle.clone(),
+        logger: logger.clone(),
+        deferred: deferred_tx,
+        waiting: waiting.clone(),
+        out: Mutex::new(Vec::new()),
+    }));
     let mut out = Vec::new();
     if let Some(l) = current(&live) {
         l.router.worker_init(&mut out);
@@ -247,6 +259,10 @@ async fn serve(
                 let Some(l) = current(&live) else { break };
                 l.router.handle(&inc, &mut out);
                 dispatch(&handle, &mut out, logger, &l.parsed).await;
+            }
+            Some(d) = deferred_rx.recv() => {
+                perform_deferred(d, &handle, logger).await;
+                waiting.fetch_sub(1, Ordering::AcqRel);
             }
             _ = hangup.recv() => {
                 if let Some(new) = reload_routes(&reload, &rc, sockets) {
@@ -327,6 +343,18 @@ fn reload_routes(reload: &Reload, rc: &RouterConfig, old: &socket_info::Sockets)
     }
 }
 
+/// Performs what the inline router deferred, in order.
+async fn perform_deferred(d: Deferred, handle: &TransportHandle, logger: &Logger) {
+    if let Some(m) = d.first {
+        let dest = m.dest;
+        if let Err(e) = handle.send(m).await {
+            tracing::warn!("sending to {dest} failed: {e}");
+        }
+    }
+    let mut rest = d.rest;
+    dispatch(handle, &mut rest, logger, &d.live.parsed).await;
+}
+
 /// Performs the router's outputs: sends (resolving host names) and log lines.
 async fn dispatch(
     handle: &transport::TransportHandle,
@@ -355,7 +383,7 @@ async fn dispatch(
 }
 
 /// Logs a line or registers a TCP alias; a send is given back to the caller.
-fn perform_local(
+pub(crate) fn perform_local(
     o: Output,
     handle: &TransportHandle,
     logger: &Logger,
@@ -383,7 +411,7 @@ fn perform_local(
 }
 
 /// The transport's message for a send the router asked for, to `dest`.
-fn outgoing(s: core_routing::SendMsg, dest: SocketAddr) -> Outgoing {
+pub(crate) fn outgoing(s: core_routing::SendMsg, dest: SocketAddr) -> Outgoing {
     let mut msg = Outgoing::new(s.data, dest, to_transport_proto(s.proto));
     if let Some(l) = s.local {
         msg = msg.via_socket(SocketId(l));

@@ -172,3 +172,15 @@ pub struct ConfigError {
     /// Why.
     pub reason: String,
 }
+
+/// Why [`crate::TransportHandle::try_send`] did not send a message.
+#[derive(Debug, thiserror::Error)]
+pub enum TrySendError {
+    /// Sending must wait (a connection to open, a full connection queue, QUIC, UDP on the
+    /// runtime's sockets): the message, untouched, for [`crate::TransportHandle::send`].
+    #[error("the send to {} must wait", .0.dest)]
+    WouldWait(crate::Outgoing),
+    /// Sending failed.
+    #[error(transparent)]
+    Failed(#[from] SendError),
+}

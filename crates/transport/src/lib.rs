@@ -21,8 +21,13 @@
 //! - [`Received`]: the message bytes ([`bytes::Bytes`], a view into the receive buffer, no
 //!   copy), source address, [`Protocol`], the [`LocalSocket`] it arrived on (name, advertise
 //!   info, the socket-info record) and, for TCP/TLS/QUIC, the [`ConnId`].
+//! - [`TransportHandle::handle_streams`]: stream messages go to a [`StreamHandler`] called
+//!   on the connection's task instead of the channel (no hand-off to another task per
+//!   message); what the handler returns is awaited before the connection reads on.
 //! - [`TransportHandle::send`]: bytes to an address over a protocol, optionally through a
 //!   chosen local socket (`force_send_socket`) or over a given connection.
+//!   [`TransportHandle::try_send`] does the same when that needs no waiting, and gives the
+//!   message back otherwise.
 //!   [`TransportHandle::add_alias`] is `force_tcp_alias`; [`TransportHandle::reload_tls`]
 //!   re-reads the certificates.
 //!
@@ -52,8 +57,9 @@
 //! - **QUIC**: one endpoint (one UDP socket, quinn drives it) per socket with `workers`
 //!   accept loops; each connection and each stream is a task.
 //! - Sends run on the caller's task: UDP `send_to` on one of the listening socket's worker
-//!   sockets (same address and port, so the source port is the listening port); stream
-//!   sends queue the bytes to the connection's task (bounded queue).
+//!   sockets (same address and port, so the source port is the listening port); a plain
+//!   TCP send writes straight to the connection's socket when nothing is queued for it,
+//!   other stream sends queue the bytes to the connection's task (bounded queue).
 //!
 //! ## Protocols
 //! - **UDP**: datagrams up to 65,507 octets; all-whitespace datagrams (keep-alives) are
@@ -127,7 +133,7 @@ use socket_info::Sockets;
 use tokio::sync::mpsc;
 
 pub use config::{udp_buffer_size, QuicListen, TransportConfig, DEFAULT_UDP_BUFFER};
-pub use error::{ConfigError, Error, SendError, TlsError};
+pub use error::{ConfigError, Error, SendError, TlsError, TrySendError};
 pub use runtime::{recv_datagram, MAX_UDP_PAYLOAD};
 pub use socket::{LocalSocket, Protocol, SocketId};
 pub use stream::ConnId;
@@ -147,6 +153,19 @@ pub struct Received {
     /// The connection (TCP, TLS) or stream (QUIC); `None` for UDP.
     pub conn: Option<ConnId>,
 }
+
+/// Handles the messages received on streams (TCP, TLS, QUIC) on the connection's own task,
+/// instead of sending them to the channel [`Transport::start`] returns: the message is
+/// handled without a hand-off to another task (see [`TransportHandle::handle_streams`]).
+pub trait StreamHandler: Send + Sync + 'static {
+    /// Handles one message. What it returns, if anything, is awaited before the connection
+    /// reads on: the handler's way to hold a connection back while work it could not do at
+    /// once waits (backpressure). It must not wait for this connection's own writes.
+    fn handle(&self, msg: Received) -> Option<HandlerWait>;
+}
+
+/// Work a [`StreamHandler`] gives back to be awaited on the connection's task.
+pub type HandlerWait = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
 /// A message to send.
 #[derive(Debug, Clone)]
@@ -296,6 +315,22 @@ impl TransportHandle {
     /// Sends one message.
     pub async fn send(&self, out: Outgoing) -> Result<Sent, SendError> {
         runtime::send(&self.shared, out).await
+    }
+
+    /// From now on, messages received on streams (TCP, TLS, QUIC) go to `handler`, called on
+    /// the connection's task, instead of the channel; datagrams still come through the
+    /// channel. Only the first handler set counts: `false` when one was set before.
+    pub fn handle_streams(&self, handler: Arc<dyn StreamHandler>) -> bool {
+        self.shared.stream_handler.0.set(handler).is_ok()
+    }
+
+    /// Sends one message if that needs no waiting: UDP with
+    /// [`TransportConfig::udp_threads`], and TCP or TLS over an open connection whose queue
+    /// has room (plain TCP writes it at once when nothing is queued before it). Otherwise
+    /// [`TrySendError::WouldWait`] gives the message back for [`TransportHandle::send`]; to
+    /// keep the order of messages to one place, send it before any later one.
+    pub fn try_send(&self, out: Outgoing) -> Result<Sent, TrySendError> {
+        runtime::try_send(&self.shared, out)
     }
 
     /// `force_tcp_alias`: later sends to `alias` over the connection's protocol reuse

@@ -14,11 +14,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::TransportConfig;
-use crate::error::{Error, SendError, TlsError};
+use crate::error::{Error, SendError, TlsError, TrySendError};
 use crate::socket::{bind_group, BindOpts, LocalSocket, Protocol, Selector, SocketId};
 use crate::stream::{self, ConnEntry, ConnId, ConnTable, Slot, StreamCtx, WRITE_QUEUE};
 use crate::tls::{server_name, TlsState};
-use crate::writer::{ConnSender, DirectTcp, Writer};
+use crate::writer::{ConnSender, DirectTcp, TryQueue, Writer};
 use crate::{quic, Outgoing, Received, Sent};
 
 /// Largest UDP payload over IPv4 (65,535 − 8 UDP − 20 IP header octets).
@@ -42,6 +42,23 @@ pub(crate) struct Shared {
     /// Live connections: TCP, TLS, QUIC.
     pub(crate) counts: [AtomicUsize; 3],
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Set by [`crate::TransportHandle::handle_streams`]: stream messages go to it instead of
+    /// the channel.
+    pub(crate) stream_handler: HandlerSlot,
+}
+
+/// The stream handler, once set.
+#[derive(Default)]
+pub(crate) struct HandlerSlot(pub(crate) std::sync::OnceLock<Arc<dyn crate::StreamHandler>>);
+
+impl std::fmt::Debug for HandlerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "HandlerSlot(set)"
+        } else {
+            "HandlerSlot(unset)"
+        })
+    }
 }
 
 impl Shared {
@@ -300,6 +317,7 @@ pub(crate) fn start(
             AtomicUsize::new(0),
         ],
         tasks: Mutex::new(Vec::new()),
+        stream_handler: HandlerSlot::default(),
     });
     for (id, socks) in &shared.udp {
         let local = shared.sockets[id.0].clone();
@@ -547,25 +565,75 @@ async fn serve_accepted(
     }
 }
 
+/// The protocol a message goes over: UDP larger than `udp_mtu` switches to
+/// `udp_mtu_try_proto` (not on a given connection).
+fn send_proto(shared: &Shared, out: &Outgoing) -> Protocol {
+    let c = &shared.cfg;
+    if out.proto == Protocol::Udp
+        && out.conn.is_none()
+        && c.udp_mtu > 0
+        && out.data.len() > c.udp_mtu
+        && c.udp_mtu_try_proto != Protocol::Udp
+    {
+        c.udp_mtu_try_proto
+    } else {
+        out.proto
+    }
+}
+
+/// A connection by id: its local socket, protocol and sender.
+fn conn_by_id(shared: &Shared, c: ConnId) -> Option<(SocketId, Protocol, ConnSender)> {
+    let t = shared.conns.lock().ok()?;
+    t.by_id
+        .get(&c)
+        .map(|e| (e.local, e.proto, e.sender.clone()))
+}
+
+/// Sends one message without waiting. See [`crate::TransportHandle::try_send`].
+pub(crate) fn try_send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, TrySendError> {
+    let proto = send_proto(shared, &out);
+    let found = match out.conn {
+        Some(c) => match conn_by_id(shared, c) {
+            Some((local, p, tx)) => Some((c, local, p, tx)),
+            None => return Err(TrySendError::Failed(SendError::ConnectionClosed(c.0))),
+        },
+        None if matches!(proto, Protocol::Tcp | Protocol::Tls) => shared
+            .conns
+            .lock()
+            .ok()
+            .and_then(|t| t.find(proto, out.dest, out.local))
+            .map(|(id, local, tx)| (id, local, proto, tx)),
+        None if proto == Protocol::Udp && !shared.udp_std.is_empty() => {
+            return send_udp_blocking(shared, &out, None).map_err(TrySendError::Failed);
+        }
+        // UDP on the runtime's sockets, QUIC: async only.
+        None => return Err(TrySendError::WouldWait(out)),
+    };
+    // No connection yet: opening one waits.
+    let Some((id, local, p, tx)) = found else {
+        return Err(TrySendError::WouldWait(out));
+    };
+    match tx.try_send(out.data.clone()) {
+        Ok(()) => Ok(Sent {
+            proto: p,
+            local,
+            conn: Some(id),
+        }),
+        // A full queue waits for room; a connection that just closed is opened again.
+        Err(TryQueue::Full(_)) => Err(TrySendError::WouldWait(out)),
+        Err(TryQueue::Closed) if out.conn.is_some() => {
+            Err(TrySendError::Failed(SendError::ConnectionClosed(id.0)))
+        }
+        Err(TryQueue::Closed) => Err(TrySendError::WouldWait(out)),
+    }
+}
+
 /// Sends one message. See [`crate::TransportHandle::send`].
 pub(crate) async fn send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, SendError> {
-    let mut proto = out.proto;
+    let proto = send_proto(shared, &out);
     let len = out.data.len();
-    if proto == Protocol::Udp
-        && out.conn.is_none()
-        && shared.cfg.udp_mtu > 0
-        && len > shared.cfg.udp_mtu
-        && shared.cfg.udp_mtu_try_proto != Protocol::Udp
-    {
-        proto = shared.cfg.udp_mtu_try_proto;
-    }
     if let Some(c) = out.conn {
-        let entry = shared.conns.lock().ok().and_then(|t| {
-            t.by_id
-                .get(&c)
-                .map(|e| (e.local, e.proto, e.sender.clone()))
-        });
-        let Some((local, p, tx)) = entry else {
+        let Some((local, p, tx)) = conn_by_id(shared, c) else {
             return Err(SendError::ConnectionClosed(c.0));
         };
         tx.send(out.data)

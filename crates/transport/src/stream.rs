@@ -278,7 +278,11 @@ async fn drain<W: AsyncWrite + Unpin>(
                     local: ctx.local.clone(),
                     conn: Some(ctx.id),
                 };
-                if ctx.shared.tx.send(msg).await.is_err() {
+                if let Some(h) = ctx.shared.stream_handler.0.get() {
+                    if let Some(wait) = h.handle(msg) {
+                        wait.await;
+                    }
+                } else if ctx.shared.tx.send(msg).await.is_err() {
                     return Err("receiver gone");
                 }
             }

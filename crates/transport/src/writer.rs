@@ -35,33 +35,41 @@ impl DirectTcp {
         })
     }
 
-    /// Writes `data` now when nothing is pending. `None` when it was written whole;
-    /// otherwise the part still to write, already counted as pending: the caller must queue
-    /// it. A socket error queues the message as well: the loop's write then fails and
-    /// closes the connection, as it does for a queued message.
-    fn write_now(&self, data: Bytes) -> Option<Bytes> {
-        let Ok(mut pending) = self.pending.lock() else {
-            // Poisoned: a writer panicked. The queue still keeps the order.
-            return Some(data);
-        };
+    /// Writes `data` now when nothing is pending, else queues it if the queue has room.
+    /// Nothing is pending means the queue is empty: the rest of a message the socket took
+    /// in part always fits. A socket error queues the message as well: the loop's write
+    /// then fails and closes the connection, as it does for a queued message.
+    fn send_or_queue(&self, data: Bytes, tx: &mpsc::Sender<Bytes>) -> Result<(), TryQueue> {
+        // The count stays meaningful after a panic elsewhere: a plain number.
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let rest = if *pending == 0 {
             match self.half.try_write(&data) {
-                Ok(n) if n == data.len() => return None,
+                Ok(n) if n == data.len() => return Ok(()),
                 Ok(n) => data.slice(n..),
                 Err(_) => data,
             }
         } else {
             data
         };
-        *pending += 1;
-        Some(rest)
+        match tx.try_send(rest) {
+            Ok(()) => {
+                *pending += 1;
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(rest)) => Err(TryQueue::Full(rest)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(TryQueue::Closed),
+        }
+    }
+
+    /// Counts a message that is about to wait for room in the queue, so that no direct
+    /// write passes it.
+    fn count_waiting(&self) {
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) += 1;
     }
 
     /// Counts one more pending write until the guard is dropped.
     fn hold(&self) -> PendingGuard<'_> {
-        if let Ok(mut p) = self.pending.lock() {
-            *p += 1;
-        }
+        self.count_waiting();
         PendingGuard(self)
     }
 
@@ -84,10 +92,18 @@ struct PendingGuard<'a>(&'a DirectTcp);
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        if let Ok(mut p) = self.0.pending.lock() {
-            *p = p.saturating_sub(1);
-        }
+        let mut p = self.0.pending.lock().unwrap_or_else(|e| e.into_inner());
+        *p = p.saturating_sub(1);
     }
+}
+
+/// Why a message could not be handed to a connection at once.
+#[derive(Debug)]
+pub(crate) enum TryQueue {
+    /// The queue is full: the message (untouched) must wait for room.
+    Full(Bytes),
+    /// The connection's loop has ended.
+    Closed,
 }
 
 /// How a message reaches a connection: its queue, and for plain TCP its socket.
@@ -107,21 +123,35 @@ impl ConnSender {
         self.tx.is_closed()
     }
 
-    /// Sends `data` after every message sent to this connection before it. `Err` when the
-    /// connection's loop has ended.
+    /// Hands `data` to the connection without waiting: written at once (plain TCP with
+    /// nothing pending) or queued.
+    pub(crate) fn try_send(&self, data: Bytes) -> Result<(), TryQueue> {
+        match &self.direct {
+            Some(d) => d.send_or_queue(data, &self.tx),
+            None => self.tx.try_send(data).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(b) => TryQueue::Full(b),
+                mpsc::error::TrySendError::Closed(_) => TryQueue::Closed,
+            }),
+        }
+    }
+
+    /// Sends `data` after every message sent to this connection before it, waiting for room
+    /// in the queue when it is full. `Err` when the connection's loop has ended.
     ///
     /// Messages keep the order in which their senders reached the connection: a direct write
-    /// and the pending count are decided under one lock. Queued messages keep that order as
-    /// long as the senders run on one thread (the runtime's), or the queue has room.
+    /// and the pending count are decided under one lock. Messages that wait for room keep
+    /// that order as long as their senders run on one thread (the runtime's).
     pub(crate) async fn send(&self, data: Bytes) -> Result<(), ()> {
-        let data = match &self.direct {
-            Some(d) => match d.write_now(data) {
-                None => return Ok(()),
-                Some(rest) => rest,
-            },
-            None => data,
-        };
-        self.tx.send(data).await.map_err(|_| ())
+        match self.try_send(data) {
+            Ok(()) => Ok(()),
+            Err(TryQueue::Closed) => Err(()),
+            Err(TryQueue::Full(data)) => {
+                if let Some(d) = &self.direct {
+                    d.count_waiting();
+                }
+                self.tx.send(data).await.map_err(|_| ())
+            }
+        }
     }
 }
 
