@@ -129,7 +129,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             out,
             new_ruri: None,
             dst_uri: None,
-            vars: router.program.settings.var.iter().cloned().collect(),
+            // Most scripts set no `$var` before use: no map to build then.
+            vars: if router.program.settings.var.is_empty() {
+                HashMap::new()
+            } else {
+                router.program.settings.var.iter().cloned().collect()
+            },
             avps: HashMap::new(),
             flags: 0,
             bflags: 0,
