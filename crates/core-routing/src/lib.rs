@@ -307,13 +307,20 @@ impl Router {
                 return;
             }
         };
+        self.handle_parsed(&msg, inc, out);
+    }
+
+    /// [`Router::handle`] for a message the caller has parsed already (`msg` is
+    /// `inc.data` parsed, e.g. by a stream's framing): runs the request route or the reply
+    /// path on it.
+    pub fn handle_parsed(&self, msg: &Message<'_>, inc: &Incoming<'_>, out: &mut Vec<Output>) {
         if msg.is_request() {
             if let Some(idx) = self.program.request {
-                let mut ctx = Ctx::new(self, &msg, inc, out);
+                let mut ctx = Ctx::new(self, msg, inc, out);
                 let _ = ctx.run_route(idx);
             }
         } else {
-            self.handle_reply(&msg, inc, out);
+            self.handle_reply(msg, inc, out);
         }
     }
 

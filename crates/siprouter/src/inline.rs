@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use core_routing::{Dest, Incoming, Output};
 use tokio::sync::mpsc;
-use transport::{HandlerWait, Outgoing, Received, StreamHandler, TransportHandle, TrySendError};
+use transport::{
+    HandlerWait, Outgoing, StreamHandler, StreamMessage, TransportHandle, TrySendError,
+};
 
 use crate::logging::Logger;
 use crate::serve::{current, outgoing, perform_local, to_router_proto, Live, Shared};
@@ -58,18 +60,23 @@ impl InlineRoutes {
 }
 
 impl StreamHandler for InlineRoutes {
-    fn handle(&self, msg: Received) -> Option<HandlerWait> {
+    fn handle(&self, msg: StreamMessage<'_, '_>) -> Option<HandlerWait> {
         let live = current(&self.live)?;
         let inc = Incoming {
-            data: &msg.data,
+            data: msg.data,
             source: msg.source,
             proto: to_router_proto(msg.proto),
             local: msg.local.id.0,
-            conn: msg.conn.map(|c| c.0),
+            conn: Some(msg.conn.0),
         };
         // Only the runtime's thread routes here: the lock is never contended.
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        live.router.handle(&inc, &mut out);
+        match msg.parsed {
+            // Parsed once, by the framing.
+            Some(m) => live.router.handle_parsed(m, &inc, &mut out),
+            // Malformed: the router answers 400 where it can.
+            None => live.router.handle(&inc, &mut out),
+        }
         let mut outputs = out.drain(..);
         while let Some(o) = outputs.next() {
             if self.waiting.load(Ordering::Acquire) > 0 {

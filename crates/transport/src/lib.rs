@@ -156,12 +156,33 @@ pub struct Received {
 
 /// Handles the messages received on streams (TCP, TLS, QUIC) on the connection's own task,
 /// instead of sending them to the channel [`Transport::start`] returns: the message is
-/// handled without a hand-off to another task (see [`TransportHandle::handle_streams`]).
+/// parsed once and handled without a hand-off to another task (see
+/// [`TransportHandle::handle_streams`]).
 pub trait StreamHandler: Send + Sync + 'static {
-    /// Handles one message. What it returns, if anything, is awaited before the connection
-    /// reads on: the handler's way to hold a connection back while work it could not do at
-    /// once waits (backpressure). It must not wait for this connection's own writes.
-    fn handle(&self, msg: Received) -> Option<HandlerWait>;
+    /// Handles one message, lent for the call. What it returns, if anything, is awaited
+    /// before the connection reads on: the handler's way to hold a connection back while
+    /// work it could not do at once waits (backpressure). It must not wait for this
+    /// connection's own writes.
+    fn handle(&self, msg: StreamMessage<'_, '_>) -> Option<HandlerWait>;
+}
+
+/// A message received on a stream, lent to a [`StreamHandler`] (`'m`: the receive buffer the
+/// parsed message points into).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamMessage<'a, 'm> {
+    /// The message's octets.
+    pub data: &'a [u8],
+    /// The message parsed by the framing (with the transport's limits); `None` when it does
+    /// not parse but its length is certain (the stream goes on; answer it or drop it).
+    pub parsed: Option<&'a sip_message::Message<'m>>,
+    /// Source address and port.
+    pub source: SocketAddr,
+    /// Protocol.
+    pub proto: Protocol,
+    /// The local socket it arrived on.
+    pub local: &'a LocalSocket,
+    /// The connection (TCP, TLS) or stream (QUIC).
+    pub conn: ConnId,
 }
 
 /// Work a [`StreamHandler`] gives back to be awaited on the connection's task.

@@ -592,31 +592,35 @@ fn conn_by_id(shared: &Shared, c: ConnId) -> Option<(SocketId, Protocol, ConnSen
 /// Sends one message without waiting. See [`crate::TransportHandle::try_send`].
 pub(crate) fn try_send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, TrySendError> {
     let proto = send_proto(shared, &out);
-    let found = match out.conn {
-        Some(c) => match conn_by_id(shared, c) {
-            Some((local, p, tx)) => Some((c, local, p, tx)),
-            None => return Err(TrySendError::Failed(SendError::ConnectionClosed(c.0))),
-        },
-        None if matches!(proto, Protocol::Tcp | Protocol::Tls) => shared
-            .conns
-            .lock()
-            .ok()
-            .and_then(|t| t.find(proto, out.dest, out.local))
-            .map(|(id, local, tx)| (id, local, proto, tx)),
-        None if proto == Protocol::Udp && !shared.udp_std.is_empty() => {
-            return send_udp_blocking(shared, &out, None).map_err(TrySendError::Failed);
-        }
-        // UDP on the runtime's sockets, QUIC: async only.
-        None => return Err(TrySendError::WouldWait(out)),
-    };
-    // No connection yet: opening one waits.
-    let Some((id, local, p, tx)) = found else {
+    let stream = matches!(proto, Protocol::Tcp | Protocol::Tls);
+    if out.conn.is_none() && !stream {
+        return if proto == Protocol::Udp && !shared.udp_std.is_empty() {
+            send_udp_blocking(shared, &out, None).map_err(TrySendError::Failed)
+        } else {
+            // UDP on the runtime's sockets, QUIC: async only.
+            Err(TrySendError::WouldWait(out))
+        };
+    }
+    // Handed over under the table's lock: no clone of the connection's sender.
+    let Ok(table) = shared.conns.lock() else {
         return Err(TrySendError::WouldWait(out));
     };
-    match tx.try_send(out.data.clone()) {
+    let entry = match out.conn {
+        Some(c) => match table.by_id.get(&c) {
+            Some(e) => (c, e),
+            None => return Err(TrySendError::Failed(SendError::ConnectionClosed(c.0))),
+        },
+        None => match table.find_entry(proto, out.dest, out.local) {
+            Some(found) => found,
+            // No connection yet: opening one waits.
+            None => return Err(TrySendError::WouldWait(out)),
+        },
+    };
+    let (id, e) = entry;
+    match e.sender.try_send(out.data.clone()) {
         Ok(()) => Ok(Sent {
-            proto: p,
-            local,
+            proto: e.proto,
+            local: e.local,
             conn: Some(id),
         }),
         // A full queue waits for room; a connection that just closed is opened again.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use sip_message::framing::{frame_extent, Extent, KeepAliveRole};
+use sip_message::framing::{frame, frame_extent, Extent, Frame, KeepAliveRole};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::runtime::Shared;
 use crate::socket::{LocalSocket, Protocol, SocketId};
 use crate::writer::{ConnSender, Writer};
-use crate::Received;
+use crate::{Received, StreamMessage};
 
 /// Identifies one TCP connection, TLS connection or QUIC stream for the lifetime of the
 /// transports (ids are never reused).
@@ -96,6 +96,17 @@ impl ConnTable {
         peer: SocketAddr,
         local: Option<SocketId>,
     ) -> Option<(ConnId, SocketId, ConnSender)> {
+        self.find_entry(proto, peer, local)
+            .map(|(id, e)| (id, e.local, e.sender.clone()))
+    }
+
+    /// [`ConnTable::find`] without cloning the sender.
+    pub(crate) fn find_entry(
+        &self,
+        proto: Protocol,
+        peer: SocketAddr,
+        local: Option<SocketId>,
+    ) -> Option<(ConnId, &ConnEntry)> {
         self.by_peer
             .get(&(proto, peer))?
             .iter()
@@ -105,7 +116,7 @@ impl ConnTable {
                 if local.is_some_and(|l| l != e.local) || e.sender.is_closed() {
                     return None;
                 }
-                Some((*id, e.local, e.sender.clone()))
+                Some((*id, e))
             })
     }
 }
@@ -240,6 +251,22 @@ pub(crate) async fn run<R, W>(
     let _ = tokio::time::timeout(Duration::from_millis(200), w.shutdown()).await;
 }
 
+/// The message `data` (parsed as `parsed`) of this connection, lent to the stream handler.
+fn lend<'a, 'm>(
+    ctx: &'a StreamCtx,
+    data: &'a [u8],
+    parsed: Option<&'a sip_message::Message<'m>>,
+) -> StreamMessage<'a, 'm> {
+    StreamMessage {
+        data,
+        parsed,
+        source: ctx.peer,
+        proto: ctx.proto,
+        local: &ctx.local,
+        conn: ctx.id,
+    }
+}
+
 /// Hands out every complete frame at the front of `buf`. `Ok(true)` when something was
 /// consumed; `Err` closes the connection.
 async fn drain<W: AsyncWrite + Unpin>(
@@ -248,24 +275,59 @@ async fn drain<W: AsyncWrite + Unpin>(
     w: &mut Writer<W>,
 ) -> Result<bool, &'static str> {
     let limits = &ctx.shared.cfg.limits;
+    let handler = ctx.shared.stream_handler.0.get();
     let mut consumed = false;
     loop {
-        // By length only: the router parses the message (a full parse here as well was a
-        // tenth of the TCP relay's CPU).
-        let (kind, len) = match frame_extent(buf, limits, ctx.role) {
-            Ok(Extent::Incomplete) => return Ok(consumed),
-            Ok(Extent::Message(len)) => (0u8, len),
-            // The router answers it (400) or drops it; the stream stays in sync.
-            Ok(Extent::Malformed { len, error }) => {
-                tracing::debug!(conn = ctx.id.0, peer = %ctx.peer, "malformed message: {error}");
-                (0u8, len)
-            }
-            Ok(Extent::Ping) => (1, 4),
-            Ok(Extent::Pong(len)) => (2, len),
-            Err(e) => {
-                tracing::info!(conn = ctx.id.0, peer = %ctx.peer, "framing error, closing: {e}");
-                return Err("framing error");
-            }
+        let (kind, len) = match handler {
+            // The handler routes on this task: the message is parsed here, once, and lent.
+            Some(h) => match frame(buf, limits, ctx.role) {
+                Ok(Frame::Message(m)) => {
+                    let len = m.consumed();
+                    let wait = h.handle(lend(ctx, &buf[..len], Some(&m)));
+                    drop(m);
+                    buf.advance(len);
+                    consumed = true;
+                    if let Some(wait) = wait {
+                        wait.await;
+                    }
+                    continue;
+                }
+                // The handler answers it (400) or drops it; the stream stays in sync.
+                Ok(Frame::Malformed { len, error }) => {
+                    tracing::debug!(conn = ctx.id.0, peer = %ctx.peer, "malformed message: {error}");
+                    let wait = h.handle(lend(ctx, &buf[..len], None));
+                    buf.advance(len);
+                    consumed = true;
+                    if let Some(wait) = wait {
+                        wait.await;
+                    }
+                    continue;
+                }
+                Ok(Frame::Ping) => (1, 4),
+                Ok(Frame::Pong { len }) => (2, len),
+                Ok(Frame::Incomplete) => return Ok(consumed),
+                Err(e) => {
+                    tracing::info!(conn = ctx.id.0, peer = %ctx.peer, "framing error, closing: {e}");
+                    return Err("framing error");
+                }
+            },
+            // By length only: the receiver of the channel parses the message (a full parse
+            // here as well was a tenth of the TCP relay's CPU).
+            None => match frame_extent(buf, limits, ctx.role) {
+                Ok(Extent::Incomplete) => return Ok(consumed),
+                Ok(Extent::Message(len)) => (0u8, len),
+                // The receiver answers it (400) or drops it; the stream stays in sync.
+                Ok(Extent::Malformed { len, error }) => {
+                    tracing::debug!(conn = ctx.id.0, peer = %ctx.peer, "malformed message: {error}");
+                    (0u8, len)
+                }
+                Ok(Extent::Ping) => (1, 4),
+                Ok(Extent::Pong(len)) => (2, len),
+                Err(e) => {
+                    tracing::info!(conn = ctx.id.0, peer = %ctx.peer, "framing error, closing: {e}");
+                    return Err("framing error");
+                }
+            },
         };
         consumed = true;
         match kind {
@@ -278,11 +340,7 @@ async fn drain<W: AsyncWrite + Unpin>(
                     local: ctx.local.clone(),
                     conn: Some(ctx.id),
                 };
-                if let Some(h) = ctx.shared.stream_handler.0.get() {
-                    if let Some(wait) = h.handle(msg) {
-                        wait.await;
-                    }
-                } else if ctx.shared.tx.send(msg).await.is_err() {
+                if ctx.shared.tx.send(msg).await.is_err() {
                     return Err("receiver gone");
                 }
             }
