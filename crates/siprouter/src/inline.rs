@@ -6,8 +6,9 @@
 //! wake-up per message (docs/performance.md, relay lever 12). A send that must wait (a
 //! connection to open, a full connection queue, a host name to resolve, QUIC) goes to the
 //! serve loop with every output after it, and from then on everything goes there until the
-//! loop has caught up: the outputs of all messages stay in the order they were made, as
-//! when the loop did all the routing.
+//! loop has caught up: the outputs of stream messages stay in the order they were made, as
+//! when the loop did all the routing. (Outputs of datagrams that the loop or a UDP thread
+//! routes are not ordered with them, as before.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

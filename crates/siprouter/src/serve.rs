@@ -171,6 +171,10 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
+    // How long the serve loop waits for one send: a connection to open (and its TLS
+    // handshake), then room in its queue. A peer that reads nothing must not stall the loop
+    // (and with it every send deferred to it) for good.
+    let bound = Bound(tconf.tcp_connect_timeout * 2 + tconf.tcp_send_timeout);
     let (handle, mut rx) = match Transport::start(sockets, tconf) {
         Ok(t) => t,
         Err(e) => {
@@ -217,7 +221,7 @@ async fn serve(
     let mut out = Vec::new();
     if let Some(l) = current(&live) {
         l.router.worker_init(&mut out);
-        dispatch(&handle, &mut out, logger, &l.parsed).await;
+        dispatch(&handle, &mut out, logger, &l.parsed, bound).await;
     }
     let stop = Arc::new(AtomicBool::new(false));
     for (local, sock) in handle.udp_receivers() {
@@ -258,10 +262,10 @@ async fn serve(
                 };
                 let Some(l) = current(&live) else { break };
                 l.router.handle(&inc, &mut out);
-                dispatch(&handle, &mut out, logger, &l.parsed).await;
+                dispatch(&handle, &mut out, logger, &l.parsed, bound).await;
             }
             Some(d) = deferred_rx.recv() => {
-                perform_deferred(d, &handle, logger).await;
+                perform_deferred(d, &handle, logger, bound).await;
                 waiting.fetch_sub(1, Ordering::AcqRel);
             }
             _ = hangup.recv() => {
@@ -343,16 +347,28 @@ fn reload_routes(reload: &Reload, rc: &RouterConfig, old: &socket_info::Sockets)
     }
 }
 
+/// The longest the serve loop waits for one send.
+#[derive(Debug, Clone, Copy)]
+struct Bound(std::time::Duration);
+
+/// Sends `msg`, waiting at most `bound`; a failure or a timeout is logged (the message is
+/// dropped, as Kamailio drops one whose connection cannot take it).
+async fn send_bounded(handle: &TransportHandle, msg: Outgoing, bound: Bound) {
+    let dest = msg.dest;
+    match tokio::time::timeout(bound.0, handle.send(msg)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("sending to {dest} failed: {e}"),
+        Err(_) => tracing::warn!("sending to {dest} timed out after {:?}", bound.0),
+    }
+}
+
 /// Performs what the inline router deferred, in order.
-async fn perform_deferred(d: Deferred, handle: &TransportHandle, logger: &Logger) {
+async fn perform_deferred(d: Deferred, handle: &TransportHandle, logger: &Logger, bound: Bound) {
     if let Some(m) = d.first {
-        let dest = m.dest;
-        if let Err(e) = handle.send(m).await {
-            tracing::warn!("sending to {dest} failed: {e}");
-        }
+        send_bounded(handle, m, bound).await;
     }
     let mut rest = d.rest;
-    dispatch(handle, &mut rest, logger, &d.live.parsed).await;
+    dispatch(handle, &mut rest, logger, &d.live.parsed, bound).await;
 }
 
 /// Performs the router's outputs: sends (resolving host names) and log lines.
@@ -361,6 +377,7 @@ async fn dispatch(
     out: &mut Vec<Output>,
     logger: &Logger,
     parsed: &Parsed,
+    bound: Bound,
 ) {
     for o in out.drain(..) {
         let Some(s) = perform_local(o, handle, logger, parsed) else {
@@ -376,9 +393,7 @@ async fn dispatch(
                 }
             },
         };
-        if let Err(e) = handle.send(outgoing(s, dest)).await {
-            tracing::warn!("sending to {dest} failed: {e}");
-        }
+        send_bounded(handle, outgoing(s, dest), bound).await;
     }
 }
 

@@ -176,8 +176,9 @@ pub struct ConfigError {
 /// Why [`crate::TransportHandle::try_send`] did not send a message.
 #[derive(Debug, thiserror::Error)]
 pub enum TrySendError {
-    /// Sending must wait (a connection to open, a full connection queue, QUIC, UDP on the
-    /// runtime's sockets): the message, untouched, for [`crate::TransportHandle::send`].
+    /// Sending must wait (a connection to open, a full connection queue, a new QUIC
+    /// stream, UDP on the runtime's sockets): the message, untouched, for
+    /// [`crate::TransportHandle::send`].
     #[error("the send to {} must wait", .0.dest)]
     WouldWait(crate::Outgoing),
     /// Sending failed.

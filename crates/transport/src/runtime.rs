@@ -746,6 +746,11 @@ async fn send_stream(
         Fresh::Tls(..) => None,
     };
     let (id, tx, rx) = shared.register(proto, local.id, dest, true, direct);
+    // The opener's message first: sends that find the connection from now on (during a TLS
+    // handshake too) queue behind it.
+    tx.send(out.data)
+        .await
+        .map_err(|_| SendError::ConnectionClosed(id.0))?;
     let ctx = StreamCtx {
         shared: shared.clone(),
         id,
@@ -791,9 +796,6 @@ async fn send_stream(
             });
         }
     }
-    tx.send(out.data)
-        .await
-        .map_err(|_| SendError::ConnectionClosed(id.0))?;
     Ok(Sent {
         proto,
         local: local.id,

@@ -207,7 +207,7 @@ pub(crate) async fn run<R, W>(
                     }
                     Ok(_) => {
                         last = Instant::now();
-                        match drain(&ctx, &mut buf, &mut w).await {
+                        match drain(&ctx, &mut buf, &mut w, &mut rx).await {
                             Ok(consumed) => {
                                 if buf.is_empty() {
                                     partial_since = None;
@@ -232,6 +232,12 @@ pub(crate) async fn run<R, W>(
                 None => break "closed locally",
             },
             _ = &mut timer => {
+                // Senders' direct writes count as activity, as queued writes do.
+                if w.wrote_directly() {
+                    last = Instant::now();
+                    timer.as_mut().reset(last + ctx.idle);
+                    continue;
+                }
                 if deadline > Instant::now() {
                     timer.as_mut().reset(deadline);
                     continue;
@@ -273,6 +279,7 @@ async fn drain<W: AsyncWrite + Unpin>(
     ctx: &StreamCtx,
     buf: &mut BytesMut,
     w: &mut Writer<W>,
+    queue: &mut mpsc::Receiver<Bytes>,
 ) -> Result<bool, &'static str> {
     let limits = &ctx.shared.cfg.limits;
     let handler = ctx.shared.stream_handler.0.get();
@@ -346,7 +353,7 @@ async fn drain<W: AsyncWrite + Unpin>(
             }
             1 => {
                 buf.advance(len);
-                if w.write_own(b"\r\n").await.is_err() {
+                if w.write_own(b"\r\n", queue).await.is_err() {
                     return Err("write error");
                 }
             }

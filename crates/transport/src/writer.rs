@@ -11,6 +11,7 @@
 //! the queue.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -25,6 +26,8 @@ pub(crate) struct DirectTcp {
     /// Messages that must be written before a direct write may be: queued for the loop (or
     /// being written by it), and the loop's own keep-alive answer while it is written.
     pending: Mutex<usize>,
+    /// Set by a direct write, taken by the loop: the connection is not idle.
+    wrote: AtomicBool,
 }
 
 impl DirectTcp {
@@ -32,45 +35,60 @@ impl DirectTcp {
         Arc::new(DirectTcp {
             half,
             pending: Mutex::new(0),
+            wrote: AtomicBool::new(false),
         })
     }
 
     /// Writes `data` now when nothing is pending, else queues it if the queue has room.
-    /// Nothing is pending means the queue is empty: the rest of a message the socket took
-    /// in part always fits. A socket error queues the message as well: the loop's write
-    /// then fails and closes the connection, as it does for a queued message.
+    /// Room for the rest of a message the socket takes only in part is reserved before
+    /// writing (nothing pending means an empty queue, so there is room). A socket error
+    /// queues the message as well: the loop's write then fails and closes the connection,
+    /// as it does for a queued message. [`TryQueue::Full`] gives the message back
+    /// untouched: nothing of it was written.
     fn send_or_queue(&self, data: Bytes, tx: &mpsc::Sender<Bytes>) -> Result<(), TryQueue> {
         // The count stays meaningful after a panic elsewhere: a plain number.
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let rest = if *pending == 0 {
-            match self.half.try_write(&data) {
-                Ok(n) if n == data.len() => return Ok(()),
-                Ok(n) => data.slice(n..),
+        if *pending == 0 {
+            let permit = match tx.try_reserve() {
+                Ok(p) => p,
+                Err(mpsc::error::TrySendError::Full(())) => return Err(TryQueue::Full(data)),
+                Err(mpsc::error::TrySendError::Closed(())) => return Err(TryQueue::Closed),
+            };
+            let rest = match self.half.try_write(&data) {
+                Ok(n) if n == data.len() => {
+                    self.wrote.store(true, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.wrote.store(true, Ordering::Relaxed);
+                    data.slice(n..)
+                }
                 Err(_) => data,
-            }
-        } else {
-            data
-        };
-        match tx.try_send(rest) {
+            };
+            permit.send(rest);
+            *pending += 1;
+            return Ok(());
+        }
+        match tx.try_send(data) {
             Ok(()) => {
                 *pending += 1;
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(rest)) => Err(TryQueue::Full(rest)),
+            Err(mpsc::error::TrySendError::Full(data)) => Err(TryQueue::Full(data)),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(TryQueue::Closed),
         }
     }
 
     /// Counts a message that is about to wait for room in the queue, so that no direct
-    /// write passes it.
-    fn count_waiting(&self) {
+    /// write passes it; the guard uncounts it unless it is kept (the message was queued).
+    fn count_waiting(&self) -> PendingGuard<'_> {
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        PendingGuard(self)
     }
 
     /// Counts one more pending write until the guard is dropped.
     fn hold(&self) -> PendingGuard<'_> {
-        self.count_waiting();
-        PendingGuard(self)
+        self.count_waiting()
     }
 
     /// Writes all of `data`, waiting for the socket to take it.
@@ -89,6 +107,13 @@ impl DirectTcp {
 
 /// Uncounts one pending write when dropped (also when the write is given up on a timeout).
 struct PendingGuard<'a>(&'a DirectTcp);
+
+impl PendingGuard<'_> {
+    /// Keeps the count: the message is in the queue, and the loop uncounts it once written.
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+}
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
@@ -146,10 +171,13 @@ impl ConnSender {
             Ok(()) => Ok(()),
             Err(TryQueue::Closed) => Err(()),
             Err(TryQueue::Full(data)) => {
-                if let Some(d) = &self.direct {
-                    d.count_waiting();
+                // Counted while it waits (uncounted again if the wait fails or is dropped).
+                let counted = self.direct.as_deref().map(DirectTcp::count_waiting);
+                let sent = self.tx.send(data).await;
+                if let (Ok(()), Some(c)) = (&sent, counted) {
+                    c.keep();
                 }
-                self.tx.send(data).await.map_err(|_| ())
+                sent.map_err(|_| ())
             }
         }
     }
@@ -177,13 +205,32 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     }
 
     /// Writes the loop's own message (a keep-alive answer); direct writes wait meanwhile.
-    pub(crate) async fn write_own(&mut self, data: &[u8]) -> io::Result<()> {
+    /// Over plain TCP the queue is written first: it may hold the rest of a message that a
+    /// sender wrote in part, and the answer must not land inside it.
+    pub(crate) async fn write_own(
+        &mut self,
+        data: &[u8],
+        queue: &mut mpsc::Receiver<Bytes>,
+    ) -> io::Result<()> {
         match self {
             Writer::Stream(w) => w.write_all(data).await,
             Writer::Tcp(d) => {
                 let _held = d.hold();
+                while let Ok(m) = queue.try_recv() {
+                    let _done = PendingGuard(d);
+                    d.write_all(&m).await?;
+                }
                 d.write_all(data).await
             }
+        }
+    }
+
+    /// Whether senders wrote to the socket directly since the last call: the connection
+    /// was not idle.
+    pub(crate) fn wrote_directly(&self) -> bool {
+        match self {
+            Writer::Stream(_) => false,
+            Writer::Tcp(d) => d.wrote.swap(false, Ordering::Relaxed),
         }
     }
 
@@ -286,5 +333,35 @@ mod tests {
             "the big message arrived intact"
         );
         assert_eq!(&got[big.len()..], b"after");
+    }
+
+    #[tokio::test]
+    async fn a_keep_alive_answer_goes_after_the_rest_of_a_message_written_in_part() {
+        let (ours, mut peer) = pair().await;
+        socket2::SockRef::from(&ours)
+            .set_send_buffer_size(4096)
+            .expect("sndbuf");
+        let (_r, w) = ours.into_split();
+        let d = DirectTcp::new(w);
+        let (tx, mut rx) = mpsc::channel(8);
+        let s = ConnSender::new(tx, Some(d.clone()));
+        let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        s.send(Bytes::from(big.clone())).await.expect("send");
+        assert_eq!(rx.len(), 1, "the rest of the message is queued");
+        let writer = tokio::spawn(async move {
+            let mut w: Writer<tokio::io::Sink> = Writer::Tcp(d);
+            assert!(w.wrote_directly(), "a direct write is activity");
+            assert!(!w.wrote_directly(), "taken once");
+            w.write_own(b"\r\n", &mut rx).await.expect("answer");
+            w.shutdown().await.expect("shutdown");
+            big
+        });
+        drop(s);
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.expect("read");
+        let big = writer.await.expect("writer");
+        assert_eq!(got.len(), big.len() + 2);
+        assert!(got[..big.len()] == big[..], "the message arrived whole");
+        assert_eq!(&got[big.len()..], b"\r\n", "the answer after it");
     }
 }

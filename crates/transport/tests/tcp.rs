@@ -143,6 +143,28 @@ async fn activity_keeps_a_connection_past_its_idle_timeout() {
 }
 
 #[tokio::test]
+async fn sending_keeps_a_connection_past_its_idle_timeout() {
+    let cfg = TransportConfig {
+        tcp_connection_lifetime: Duration::from_millis(400),
+        ..TransportConfig::default()
+    };
+    let (h, mut rx) = start(TCP, cfg);
+    let mut peer = TcpStream::connect(h.sockets()[0].addr).await.unwrap();
+    peer.write_all(&request(0, 0)).await.unwrap();
+    let m = recv(&mut rx).await;
+    // Only we send (written straight to the socket), every 100 ms for a second.
+    for i in 1..=10 {
+        h.send(Outgoing::new(request(i, 0), m.source, Protocol::Tcp))
+            .await
+            .unwrap();
+        assert_eq!(read_n(&mut peer, request(i, 0).len()).await, request(i, 0));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(h.connection_counts()[0], 1, "closed while we were sending");
+    closed(&mut peer, 3).await;
+}
+
+#[tokio::test]
 async fn connection_limit_enforced() {
     let cfg = TransportConfig {
         tcp_max_connections: 2,
