@@ -290,19 +290,35 @@ mod tests {
         assert_eq!(got, "one two three four");
     }
 
-    #[tokio::test]
-    async fn a_message_the_socket_cannot_take_whole_is_finished_through_the_queue() {
-        let (ours, mut peer) = pair().await;
+    /// The peer's end, our writer, its queue and sender, the message, our read half.
+    type Partial = (
+        TcpStream,
+        Arc<DirectTcp>,
+        mpsc::Receiver<Bytes>,
+        ConnSender,
+        Vec<u8>,
+        tokio::net::tcp::OwnedReadHalf,
+    );
+
+    /// A connection whose socket holds little while the peer does not read, and a 1 MiB
+    /// message sent on it: the socket takes part, the queue the rest.
+    async fn partial() -> Partial {
+        let (ours, peer) = pair().await;
         socket2::SockRef::from(&ours)
             .set_send_buffer_size(4096)
             .expect("sndbuf");
-        let (_r, w) = ours.into_split();
+        let (r, w) = ours.into_split();
         let d = DirectTcp::new(w);
-        let (tx, mut rx) = mpsc::channel(64);
+        let (tx, rx) = mpsc::channel(64);
         let s = ConnSender::new(tx, Some(d.clone()));
-        // Far more than the socket buffers hold while the peer does not read.
         let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
         s.send(Bytes::from(big.clone())).await.expect("send");
+        (peer, d, rx, s, big, r)
+    }
+
+    #[tokio::test]
+    async fn a_message_the_socket_cannot_take_whole_is_finished_through_the_queue() {
+        let (mut peer, d, mut rx, s, big, _r) = partial().await;
         s.send(Bytes::from_static(b"after")).await.expect("send");
         assert_eq!(
             rx.len(),
@@ -337,16 +353,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_keep_alive_answer_goes_after_the_rest_of_a_message_written_in_part() {
-        let (ours, mut peer) = pair().await;
-        socket2::SockRef::from(&ours)
-            .set_send_buffer_size(4096)
-            .expect("sndbuf");
-        let (_r, w) = ours.into_split();
-        let d = DirectTcp::new(w);
-        let (tx, mut rx) = mpsc::channel(8);
-        let s = ConnSender::new(tx, Some(d.clone()));
-        let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
-        s.send(Bytes::from(big.clone())).await.expect("send");
+        let (mut peer, d, mut rx, s, big, _r) = partial().await;
         assert_eq!(rx.len(), 1, "the rest of the message is queued");
         let writer = tokio::spawn(async move {
             let mut w: Writer<tokio::io::Sink> = Writer::Tcp(d);
