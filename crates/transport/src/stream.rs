@@ -273,6 +273,24 @@ fn lend<'a, 'm>(
     }
 }
 
+/// What [`drain`] does with the frame at the front of the buffer.
+enum Step {
+    /// Lent to the stream handler: `len` octets, and what to await before reading on.
+    Handled(usize, Option<crate::HandlerWait>),
+    /// A message of `len` octets for the receiver channel.
+    Send(usize),
+    /// A keep-alive ping (4 octets): answer it.
+    Ping,
+    /// A pong or a stray line end: `len` octets to skip.
+    Skip(usize),
+}
+
+/// Logs a message that does not parse but whose end is certain: the handler or the
+/// receiver answers it (400) or drops it, and the stream stays in sync.
+fn log_malformed(ctx: &StreamCtx, error: &sip_message::ParseError) {
+    tracing::debug!(conn = ctx.id.0, peer = %ctx.peer, "malformed message: {error}");
+}
+
 /// Hands out every complete frame at the front of `buf`. `Ok(true)` when something was
 /// consumed; `Err` closes the connection.
 async fn drain<W: AsyncWrite + Unpin>(
@@ -285,60 +303,55 @@ async fn drain<W: AsyncWrite + Unpin>(
     let handler = ctx.shared.stream_handler.0.get();
     let mut consumed = false;
     loop {
-        let (kind, len) = match handler {
+        // `None`: not enough data yet.
+        let framed = match handler {
             // The handler routes on this task: the message is parsed here, once, and lent.
-            Some(h) => match frame(buf, limits, ctx.role) {
-                Ok(Frame::Message(m)) => {
+            Some(h) => frame(buf, limits, ctx.role).map(|f| match f {
+                Frame::Message(m) => {
                     let len = m.consumed();
-                    let wait = h.handle(lend(ctx, &buf[..len], Some(&m)));
-                    drop(m);
-                    buf.advance(len);
-                    consumed = true;
-                    if let Some(wait) = wait {
-                        wait.await;
-                    }
-                    continue;
+                    Some(Step::Handled(
+                        len,
+                        h.handle(lend(ctx, &buf[..len], Some(&m))),
+                    ))
                 }
-                // The handler answers it (400) or drops it; the stream stays in sync.
-                Ok(Frame::Malformed { len, error }) => {
-                    tracing::debug!(conn = ctx.id.0, peer = %ctx.peer, "malformed message: {error}");
-                    let wait = h.handle(lend(ctx, &buf[..len], None));
-                    buf.advance(len);
-                    consumed = true;
-                    if let Some(wait) = wait {
-                        wait.await;
-                    }
-                    continue;
+                Frame::Malformed { len, error } => {
+                    log_malformed(ctx, &error);
+                    Some(Step::Handled(len, h.handle(lend(ctx, &buf[..len], None))))
                 }
-                Ok(Frame::Ping) => (1, 4),
-                Ok(Frame::Pong { len }) => (2, len),
-                Ok(Frame::Incomplete) => return Ok(consumed),
-                Err(e) => {
-                    tracing::info!(conn = ctx.id.0, peer = %ctx.peer, "framing error, closing: {e}");
-                    return Err("framing error");
-                }
-            },
+                Frame::Ping => Some(Step::Ping),
+                Frame::Pong { len } => Some(Step::Skip(len)),
+                Frame::Incomplete => None,
+            }),
             // By length only: the receiver of the channel parses the message (a full parse
             // here as well was a tenth of the TCP relay's CPU).
-            None => match frame_extent(buf, limits, ctx.role) {
-                Ok(Extent::Incomplete) => return Ok(consumed),
-                Ok(Extent::Message(len)) => (0u8, len),
-                // The receiver answers it (400) or drops it; the stream stays in sync.
-                Ok(Extent::Malformed { len, error }) => {
-                    tracing::debug!(conn = ctx.id.0, peer = %ctx.peer, "malformed message: {error}");
-                    (0u8, len)
+            None => frame_extent(buf, limits, ctx.role).map(|x| match x {
+                Extent::Message(len) => Some(Step::Send(len)),
+                Extent::Malformed { len, error } => {
+                    log_malformed(ctx, &error);
+                    Some(Step::Send(len))
                 }
-                Ok(Extent::Ping) => (1, 4),
-                Ok(Extent::Pong(len)) => (2, len),
-                Err(e) => {
-                    tracing::info!(conn = ctx.id.0, peer = %ctx.peer, "framing error, closing: {e}");
-                    return Err("framing error");
-                }
-            },
+                Extent::Ping => Some(Step::Ping),
+                Extent::Pong(len) => Some(Step::Skip(len)),
+                Extent::Incomplete => None,
+            }),
+        };
+        let step = match framed {
+            Ok(None) => return Ok(consumed),
+            Ok(Some(step)) => step,
+            Err(e) => {
+                tracing::info!(conn = ctx.id.0, peer = %ctx.peer, "framing error, closing: {e}");
+                return Err("framing error");
+            }
         };
         consumed = true;
-        match kind {
-            0 => {
+        match step {
+            Step::Handled(len, wait) => {
+                buf.advance(len);
+                if let Some(wait) = wait {
+                    wait.await;
+                }
+            }
+            Step::Send(len) => {
                 let data = buf.split_to(len).freeze();
                 let msg = Received {
                     data,
@@ -351,13 +364,13 @@ async fn drain<W: AsyncWrite + Unpin>(
                     return Err("receiver gone");
                 }
             }
-            1 => {
-                buf.advance(len);
+            Step::Ping => {
+                buf.advance(4);
                 if w.write_own(b"\r\n", queue).await.is_err() {
                     return Err("write error");
                 }
             }
-            _ => buf.advance(len),
+            Step::Skip(len) => buf.advance(len),
         }
     }
 }
