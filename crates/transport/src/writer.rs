@@ -79,16 +79,12 @@ impl DirectTcp {
         }
     }
 
-    /// Counts a message that is about to wait for room in the queue, so that no direct
-    /// write passes it; the guard uncounts it unless it is kept (the message was queued).
-    fn count_waiting(&self) -> PendingGuard<'_> {
+    /// Counts one more pending write, so that no direct write passes it: a message about
+    /// to wait for room in the queue, or the loop's own answer while it is written. The
+    /// guard uncounts it when dropped, unless it is kept (the message was queued).
+    fn count_pending(&self) -> PendingGuard<'_> {
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         PendingGuard(self)
-    }
-
-    /// Counts one more pending write until the guard is dropped.
-    fn hold(&self) -> PendingGuard<'_> {
-        self.count_waiting()
     }
 
     /// Writes all of `data`, waiting for the socket to take it.
@@ -172,7 +168,7 @@ impl ConnSender {
             Err(TryQueue::Closed) => Err(()),
             Err(TryQueue::Full(data)) => {
                 // Counted while it waits (uncounted again if the wait fails or is dropped).
-                let counted = self.direct.as_deref().map(DirectTcp::count_waiting);
+                let counted = self.direct.as_deref().map(DirectTcp::count_pending);
                 let sent = self.tx.send(data).await;
                 if let (Ok(()), Some(c)) = (&sent, counted) {
                     c.keep();
@@ -215,7 +211,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         match self {
             Writer::Stream(w) => w.write_all(data).await,
             Writer::Tcp(d) => {
-                let _held = d.hold();
+                let _held = d.count_pending();
                 while let Ok(m) = queue.try_recv() {
                     let _done = PendingGuard(d);
                     d.write_all(&m).await?;
@@ -270,7 +266,7 @@ mod tests {
         s.send(Bytes::from_static(b"one ")).await.expect("send");
         assert!(rx.try_recv().is_err());
         // The loop is writing its own answer: the next message is queued behind it.
-        let held = d.hold();
+        let held = d.count_pending();
         s.send(Bytes::from_static(b"two ")).await.expect("send");
         drop(held);
         // Still pending (queued): a third message queues too, keeping the order.
