@@ -19,6 +19,14 @@ async fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     v
 }
 
+/// The default config with a connection idle timeout of `ms` milliseconds.
+fn idle_after(ms: u64) -> TransportConfig {
+    TransportConfig {
+        tcp_connection_lifetime: Duration::from_millis(ms),
+        ..TransportConfig::default()
+    }
+}
+
 /// Waits until the peer closes (read returns 0 or an error).
 async fn closed(s: &mut TcpStream, secs: u64) {
     let mut b = [0u8; 64];
@@ -111,10 +119,7 @@ async fn slow_peer_times_out() {
     closed(&mut slow, 3).await;
     nothing(&mut rx, 10).await;
     // Idle timeout closes a silent connection too.
-    let cfg = TransportConfig {
-        tcp_connection_lifetime: Duration::from_millis(300),
-        ..TransportConfig::default()
-    };
+    let cfg = idle_after(300);
     let (h2, _rx2) = start(TCP, cfg);
     let mut idle = TcpStream::connect(h2.sockets()[0].addr).await.unwrap();
     closed(&mut idle, 3).await;
@@ -124,10 +129,7 @@ async fn slow_peer_times_out() {
 
 #[tokio::test]
 async fn activity_keeps_a_connection_past_its_idle_timeout() {
-    let cfg = TransportConfig {
-        tcp_connection_lifetime: Duration::from_millis(400),
-        ..TransportConfig::default()
-    };
+    let cfg = idle_after(400);
     let (h, mut rx) = start(TCP, cfg);
     let mut busy = TcpStream::connect(h.sockets()[0].addr).await.unwrap();
     // A message every 100 ms for a second: over two idle timeouts, never idle for one.
@@ -144,10 +146,7 @@ async fn activity_keeps_a_connection_past_its_idle_timeout() {
 
 #[tokio::test]
 async fn sending_keeps_a_connection_past_its_idle_timeout() {
-    let cfg = TransportConfig {
-        tcp_connection_lifetime: Duration::from_millis(400),
-        ..TransportConfig::default()
-    };
+    let cfg = idle_after(400);
     let (h, mut rx) = start(TCP, cfg);
     let mut peer = TcpStream::connect(h.sockets()[0].addr).await.unwrap();
     peer.write_all(&request(0, 0)).await.unwrap();
