@@ -271,10 +271,17 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(after.split_whitespace().map(str::to_string).collect())
 }
 
-/// CPU ticks (utime + stime + reaped children) of a process group.
-fn group_ticks(pgid: u32) -> u64 {
-    group(pgid)
-        .into_iter()
+/// The CPU used so far by a process group, from one listing of its processes: the ticks
+/// (utime + stime + reaped children) and the nanoseconds on CPU of every thread.
+fn group_cpu(pgid: u32) -> (u64, u64) {
+    let pids = group(pgid);
+    (ticks(&pids), sched_ns(&pids))
+}
+
+/// CPU ticks (utime + stime + reaped children) of these processes.
+fn ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .copied()
         .filter_map(stat_fields)
         .map(|f| {
             // After the name: state(0) … utime(11) stime(12) cutime(13) cstime(14).
@@ -285,11 +292,10 @@ fn group_ticks(pgid: u32) -> u64 {
         .sum()
 }
 
-/// Nanoseconds on CPU of every thread of every process of a process group (the first field
-/// of `/proc/PID/task/TID/schedstat`).
-fn group_sched_ns(pgid: u32) -> u64 {
-    group(pgid)
-        .into_iter()
+/// Nanoseconds on CPU of every thread of these processes (the first field of
+/// `/proc/PID/task/TID/schedstat`).
+fn sched_ns(pids: &[u32]) -> u64 {
+    pids.iter()
         .flat_map(|pid| {
             std::fs::read_dir(format!("/proc/{pid}/task"))
                 .into_iter()
@@ -409,8 +415,7 @@ fn relay_once(
             }
         })
     };
-    let ticks_before = group_ticks(pgid);
-    let ns_before = group_sched_ns(pgid);
+    let (ticks_before, ns_before) = group_cpu(pgid);
     let started = Instant::now();
     let status = sipp(
         &[
@@ -441,8 +446,9 @@ fn relay_once(
     .status()
     .map_err(|e| format!("cannot run sipp: {e}"))?;
     let wall = started.elapsed();
-    let ticks = group_ticks(pgid).saturating_sub(ticks_before);
-    let ns = group_sched_ns(pgid).saturating_sub(ns_before);
+    let (ticks_after, ns_after) = group_cpu(pgid);
+    let ticks = ticks_after.saturating_sub(ticks_before);
+    let ns = ns_after.saturating_sub(ns_before);
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let (ok, failed, cps) = sipp_totals(&stat).unwrap_or((0, calls, 0.0));
