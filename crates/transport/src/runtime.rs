@@ -617,18 +617,25 @@ pub(crate) fn try_send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, TryS
         },
     };
     let (id, e) = entry;
-    match e.sender.try_send(out.data.clone()) {
-        Ok(()) => Ok(Sent {
+    let (sent, data) = (
+        Sent {
             proto: e.proto,
             local: e.local,
             conn: Some(id),
-        }),
+        },
+        out.data,
+    );
+    // The message moves into the queue or the socket (a clone of a `Vec`-backed `Bytes`
+    // would allocate); a refusal gives it back.
+    let back = |data| Outgoing { data, ..out };
+    match e.sender.try_send(data) {
+        Ok(()) => Ok(sent),
         // A full queue waits for room; a connection that just closed is opened again.
-        Err(TryQueue::Full(_)) => Err(TrySendError::WouldWait(out)),
-        Err(TryQueue::Closed) if out.conn.is_some() => {
+        Err(TryQueue::Full(data)) => Err(TrySendError::WouldWait(back(data))),
+        Err(TryQueue::Closed(_)) if out.conn.is_some() => {
             Err(TrySendError::Failed(SendError::ConnectionClosed(id.0)))
         }
-        Err(TryQueue::Closed) => Err(TrySendError::WouldWait(out)),
+        Err(TryQueue::Closed(data)) => Err(TrySendError::WouldWait(back(data))),
     }
 }
 

@@ -44,7 +44,8 @@ impl DirectTcp {
     /// writing (nothing pending means an empty queue, so there is room). A socket error
     /// queues the message as well: the loop's write then fails and closes the connection,
     /// as it does for a queued message. [`TryQueue::Full`] gives the message back
-    /// untouched: nothing of it was written.
+    /// (and [`TryQueue::Closed`]) give the message back untouched: nothing of it was
+    /// written.
     fn send_or_queue(&self, data: Bytes, tx: &mpsc::Sender<Bytes>) -> Result<(), TryQueue> {
         // The count stays meaningful after a panic elsewhere: a plain number.
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -52,7 +53,7 @@ impl DirectTcp {
             let permit = match tx.try_reserve() {
                 Ok(p) => p,
                 Err(mpsc::error::TrySendError::Full(())) => return Err(TryQueue::Full(data)),
-                Err(mpsc::error::TrySendError::Closed(())) => return Err(TryQueue::Closed),
+                Err(mpsc::error::TrySendError::Closed(())) => return Err(TryQueue::Closed(data)),
             };
             let rest = match self.half.try_write(&data) {
                 Ok(n) if n == data.len() => {
@@ -75,7 +76,7 @@ impl DirectTcp {
                 Ok(())
             }
             Err(mpsc::error::TrySendError::Full(data)) => Err(TryQueue::Full(data)),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(TryQueue::Closed),
+            Err(mpsc::error::TrySendError::Closed(data)) => Err(TryQueue::Closed(data)),
         }
     }
 
@@ -123,8 +124,8 @@ impl Drop for PendingGuard<'_> {
 pub(crate) enum TryQueue {
     /// The queue is full: the message (untouched) must wait for room.
     Full(Bytes),
-    /// The connection's loop has ended.
-    Closed,
+    /// The connection's loop has ended: the message (untouched) is given back.
+    Closed(Bytes),
 }
 
 /// How a message reaches a connection: its queue, and for plain TCP its socket.
@@ -151,7 +152,7 @@ impl ConnSender {
             Some(d) => d.send_or_queue(data, &self.tx),
             None => self.tx.try_send(data).map_err(|e| match e {
                 mpsc::error::TrySendError::Full(b) => TryQueue::Full(b),
-                mpsc::error::TrySendError::Closed(_) => TryQueue::Closed,
+                mpsc::error::TrySendError::Closed(b) => TryQueue::Closed(b),
             }),
         }
     }
@@ -165,7 +166,7 @@ impl ConnSender {
     pub(crate) async fn send(&self, data: Bytes) -> Result<(), ()> {
         match self.try_send(data) {
             Ok(()) => Ok(()),
-            Err(TryQueue::Closed) => Err(()),
+            Err(TryQueue::Closed(_)) => Err(()),
             Err(TryQueue::Full(data)) => {
                 // Counted while it waits (uncounted again if the wait fails or is dropped).
                 let counted = self.direct.as_deref().map(DirectTcp::count_pending);
