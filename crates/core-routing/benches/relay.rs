@@ -1,7 +1,8 @@
 //! The stateless relay's routing work per message, as `cargo xtask bench relay` drives it:
 //! `../shared/bench/kamailio-relay.cfg`'s request route (Max-Forwards check, `forward()`)
 //! on sipp's INVITE, and the core's reply routing (strip our Via, send to the next) on the
-//! 200 OK that comes back. Prints the heap allocations per message once, before timing.
+//! 200 OK that comes back; and the TCP relay's request route (`$du`, then `forward()`).
+//! Prints the heap allocations per message once, before timing.
 
 use std::hint::black_box;
 
@@ -13,7 +14,7 @@ static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
 #[path = "../tests/common/relay.rs"]
 mod fixture;
-use fixture::{relay, router, INVITE, OK};
+use fixture::{relay, router, router_for, CFG_DU, INVITE, OK};
 
 fn bench(c: &mut Criterion) {
     let r = router();
@@ -39,6 +40,17 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("relay 200 OK (reply by Via)", |b| {
         b.iter(|| relay(&r, black_box(OK.as_bytes()), "127.0.0.1:5080", &mut out))
+    });
+    let du = router_for(CFG_DU);
+    c.bench_function("relay INVITE ($du + forward())", |b| {
+        b.iter(|| {
+            relay(
+                &du,
+                black_box(INVITE.as_bytes()),
+                "127.0.0.1:5061",
+                &mut out,
+            )
+        })
     });
 }
 

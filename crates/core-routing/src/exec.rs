@@ -358,7 +358,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Expr::Const(Value::Str(s)) => Cow::Borrowed(s),
             _ => match self.eval(e) {
                 Value::Str(s) => Cow::Owned(s),
-                v => Cow::Owned(v.as_str().into_owned()),
+                v => Cow::Owned(v.into_string()),
             },
         }
     }
@@ -375,7 +375,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                     UnaryOp::Neg => Value::Int(-v.as_int()),
                     UnaryOp::BitNot => Value::Int(!v.as_int()),
                     UnaryOp::IntCast => Value::Int(v.as_int()),
-                    UnaryOp::StrCast => Value::Str(v.as_str().into_owned()),
+                    UnaryOp::StrCast => Value::Str(v.into_string()),
                     UnaryOp::Defined => Value::Int(i64::from(v.is_defined())),
                     UnaryOp::Strlen => Value::Int(v.as_str().len() as i64),
                     UnaryOp::Strempty => Value::Int(i64::from(v.as_str().is_empty())),
@@ -724,7 +724,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
 
     fn assign(&mut self, pv: &Pv, v: Value) {
         match &pv.name {
-            PvName::Ruri => self.new_ruri = Some(v.as_str().into_owned()),
+            PvName::Ruri => self.new_ruri = Some(v.into_string()),
             PvName::RuriUser | PvName::RuriDomain | PvName::RuriPort => {
                 let cur = self.current_ruri();
                 if let Some(u) = set_uri_part(&cur, &pv.name, &v.as_str()) {
@@ -732,11 +732,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             PvName::DstUri => {
-                self.dst_uri = if v.is_defined() {
-                    Some(v.as_str().into_owned())
-                } else {
-                    None
-                };
+                self.dst_uri = v.is_defined().then(|| v.into_string());
             }
             PvName::Var(n) => {
                 let v = if v.is_defined() { v } else { Value::Int(0) };
@@ -816,7 +812,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         match f {
             Func::SlSendReply(code, reason) => {
                 let code = u16::try_from(self.eval_int(code)).unwrap_or(500);
-                let reason = self.eval(reason).as_str().into_owned();
+                let reason = self.eval(reason).into_string();
                 self.reply(code, &reason)
             }
             Func::SlReplyError => self.reply(500, "Server Internal Error"),
@@ -833,7 +829,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::Route(idx) => self.call_route(*idx),
             Func::RouteByName(e) => {
-                let name = self.eval(e).as_str().into_owned();
+                let name = self.eval(e).into_string();
                 match self.router.program.route_names.get(&name) {
                     Some(idx) => self.call_route(*idx),
                     None => {
@@ -848,10 +844,10 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                     .as_ref()
                     .map(|p| self.eval_int(p))
                     .and_then(|p| u16::try_from(p).ok());
-                self.forward_to(h, p, *proto)
+                self.forward_to(Target::from_text(h), p, *proto)
             }
             Func::Rewrite(part, e) => {
-                let v = self.eval(e).as_str().into_owned();
+                let v = self.eval(e).into_string();
                 match crate::uri_edit::rewrite(&self.current_ruri(), *part, &v) {
                     Some(u) => {
                         self.new_ruri = Some(u);
@@ -882,12 +878,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::IsMyself(e) => {
-                let uri = self.eval(e).as_str().into_owned();
+                let uri = self.eval(e).into_string();
                 truth(self.router.is_my_uri(&uri))
             }
             Func::Nothing => 1,
             Func::HasBody(ctype) => {
-                let want = ctype.as_ref().map(|c| self.eval(c).as_str().into_owned());
+                let want = ctype.as_ref().map(|c| self.eval(c).into_string());
                 truth(!self.msg.body().is_empty() && want.is_none_or(|w| self.content_type_is(&w)))
             }
             Func::StartsWith(text, prefix) => {
@@ -922,9 +918,9 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             Func::IsFirstHop => self.is_first_hop(),
             Func::OptionsReply => self.options_reply(),
             Func::CharClass(text, class) => {
-                let t = self.eval(text).as_str().into_owned();
+                let t = self.eval(text).into_string();
                 let extra = match class {
-                    CharClass::AlphaNumEx(e) => self.eval(e).as_str().into_owned(),
+                    CharClass::AlphaNumEx(e) => self.eval(e).into_string(),
                     _ => String::new(),
                 };
                 truth(char_class(&t, class, &extra))
@@ -949,7 +945,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 None => truth(self.sflags & (1 << n) != 0),
             },
             Func::Log(level, e, span) => {
-                let m = self.eval(e).as_str().into_owned();
+                let m = self.eval(e).into_string();
                 self.log_at(*level, m, Some(*span));
                 1
             }
@@ -958,7 +954,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 1
             }
             Func::SetAdvertisedAddress(e) => {
-                let host = self.eval(e).as_str().into_owned();
+                let host = self.eval(e).into_string();
                 self.advertised.0 = (!host.is_empty()).then_some(host);
                 1
             }
@@ -1018,16 +1014,16 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             },
             Func::RecordRoute(params) => {
                 if let Some(p) = params {
-                    let p = self.eval(p).as_str().into_owned();
+                    let p = self.eval(p).into_string();
                     self.add_rr_param(&p);
                 }
                 self.set_rr(Rr::Sockets)
             }
             Func::RecordRoutePreset(a, b) => {
-                let a = self.eval(a).as_str().into_owned();
+                let a = self.eval(a).into_string();
                 let b = b
                     .as_ref()
-                    .map(|b| self.eval(b).as_str().into_owned())
+                    .map(|b| self.eval(b).into_string())
                     .filter(|b| !b.is_empty());
                 self.set_rr(Rr::Preset(a, b))
             }
@@ -1041,7 +1037,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 truth(re.is_match(&body))
             }
             Func::SearchAppend(re, text) => {
-                let text = self.eval(text).as_str().into_owned();
+                let text = self.eval(text).into_string();
                 let found = self
                     .scope_text(Scope::Message)
                     .and_then(|(offset, hay)| re.find(hay).map(|m| offset + m.end()));
@@ -1055,12 +1051,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Func::InsertHf(line, before) => {
                 let line = self.header_text(line);
-                let before = before.as_ref().map(|b| self.eval(b).as_str().into_owned());
+                let before = before.as_ref().map(|b| self.eval(b).into_string());
                 self.place_header(line, before, true)
             }
             Func::AppendHfAfter(line, after) => {
                 let line = self.header_text(line);
-                let after = self.eval(after).as_str().into_owned();
+                let after = self.eval(after).into_string();
                 self.place_header(line, Some(after), false)
             }
             Func::Subst(sub, scope) => self.subst(sub, *scope),
@@ -1083,12 +1079,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::Replace(re, text, scope, all) => {
-                let text = self.eval(text).as_str().into_owned();
+                let text = self.eval(text).into_string();
                 self.replace(re, &text, *scope, *all)
             }
             Func::UriParam(name, value) => {
-                let name = self.eval(name).as_str().into_owned();
-                let value = value.as_ref().map(|v| self.eval(v).as_str().into_owned());
+                let name = self.eval(name).into_string();
+                let value = value.as_ref().map(|v| self.eval(v).into_string());
                 let ruri = self.current_ruri();
                 let found = match Uri::parse(&ruri) {
                     Ok(Uri::Sip(u)) => u
@@ -1105,15 +1101,15 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 truth(found)
             }
             Func::AddUriParam(param) => {
-                let param = self.eval(param).as_str().into_owned();
+                let param = self.eval(param).into_string();
                 self.add_uri_param(&param)
             }
             Func::IsE164(v) => {
-                let v = self.eval(v).as_str().into_owned();
+                let v = self.eval(v).into_string();
                 self.e164(&v)
             }
             Func::IsUriUserE164(v) => {
-                let uri = self.eval(v).as_str().into_owned();
+                let uri = self.eval(v).into_string();
                 match uri_part(&uri, &PvName::RuriUser) {
                     Value::Str(user) => self.e164(&user),
                     _ => -1,
@@ -1142,7 +1138,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::RemoveHf(e) => {
-                let name = self.eval(e).as_str().into_owned();
+                let name = self.eval(e).into_string();
                 let n = self.msg.headers_called(&name).count();
                 self.remove_headers.push(name);
                 if n > 0 {
@@ -1152,12 +1148,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::IsPresentHf(e) => {
-                let name = self.eval(e).as_str().into_owned();
+                let name = self.eval(e).into_string();
                 let present = self.msg.headers_called(&name).next().is_some();
                 truth(present)
             }
             Func::SetUri(e) => {
-                self.new_ruri = Some(self.eval(e).as_str().into_owned());
+                self.new_ruri = Some(self.eval(e).into_string());
                 1
             }
             Func::SetHost(e) | Func::SetUser(e) | Func::SetPort(e) => {
@@ -1166,7 +1162,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                     Func::SetUser(_) => PvName::RuriUser,
                     _ => PvName::RuriPort,
                 };
-                let v = self.eval(e).as_str().into_owned();
+                let v = self.eval(e).into_string();
                 match set_uri_part(&self.current_ruri(), &part, &v) {
                     Some(u) => {
                         self.new_ruri = Some(u);
@@ -1176,7 +1172,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::Prefix(e) => {
-                let p = self.eval(e).as_str().into_owned();
+                let p = self.eval(e).into_string();
                 let user = uri_part(&self.current_ruri(), &PvName::RuriUser)
                     .as_str()
                     .into_owned();
@@ -1220,7 +1216,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 1
             }
             Func::AddRrParam(e) => {
-                let p = self.eval(e).as_str().into_owned();
+                let p = self.eval(e).into_string();
                 self.add_rr_param(&p);
                 1
             }
@@ -1581,35 +1577,48 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             return -1;
         }
         match target {
-            Some((h, p)) => self.forward_to(h, p, self.inc.proto),
-            None => {
-                let uri = self.dst_uri.clone().unwrap_or_else(|| self.current_ruri());
-                match Uri::parse(&uri) {
-                    Ok(Uri::Sip(u)) => {
-                        let named = u.params.get("transport").flatten();
-                        let proto = match named.and_then(Transport::from_name) {
-                            Some(t) => t,
-                            None if u.secure => Transport::Tls,
-                            None => self.inc.proto,
-                        };
-                        let host = u.host_port.host.unbracketed().to_string();
-                        self.forward_to(Cow::Owned(host), u.host_port.port, proto)
-                    }
-                    _ => {
-                        self.log(-1, format!("forward: cannot route to `{uri}`"));
-                        -1
-                    }
+            Some((h, p)) => self.forward_to(Target::from_text(h), p, self.inc.proto),
+            None => match self.next_hop() {
+                Ok((target, port, proto)) => self.forward_to(target, port, proto),
+                Err(uri) => {
+                    self.log(-1, format!("forward: cannot route to `{uri}`"));
+                    -1
                 }
-            }
+            },
         }
     }
 
-    /// Forwards the request to `host` (`port`, or the protocol's default) over `proto`.
-    fn forward_to(&mut self, host: Cow<'r, str>, port: Option<u16>, proto: Transport) -> i64 {
+    /// Where `forward()` without arguments sends: `$du`, else the R-URI. Read in place
+    /// (neither is copied, and an IP host is taken as parsed, not written out and parsed
+    /// again); `Err` with the URI's text when it is not a SIP URI.
+    fn next_hop(&self) -> Result<(Target<'r>, Option<u16>, Transport), String> {
+        let uri = match (&self.dst_uri, &self.new_ruri) {
+            (Some(u), _) | (None, Some(u)) => u.as_str(),
+            (None, None) => self.msg.request_uri_str().unwrap_or(""),
+        };
+        let Ok(Uri::Sip(u)) = Uri::parse(uri) else {
+            return Err(uri.to_string());
+        };
+        let named = u.params.get("transport").flatten();
+        let proto = match named.and_then(Transport::from_name) {
+            Some(t) => t,
+            None if u.secure => Transport::Tls,
+            None => self.inc.proto,
+        };
+        let host = &u.host_port.host;
+        let target = match host.ip() {
+            Some(ip) => Target::Addr(ip),
+            None => Target::Name(Cow::Owned(host.unbracketed().to_string())),
+        };
+        Ok((target, u.host_port.port, proto))
+    }
+
+    /// Forwards the request to `target` (`port`, or the protocol's default) over `proto`.
+    fn forward_to(&mut self, target: Target<'r>, port: Option<u16>, proto: Transport) -> i64 {
         if !self.msg.is_request() {
             return -1;
         }
-        let ip = host.parse::<IpAddr>().ok();
+        let ip = target.ip();
         let Some(local) = self.send_socket(proto, ip) else {
             return -1;
         };
@@ -1623,11 +1632,11 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 if let Some(l) = self.router.pick_socket(other, ip) {
                     proto = other;
                     built = self.build_forward(l);
-                    return self.send_built(built, (host, ip), port, proto, l);
+                    return self.send_built(built, target, port, proto, l);
                 }
             }
         }
-        self.send_built(built, (host, ip), port, proto, local)
+        self.send_built(built, target, port, proto, local)
     }
 
     /// The socket a request of `proto` to `host` leaves from: the forced one when its
@@ -1661,7 +1670,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
     fn send_built(
         &mut self,
         built: Result<Vec<u8>, sip_message::EditError>,
-        (host, ip): (Cow<'r, str>, Option<IpAddr>),
+        target: Target<'r>,
         port: Option<u16>,
         proto: Transport,
         local: usize,
@@ -1688,7 +1697,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             }
             Ok(data) => {
                 if let Some(idx) = self.router.program.onsend {
-                    self.sending = Some((host.to_string(), port, proto, data.len()));
+                    self.sending = Some((target.to_string(), port, proto, data.len()));
                     let flow = self.run_route(idx);
                     self.sending = None;
                     if matches!(flow, Flow::Drop) {
@@ -1698,9 +1707,9 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
                 self.out.push(Output::Send(SendMsg {
                     data,
-                    dest: match ip {
-                        Some(ip) => Dest::Addr(std::net::SocketAddr::new(ip, port)),
-                        None => Dest::Host {
+                    dest: match target {
+                        Target::Addr(ip) => Dest::Addr(std::net::SocketAddr::new(ip, port)),
+                        Target::Name(host) => Dest::Host {
                             host: host.into_owned(),
                             port,
                         },
@@ -2015,6 +2024,42 @@ fn char_class(t: &str, class: &CharClass, extra: &str) -> bool {
                 digits.bytes().all(|c| c.is_ascii_digit())
             }
         }
+}
+
+/// Where a forward goes: an address as it is, or a name to resolve.
+enum Target<'r> {
+    /// An IP address (from the URI's parsed host, or text that is one).
+    Addr(IpAddr),
+    /// A host name, resolved by the transport.
+    Name(Cow<'r, str>),
+}
+
+impl<'r> Target<'r> {
+    /// The target `forward("host", port)` names: an address when the text is one.
+    fn from_text(host: Cow<'r, str>) -> Target<'r> {
+        match host.parse::<IpAddr>() {
+            Ok(ip) => Target::Addr(ip),
+            Err(_) => Target::Name(host),
+        }
+    }
+
+    /// The address, when the target is one.
+    fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Target::Addr(ip) => Some(*ip),
+            Target::Name(_) => None,
+        }
+    }
+}
+
+/// The host as `$snd(ip)` shows it: an address without IPv6 brackets, or the name.
+impl std::fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Addr(ip) => ip.fmt(f),
+            Target::Name(n) => f.write_str(n),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,14 @@ impl Value {
         }
     }
 
+    /// As an owned string, moved out when it is one (no copy).
+    pub fn into_string(self) -> String {
+        match self {
+            Value::Str(s) => s,
+            v => v.as_str().into_owned(),
+        }
+    }
+
     /// Truth in a condition: a non-zero integer.
     pub fn truthy(&self) -> bool {
         self.as_int() != 0

@@ -2,6 +2,9 @@
 //! test allocates while it counts). A relayed request needs four: the message's header
 //! index, the editor's lumps and text, and the output; a relayed reply needs three (its
 //! edit has no text). A copy, a `format!` or a `to_string` on the path fails this test.
+//! The TCP relay's route (`$du` set from a constant, then `forward()`) needs one more:
+//! `$du`'s own string. `forward()` reads `$du` in place: a copy of it, or its host written
+//! out as text to be parsed back, fails this test too.
 
 use std::alloc::System;
 
@@ -12,23 +15,24 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 #[path = "common/relay.rs"]
 mod fixture;
-use fixture::{relay, router, INVITE, OK};
+use fixture::{relay, router, router_for, CFG_DU, INVITE, OK};
 
 #[test]
 fn the_relay_path_allocates_only_the_index_the_edit_and_the_output() {
-    let r = router();
+    let (r, du) = (router(), router_for(CFG_DU));
     let mut out = Vec::with_capacity(4);
-    for (what, msg, source, most) in [
-        ("INVITE", INVITE, "127.0.0.1:5061", 4),
-        ("200 OK", OK, "127.0.0.1:5080", 3),
+    for (r, what, msg, source, most) in [
+        (&r, "INVITE", INVITE, "127.0.0.1:5061", 4),
+        (&r, "200 OK", OK, "127.0.0.1:5080", 3),
+        (&du, "INVITE to $du", INVITE, "127.0.0.1:5061", 5),
     ] {
         // The first run may set up what lives on (thread-locals, lazily built tables).
         assert!(
-            relay(&r, msg.as_bytes(), source, &mut out) > 0,
+            relay(r, msg.as_bytes(), source, &mut out) > 0,
             "{what} relayed"
         );
         let region = Region::new(GLOBAL);
-        let sent = relay(&r, msg.as_bytes(), source, &mut out);
+        let sent = relay(r, msg.as_bytes(), source, &mut out);
         let change = region.change();
         assert!(sent > 0, "{what} relayed");
         let n = change.allocations + change.reallocations;

@@ -18,6 +18,22 @@ request_route {
 }
 "#;
 
+/// The request route `cargo xtask bench relay --proto tcp` runs (`configs/bench-relay.cfg`
+/// with `WITH_TCP`): the next hop is set in `$du` and `forward()` reads it.
+pub(crate) const CFG_DU: &str = r#"
+loadmodule "sl.so"
+loadmodule "maxfwd.so"
+loadmodule "pv.so"
+request_route {
+	if (!mf_process_maxfwd_header("10")) {
+		sl_send_reply("483", "Too Many Hops");
+		exit;
+	}
+	$du = "sip:127.0.0.1:5080;transport=tcp";
+	forward();
+}
+"#;
+
 /// The SDP body sipp's uac and uas send, with its Content-Type and Content-Length lines.
 macro_rules! sdp_body {
     () => {
@@ -65,15 +81,21 @@ Contact: <sip:127.0.0.1:5080;transport=UDP>\r\n\
 
 /// A router for [`CFG`] on one UDP socket, 127.0.0.1:5060.
 pub(crate) fn router() -> Router {
-    let parsed = cfg_parser::parse_str("relay.cfg", CFG, &Default::default());
+    router_for(CFG)
+}
+
+/// A router for `cfg` on a UDP and a TCP socket, both 127.0.0.1:5060.
+pub(crate) fn router_for(cfg: &str) -> Router {
+    let parsed = cfg_parser::parse_str("relay.cfg", cfg, &Default::default());
     assert!(!parsed.has_errors(), "the relay config parses");
+    let socket = |proto| LocalSocket {
+        proto,
+        address: "127.0.0.1".parse().expect("address"),
+        port: 5060,
+        advertise: None,
+    };
     let rc = RouterConfig {
-        sockets: vec![LocalSocket {
-            proto: Transport::Udp,
-            address: "127.0.0.1".parse().expect("address"),
-            port: 5060,
-            advertise: None,
-        }],
+        sockets: vec![socket(Transport::Udp), socket(Transport::Tcp)],
         aliases: Vec::new(),
     };
     Router::with_sources(&parsed.config, rc, Some(parsed.sources()))
