@@ -27,11 +27,15 @@ macro_rules! header_names {
                 let Some(bucket) = Self::BY_LEN.get(n.len()) else {
                     return HeaderName::Other;
                 };
+                // The first letter rules out all but (mostly) one name before a full compare.
+                let first = n.as_bytes().first().map(u8::to_ascii_lowercase);
                 for &i in bucket {
                     let Some(&(name, h)) = Self::LONG.get(usize::from(i)) else {
                         break; // the end of the bucket
                     };
-                    if n.eq_ignore_ascii_case(name) {
+                    if name.as_bytes().first().map(u8::to_ascii_lowercase) == first
+                        && n.eq_ignore_ascii_case(name)
+                    {
                         return h;
                     }
                 }

@@ -234,7 +234,7 @@ pub(crate) fn parse_host(s: &str, i: usize) -> SyntaxResult<(Host<'_>, usize)> {
 fn classify_name(t: &str) -> SyntaxResult<Host<'_>> {
     let b = t.as_bytes();
     if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
-        if let Ok(a) = t.parse::<Ipv4Addr>() {
+        if let Some(a) = dotted_quad(b) {
             return Ok(Host::V4(a));
         }
     }
@@ -242,6 +242,29 @@ fn classify_name(t: &str) -> SyntaxResult<Host<'_>> {
         return Err(SyntaxError::new(0, ErrorKind::Host));
     }
     Ok(Host::Domain(Cow::Borrowed(t)))
+}
+
+/// An IPv4 address in dotted-quad form, as `Ipv4Addr::from_str` reads it (four decimal
+/// octets up to 255, no leading zeros), in one pass without its general parser: every
+/// relayed message has two or three of them (Via sent-by, `received`, the next hop).
+pub(crate) fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = b.split(|&c| c == b'.');
+    for o in &mut octets {
+        let part = parts.next()?;
+        let well_formed = matches!(part.len(), 1..=3)
+            && part.iter().all(u8::is_ascii_digit)
+            && (part.len() == 1 || part[0] != b'0');
+        if !well_formed {
+            return None;
+        }
+        let n = part.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+        *o = u8::try_from(n).ok()?;
+    }
+    match parts.next() {
+        Some(_) => None,
+        None => Some(Ipv4Addr::from(octets)),
+    }
 }
 
 /// Parses the text of an IPv6 reference without brackets. Accepts RFC 4291 addresses and,
@@ -302,7 +325,48 @@ pub(crate) fn parse_received(t: &str) -> SyntaxResult<Host<'_>> {
     if t.contains(':') {
         return parse_ipv6_text(t);
     }
-    t.parse::<Ipv4Addr>()
+    dotted_quad(t.as_bytes())
         .map(Host::V4)
-        .map_err(|_| SyntaxError::new(0, ErrorKind::Host))
+        .ok_or(SyntaxError::new(0, ErrorKind::Host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dotted_quad;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn dotted_quad_reads_what_the_standard_parser_reads() {
+        for t in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.0000",
+            "",
+            "999.1.1.1",
+        ] {
+            assert_eq!(dotted_quad(t.as_bytes()), t.parse().ok(), "{t:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn dotted_quad_agrees_with_the_standard_parser(t in "[0-9.]{0,17}") {
+            prop_assert_eq!(dotted_quad(t.as_bytes()), t.parse::<Ipv4Addr>().ok());
+        }
+
+        #[test]
+        fn dotted_quad_reads_every_address(a in any::<u32>()) {
+            let ip = Ipv4Addr::from(a);
+            prop_assert_eq!(dotted_quad(ip.to_string().as_bytes()), Some(ip));
+        }
+    }
 }
