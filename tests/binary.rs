@@ -320,3 +320,99 @@ fn a_bind_error_names_the_socket_and_its_config_line() {
     let want = format!("bind.cfg:3:1: error: cannot bind tcp:127.0.0.1:{port}: ");
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));
 }
+
+/// Kamailio's other options: those with an effect change the check's listing, the others
+/// are accepted with a note saying why, or refused with Kamailio's reason.
+#[test]
+fn kamailio_options_act_or_say_why_not() {
+    let cfg = TempCfg::new(
+        "compat.cfg",
+        "auto_aliases=no\nlisten=udp:127.0.0.1:5060\nlisten=tcp:127.0.0.1:5060\n\
+         request_route {\n  exit;\n}\n",
+    );
+    let check = |extra: &[&str]| {
+        let mut args = vec!["-c", "-f", cfg.path()];
+        args.extend_from_slice(extra);
+        run_siprouter(&args)
+    };
+
+    let both = check(&[]);
+    assert!(both.status.success(), "{}", stderr(&both));
+    assert!(stdout(&both).contains("tcp: 127.0.0.1 [127.0.0.1]:5060"));
+    let no_tcp = check(&["-T"]);
+    assert!(no_tcp.status.success(), "{}", stderr(&no_tcp));
+    assert!(!stdout(&no_tcp).contains("tcp:"), "{}", stdout(&no_tcp));
+    assert!(stdout(&no_tcp).contains("udp: 127.0.0.1 [127.0.0.1]:5060"));
+
+    let aliased = check(&["--alias=tcp:sip.example.org:5070", "--domain=[::1]"]);
+    assert!(aliased.status.success(), "{}", stderr(&aliased));
+    let listing = stdout(&aliased);
+    assert!(listing.contains("tcp: sip.example.org:5070\n"), "{listing}");
+    assert!(listing.contains("*: ::1:*\n"), "{listing}");
+
+    let accepted = check(&[
+        "-W",
+        "epoll_et",
+        "-O",
+        "3",
+        "-K",
+        "-rR",
+        "-X",
+        "qm",
+        "--server-id=4",
+        "--iuid=x",
+        "--atexit=no",
+        "--all-errors",
+        "-S",
+        "-N",
+        "2",
+        "-a",
+        "no",
+        "--debug=1",
+    ]);
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
+    let notes = stderr(&accepted);
+    for opt in [
+        "-W epoll_et",
+        "-O 3",
+        "-K ",
+        "-r ",
+        "-R ",
+        "-X ",
+        "--server-id=4",
+        "--iuid",
+    ] {
+        assert!(
+            notes.contains(&format!("note: {opt}")),
+            "no note for {opt}:\n{notes}"
+        );
+    }
+
+    for (args, reason) in [
+        (&["-Q", "2"][..], "could not configure SCTP children: -Q 2"),
+        (&["-T", "-N", "2"], "could not configure TCP children: -N 2"),
+        (&["-a", "maybe"], "bad auto aliases parameter: maybe"),
+        (&["-W", "fast"], "bad poll method name: -W fast"),
+        (&["--alias=udp:a:1:2"], "Invalid alias value 'udp:a:1:2'"),
+    ] {
+        let out = check(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(reason), "{args:?}: {}", stderr(&out));
+    }
+
+    let internals = run_siprouter(&["-I"]);
+    assert!(internals.status.success());
+    let text = stdout(&internals);
+    assert!(
+        text.contains("default config: /etc/siprouter/siprouter.cfg")
+            && text.contains("max SIP message size: 65536 bytes"),
+        "{text}"
+    );
+
+    let printed = run_siprouter(&["--cfg-print", "-f", cfg.path()]);
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    assert_eq!(
+        stdout(&printed),
+        stdout(&run_siprouter(&["--print-expanded", "-f", cfg.path()]))
+    );
+}

@@ -154,3 +154,104 @@ fn sighup_with_listen_option_keeps_the_same_sockets() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Kamailio's `-w`, `-t` and `-G`: once its socket is bound, the server enters the working
+/// directory (and, when the test runs as root, the new root), and it keeps its process group
+/// id in the `-G` file. A pid file given as a relative path is still removed at exit, after
+/// the directory changed. A working directory that does not exist stops start-up, named.
+#[test]
+fn working_directory_change_root_and_pgid_file() {
+    use std::os::unix::fs::MetadataExt;
+
+    let dir = std::env::temp_dir().join(format!("siprouter-confine-{}", std::process::id()));
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("work")).expect("temporary folders");
+    let cfg = dir.join("confine.cfg");
+    std::fs::write(&cfg, config_on(29074, "Confined")).expect("config");
+    let cfg_arg = cfg.to_str().expect("UTF-8 path");
+    let pgid_file = dir.join("siprouter.pgid");
+    let work = root.join("work");
+    let start = |extra: &[&str]| {
+        let child = Command::new(siprouter_bin())
+            .args(["-E", "-f", cfg_arg])
+            .args(extra)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start siprouter");
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
+        wait_for_on(&sock, 29074, "Confined");
+        child
+    };
+    let link = |child: &std::process::Child, what: &str| {
+        std::fs::read_link(format!("/proc/{}/{what}", child.id())).expect("proc link")
+    };
+
+    let child = start(&[
+        "-P",
+        "relative.pid",
+        "-G",
+        pgid_file.to_str().expect("UTF-8 path"),
+        "-w",
+        work.to_str().expect("UTF-8 path"),
+    ]);
+    assert_eq!(link(&child, "cwd"), work);
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).expect("stat");
+    let pgid = stat
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(2))
+        .expect("pgrp field");
+    let written = std::fs::read_to_string(&pgid_file).expect("pgid file");
+    assert_eq!(written.trim(), pgid);
+    let pid_file = dir.join("relative.pid");
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file in the start directory");
+    assert_eq!(pid.trim(), child.id().to_string());
+    stop(child);
+    assert!(
+        !pid_file.exists(),
+        "the relative pid file is removed at exit"
+    );
+    assert!(!pgid_file.exists(), "the pgid file is removed at exit");
+
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        let child = start(&["-t", root.to_str().expect("UTF-8 path"), "-w", "/work"]);
+        assert_eq!(link(&child, "root"), root);
+        assert_eq!(link(&child, "cwd"), work);
+        stop(child);
+    } else {
+        eprintln!("not root: -t (change root) is not tried");
+    }
+
+    let out = Command::new(siprouter_bin())
+        .args(["-E", "-f", cfg_arg, "-w", "/no/such/dir"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run siprouter");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot change the working directory to /no/such/dir"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// SIGTERM, then a successful exit within 5 s.
+fn stop(mut child: std::process::Child) {
+    signal(child.id(), "-TERM");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no exit within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}

@@ -13,6 +13,7 @@
 //! `nix` (its `user` feature only) for the safe setuid/setgid/initgroups wrappers and NSS
 //! lookups behind `-u`/`-g` (the workspace forbids `unsafe`).
 
+mod compat;
 mod inline;
 mod logging;
 mod privileges;
@@ -90,24 +91,12 @@ struct Cli {
     /// Colour the stderr log (overrides `log_color`).
     #[arg(short = 'e')]
     log_color: bool,
-    /// Module path: accepted and ignored (siprouter's modules are built in).
-    #[arg(short = 'L', value_name = "DIR")]
-    module_path: Option<String>,
-    /// Kamailio's private memory size (MB): accepted and ignored.
-    #[arg(short = 'M', value_name = "MB")]
-    pkg_mem: Option<String>,
-    /// Kamailio's shared memory size (MB): accepted and ignored.
-    #[arg(short = 'm', value_name = "MB")]
-    shm_mem: Option<String>,
-    /// Kamailio's memory manager: accepted and ignored.
-    #[arg(short = 'x', value_name = "NAME")]
-    mem_manager: Option<String>,
-    /// Kamailio's runtime directory: accepted and ignored.
-    #[arg(short = 'Y', value_name = "DIR")]
-    run_dir: Option<String>,
     /// Print the version and the built-in features, then exit.
     #[arg(short = 'V', visible_short_alias = 'v')]
     version: bool,
+    /// Kamailio's other options.
+    #[command(flatten)]
+    compat: compat::Compat,
 }
 
 /// What `-V`/`-v` prints after the version line.
@@ -123,19 +112,19 @@ fn main() -> ExitCode {
         println!("siprouter {}\n{FEATURES}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let ignored = [
-        ("-L", cli.module_path.is_some(), "modules are built in"),
-        ("-M", cli.pkg_mem.is_some(), "memory is managed by Rust"),
-        ("-m", cli.shm_mem.is_some(), "memory is managed by Rust"),
-        ("-x", cli.mem_manager.is_some(), "memory is managed by Rust"),
-        ("-Y", cli.run_dir.is_some(), "no runtime directory is used"),
-    ];
-    for (opt, given, why) in ignored {
-        if given {
-            eprintln!(
-                "siprouter: note: {opt} is accepted for Kamailio compatibility and ignored ({why})"
-            );
+    if cli.compat.internals {
+        print!("{}", internals());
+        return ExitCode::SUCCESS;
+    }
+    let effects = match cli.compat.check() {
+        Ok(fx) => fx,
+        Err(e) => {
+            eprintln!("siprouter: {e}");
+            return ExitCode::FAILURE;
         }
+    };
+    for note in &effects.notes {
+        eprintln!("siprouter: note: {note}");
     }
     let mut opts = LexOptions::default();
     for d in &cli.defines {
@@ -145,7 +134,7 @@ fn main() -> ExitCode {
         };
         opts.defines.push((name, value));
     }
-    if cli.print_expanded {
+    if cli.print_expanded || cli.compat.cfg_print {
         return print_expanded(&cli, &opts);
     }
     let (mut parsed, name) = load(&cli, &opts);
@@ -182,9 +171,12 @@ fn main() -> ExitCode {
     let socket_opts = Options {
         sctp_supported: SystemNetwork::sctp_supported(),
         children: cli.children,
+        auto_aliases: effects.auto_aliases,
+        disable_tcp: cli.compat.disable_tcp,
+        disable_sctp: cli.compat.disable_sctp,
         ..Options::default()
     };
-    let sockets = match socket_info::build(
+    let mut sockets = match socket_info::build(
         &parsed.config.items,
         &listen_args,
         &socket_opts,
@@ -200,6 +192,7 @@ fn main() -> ExitCode {
     for w in &sockets.warnings {
         eprintln!("{}", w.render(parsed.sources()));
     }
+    add_aliases(&mut sockets.aliases, &effects.aliases);
     // The route script is checked now, so that its errors are check-time errors (the
     // router itself is built when serving starts).
     match core_routing::check(
@@ -227,7 +220,7 @@ fn main() -> ExitCode {
         }
     };
     // Like Kamailio, a bad log facility or user/group fails the check as well.
-    let settings = match log_settings(&cli, &parsed) {
+    let settings = match log_settings(&cli, effects.log_json, &parsed) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -277,26 +270,50 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let pid_file = match cli.pid_file.as_deref().map(PidFile::write).transpose() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("siprouter: {e}");
-            return ExitCode::FAILURE;
+    let pid = std::process::id().to_string();
+    let pgid = nix::unistd::getpgrp().to_string();
+    let files = [
+        ("pid", &cli.pid_file, pid),
+        ("pgid", &cli.compat.pgid_file, pgid),
+    ];
+    let mut written = Vec::new();
+    for (what, path, id) in files {
+        if let Some(path) = path {
+            match PidFile::write(what, path, &id) {
+                Ok(f) => written.push(f),
+                Err(e) => {
+                    eprintln!("siprouter: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
         }
-    };
+    }
     let reload = serve::Reload {
-        path: cli.config.clone(),
+        // Absolute, as Kamailio makes it: `-w` changes the directory before a reload.
+        path: cli.config.as_deref().map(absolute),
         opts,
-        debug_raise: i64::from(cli.debug),
+        debug_override: debug_override(&cli),
         listen_args,
         socket_opts,
     };
-    let buffers = serve::BufferOverrides {
+    let overrides = serve::Overrides {
         maxbuffer: cli.udp_recv_buffer,
         maxsndbuffer: cli.udp_send_buffer,
+        tcp_children: effects.tcp_children,
     };
-    let code = serve::run(parsed, &sockets, reload, buffers, &logger, run_as.as_ref());
-    drop(pid_file);
+    let confine = privileges::Confine {
+        chroot: cli.compat.chroot_dir.clone(),
+        work_dir: cli.compat.work_dir.clone(),
+    };
+    let code = serve::run(
+        parsed,
+        &sockets,
+        reload,
+        overrides,
+        &logger,
+        (&confine, run_as.as_ref()),
+    );
+    drop(written);
     code
 }
 
@@ -309,8 +326,9 @@ fn text_param<'c>(config: &'c cfg_parser::ast::Config, name: &str) -> Option<&'c
 }
 
 /// The logging settings: the config's `debug`, `log_stderror`, `log_color`, `log_name` and
-/// `log_facility`, overridden by `-d`, `-E`, `-e` and `--log-format`.
-fn log_settings(cli: &Cli, parsed: &Parsed) -> Result<logging::Settings, String> {
+/// `log_facility`, overridden by `-d`/`--debug`, `-E`, `-e` and `--log-format` (or
+/// `--log-engine=json`, `json`).
+fn log_settings(cli: &Cli, json: bool, parsed: &Parsed) -> Result<logging::Settings, String> {
     let config = &parsed.config;
     let flag = |name| config.int_param(name).is_some_and(|n| n != 0);
     let facility = match config.param_item("log_facility") {
@@ -330,10 +348,14 @@ fn log_settings(cli: &Cli, parsed: &Parsed) -> Result<logging::Settings, String>
         },
     };
     Ok(logging::Settings {
-        level: config.int_param("debug").unwrap_or(0) + i64::from(cli.debug),
+        level: debug_override(cli).unwrap_or_else(|| config.int_param("debug").unwrap_or(0)),
         stderr: cli.log_stderr || flag("log_stderror"),
         color: cli.log_color || flag("log_color"),
-        format: cli.log_format,
+        format: if json {
+            logging::LogFormat::Json
+        } else {
+            cli.log_format
+        },
         name: text_param(config, "log_name")
             .unwrap_or("siprouter")
             .to_string(),
@@ -341,15 +363,63 @@ fn log_settings(cli: &Cli, parsed: &Parsed) -> Result<logging::Settings, String>
     })
 }
 
-/// The `-P` file: holds the process id while siprouter runs.
+/// The `-P` and `-G` files: hold the process id and the process group id while siprouter
+/// runs.
 struct PidFile(PathBuf);
 
 impl PidFile {
-    fn write(path: &std::path::Path) -> Result<PidFile, String> {
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .map_err(|e| format!("cannot write the pid file {}: {e}", path.display()))?;
-        Ok(PidFile(path.to_path_buf()))
+    fn write(what: &str, path: &std::path::Path, id: &str) -> Result<PidFile, String> {
+        std::fs::write(path, format!("{id}\n"))
+            .map_err(|e| format!("cannot write the {what} file {}: {e}", path.display()))?;
+        // Removed by its absolute name: `-w` may change the directory meanwhile.
+        Ok(PidFile(absolute(path)))
     }
+}
+
+/// `path` made absolute against the current directory (unchanged if that fails).
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The level `--debug=N` and `-d` set (each `-d` adds one, from 0 without `--debug`):
+/// `None` when neither was given and the config's `debug=` holds.
+fn debug_override(cli: &Cli) -> Option<i64> {
+    match (cli.compat.debug_level, cli.debug) {
+        (None, 0) => None,
+        (base, raise) => Some(base.unwrap_or(0) + i64::from(raise)),
+    }
+}
+
+/// `--alias`/`--domain` values, added after the config's aliases (as Kamailio does). An
+/// address is stored as the config's are, without IPv6 brackets.
+fn add_aliases(aliases: &mut socket_info::Aliases, args: &[socket_info::ListenArg]) {
+    for a in args {
+        for host in &a.hosts {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let name = bare
+                .parse::<std::net::IpAddr>()
+                .map_or_else(|_| host.clone(), |ip| ip.to_string());
+            aliases.add(&name, a.port, a.proto);
+        }
+    }
+}
+
+/// What `-I` prints: where siprouter looks for things and the limits it was built with.
+fn internals() -> String {
+    let limits = transport::TransportConfig::default().limits;
+    format!(
+        "siprouter {}\n\
+         default config: {DEFAULT_CONFIG_PATH} (else the bundled config)\n\
+         modules: built in (no module path)\n\
+         runtime directory: none\n\
+         max SIP message size: {} bytes\n\
+         max header section: {} bytes, {} header fields\n\
+         {FEATURES}\n",
+        env!("CARGO_PKG_VERSION"),
+        limits.max_message_size,
+        limits.max_header_size,
+        limits.max_headers,
+    )
 }
 
 impl Drop for PidFile {
@@ -502,4 +572,35 @@ fn print_expanded(cli: &Cli, opts: &LexOptions) -> ExitCode {
     }
     print!("{}", lexed.expanded());
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("siprouter").chain(args.iter().copied()))
+            .expect("valid options")
+    }
+
+    #[test]
+    fn debug_options_win_over_the_config() {
+        assert_eq!(debug_override(&cli(&[])), None);
+        assert_eq!(debug_override(&cli(&["-dd"])), Some(2));
+        assert_eq!(debug_override(&cli(&["--debug=-1"])), Some(-1));
+        assert_eq!(debug_override(&cli(&["--debug", "2", "-d"])), Some(3));
+    }
+
+    #[test]
+    fn aliases_from_the_command_line_are_stored_as_the_configs_are() {
+        let mut aliases = socket_info::Aliases::new();
+        let args = ["[::1]:5060", "tcp:Sip.Example.org"]
+            .map(|a| socket_info::parse_listen_arg(a).expect("alias"));
+        add_aliases(&mut aliases, &args);
+        assert!(aliases.matches("::1", 5060, Some(socket_info::Proto::Udp)));
+        assert!(aliases.matches("[::1]", 5060, None));
+        assert!(!aliases.matches("::1", 5070, None));
+        assert!(aliases.matches("sip.example.org", 5080, Some(socket_info::Proto::Tcp)));
+        assert!(!aliases.matches("sip.example.org", 5080, Some(socket_info::Proto::Udp)));
+    }
 }

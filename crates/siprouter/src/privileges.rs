@@ -4,6 +4,13 @@
 //!
 //! A user alone also sets the group to the user's primary group; the supplementary groups
 //! become the user's own (`initgroups`), or just the group when only a group is given.
+//!
+//! `-t DIR` (change root) and `-w DIR` (working directory) happen at the same point, before
+//! the switch, as Kamailio does them: a change of root needs the privileges the switch gives
+//! up. The config path was made absolute at start-up; after `-t` a reload reads it inside
+//! the new root, and the `-P`/`-G` files (outside it) are left behind at exit.
+
+use std::path::PathBuf;
 
 use nix::unistd::{Gid, Group, Uid, User};
 
@@ -12,6 +19,50 @@ use nix::unistd::{Gid, Group, Uid, User};
 pub(crate) struct RunAs {
     user: Option<User>,
     gid: Option<Gid>,
+}
+
+/// Where the process lives once the sockets are bound: `-t` and `-w`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Confine {
+    /// `-t`: the new root.
+    pub(crate) chroot: Option<PathBuf>,
+    /// `-w`: the working directory (inside the new root; `/` after `-t` without `-w`).
+    pub(crate) work_dir: Option<PathBuf>,
+}
+
+impl Confine {
+    /// Changes root and directory as asked (nothing when neither was given).
+    pub(crate) fn apply(&self) -> Result<(), ConfineError> {
+        if let Some(root) = &self.chroot {
+            std::os::unix::fs::chroot(root).map_err(|source| ConfineError {
+                what: "change root to",
+                dir: root.clone(),
+                source,
+            })?;
+        }
+        let dir = match (&self.work_dir, &self.chroot) {
+            (Some(w), _) => w.clone(),
+            (None, Some(_)) => PathBuf::from("/"),
+            (None, None) => return Ok(()),
+        };
+        std::env::set_current_dir(&dir).map_err(|source| ConfineError {
+            what: "change the working directory to",
+            dir,
+            source,
+        })
+    }
+}
+
+/// `-t` or `-w` failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {what} {}: {source}", dir.display())]
+pub(crate) struct ConfineError {
+    /// What was being done.
+    what: &'static str,
+    /// The directory.
+    dir: PathBuf,
+    /// The system's error.
+    source: std::io::Error,
 }
 
 /// A user or group that does not exist.

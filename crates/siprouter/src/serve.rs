@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::inline::{Deferred, InlineRoutes, DEFERRED_QUEUE};
 use crate::logging::Logger;
-use crate::privileges::RunAs;
+use crate::privileges::{Confine, RunAs};
 use cfg_parser::Parsed;
 use core_routing::{Dest, Incoming, Output, Router, RouterConfig, Transport as RProto};
 use transport::{
@@ -21,22 +21,25 @@ pub(crate) struct Reload {
     pub(crate) path: Option<std::path::PathBuf>,
     /// The caller's defines (`-A`).
     pub(crate) opts: cfg_lexer::LexOptions,
-    /// `-d` given this many times.
-    pub(crate) debug_raise: i64,
+    /// The level `-d`/`--debug` set: it wins over the config's `debug=`, on reload too.
+    pub(crate) debug_override: Option<i64>,
     /// The `-l` sockets, which stand in for the config's `listen=` lines.
     pub(crate) listen_args: Vec<socket_info::ListenArg>,
     /// The options the sockets were built with (`-n`, SCTP support).
     pub(crate) socket_opts: socket_info::Options,
 }
 
-/// `-b` and `-B`: the UDP buffer sizes given on the command line, which win over the
-/// config's `maxbuffer` and `maxsndbuffer` (0: keep the system's size).
+/// `-b`, `-B` and `-N`: the UDP buffer sizes and TCP accept loops given on the command
+/// line, which win over the config's `maxbuffer`, `maxsndbuffer` (0: keep the system's
+/// size) and `tcp_children`.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct BufferOverrides {
+pub(crate) struct Overrides {
     /// `-b`.
     pub(crate) maxbuffer: Option<usize>,
     /// `-B`.
     pub(crate) maxsndbuffer: Option<usize>,
+    /// `-N`.
+    pub(crate) tcp_children: Option<u32>,
 }
 
 /// Binds the sockets, switches to the configured user and group, runs
@@ -46,9 +49,9 @@ pub(crate) fn run(
     parsed: Parsed,
     sockets: &socket_info::Sockets,
     reload: Reload,
-    buffers: BufferOverrides,
+    overrides: Overrides,
     logger: &Arc<Logger>,
-    run_as: Option<&RunAs>,
+    (confine, run_as): (&Confine, Option<&RunAs>),
 ) -> ExitCode {
     // One runtime thread for the streams (TCP, TLS, QUIC) and signals; UDP is received and
     // routed on threads of its own (one per UDP socket worker, blocking receives), as
@@ -64,7 +67,14 @@ pub(crate) fn run(
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(parsed, sockets, reload, buffers, logger, run_as))
+    runtime.block_on(serve(
+        parsed,
+        sockets,
+        reload,
+        overrides,
+        logger,
+        (confine, run_as),
+    ))
 }
 
 pub(crate) fn to_router_proto(p: Protocol) -> RProto {
@@ -147,9 +157,9 @@ async fn serve(
     parsed: Parsed,
     sockets: &socket_info::Sockets,
     reload: Reload,
-    buffers: BufferOverrides,
+    overrides: Overrides,
     logger: &Arc<Logger>,
-    run_as: Option<&RunAs>,
+    (confine, run_as): (&Confine, Option<&RunAs>),
 ) -> ExitCode {
     let base = reload
         .path
@@ -161,8 +171,9 @@ async fn serve(
             let size = |cli: Option<usize>, cfg| cli.map_or(cfg, transport::udp_buffer_size);
             TransportConfig {
                 udp_threads: true,
-                maxbuffer: size(buffers.maxbuffer, c.maxbuffer),
-                maxsndbuffer: size(buffers.maxsndbuffer, c.maxsndbuffer),
+                maxbuffer: size(overrides.maxbuffer, c.maxbuffer),
+                maxsndbuffer: size(overrides.maxsndbuffer, c.maxsndbuffer),
+                tcp_children: overrides.tcp_children.or(c.tcp_children),
                 ..c
             }
         }
@@ -185,6 +196,11 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = confine.apply() {
+        eprintln!("siprouter: {e}");
+        handle.shutdown();
+        return ExitCode::FAILURE;
+    }
     if let Some(r) = run_as {
         if let Err(e) = r.apply() {
             eprintln!("siprouter: {e}");
@@ -270,7 +286,11 @@ async fn serve(
             }
             _ = hangup.recv() => {
                 if let Some(new) = reload_routes(&reload, &rc, sockets) {
-                    logger.set_level(debug_level(&new.parsed) + reload.debug_raise);
+                    logger.set_level(
+                        reload
+                            .debug_override
+                            .unwrap_or_else(|| debug_level(&new.parsed)),
+                    );
                     live.swap(new);
                     tracing::info!("SIGHUP: routing logic reloaded");
                 }
