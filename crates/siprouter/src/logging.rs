@@ -1,6 +1,6 @@
 //! Logging on tracing-subscriber, configured as Kamailio users expect:
 //!
-//! - `debug=` (-5 … 3, raised by `-d`) sets the threshold; Kamailio's levels map onto
+//! - `debug=` (-5 … 3; `-d`/`--debug` set it instead) sets the threshold; Kamailio's levels map onto
 //!   tracing's (alert … err → ERROR, warn → WARN, notice and info → INFO, dbg → DEBUG, the
 //!   `log()` level 4 → TRACE). Script lines (`xlog`, `log`) are also held to Kamailio's exact
 //!   threshold, so `debug=1` shows notices but not infos, as Kamailio does.

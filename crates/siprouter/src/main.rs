@@ -79,7 +79,7 @@ struct Cli {
     /// Size UDP send buffers are grown to (overrides `maxsndbuffer`; 0: the system's size).
     #[arg(short = 'B', value_name = "BYTES")]
     udp_send_buffer: Option<usize>,
-    /// Raise the log level by one (repeatable).
+    /// Log level one higher (repeatable; from 0, or from `--debug`): wins over `debug=`.
     #[arg(short = 'd', action = clap::ArgAction::Count)]
     debug: u8,
     /// Accepted for Kamailio compatibility: siprouter always stays in the foreground.
