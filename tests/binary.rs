@@ -391,6 +391,7 @@ fn kamailio_options_act_or_say_why_not() {
     for (args, reason) in [
         (&["-Q", "2"][..], "could not configure SCTP children: -Q 2"),
         (&["-T", "-N", "2"], "could not configure TCP children: -N 2"),
+        (&["-N", "x"], "bad process number: -N x"),
         (&["-a", "maybe"], "bad auto aliases parameter: maybe"),
         (&["-W", "fast"], "bad poll method name: -W fast"),
         (&["--alias=udp:a:1:2"], "Invalid alias value 'udp:a:1:2'"),
@@ -399,6 +400,19 @@ fn kamailio_options_act_or_say_why_not() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(stderr(&out).contains(reason), "{args:?}: {}", stderr(&out));
     }
+
+    // Checked once the config is read: its `disable_tcp` counts, as `-T` does.
+    let no_tcp_cfg = TempCfg::new(
+        "no-tcp.cfg",
+        "disable_tcp=yes\nlisten=udp:127.0.0.1:5060\nrequest_route {\n  exit;\n}\n",
+    );
+    let out = run_siprouter(&["-c", "-f", no_tcp_cfg.path(), "-N", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("could not configure TCP children: -N 2"),
+        "{}",
+        stderr(&out)
+    );
 
     let internals = run_siprouter(&["-I"]);
     assert!(internals.status.success());

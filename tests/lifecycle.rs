@@ -6,7 +6,7 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use siprouter_e2e::{signal, siprouter_bin};
+use siprouter_e2e::{signal, siprouter_bin, Server};
 
 fn config(reason: &str) -> String {
     config_on(29060, reason)
@@ -116,7 +116,8 @@ fn sighup_reloads_routes_and_sigterm_stops() {
 }
 
 /// A reload rebuilds the sockets as start-up did: the `-l` socket is added to the config's
-/// `listen=` one again, so reloading the same config reports no listen change.
+/// `listen=` one again (and the `--alias` to its aliases), so reloading the same config
+/// reports no listen change.
 #[test]
 fn sighup_with_listen_option_keeps_the_same_sockets() {
     let dir = std::env::temp_dir().join(format!("siprouter-lifecycle-l-{}", std::process::id()));
@@ -127,7 +128,7 @@ fn sighup_with_listen_option_keeps_the_same_sockets() {
     std::fs::write(&cfg, config_on(29065, "Version A")).expect("config");
     let mut child = Command::new(siprouter_bin())
         .args(["-E", "-f", cfg.to_str().expect("UTF-8 path")])
-        .args(["-l", "udp:127.0.0.1:29066"])
+        .args(["-l", "udp:127.0.0.1:29066", "--alias=sip.example.org"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"))
@@ -150,108 +151,118 @@ fn sighup_with_listen_option_keeps_the_same_sockets() {
     );
     assert!(
         !stderr.contains("listen configuration changed"),
-        "the reload must build the sockets with the same -l as start-up:\n{stderr}"
+        "the reload must build the sockets with the same -l and --alias as start-up:\n{stderr}"
     );
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Kamailio's `-w`, `-t` and `-G`: once its socket is bound, the server enters the working
-/// directory (and, when the test runs as root, the new root), and it keeps its process group
-/// id in the `-G` file. A pid file given as a relative path is still removed at exit, after
-/// the directory changed. A working directory that does not exist stops start-up, named.
+/// Kamailio's `-w`, `-t`, `-P` and `-G`: once its socket is bound, the server enters the
+/// new root (when the test runs as root) and the working directory, then writes its pid
+/// files there (a relative path is relative to the new directory, as in Kamailio) and
+/// removes them at exit. The process group id is written only when siprouter leads its own
+/// group; otherwise it warns and writes none. A working directory that does not exist stops
+/// start-up, named.
 #[test]
-fn working_directory_change_root_and_pgid_file() {
+fn working_directory_change_root_and_pid_files() {
     use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
 
     let dir = std::env::temp_dir().join(format!("siprouter-confine-{}", std::process::id()));
     let root = dir.join("root");
     std::fs::create_dir_all(root.join("work")).expect("temporary folders");
+    let dir = dir.canonicalize().expect("canonical temporary folder");
+    let (root, work) = (dir.join("root"), dir.join("root/work"));
     let cfg = dir.join("confine.cfg");
     std::fs::write(&cfg, config_on(29074, "Confined")).expect("config");
     let cfg_arg = cfg.to_str().expect("UTF-8 path");
-    let pgid_file = dir.join("siprouter.pgid");
-    let work = root.join("work");
-    let start = |extra: &[&str]| {
-        let child = Command::new(siprouter_bin())
-            .args(["-E", "-f", cfg_arg])
+    let log = dir.join("stderr.log");
+    let command = |extra: &[&str]| {
+        let mut c = Command::new(siprouter_bin());
+        c.args(["-E", "-f", cfg_arg])
             .args(extra)
             .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start siprouter");
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        c
+    };
+    let ready = |server: &Server| {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
         wait_for_on(&sock, 29074, "Confined");
-        child
+        server.pid()
     };
-    let link = |child: &std::process::Child, what: &str| {
-        std::fs::read_link(format!("/proc/{}/{what}", child.id())).expect("proc link")
+    let link = |pid: u32, what: &str| {
+        std::fs::read_link(format!("/proc/{pid}/{what}")).expect("proc link")
     };
 
-    let child = start(&[
-        "-P",
-        "relative.pid",
+    // Its own process group (as a service manager starts it): both files, in `-w`.
+    let work_arg = work.to_str().expect("UTF-8 path");
+    let server = Server::start(
+        command(&["-P", "relative.pid", "-G", "relative.pgid", "-w", work_arg]).process_group(0),
+    );
+    let pid = ready(&server);
+    assert_eq!(link(pid, "cwd"), work);
+    for file in ["relative.pid", "relative.pgid"] {
+        let text = std::fs::read_to_string(work.join(file)).expect("file in the -w directory");
+        assert_eq!(text.trim(), pid.to_string(), "{file}");
+    }
+    assert!(server.stop().success());
+    for file in ["relative.pid", "relative.pgid"] {
+        assert!(!work.join(file).exists(), "{file} is removed at exit");
+    }
+
+    // The test's process group: no pgid file, a warning.
+    let pgid_file = dir.join("shared.pgid");
+    let server = Server::start(&mut command(&[
         "-G",
         pgid_file.to_str().expect("UTF-8 path"),
-        "-w",
-        work.to_str().expect("UTF-8 path"),
-    ]);
-    assert_eq!(link(&child, "cwd"), work);
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).expect("stat");
-    let pgid = stat
-        .rsplit(')')
-        .next()
-        .and_then(|rest| rest.split_whitespace().nth(2))
-        .expect("pgrp field");
-    let written = std::fs::read_to_string(&pgid_file).expect("pgid file");
-    assert_eq!(written.trim(), pgid);
-    let pid_file = dir.join("relative.pid");
-    let pid = std::fs::read_to_string(&pid_file).expect("pid file in the start directory");
-    assert_eq!(pid.trim(), child.id().to_string());
-    stop(child);
+    ]));
+    ready(&server);
     assert!(
-        !pid_file.exists(),
-        "the relative pid file is removed at exit"
+        !pgid_file.exists(),
+        "no pgid file for a group siprouter does not lead"
     );
-    assert!(!pgid_file.exists(), "the pgid file is removed at exit");
+    assert!(server.stop().success());
+    let stderr = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        stderr.contains("does not lead its own process group"),
+        "{stderr}"
+    );
 
     if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        let child = start(&["-t", root.to_str().expect("UTF-8 path"), "-w", "/work"]);
-        assert_eq!(link(&child, "root"), root);
-        assert_eq!(link(&child, "cwd"), work);
-        stop(child);
+        let server = Server::start(&mut command(&[
+            "-t",
+            root.to_str().expect("UTF-8 path"),
+            "-w",
+            "work",
+        ]));
+        let pid = ready(&server);
+        assert_eq!(link(pid, "root"), root);
+        assert_eq!(
+            link(pid, "cwd"),
+            work,
+            "-w is relative to the new root's top"
+        );
+        assert!(server.stop().success());
     } else {
         eprintln!("not root: -t (change root) is not tried");
     }
 
-    let out = Command::new(siprouter_bin())
-        .args(["-E", "-f", cfg_arg, "-w", "/no/such/dir"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run siprouter");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("cannot change the working directory to /no/such/dir"),
-        "{err}"
-    );
-    std::fs::remove_dir_all(&dir).ok();
-}
-
-/// SIGTERM, then a successful exit within 5 s.
-fn stop(mut child: std::process::Child) {
-    signal(child.id(), "-TERM");
-    let started = Instant::now();
+    let mut failing = Server::start(&mut command(&["-w", "/no/such/dir"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
+        if let Some(s) = failing.0.try_wait().expect("wait") {
             break s;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "no exit within 5 s"
+            Instant::now() < deadline,
+            "siprouter served without its -w directory"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(status.success(), "{status}");
+    assert!(!status.success());
+    let stderr = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        stderr.contains("cannot change the working directory to /no/such/dir"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -352,6 +352,13 @@ mod tests {
             "1.2.3.0000",
             "",
             "999.1.1.1",
+            "1.2.3.4 ",
+            " 1.2.3.4",
+            "+1.2.3.4",
+            "1.2.3.04",
+            "1.2.3.-4",
+            "1.2.3.\u{663}",
+            "1.2.3.4\n",
         ] {
             assert_eq!(dotted_quad(t.as_bytes()), t.parse().ok(), "{t:?}");
         }
@@ -360,6 +367,11 @@ mod tests {
     proptest! {
         #[test]
         fn dotted_quad_agrees_with_the_standard_parser(t in "[0-9.]{0,17}") {
+            prop_assert_eq!(dotted_quad(t.as_bytes()), t.parse::<Ipv4Addr>().ok());
+        }
+
+        #[test]
+        fn dotted_quad_agrees_on_other_text(t in "[0-9.+ a-f\u{660}-\u{669}-]{0,17}") {
             prop_assert_eq!(dotted_quad(t.as_bytes()), t.parse::<Ipv4Addr>().ok());
         }
 

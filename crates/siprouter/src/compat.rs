@@ -12,23 +12,25 @@ use socket_info::{ListenArg, Proto};
 /// The Kamailio options, as clap reads them (flattened into the binary's options).
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct Compat {
-    /// Set the debug level (overrides `debug=`; each `-d` raises it by one more).
+    /// Set the debug level (overrides `debug=`; each `-d` raises it by one more, whatever
+    /// their order: Kamailio applies the two in command-line order).
     #[arg(long = "debug", value_name = "N", allow_negative_numbers = true)]
-    pub(crate) debug_level: Option<i64>,
+    debug_level: Option<String>,
     /// Disable TCP and so TLS (overrides `disable_tcp`).
     #[arg(short = 'T')]
     pub(crate) disable_tcp: bool,
     /// Disable SCTP (siprouter has no SCTP: accepted).
     #[arg(short = 'S')]
     pub(crate) disable_sctp: bool,
-    /// Accept loops per TCP/TLS socket (overrides `tcp_children`).
-    #[arg(short = 'N', value_name = "N")]
+    /// Accept loops per TCP/TLS socket (overrides `tcp_children`; refused when TCP is
+    /// disabled, by the config or `-T`).
+    #[arg(short = 'N', value_name = "N", allow_negative_numbers = true)]
     tcp_children: Option<String>,
     /// SCTP workers: refused, as Kamailio refuses it while SCTP is not enabled.
     #[arg(short = 'Q', value_name = "N")]
     sctp_children: Option<String>,
-    /// TCP poll method (`poll`, `epoll_lt`, `epoll_et`, `sigio_rt`, `select`, `kqueue`,
-    /// `/dev/poll`): checked, then ignored (the runtime polls with epoll).
+    /// TCP poll method (`poll`, `epoll_lt`, `epoll_et`, `sigio_rt`, `select`, in any case):
+    /// checked, then ignored (the runtime polls with epoll).
     #[arg(short = 'W', value_name = "METHOD")]
     poll_method: Option<String>,
     /// `check_via=1`: accepted (siprouter always drops a reply whose top Via is not its own).
@@ -54,7 +56,7 @@ pub(crate) struct Compat {
     pub(crate) pgid_file: Option<PathBuf>,
     /// Kamailio's script optimisation level: checked, then ignored (the script is compiled
     /// once).
-    #[arg(short = 'O', value_name = "N")]
+    #[arg(short = 'O', value_name = "N", allow_negative_numbers = true)]
     opt_level: Option<String>,
     /// Print the build's internals (paths, limits, features) and exit.
     #[arg(short = 'I')]
@@ -71,14 +73,15 @@ pub(crate) struct Compat {
     /// Kamailio's `--cfg-print`: prints what `--print-expanded` prints (defines substituted).
     #[arg(long = "cfg-print")]
     pub(crate) cfg_print: bool,
-    /// Run library atexit handlers (`y`/`yes`/`1`, `n`/`no`/`0`): checked, then ignored.
+    /// Run library atexit handlers (a value starting with `y`, `1`, `n` or `0`): checked,
+    /// then ignored.
     #[arg(long = "atexit", value_name = "V")]
     atexit: Option<String>,
     /// Report every config error, not just the first (siprouter always does).
     #[arg(long = "all-errors")]
     all_errors: bool,
     /// Kamailio's structured log engine: `json[:FLAGS]` logs JSON lines (as
-    /// `--log-format json`); the flags are ignored.
+    /// `--log-format json`); the flags, and other engines, are ignored with a note.
     #[arg(long = "log-engine", value_name = "NAME[:DATA]")]
     log_engine: Option<String>,
     /// Module path: accepted and ignored (siprouter's modules are built in).
@@ -106,42 +109,35 @@ pub(crate) struct Compat {
 pub(crate) struct Effects {
     /// `-a`.
     pub(crate) auto_aliases: Option<bool>,
-    /// `-N`.
-    pub(crate) tcp_children: Option<u32>,
+    /// `--debug`.
+    pub(crate) debug_level: Option<i64>,
     /// `--log-engine=json`.
     pub(crate) log_json: bool,
     /// `--alias` / `--domain` values.
     pub(crate) aliases: Vec<ListenArg>,
+    /// `-N` as given: checked by [`tcp_children`] once the config is read.
+    pub(crate) tcp_children: Option<String>,
     /// Notes for stderr: options accepted that change nothing here, and why.
     pub(crate) notes: Vec<String>,
 }
 
-/// Kamailio's `-W` names.
-const POLL_METHODS: [&str; 7] = [
-    "poll",
-    "epoll_lt",
-    "epoll_et",
-    "sigio_rt",
-    "select",
-    "kqueue",
-    "/dev/poll",
-];
+/// Kamailio's `-W` names on Linux.
+const POLL_METHODS: [&str; 5] = ["poll", "epoll_lt", "epoll_et", "sigio_rt", "select"];
 
 impl Compat {
     /// Checks every option as Kamailio does (its messages, where it has one) and says what
     /// they change. `Err` is the message to print before exiting.
     pub(crate) fn check(&self) -> Result<Effects, String> {
-        let mut fx = Effects::default();
-        if let Some(n) = &self.tcp_children {
-            let n: u32 = n
-                .parse()
-                .map_err(|_| format!("bad process number: -N {n}"))?;
-            if self.disable_tcp {
-                return Err(format!(
-                    "could not configure TCP children: -N {n}\nTCP support disabled"
-                ));
-            }
-            fx.tcp_children = Some(n);
+        let mut fx = Effects {
+            tcp_children: self.tcp_children.clone(),
+            ..Effects::default()
+        };
+        if let Some(d) = &self.debug_level {
+            fx.debug_level = Some(
+                d.trim_start()
+                    .parse()
+                    .map_err(|_| format!("bad debug level value: {d}"))?,
+            );
         }
         if let Some(n) = &self.sctp_children {
             return Err(format!(
@@ -149,7 +145,7 @@ impl Compat {
             ));
         }
         if let Some(m) = &self.poll_method {
-            if !POLL_METHODS.contains(&m.as_str()) {
+            if !POLL_METHODS.iter().any(|p| p.eq_ignore_ascii_case(m)) {
                 return Err(format!(
                     "bad poll method name: -W {m}\ntry one of {}.",
                     POLL_METHODS.join(", ")
@@ -179,20 +175,29 @@ impl Compat {
         }
         if let Some(id) = &self.server_id {
             id.parse::<i64>()
-                .map_err(|_| format!("bad server id: --server-id={id}"))?;
+                .map_err(|_| format!("bad server_id value: {id}"))?;
             fx.notes.push(format!(
                 "--server-id={id} is accepted and ignored (no siprouter module uses it)"
             ));
         }
         if let Some(v) = &self.atexit {
-            if !matches!(v.as_str(), "y" | "yes" | "1" | "n" | "no" | "0") {
+            if !matches!(v.bytes().next(), Some(b'y' | b'1' | b'n' | b'0')) {
                 return Err(format!("bad atexit value: {v}"));
             }
         }
         if let Some(engine) = &self.log_engine {
-            match engine.split_once(':').map_or(engine.as_str(), |(n, _)| n) {
-                "json" => fx.log_json = true,
-                other => return Err(format!("unknown log engine: {other} (siprouter has json)")),
+            let (name, data) = engine.split_once(':').unwrap_or((engine, ""));
+            if name.eq_ignore_ascii_case("json") {
+                fx.log_json = true;
+                if !data.is_empty() {
+                    fx.notes.push(format!(
+                        "--log-engine flags `{data}` are ignored (siprouter's JSON lines have one layout)"
+                    ));
+                }
+            } else {
+                fx.notes.push(format!(
+                    "--log-engine={engine} is ignored (siprouter has the json engine only)"
+                ));
             }
         }
         for a in &self.aliases {
@@ -211,6 +216,11 @@ impl Compat {
                 "received= is decided without DNS lookups",
             ),
             ("--iuid", self.iuid.is_some(), "no siprouter module uses it"),
+            (
+                "--atexit",
+                self.atexit.is_some(),
+                "siprouter runs no library exit handlers of its own",
+            ),
             ("-L", self.module_path.is_some(), "modules are built in"),
             ("-M", self.pkg_mem.is_some(), "memory is managed by Rust"),
             ("-m", self.shm_mem.is_some(), "memory is managed by Rust"),
@@ -239,8 +249,22 @@ impl Compat {
     }
 }
 
-/// An `--alias` value: `[proto:]host[:port]`, read as the address part of `-l` is (Kamailio
-/// uses the same parser for both).
+/// `-N`, checked once the config is read (as Kamailio does it, after the config): refused
+/// while TCP is disabled (by `disable_tcp=yes` or `-T`), else the number of accept loops.
+pub(crate) fn tcp_children(arg: &str, tcp_enabled: bool) -> Result<u32, String> {
+    if !tcp_enabled {
+        return Err(format!(
+            "could not configure TCP children: -N {arg}\nTCP support disabled"
+        ));
+    }
+    arg.trim_start()
+        .parse()
+        .map_err(|_| format!("bad process number: -N {arg}"))
+}
+
+/// An `--alias` value: `[proto:]host[:port]`, read as the address part of `-l` is. Kamailio
+/// reads it whole (no `/` fields, no `(a, b)` list, `sctp:` allowed); siprouter refuses
+/// those, which could never match a request here.
 fn alias(value: &str) -> Result<ListenArg, String> {
     let bad = || format!("Invalid alias value '{value}'");
     let a = socket_info::parse_listen_arg(value).map_err(|_| bad())?;
@@ -277,12 +301,14 @@ mod tests {
             "no",
             "-N",
             "3",
-            "--log-engine=json:M",
+            "--log-engine=JSON",
+            "--debug= 2",
             "--domain=tcp:x.example:5070",
         ])
         .expect("valid");
         assert_eq!(fx.auto_aliases, Some(false));
-        assert_eq!(fx.tcp_children, Some(3));
+        assert_eq!(fx.tcp_children.as_deref(), Some("3"));
+        assert_eq!(fx.debug_level, Some(2));
         assert!(fx.log_json);
         assert_eq!(fx.aliases.len(), 1);
         assert_eq!(fx.aliases[0].hosts, ["x.example"]);
@@ -290,6 +316,7 @@ mod tests {
         assert_eq!(fx.aliases[0].proto, Some(Proto::Tcp));
         assert!(fx.notes.is_empty(), "{:?}", fx.notes);
         assert_eq!(check(&["-a", "on"]).map(|f| f.auto_aliases), Ok(Some(true)));
+        assert_eq!(tcp_children("4", true), Ok(4));
     }
 
     #[test]
@@ -299,19 +326,27 @@ mod tests {
                 &["-a", "maybe"][..],
                 "bad auto aliases parameter: maybe (valid on, off, yes, no)",
             ),
-            (&["-N", "x"], "bad process number: -N x"),
-            (&["-T", "-N", "2"], "could not configure TCP children: -N 2"),
+            (&["--debug=high"], "bad debug level value: high"),
             (&["-Q", "2"], "could not configure SCTP children: -Q 2"),
-            (&["-W", "kqueue2"], "bad poll method name: -W kqueue2"),
+            (&["-W", "kqueue"], "bad poll method name: -W kqueue"),
             (&["-O", "fast"], "bad optimization level: -O fast"),
+            (&["--server-id=x"], "bad server_id value: x"),
             (&["--atexit=maybe"], "bad atexit value: maybe"),
             (&["--alias=udp:a:b:c"], "Invalid alias value 'udp:a:b:c'"),
             (&["--alias=a.example/b.example"], "Invalid alias value"),
-            (&["--log-engine=xml"], "unknown log engine: xml"),
         ] {
             let e = check(args).expect_err(want);
             assert!(e.contains(want), "{args:?}: {e}");
         }
+        let e = tcp_children("02", false).expect_err("TCP disabled");
+        assert!(
+            e.starts_with("could not configure TCP children: -N 02\n"),
+            "{e}"
+        );
+        assert_eq!(
+            tcp_children("x", true),
+            Err("bad process number: -N x".into())
+        );
     }
 
     #[test]
@@ -320,21 +355,34 @@ mod tests {
             "-K",
             "-rR",
             "-W",
-            "epoll_et",
+            "EPOLL_ET",
             "-O",
-            "2",
+            "-1",
             "-m",
             "64",
             "-X",
             "tlsf",
             "-S",
             "--all-errors",
+            "--atexit=nope",
+            "--log-engine=syslog",
         ])
         .expect("valid");
         let notes = fx.notes.join("\n");
-        for opt in ["-K ", "-r ", "-R ", "-W epoll_et", "-O 2", "-m ", "-X "] {
+        for opt in [
+            "-K ",
+            "-r ",
+            "-R ",
+            "-W EPOLL_ET",
+            "-O -1",
+            "-m ",
+            "-X ",
+            "--atexit",
+            "--log-engine=syslog",
+        ] {
             assert!(notes.contains(opt), "no note for {opt}: {notes}");
         }
-        assert_eq!(fx.notes.len(), 7, "{notes}");
+        assert_eq!(fx.notes.len(), 9, "{notes}");
+        assert!(!fx.log_json);
     }
 }

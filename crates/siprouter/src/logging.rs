@@ -39,7 +39,7 @@ pub(crate) enum LogFormat {
 /// The logging settings of a config plus the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Settings {
-    /// Kamailio's level threshold (`debug=` plus `-d`).
+    /// Kamailio's level threshold (`debug=`, or the level `-d`/`--debug` set).
     pub(crate) level: i64,
     /// Log to stderr (`log_stderror=yes`, `-E`) instead of syslog.
     pub(crate) stderr: bool,

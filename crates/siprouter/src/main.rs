@@ -10,8 +10,9 @@
 //! Dependencies: `clap` for Kamailio-compatible options with usage errors; `serde_json` for
 //! `--dump-ast`; `tokio` for the runtime the transport runs on; `tracing-subscriber` for the
 //! log (text or JSON, stderr or syslog, see [`logging`]) with `thiserror` for its errors;
-//! `nix` (its `user` feature only) for the safe setuid/setgid/initgroups wrappers and NSS
-//! lookups behind `-u`/`-g` (the workspace forbids `unsafe`).
+//! `nix` (its `user` and `process` features only) for the safe setuid/setgid/initgroups
+//! wrappers and NSS lookups behind `-u`/`-g`, and `getpgrp` for `-G` (the workspace forbids
+//! `unsafe`).
 
 mod compat;
 mod inline;
@@ -174,9 +175,10 @@ fn main() -> ExitCode {
         auto_aliases: effects.auto_aliases,
         disable_tcp: cli.compat.disable_tcp,
         disable_sctp: cli.compat.disable_sctp,
+        aliases: effects.aliases.clone(),
         ..Options::default()
     };
-    let mut sockets = match socket_info::build(
+    let sockets = match socket_info::build(
         &parsed.config.items,
         &listen_args,
         &socket_opts,
@@ -192,7 +194,18 @@ fn main() -> ExitCode {
     for w in &sockets.warnings {
         eprintln!("{}", w.render(parsed.sources()));
     }
-    add_aliases(&mut sockets.aliases, &effects.aliases);
+    let tcp_children = match effects
+        .tcp_children
+        .as_deref()
+        .map(|n| compat::tcp_children(n, sockets.enabled.tcp))
+        .transpose()
+    {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("siprouter: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // The route script is checked now, so that its errors are check-time errors (the
     // router itself is built when serving starts).
     match core_routing::check(
@@ -220,7 +233,7 @@ fn main() -> ExitCode {
         }
     };
     // Like Kamailio, a bad log facility or user/group fails the check as well.
-    let settings = match log_settings(&cli, effects.log_json, &parsed) {
+    let settings = match log_settings(&cli, &effects, &parsed) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -270,51 +283,33 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let pid = std::process::id().to_string();
-    let pgid = nix::unistd::getpgrp().to_string();
-    let files = [
-        ("pid", &cli.pid_file, pid),
-        ("pgid", &cli.compat.pgid_file, pgid),
-    ];
-    let mut written = Vec::new();
-    for (what, path, id) in files {
-        if let Some(path) = path {
-            match PidFile::write(what, path, &id) {
-                Ok(f) => written.push(f),
-                Err(e) => {
-                    eprintln!("siprouter: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-    }
     let reload = serve::Reload {
         // Absolute, as Kamailio makes it: `-w` changes the directory before a reload.
         path: cli.config.as_deref().map(absolute),
         opts,
-        debug_override: debug_override(&cli),
+        debug_override: debug_override(effects.debug_level, cli.debug),
         listen_args,
         socket_opts,
     };
     let overrides = serve::Overrides {
         maxbuffer: cli.udp_recv_buffer,
         maxsndbuffer: cli.udp_send_buffer,
-        tcp_children: effects.tcp_children,
+        tcp_children,
     };
     let confine = privileges::Confine {
         chroot: cli.compat.chroot_dir.clone(),
         work_dir: cli.compat.work_dir.clone(),
+        pid_file: cli.pid_file.clone(),
+        pgid_file: cli.compat.pgid_file.clone(),
     };
-    let code = serve::run(
+    serve::run(
         parsed,
         &sockets,
         reload,
         overrides,
         &logger,
         (&confine, run_as.as_ref()),
-    );
-    drop(written);
-    code
+    )
 }
 
 /// A string-valued core parameter (`user=`, `log_name=`), quoted or not.
@@ -328,7 +323,11 @@ fn text_param<'c>(config: &'c cfg_parser::ast::Config, name: &str) -> Option<&'c
 /// The logging settings: the config's `debug`, `log_stderror`, `log_color`, `log_name` and
 /// `log_facility`, overridden by `-d`/`--debug`, `-E`, `-e` and `--log-format` (or
 /// `--log-engine=json`, `json`).
-fn log_settings(cli: &Cli, json: bool, parsed: &Parsed) -> Result<logging::Settings, String> {
+fn log_settings(
+    cli: &Cli,
+    effects: &compat::Effects,
+    parsed: &Parsed,
+) -> Result<logging::Settings, String> {
     let config = &parsed.config;
     let flag = |name| config.int_param(name).is_some_and(|n| n != 0);
     let facility = match config.param_item("log_facility") {
@@ -348,10 +347,11 @@ fn log_settings(cli: &Cli, json: bool, parsed: &Parsed) -> Result<logging::Setti
         },
     };
     Ok(logging::Settings {
-        level: debug_override(cli).unwrap_or_else(|| config.int_param("debug").unwrap_or(0)),
+        level: debug_override(effects.debug_level, cli.debug)
+            .unwrap_or_else(|| config.int_param("debug").unwrap_or(0)),
         stderr: cli.log_stderr || flag("log_stderror"),
         color: cli.log_color || flag("log_color"),
-        format: if json {
+        format: if effects.log_json {
             logging::LogFormat::Json
         } else {
             cli.log_format
@@ -363,19 +363,6 @@ fn log_settings(cli: &Cli, json: bool, parsed: &Parsed) -> Result<logging::Setti
     })
 }
 
-/// The `-P` and `-G` files: hold the process id and the process group id while siprouter
-/// runs.
-struct PidFile(PathBuf);
-
-impl PidFile {
-    fn write(what: &str, path: &std::path::Path, id: &str) -> Result<PidFile, String> {
-        std::fs::write(path, format!("{id}\n"))
-            .map_err(|e| format!("cannot write the {what} file {}: {e}", path.display()))?;
-        // Removed by its absolute name: `-w` may change the directory meanwhile.
-        Ok(PidFile(absolute(path)))
-    }
-}
-
 /// `path` made absolute against the current directory (unchanged if that fails).
 fn absolute(path: &std::path::Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
@@ -383,24 +370,10 @@ fn absolute(path: &std::path::Path) -> PathBuf {
 
 /// The level `--debug=N` and `-d` set (each `-d` adds one, from 0 without `--debug`):
 /// `None` when neither was given and the config's `debug=` holds.
-fn debug_override(cli: &Cli) -> Option<i64> {
-    match (cli.compat.debug_level, cli.debug) {
+fn debug_override(base: Option<i64>, raise: u8) -> Option<i64> {
+    match (base, raise) {
         (None, 0) => None,
-        (base, raise) => Some(base.unwrap_or(0) + i64::from(raise)),
-    }
-}
-
-/// `--alias`/`--domain` values, added after the config's aliases (as Kamailio does). An
-/// address is stored as the config's are, without IPv6 brackets.
-fn add_aliases(aliases: &mut socket_info::Aliases, args: &[socket_info::ListenArg]) {
-    for a in args {
-        for host in &a.hosts {
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            let name = bare
-                .parse::<std::net::IpAddr>()
-                .map_or_else(|_| host.clone(), |ip| ip.to_string());
-            aliases.add(&name, a.port, a.proto);
-        }
+        (base, raise) => Some(base.unwrap_or(0).saturating_add(i64::from(raise))),
     }
 }
 
@@ -420,16 +393,6 @@ fn internals() -> String {
         limits.max_header_size,
         limits.max_headers,
     )
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        match std::fs::remove_file(&self.0) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("cannot remove the pid file {}: {e}", self.0.display()),
-        }
-    }
 }
 
 /// What the router needs to know about the sockets: each socket in the order the transport
@@ -585,22 +548,18 @@ mod tests {
 
     #[test]
     fn debug_options_win_over_the_config() {
-        assert_eq!(debug_override(&cli(&[])), None);
-        assert_eq!(debug_override(&cli(&["-dd"])), Some(2));
-        assert_eq!(debug_override(&cli(&["--debug=-1"])), Some(-1));
-        assert_eq!(debug_override(&cli(&["--debug", "2", "-d"])), Some(3));
-    }
-
-    #[test]
-    fn aliases_from_the_command_line_are_stored_as_the_configs_are() {
-        let mut aliases = socket_info::Aliases::new();
-        let args = ["[::1]:5060", "tcp:Sip.Example.org"]
-            .map(|a| socket_info::parse_listen_arg(a).expect("alias"));
-        add_aliases(&mut aliases, &args);
-        assert!(aliases.matches("::1", 5060, Some(socket_info::Proto::Udp)));
-        assert!(aliases.matches("[::1]", 5060, None));
-        assert!(!aliases.matches("::1", 5070, None));
-        assert!(aliases.matches("sip.example.org", 5080, Some(socket_info::Proto::Tcp)));
-        assert!(!aliases.matches("sip.example.org", 5080, Some(socket_info::Proto::Udp)));
+        let level = |args: &[&str]| {
+            let c = cli(args);
+            let fx = c.compat.check().expect("valid");
+            debug_override(fx.debug_level, c.debug)
+        };
+        assert_eq!(level(&[]), None);
+        assert_eq!(level(&["-dd"]), Some(2));
+        assert_eq!(level(&["--debug=-1"]), Some(-1));
+        assert_eq!(level(&["--debug", "2", "-d"]), Some(3));
+        assert_eq!(
+            level(&["--debug=9223372036854775807", "-d"]),
+            Some(i64::MAX)
+        );
     }
 }

@@ -5,12 +5,14 @@
 //! A user alone also sets the group to the user's primary group; the supplementary groups
 //! become the user's own (`initgroups`), or just the group when only a group is given.
 //!
-//! `-t DIR` (change root) and `-w DIR` (working directory) happen at the same point, before
-//! the switch, as Kamailio does them: a change of root needs the privileges the switch gives
-//! up. The config path was made absolute at start-up; after `-t` a reload reads it inside
-//! the new root, and the `-P`/`-G` files (outside it) are left behind at exit.
+//! `-t DIR` (change root), `-w DIR` (working directory) and the `-P`/`-G` files happen at the
+//! same point, before the switch, as Kamailio does them: a change of root needs the
+//! privileges the switch gives up. The config path was made absolute at start-up; after
+//! `-t` a reload reads it inside the new root. Host names are resolved by the system's
+//! resolver inside the new root too (it needs `/etc/resolv.conf` and NSS there), and syslog
+//! needs `/dev/log` there.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Group, Uid, User};
 
@@ -21,48 +23,116 @@ pub(crate) struct RunAs {
     gid: Option<Gid>,
 }
 
-/// Where the process lives once the sockets are bound: `-t` and `-w`.
+/// What happens once the sockets are bound, before the user switch, in Kamailio's order
+/// (`daemonize()`): the change of root (`-t`), the working directory (`-w`), then the pid
+/// files (`-P`, `-G`), so that relative pid file paths are relative to the new directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Confine {
     /// `-t`: the new root.
     pub(crate) chroot: Option<PathBuf>,
-    /// `-w`: the working directory (inside the new root; `/` after `-t` without `-w`).
+    /// `-w`: the working directory, inside the new root after `-t` (`/` when not given
+    /// with `-t`; without either, siprouter stays where it was started, unlike Kamailio,
+    /// which enters `/`).
     pub(crate) work_dir: Option<PathBuf>,
+    /// `-P`: the pid file.
+    pub(crate) pid_file: Option<PathBuf>,
+    /// `-G`: the process group id file.
+    pub(crate) pgid_file: Option<PathBuf>,
 }
 
 impl Confine {
-    /// Changes root and directory as asked (nothing when neither was given).
-    pub(crate) fn apply(&self) -> Result<(), ConfineError> {
-        if let Some(root) = &self.chroot {
-            std::os::unix::fs::chroot(root).map_err(|source| ConfineError {
-                what: "change root to",
-                dir: root.clone(),
-                source,
-            })?;
-        }
-        let dir = match (&self.work_dir, &self.chroot) {
-            (Some(w), _) => w.clone(),
-            (None, Some(_)) => PathBuf::from("/"),
-            (None, None) => return Ok(()),
+    /// Changes root and directory and writes the pid files as asked. The files are removed
+    /// when the returned guards are dropped.
+    pub(crate) fn apply(&self) -> Result<Vec<PidFile>, ConfineError> {
+        let dir_error = |what, dir: &PathBuf| {
+            let dir = dir.clone();
+            move |source| ConfineError::Dir { what, dir, source }
         };
-        std::env::set_current_dir(&dir).map_err(|source| ConfineError {
-            what: "change the working directory to",
-            dir,
-            source,
-        })
+        if let Some(root) = &self.chroot {
+            std::os::unix::fs::chroot(root).map_err(dir_error("change root to", root))?;
+            // The old directory is outside the new root: leave it before anything else.
+            let top = PathBuf::from("/");
+            std::env::set_current_dir(&top)
+                .map_err(dir_error("change the working directory to", &top))?;
+        }
+        if let Some(dir) = &self.work_dir {
+            std::env::set_current_dir(dir)
+                .map_err(dir_error("change the working directory to", dir))?;
+        }
+        let mut files = Vec::new();
+        if let Some(path) = &self.pid_file {
+            files.push(PidFile::write("pid", path, std::process::id())?);
+        }
+        if let Some(path) = &self.pgid_file {
+            let pgid = nix::unistd::getpgrp().as_raw();
+            let own = u32::try_from(pgid).is_ok_and(|g| g == std::process::id());
+            if own {
+                files.push(PidFile::write("pgid", path, std::process::id())?);
+            } else {
+                // As Kamailio: a group that is not ours (the shell's, a supervisor's) is not
+                // one to signal, so no (stale) file names it.
+                tracing::warn!(
+                    "siprouter does not lead its own process group ({pgid}): no pgid file {}",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(files)
     }
 }
 
-/// `-t` or `-w` failed.
+/// `-P` or `-G`: a file that holds an id while siprouter runs, removed at a clean exit.
+#[derive(Debug)]
+pub(crate) struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(what: &'static str, path: &Path, id: u32) -> Result<PidFile, ConfineError> {
+        std::fs::write(path, format!("{id}\n")).map_err(|source| ConfineError::File {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // Removed by its absolute name, in case the directory changes meanwhile.
+        Ok(PidFile(
+            std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+        ))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        match std::fs::remove_file(&self.0) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove {}: {e}", self.0.display()),
+        }
+    }
+}
+
+/// `-t`, `-w`, `-P` or `-G` failed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {what} {}: {source}", dir.display())]
-pub(crate) struct ConfineError {
-    /// What was being done.
-    what: &'static str,
-    /// The directory.
-    dir: PathBuf,
-    /// The system's error.
-    source: std::io::Error,
+pub(crate) enum ConfineError {
+    /// A directory could not be entered.
+    #[error("cannot {what} {}: {source}", dir.display())]
+    Dir {
+        /// What was being done.
+        what: &'static str,
+        /// The directory.
+        dir: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A pid file could not be written.
+    #[error("cannot write the {what} file {}: {source}", path.display())]
+    File {
+        /// Which file (`pid`, `pgid`).
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
 }
 
 /// A user or group that does not exist.

@@ -196,11 +196,15 @@ async fn serve(
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = confine.apply() {
-        eprintln!("siprouter: {e}");
-        handle.shutdown();
-        return ExitCode::FAILURE;
-    }
+    // Held until serving ends: the pid files are removed when these drop.
+    let _pid_files = match confine.apply() {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("siprouter: {e}");
+            handle.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(r) = run_as {
         if let Err(e) = r.apply() {
             eprintln!("siprouter: {e}");

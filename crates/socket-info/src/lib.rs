@@ -117,6 +117,14 @@ pub const SIPS_PORT: u16 = 5061;
 /// Kamailio's `CHILD_NO`: default workers per UDP socket.
 pub const CHILD_NO: u32 = 8;
 
+/// A command-line alias host as the config's are stored: an IP address without brackets
+/// (so that it matches as the config's do), a name as given.
+fn alias_name(host: &str) -> String {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .map_or_else(|_| host.to_string(), |ip| ip.to_string())
+}
+
 /// Parses every `-l` value, stopping at the first bad one.
 pub fn parse_listen_args<S: AsRef<str>>(args: &[S]) -> Result<Vec<ListenArg>, ListenArgError> {
     args.iter().map(|a| parse_listen_arg(a.as_ref())).collect()
@@ -131,6 +139,11 @@ pub fn build(
     net: &dyn Network,
 ) -> Result<Sockets, Error> {
     let mut reg = Registrar::new(net);
+    for a in &opts.aliases {
+        for host in &a.hosts {
+            reg.aliases.add(&alias_name(host), a.port, a.proto);
+        }
+    }
     for item in items {
         reg.item(item)?;
     }

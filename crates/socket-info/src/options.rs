@@ -17,6 +17,10 @@ pub struct Options {
     /// Report config sockets whose address is on no local interface (without `virtual` or
     /// `ip_free_bind`) as warnings. On by default.
     pub check_local_addresses: bool,
+    /// `--alias`/`--domain` values: added before the config's `alias=` lines, as Kamailio
+    /// adds them (so the listing shows them after the config's, and a config alias they
+    /// already cover is not added again).
+    pub aliases: Vec<crate::ListenArg>,
 }
 
 impl Default for Options {
@@ -28,6 +32,7 @@ impl Default for Options {
             disable_sctp: false,
             children: None,
             check_local_addresses: true,
+            aliases: Vec::new(),
         }
     }
 }

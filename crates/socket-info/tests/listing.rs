@@ -560,3 +560,37 @@ fn listing_header_format_is_exact() {
         "Listening on \n             udp: 127.0.0.1:5060\nAliases: \n             udp: localhost:5060\n\n"
     );
 }
+
+/// `--alias`/`--domain` values go in before the config's `alias=` lines, as Kamailio adds
+/// them before reading the config: they are listed after the config's, a config alias they
+/// already cover (same name, any port or protocol) is not added again, and an IPv6 address
+/// is stored without brackets so that it matches.
+#[test]
+fn command_line_aliases_come_before_the_configs() {
+    let opts = Options {
+        aliases: socket_info::parse_listen_args(&["sip.example.org", "tcp:[::1]:5070"])
+            .expect("aliases"),
+        ..Options::default()
+    };
+    let s = run_with(
+        "auto_aliases=no\nlisten=udp:127.0.0.1:5060\nalias=udp:sip.example.org:5060\nalias=other.example.org",
+        &[],
+        &opts,
+        &test_net(),
+    )
+    .expect("resolves");
+    let listing = lines(&s);
+    assert_eq!(
+        listing,
+        expect(
+            &["udp: 127.0.0.1 [127.0.0.1]:5060"],
+            &[
+                "*: other.example.org:*",
+                "tcp: ::1:5070",
+                "*: sip.example.org:*"
+            ],
+        ),
+        "{listing:#?}"
+    );
+    assert!(s.aliases.matches("[::1]", 5070, None));
+}

@@ -43,9 +43,8 @@ impl DirectTcp {
     /// Room for the rest of a message the socket takes only in part is reserved before
     /// writing (nothing pending means an empty queue, so there is room). A socket error
     /// queues the message as well: the loop's write then fails and closes the connection,
-    /// as it does for a queued message. [`TryQueue::Full`] gives the message back
-    /// (and [`TryQueue::Closed`]) give the message back untouched: nothing of it was
-    /// written.
+    /// as it does for a queued message. [`TryQueue::Full`] and [`TryQueue::Closed`] give
+    /// the message back untouched: nothing of it was written.
     fn send_or_queue(&self, data: Bytes, tx: &mpsc::Sender<Bytes>) -> Result<(), TryQueue> {
         // The count stays meaningful after a panic elsewhere: a plain number.
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());

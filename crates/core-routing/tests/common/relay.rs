@@ -79,7 +79,7 @@ Contact: <sip:127.0.0.1:5080;transport=UDP>\r\n\
     sdp_body!()
 );
 
-/// A router for [`CFG`] on one UDP socket, 127.0.0.1:5060.
+/// A router for [`CFG`] on a UDP and a TCP socket, both 127.0.0.1:5060.
 pub(crate) fn router() -> Router {
     router_for(CFG)
 }
