@@ -243,8 +243,8 @@ impl Compat {
                 ));
             }
         }
-        // `-S` and `--all-errors` are what siprouter does anyway: no note.
-        let _ = (self.disable_sctp, self.all_errors);
+        // `--all-errors` is what siprouter does anyway: no note (`-S` goes to the sockets).
+        let _ = self.all_errors;
         Ok(fx)
     }
 }
