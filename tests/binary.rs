@@ -414,6 +414,34 @@ fn kamailio_options_act_or_say_why_not() {
         stderr(&out)
     );
 
+    // `--loadmodule`: the module's functions work without its `loadmodule` line, and
+    // `MOD_sl` is defined for the preprocessor.
+    let preload = TempCfg::new(
+        "preload.cfg",
+        "listen=udp:127.0.0.1:5060\n#!ifdef MOD_sl\nrequest_route {\n  sl_send_reply(\"200\", \"OK\");\n}\n#!endif\n",
+    );
+    let out = run_siprouter(&[
+        "-c",
+        "-f",
+        preload.path(),
+        "--loadmodule=/usr/lib/kamailio/modules/sl.so",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_siprouter(&["-c", "-f", preload.path(), "--loadmodule", "sl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_siprouter(&["--dump-ast", "-f", preload.path()]);
+    assert!(
+        !stdout(&out).contains("sl_send_reply"),
+        "without --loadmodule, MOD_sl is not defined"
+    );
+    let out = run_siprouter(&["-c", "-f", preload.path(), "--loadmodule=tm.so"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--loadmodule=tm.so: module `tm` is not available in siprouter"),
+        "{}",
+        stderr(&out)
+    );
+
     let internals = run_siprouter(&["-I"]);
     assert!(internals.status.success());
     let text = stdout(&internals);

@@ -121,6 +121,9 @@ pub struct LexOptions {
     pub version: KamailioVersion,
     /// Environment for `#!defenv`: `None` reads the process environment.
     pub env: Option<HashMap<String, String>>,
+    /// Modules loaded before the config (Kamailio's `--loadmodule`), by name: each defines
+    /// `MOD_<name>` before the first line, as a `loadmodule` line would.
+    pub modules: Vec<String>,
 }
 
 impl Default for LexOptions {
@@ -133,6 +136,7 @@ impl Default for LexOptions {
                 patch: 0,
             },
             env: None,
+            modules: Vec::new(),
         }
     }
 }
@@ -329,6 +333,15 @@ fn predefine(lx: &mut Lexer<'_>) {
             defined_at: None,
         };
         lx.set_define(&name, def, DefineMode::Redefine, span);
+    }
+    // `--loadmodule` modules, as their `loadmodule` lines define them (no error when the
+    // config loads one again).
+    let opts = lx.opts;
+    for name in &opts.modules {
+        lx.defines.entry(format!("MOD_{name}")).or_insert(Define {
+            value: None,
+            defined_at: None,
+        });
     }
 }
 

@@ -209,3 +209,30 @@ fn defines_from_options_and_environment() {
         src
     );
 }
+
+/// `LexOptions::modules` (Kamailio's `--loadmodule`) defines `MOD_<name>` before the first
+/// line; a `loadmodule` of the same module in the config is no conflict.
+#[test]
+fn modules_loaded_before_the_config_define_mod() {
+    let opts = LexOptions {
+        modules: vec!["sl".into()],
+        ..LexOptions::default()
+    };
+    let src = "#!ifdef MOD_sl\nsl_loaded\n#!endif\n#!ifdef MOD_tm\ntm_loaded\n#!endif\nloadmodule \"sl.so\"\n";
+    let lexed = cfg_lexer::lex_str("main.cfg", src, &opts);
+    assert!(!lexed.has_errors(), "{:?}", lexed.diagnostics);
+    let words: Vec<String> = lexed
+        .tokens
+        .iter()
+        .filter_map(|t| match &t.kind {
+            cfg_lexer::TokenKind::Ident(w) => Some(w.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(words, ["sl_loaded"]);
+    let without = cfg_lexer::lex_str("main.cfg", src, &LexOptions::default());
+    assert!(!without
+        .tokens
+        .iter()
+        .any(|t| matches!(&t.kind, cfg_lexer::TokenKind::Ident(w) if &**w == "sl_loaded")));
+}

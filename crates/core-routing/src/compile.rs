@@ -413,22 +413,41 @@ pub(crate) enum Mode {
 /// Compiles a parsed config. Returns the program and the warnings.
 pub(crate) fn compile(
     config: &ast::Config,
-    sockets: &[LocalSocket],
+    rc: &crate::RouterConfig,
     sources: Option<&SourceMap>,
     mode: Mode,
 ) -> Result<(Program, Vec<CompileError>), CompileError> {
-    compile_in_parts(config, sockets, sources, mode, None)
+    let script = Script {
+        config,
+        preloaded: &rc.modules,
+    };
+    compile_in_parts(script, &rc.sockets, sources, mode, None)
+}
+
+/// A config and the modules loaded before it (`--loadmodule`).
+#[derive(Clone, Copy)]
+struct Script<'c> {
+    config: &'c ast::Config,
+    preloaded: &'c [String],
+}
+
+/// Whether siprouter has the module `name`.
+pub(crate) fn module_available(name: &str) -> bool {
+    [MANAGEMENT_MODULES, TRANSPORT_MODULES, SCRIPT_MODULES]
+        .iter()
+        .any(|list| list.contains(&name))
 }
 
 /// [`compile`], with the route bodies split into `parts` runs (when given) whatever the
 /// script's size: for the tests that prove the result does not depend on it.
 fn compile_in_parts(
-    config: &ast::Config,
+    script: Script<'_>,
     sockets: &[LocalSocket],
     sources: Option<&SourceMap>,
     mode: Mode,
     parts: Option<usize>,
 ) -> Result<(Program, Vec<CompileError>), CompileError> {
+    let config = script.config;
     let mut c = Compiler {
         mode,
         regexes: HashMap::new(),
@@ -454,7 +473,9 @@ fn compile_in_parts(
         warnings: Vec::new(),
     };
     c.program.log_prefix = log_prefix(config)?;
-    let mut loaded: Vec<String> = Vec::new();
+    // Modules loaded before the config come first, as Kamailio loads `--loadmodule` ones.
+    let mut loaded: Vec<String> = script.preloaded.to_vec();
+    c.modules.extend(loaded.iter().cloned());
     // Pass 1: modules in order, flags, route slots (so calls can point at any route).
     let mut bodies: Vec<(usize, &ast::Block, String)> = Vec::new();
     for item in &config.items {
@@ -1600,7 +1621,11 @@ mod in_parts_tests {
     fn outcome(text: &str, mode: Mode, parts: Option<usize>) -> String {
         let parsed = cfg_parser::parse_str("t.cfg", text, &Default::default());
         assert!(!parsed.has_errors(), "{:?}", parsed.errors().next());
-        match compile_in_parts(&parsed.config, &[], Some(parsed.sources()), mode, parts) {
+        let script = Script {
+            config: &parsed.config,
+            preloaded: &[],
+        };
+        match compile_in_parts(script, &[], Some(parsed.sources()), mode, parts) {
             Ok((program, warnings)) => format!("{:?}\n{warnings:?}", program.routes),
             Err(e) => format!("Err {e:?}"),
         }

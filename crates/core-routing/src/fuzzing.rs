@@ -85,6 +85,7 @@ fn router() -> &'static Router {
         let rc = RouterConfig {
             sockets: vec![socket(Transport::Udp), socket(Transport::Tcp)],
             aliases: vec![("proxy.example.org".into(), None)],
+            modules: Vec::new(),
         };
         match Router::new(&parsed.config, rc) {
             Ok((r, _)) => r,

@@ -152,6 +152,16 @@ pub struct RouterConfig {
     pub sockets: Vec<LocalSocket>,
     /// Names that count as "myself" (`alias=`), with an optional port.
     pub aliases: Vec<(String, Option<u16>)>,
+    /// Modules loaded before the config, as Kamailio's `--loadmodule` loads them: by name
+    /// (`sl`), each one [`module_available`]. Their functions and `modparam`s work as if the
+    /// config loaded them first.
+    pub modules: Vec<String>,
+}
+
+/// Whether siprouter has the module `name` (`sl`, not `sl.so`): a module with script
+/// functions, the TLS transport, or a management module accepted with a warning.
+pub fn module_available(name: &str) -> bool {
+    compile::module_available(name)
 }
 
 /// Checks the route script as [`Router::with_sources`] compiles it, with the same errors
@@ -165,7 +175,7 @@ pub fn check(
     rc: &RouterConfig,
     sources: Option<&cfg_parser::lexer::SourceMap>,
 ) -> Result<Vec<CompileError>, CompileError> {
-    compile::compile(config, &rc.sockets, sources, compile::Mode::Check).map(|(_, w)| w)
+    compile::compile(config, rc, sources, compile::Mode::Check).map(|(_, w)| w)
 }
 
 /// One received message.
@@ -260,8 +270,7 @@ impl Router {
         rc: RouterConfig,
         sources: Option<&cfg_parser::lexer::SourceMap>,
     ) -> Result<(Router, Vec<CompileError>), CompileError> {
-        let (program, warnings) =
-            compile::compile(config, &rc.sockets, sources, compile::Mode::Build)?;
+        let (program, warnings) = compile::compile(config, &rc, sources, compile::Mode::Build)?;
         let shv = program.settings.shv.iter().cloned().collect();
         Ok((
             Router {

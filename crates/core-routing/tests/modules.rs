@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use core_routing::{Dest, Output, Transport};
+use core_routing::{Dest, Output, Router, RouterConfig, Transport};
 
 const MODULES: &str = "loadmodule \"sl.so\"\nloadmodule \"rr.so\"\nloadmodule \"textops.so\"\nloadmodule \"siputils.so\"\nloadmodule \"xlog.so\"\nloadmodule \"maxfwd.so\"\n";
 
@@ -757,4 +757,29 @@ fn pseudo_variables_without_the_pv_module_are_flagged() {
     assert!(warnings(&with).is_empty());
     // $rc is the core's own.
     assert!(warnings("loadmodule \"xlog.so\"\nrequest_route { xlog(\"$rc\"); }").is_empty());
+}
+
+/// Modules loaded before the config (`RouterConfig::modules`, Kamailio's `--loadmodule`):
+/// their functions and `modparam`s work without a `loadmodule` line, as if the config had
+/// loaded them first.
+#[test]
+fn modules_loaded_before_the_config() {
+    let config = "modparam(\"sl\", \"bind_tm\", 0)\nrequest_route {\n  sl_send_reply(\"200\", \"Preloaded\");\n}\n";
+    let e = compile_error(config);
+    assert!(e.contains("sl"), "without the module: {e}");
+    let parsed = cfg_parser::parse_str("test.cfg", config, &Default::default());
+    let rc = RouterConfig {
+        modules: vec!["sl".into()],
+        ..RouterConfig::default()
+    };
+    let (r, _) = Router::with_sources(&parsed.config, rc, Some(parsed.sources()))
+        .expect("compiles with sl loaded before the config");
+    let out = run(&r, &request("OPTIONS", "sip:bob@127.0.0.1", ""));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Send(s) if String::from_utf8_lossy(&s.data).starts_with("SIP/2.0 200 Preloaded"))),
+        "{out:?}"
+    );
+    assert!(core_routing::module_available("sl"));
+    assert!(!core_routing::module_available("tm"));
 }

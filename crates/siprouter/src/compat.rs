@@ -64,6 +64,10 @@ pub(crate) struct Compat {
     /// Add an alias, `[proto:]host[:port]` (repeatable; also `--domain`).
     #[arg(long = "alias", visible_alias = "domain", value_name = "ALIAS")]
     aliases: Vec<String>,
+    /// Load a module before the config (repeatable): `MOD_<name>` is defined and its
+    /// functions and `modparam`s work without a `loadmodule` line.
+    #[arg(long = "loadmodule", value_name = "NAME")]
+    loadmodules: Vec<String>,
     /// Kamailio's server id: checked, then ignored (no siprouter module uses it).
     #[arg(long = "server-id", value_name = "N", allow_negative_numbers = true)]
     server_id: Option<String>,
@@ -115,6 +119,8 @@ pub(crate) struct Effects {
     pub(crate) log_json: bool,
     /// `--alias` / `--domain` values.
     pub(crate) aliases: Vec<ListenArg>,
+    /// `--loadmodule` names (`sl` for `sl.so` or a path to it), each available.
+    pub(crate) modules: Vec<String>,
     /// `-N` as given: checked by [`tcp_children`] once the config is read.
     pub(crate) tcp_children: Option<String>,
     /// Notes for stderr: options accepted that change nothing here, and why.
@@ -202,6 +208,18 @@ impl Compat {
         }
         for a in &self.aliases {
             fx.aliases.push(alias(a)?);
+        }
+        for m in &self.loadmodules {
+            let base = m.rsplit('/').next().unwrap_or(m);
+            let name = base.strip_suffix(".so").unwrap_or(base);
+            if !core_routing::module_available(name) {
+                return Err(format!(
+                    "--loadmodule={m}: module `{name}` is not available in siprouter"
+                ));
+            }
+            if !fx.modules.iter().any(|n| n == name) {
+                fx.modules.push(name.to_string());
+            }
         }
         let ignored = [
             (

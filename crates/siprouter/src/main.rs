@@ -127,7 +127,10 @@ fn main() -> ExitCode {
     for note in &effects.notes {
         eprintln!("siprouter: note: {note}");
     }
-    let mut opts = LexOptions::default();
+    let mut opts = LexOptions {
+        modules: effects.modules.clone(),
+        ..LexOptions::default()
+    };
     for d in &cli.defines {
         let (name, value) = match d.split_once('=') {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
@@ -210,7 +213,7 @@ fn main() -> ExitCode {
     // router itself is built when serving starts).
     match core_routing::check(
         &parsed.config,
-        &router_config(&sockets, None),
+        &router_config(&sockets, None, &opts.modules),
         Some(parsed.sources()),
     ) {
         Ok(warnings) => {
@@ -397,13 +400,17 @@ fn internals() -> String {
 
 /// What the router needs to know about the sockets: each socket in the order the transport
 /// numbers them (the bound sockets when serving, the resolved records for `-c`), how it names
-/// itself, and the names that count as "myself".
+/// itself, and the names that count as "myself"; and the `--loadmodule` modules.
 pub(crate) fn router_config(
     sockets: &socket_info::Sockets,
     bound: Option<&[std::sync::Arc<transport::LocalSocket>]>,
+    modules: &[String],
 ) -> core_routing::RouterConfig {
     use core_routing::Transport;
-    let mut rc = core_routing::RouterConfig::default();
+    let mut rc = core_routing::RouterConfig {
+        modules: modules.to_vec(),
+        ..core_routing::RouterConfig::default()
+    };
     match bound {
         Some(bound) => {
             for s in bound {

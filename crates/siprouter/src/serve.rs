@@ -214,7 +214,7 @@ async fn serve(
         tracing::info!("running as {}", r.describe());
     }
     // The router numbers sockets as the transport does.
-    let rc = crate::router_config(sockets, Some(handle.sockets()));
+    let rc = crate::router_config(sockets, Some(handle.sockets()), &reload.opts.modules);
     let router = match Router::with_sources(&parsed.config, rc.clone(), Some(parsed.sources())) {
         Ok((r, _)) => r,
         Err(e) => {

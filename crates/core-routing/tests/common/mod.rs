@@ -28,6 +28,7 @@ pub(crate) fn router(cfg: &str) -> Router {
             },
         ],
         aliases: vec![("proxy.example.org".into(), None)],
+        modules: Vec::new(),
     };
     Router::with_sources(&parsed.config, rc, Some(parsed.sources()))
         .expect("compiles")

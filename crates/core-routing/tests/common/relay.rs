@@ -97,6 +97,7 @@ pub(crate) fn router_for(cfg: &str) -> Router {
     let rc = RouterConfig {
         sockets: vec![socket(Transport::Udp), socket(Transport::Tcp)],
         aliases: Vec::new(),
+        modules: Vec::new(),
     };
     Router::with_sources(&parsed.config, rc, Some(parsed.sources()))
         .expect("the relay config compiles")
