@@ -442,6 +442,22 @@ fn kamailio_options_act_or_say_why_not() {
         stderr(&out)
     );
 
+    // `--substdef`: the rule's name is defined before the config is read.
+    let subst = TempCfg::new(
+        "subst.cfg",
+        "auto_aliases=no\nlisten=udp:127.0.0.1:MYPORT\nrequest_route {\n  exit;\n}\n",
+    );
+    let out = run_siprouter(&["-c", "-f", subst.path(), "--substdef=!MYPORT!5090!"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("udp: 127.0.0.1 [127.0.0.1]:5090"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run_siprouter(&["-c", "-f", subst.path(), "--subst=/(/x/"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("<--subst>"), "{}", stderr(&out));
+
     let internals = run_siprouter(&["-I"]);
     assert!(internals.status.success());
     let text = stdout(&internals);

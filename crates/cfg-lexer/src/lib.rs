@@ -124,6 +124,10 @@ pub struct LexOptions {
     /// Modules loaded before the config (Kamailio's `--loadmodule`), by name: each defines
     /// `MOD_<name>` before the first line, as a `loadmodule` line would.
     pub modules: Vec<String>,
+    /// Substitution rules given by the caller, in order (Kamailio's `--subst`, `--substdef`,
+    /// `--substdefs`): they come before the config's `#!subst` rules. A bad one is an error
+    /// placed in a source of its own, named after the option.
+    pub substs: Vec<(SubstKind, String)>,
 }
 
 impl Default for LexOptions {
@@ -137,6 +141,7 @@ impl Default for LexOptions {
             },
             env: None,
             modules: Vec::new(),
+            substs: Vec::new(),
         }
     }
 }
@@ -334,9 +339,13 @@ fn predefine(lx: &mut Lexer<'_>) {
         };
         lx.set_define(&name, def, DefineMode::Redefine, span);
     }
+    let opts = lx.opts;
+    for (kind, rule) in &opts.substs {
+        let span = lx.virtual_value(format!("--{}", kind.directive()), rule.clone());
+        lx.add_subst_rule(*kind, rule, span);
+    }
     // `--loadmodule` modules, as their `loadmodule` lines define them (no error when the
     // config loads one again).
-    let opts = lx.opts;
     for name in &opts.modules {
         lx.defines.entry(format!("MOD_{name}")).or_insert(Define {
             value: None,

@@ -236,3 +236,50 @@ fn modules_loaded_before_the_config_define_mod() {
         .iter()
         .any(|t| matches!(&t.kind, cfg_lexer::TokenKind::Ident(w) if &**w == "sl_loaded")));
 }
+
+/// `LexOptions::substs` (Kamailio's `--subst`, `--substdef`, `--substdefs`): applied before
+/// the config's own rules, and a bad one is an error named after its option.
+#[test]
+fn substitution_rules_from_the_caller() {
+    let opts = LexOptions {
+        substs: vec![
+            (cfg_lexer::SubstKind::Subst, "/OLD/new/g".into()),
+            (cfg_lexer::SubstKind::SubstDef, "!MY_IP!10.0.0.1!".into()),
+        ],
+        ..LexOptions::default()
+    };
+    let src = "#!subst \"/new/newer/\"\nx = \"OLD and OLD\"\nlisten = udp:MY_IP:5060\n";
+    let lexed = cfg_lexer::lex_str("main.cfg", src, &opts);
+    assert!(!lexed.has_errors(), "{:?}", lexed.diagnostics);
+    let strings: Vec<String> = lexed
+        .tokens
+        .iter()
+        .filter_map(|t| match &t.kind {
+            cfg_lexer::TokenKind::Str(s) => Some(s.to_string()),
+            _ => None,
+        })
+        .collect();
+    // The command line's rule runs first, then the config's on its result (the first
+    // string is the config rule's own text).
+    assert_eq!(strings, ["/new/newer/", "newer and new"]);
+    assert!(
+        lexed.expanded().contains("10.0.0.1"),
+        "{}",
+        lexed.expanded()
+    );
+
+    let bad = LexOptions {
+        substs: vec![(cfg_lexer::SubstKind::Subst, "/(/x/".into())],
+        ..LexOptions::default()
+    };
+    let lexed = cfg_lexer::lex_str("main.cfg", "x = 1\n", &bad);
+    let rendered: Vec<String> = lexed
+        .diagnostics
+        .iter()
+        .map(|d| d.render(&lexed.sources))
+        .collect();
+    assert!(
+        rendered.iter().any(|r| r.contains("<--subst>")),
+        "{rendered:#?}"
+    );
+}

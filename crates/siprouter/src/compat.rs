@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use cfg_lexer::SubstKind;
 use socket_info::{ListenArg, Proto};
 
 /// The Kamailio options, as clap reads them (flattened into the binary's options).
@@ -64,6 +65,15 @@ pub(crate) struct Compat {
     /// Add an alias, `[proto:]host[:port]` (repeatable; also `--domain`).
     #[arg(long = "alias", visible_alias = "domain", value_name = "ALIAS")]
     aliases: Vec<String>,
+    /// A substitution rule applied before the config's `#!subst` rules (repeatable).
+    #[arg(long = "subst", value_name = "EXP")]
+    subst: Vec<String>,
+    /// A `#!substdef` rule given before the config (repeatable).
+    #[arg(long = "substdef", value_name = "EXP")]
+    substdef: Vec<String>,
+    /// A `#!substdefs` rule given before the config (repeatable).
+    #[arg(long = "substdefs", value_name = "EXP")]
+    substdefs: Vec<String>,
     /// Load a module before the config (repeatable): `MOD_<name>` is defined and its
     /// functions and `modparam`s work without a `loadmodule` line.
     #[arg(long = "loadmodule", value_name = "NAME")]
@@ -267,6 +277,34 @@ impl Compat {
     }
 }
 
+impl Compat {
+    /// The `--subst`, `--substdef` and `--substdefs` rules in command-line order (the order
+    /// Kamailio applies them in), from the values and their positions in `matches`.
+    pub(crate) fn substs(&self, matches: &clap::ArgMatches) -> Vec<(SubstKind, String)> {
+        let mut rules: Vec<(usize, SubstKind, String)> = Vec::new();
+        for (id, kind, values) in [
+            ("subst", SubstKind::Subst, &self.subst),
+            ("substdef", SubstKind::SubstDef, &self.substdef),
+            ("substdefs", SubstKind::SubstDefs, &self.substdefs),
+        ] {
+            // Without positions (no such argument in `matches`) they go last, in order.
+            let positions = matches
+                .try_get_raw(id)
+                .ok()
+                .flatten()
+                .and_then(|_| matches.indices_of(id))
+                .map(Iterator::collect::<Vec<_>>)
+                .unwrap_or_default();
+            for (i, rule) in values.iter().enumerate() {
+                let at = positions.get(i).copied().unwrap_or(usize::MAX);
+                rules.push((at, kind, rule.clone()));
+            }
+        }
+        rules.sort_by_key(|(at, ..)| *at);
+        rules.into_iter().map(|(_, k, r)| (k, r)).collect()
+    }
+}
+
 /// `-N`, checked once the config is read (as Kamailio does it, after the config): refused
 /// while TCP is disabled (by `disable_tcp=yes` or `-T`), else the number of accept loops.
 pub(crate) fn tcp_children(arg: &str, tcp_enabled: bool) -> Result<u32, String> {
@@ -402,5 +440,30 @@ mod tests {
         }
         assert_eq!(fx.notes.len(), 9, "{notes}");
         assert!(!fx.log_json);
+    }
+
+    #[test]
+    fn substitution_rules_keep_their_command_line_order() {
+        use clap::{CommandFactory, FromArgMatches};
+        let m = Cli::command()
+            .try_get_matches_from([
+                "siprouter",
+                "--substdef=!A!1!",
+                "--subst=/x/y/",
+                "--substdefs",
+                "!B!2!",
+                "--subst=/y/z/",
+            ])
+            .expect("valid");
+        let cli = Cli::from_arg_matches(&m).expect("valid");
+        assert_eq!(
+            cli.compat.substs(&m),
+            [
+                (SubstKind::SubstDef, "!A!1!".to_string()),
+                (SubstKind::Subst, "/x/y/".to_string()),
+                (SubstKind::SubstDefs, "!B!2!".to_string()),
+                (SubstKind::Subst, "/y/z/".to_string()),
+            ]
+        );
     }
 }

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use cfg_lexer::{FsLoader, LexOptions};
 use cfg_parser::Parsed;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use socket_info::{Options, SystemNetwork};
 
 /// The config compiled into the binary, used when the default path does not exist.
@@ -108,7 +108,8 @@ modules: sl maxfwd sanity rr siputils textops xlog pv (ctl jsonrpcs kex corex cf
 tls: rustls (ring)";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if cli.version {
         println!("siprouter {}\n{FEATURES}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -129,6 +130,7 @@ fn main() -> ExitCode {
     }
     let mut opts = LexOptions {
         modules: effects.modules.clone(),
+        substs: cli.compat.substs(&matches),
         ..LexOptions::default()
     };
     for d in &cli.defines {
