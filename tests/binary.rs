@@ -458,6 +458,31 @@ fn kamailio_options_act_or_say_why_not() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("<--subst>"), "{}", stderr(&out));
 
+    // `--modparam`: a `modparam` line before the config's first, for `--loadmodule` modules;
+    // its mistakes are shown in a source named after the option.
+    let modparam = TempCfg::new(
+        "modparam.cfg",
+        "listen=udp:127.0.0.1:5060\nrequest_route {\n  sl_send_reply(\"200\", \"OK\");\n}\n",
+    );
+    let with = |extra: &[&str]| {
+        let mut args = vec!["-c", "-f", modparam.path(), "--loadmodule=sl"];
+        args.extend_from_slice(extra);
+        run_siprouter(&args)
+    };
+    let out = with(&["--modparam=sl:bind_tm:i:0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("<--modparam>:1:1: warning: modparam `sl.bind_tm`"));
+    let out = with(&["--modparam=sl:nope:i:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("<--modparam>:1:16: error: module `sl` has no parameter `nope`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = with(&["--modparam=sl:bind_tm:x:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad --modparam value 'sl:bind_tm:x:1'"));
+
     let internals = run_siprouter(&["-I"]);
     assert!(internals.status.success());
     let text = stdout(&internals);

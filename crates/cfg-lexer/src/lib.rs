@@ -128,6 +128,9 @@ pub struct LexOptions {
     /// `--substdefs`): they come before the config's `#!subst` rules. A bad one is an error
     /// placed in a source of its own, named after the option.
     pub substs: Vec<(SubstKind, String)>,
+    /// Config text read before the main file's first line, each piece in a source of its own
+    /// named by its label (Kamailio's `--modparam`, given as `modparam(...)` lines).
+    pub prelude: Vec<(String, String)>,
 }
 
 impl Default for LexOptions {
@@ -142,6 +145,7 @@ impl Default for LexOptions {
             env: None,
             modules: Vec::new(),
             substs: Vec::new(),
+            prelude: Vec::new(),
         }
     }
 }
@@ -267,7 +271,27 @@ pub fn lex_str_with(name: &str, text: &str, opts: &LexOptions, loader: &dyn Sour
 
 fn push_main(lx: &mut Lexer<'_>, id: FileId, len: usize, identity: std::path::PathBuf) {
     push_main_range(lx, id, 0..len, identity);
+    push_prelude(lx);
     lx.run();
+}
+
+/// Pushes the caller's [`LexOptions::prelude`] above the main file's frame, so that it is
+/// read first, in order.
+pub(crate) fn push_prelude(lx: &mut Lexer<'_>) {
+    let opts = lx.opts;
+    for (label, text) in opts.prelude.iter().rev() {
+        let span = lx.virtual_value(label.clone(), text.clone());
+        let text = lx.sources.file(span.file).shared_text();
+        lx.frames.push(lexer::Frame {
+            file: span.file,
+            end: text.len(),
+            text,
+            pos: 0,
+            kind: FrameKind::File {
+                identity: std::path::PathBuf::from(format!("<{label}>")),
+            },
+        });
+    }
 }
 
 /// Pushes the bytes `range` of the main file as the frame to lex (a split file lexes its

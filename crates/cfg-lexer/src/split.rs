@@ -115,6 +115,7 @@ pub fn lex_file_in_two<R: Send>(
     lx.reserve_tokens_for(len);
     // The header, with every directive in it.
     push_main_range(&mut lx, id, 0..header_end, identity.clone());
+    crate::push_prelude(&mut lx);
     lx.run_frames();
     if !lx.diags.is_empty() || !lx.conds.is_empty() || lx.pending_subst.is_some() {
         return one();

@@ -283,3 +283,36 @@ fn substitution_rules_from_the_caller() {
         "{rendered:#?}"
     );
 }
+
+/// `LexOptions::prelude` (Kamailio's `--modparam`): read before the main file's first line,
+/// in order, each piece in a source named by its label.
+#[test]
+fn prelude_is_read_before_the_main_file() {
+    let opts = LexOptions {
+        prelude: vec![
+            ("--modparam".into(), "first\n".into()),
+            ("--modparam".into(), "second\n".into()),
+        ],
+        ..LexOptions::default()
+    };
+    let lexed = cfg_lexer::lex_str("main.cfg", "third\n", &opts);
+    assert!(!lexed.has_errors(), "{:?}", lexed.diagnostics);
+    let words: Vec<(String, String)> = lexed
+        .tokens
+        .iter()
+        .filter_map(|t| match &t.kind {
+            cfg_lexer::TokenKind::Ident(w) => {
+                Some((w.to_string(), lexed.sources.location(t.span).to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        words,
+        [
+            ("first".to_string(), "<--modparam>:1:1".to_string()),
+            ("second".to_string(), "<--modparam>:1:1".to_string()),
+            ("third".to_string(), "main.cfg:1:1".to_string()),
+        ]
+    );
+}

@@ -78,6 +78,11 @@ pub(crate) struct Compat {
     /// functions and `modparam`s work without a `loadmodule` line.
     #[arg(long = "loadmodule", value_name = "NAME")]
     loadmodules: Vec<String>,
+    /// Set a module parameter before the config, `MOD:PARAM:TYPE:VALUE` (TYPE `s` for a
+    /// string, `i` for an integer; MOD a regular expression, as in `modparam`): read as a
+    /// `modparam(...)` line before the config's first, for modules given with `--loadmodule`.
+    #[arg(long = "modparam", value_name = "MOD:PARAM:TYPE:VALUE")]
+    modparams: Vec<String>,
     /// Kamailio's server id: checked, then ignored (no siprouter module uses it).
     #[arg(long = "server-id", value_name = "N", allow_negative_numbers = true)]
     server_id: Option<String>,
@@ -131,6 +136,8 @@ pub(crate) struct Effects {
     pub(crate) aliases: Vec<ListenArg>,
     /// `--loadmodule` names (`sl` for `sl.so` or a path to it), each available.
     pub(crate) modules: Vec<String>,
+    /// `--modparam` values as config lines, with the option as their source's name.
+    pub(crate) prelude: Vec<(String, String)>,
     /// `-N` as given: checked by [`tcp_children`] once the config is read.
     pub(crate) tcp_children: Option<String>,
     /// Notes for stderr: options accepted that change nothing here, and why.
@@ -219,6 +226,10 @@ impl Compat {
         for a in &self.aliases {
             fx.aliases.push(alias(a)?);
         }
+        for p in &self.modparams {
+            fx.prelude
+                .push(("--modparam".to_string(), modparam_line(p)?));
+        }
         for m in &self.loadmodules {
             let base = m.rsplit('/').next().unwrap_or(m);
             let name = base.strip_suffix(".so").unwrap_or(base);
@@ -303,6 +314,56 @@ impl Compat {
         rules.sort_by_key(|(at, ..)| *at);
         rules.into_iter().map(|(_, k, r)| (k, r)).collect()
     }
+}
+
+/// A `--modparam` value as the `modparam(...)` line it stands for. Kamailio allows 255
+/// characters; the value keeps its `:`s.
+fn modparam_line(arg: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("bad --modparam value '{arg}': {why}");
+    if arg.len() > 255 {
+        return Err(bad("longer than 255 characters"));
+    }
+    let mut parts = arg.splitn(4, ':');
+    let (Some(module), Some(param), Some(kind), Some(value)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("expected MOD:PARAM:TYPE:VALUE"));
+    };
+    if module.is_empty() || param.is_empty() {
+        return Err(bad("empty module or parameter name"));
+    }
+    let value = match kind {
+        "i" | "I" => value
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| bad("TYPE i needs an integer"))?
+            .to_string(),
+        "s" | "S" => quoted(value),
+        _ => return Err(bad("TYPE is s (string) or i (integer)")),
+    };
+    Ok(format!(
+        "modparam({}, {}, {value})\n",
+        quoted(module),
+        quoted(param)
+    ))
+}
+
+/// `text` as a double-quoted config string.
+fn quoted(text: &str) -> String {
+    let mut q = String::with_capacity(text.len() + 2);
+    q.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            '\r' => q.push_str("\\r"),
+            '\t' => q.push_str("\\t"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
 }
 
 /// `-N`, checked once the config is read (as Kamailio does it, after the config): refused
@@ -465,5 +526,31 @@ mod tests {
                 (SubstKind::Subst, "/y/z/".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn modparam_values_become_modparam_lines() {
+        assert_eq!(
+            modparam_line("sl:bind_tm:i: 0"),
+            Ok("modparam(\"sl\", \"bind_tm\", 0)\n".into())
+        );
+        assert_eq!(
+            modparam_line("tls:config:s:/etc/a \"b\"\\c:d"),
+            Ok("modparam(\"tls\", \"config\", \"/etc/a \\\"b\\\"\\\\c:d\")\n".into())
+        );
+        for (arg, why) in [
+            ("sl:bind_tm", "expected MOD:PARAM:TYPE:VALUE"),
+            ("sl:bind_tm:x:1", "TYPE is s (string) or i (integer)"),
+            ("sl:bind_tm:i:one", "TYPE i needs an integer"),
+            (":bind_tm:i:1", "empty module or parameter name"),
+        ] {
+            let e = modparam_line(arg).expect_err(arg);
+            assert!(
+                e.starts_with(&format!("bad --modparam value '{arg}'")) && e.ends_with(why),
+                "{e}"
+            );
+        }
+        let long = format!("sl:p:s:{}", "x".repeat(250));
+        assert!(modparam_line(&long).is_err());
     }
 }

@@ -131,6 +131,7 @@ fn main() -> ExitCode {
     let mut opts = LexOptions {
         modules: effects.modules.clone(),
         substs: cli.compat.substs(&matches),
+        prelude: effects.prelude.clone(),
         ..LexOptions::default()
     };
     for d in &cli.defines {
