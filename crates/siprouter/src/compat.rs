@@ -121,6 +121,10 @@ pub(crate) struct Compat {
     /// Kamailio's runtime directory: accepted and ignored.
     #[arg(short = 'Y', value_name = "DIR")]
     run_dir: Option<String>,
+    /// Words that are no option: ignored with a note, as Kamailio ignores them, except a
+    /// first `start`, `stop` or `restart`, which Kamailio refuses.
+    #[arg(hide = true, value_name = "WORD")]
+    words: Vec<String>,
 }
 
 /// What the checked options change.
@@ -155,6 +159,18 @@ impl Compat {
             tcp_children: self.tcp_children.clone(),
             ..Effects::default()
         };
+        if let Some(first) = self.words.first() {
+            if ["start", "stop", "restart"]
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(first))
+            {
+                return Err(format!("'{first}' is not a supported argument"));
+            }
+            fx.notes.push(format!(
+                "ignoring arguments that are no option: {}",
+                self.words.join(" ")
+            ));
+        }
         if let Some(d) = &self.debug_level {
             fx.debug_level = Some(
                 d.trim_start()
@@ -552,5 +568,17 @@ mod tests {
         }
         let long = format!("sl:p:s:{}", "x".repeat(250));
         assert!(modparam_line(&long).is_err());
+    }
+
+    #[test]
+    fn words_that_are_no_option() {
+        let e = check(&["Restart", "-a", "on"]).expect_err("refused");
+        assert_eq!(e, "'Restart' is not a supported argument");
+        let fx = check(&["now", "-a", "no", "later"]).expect("ignored");
+        assert_eq!(fx.auto_aliases, Some(false));
+        assert_eq!(
+            fx.notes,
+            ["ignoring arguments that are no option: now later"]
+        );
     }
 }
