@@ -427,13 +427,48 @@ fn kamailio_options_act_or_say_why_not() {
         "--loadmodule=/usr/lib/kamailio/modules/sl.so",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = run_siprouter(&["-c", "-f", preload.path(), "--loadmodule", "sl"]);
+    let out = run_siprouter(&["--dump-ast", "-f", preload.path(), "--loadmodule", "sl"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("sl_send_reply"), "MOD_sl is defined");
     let out = run_siprouter(&["--dump-ast", "-f", preload.path()]);
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         !stdout(&out).contains("sl_send_reply"),
         "without --loadmodule, MOD_sl is not defined"
     );
+    // Loaded once, as Kamailio does: not twice on the command line, nor again by the config.
+    let out = run_siprouter(&[
+        "-c",
+        "-f",
+        preload.path(),
+        "--loadmodule=sl",
+        "--loadmodule=sl.so",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("module `sl` is loaded already"),
+        "{}",
+        stderr(&out)
+    );
+    let twice = TempCfg::new(
+        "twice.cfg",
+        "listen=udp:127.0.0.1:5060\nloadmodule \"sl.so\"\nrequest_route {\n  exit;\n}\n",
+    );
+    let out = run_siprouter(&["-c", "-f", twice.path(), "--loadmodule=sl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("twice.cfg:2:12: error: module `sl` is loaded already (with --loadmodule)"),
+        "{}",
+        stderr(&out)
+    );
+    // A first word `start` is refused before anything else; elsewhere it is ignored.
+    let out = run_siprouter(&["start", "-V"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("'start' is not a supported argument"));
+    let out = run_siprouter(&["-c", "-f", preload.path(), "--loadmodule=sl", "start"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("note: ignoring arguments that are no option: start"));
     let out = run_siprouter(&["-c", "-f", preload.path(), "--loadmodule=tm.so"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -456,7 +491,7 @@ fn kamailio_options_act_or_say_why_not() {
     );
     let out = run_siprouter(&["-c", "-f", subst.path(), "--subst=/(/x/"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("<--subst>"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("<--subst=/(/x/>"), "{}", stderr(&out));
 
     // `--modparam`: a `modparam` line before the config's first, for `--loadmodule` modules;
     // its mistakes are shown in a source named after the option.
@@ -471,11 +506,16 @@ fn kamailio_options_act_or_say_why_not() {
     };
     let out = with(&["--modparam=sl:bind_tm:i:0"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("<--modparam>:1:1: warning: modparam `sl.bind_tm`"));
+    assert!(
+        stderr(&out).contains("<--modparam=sl:bind_tm:i:0>:1:1: warning: modparam `sl.bind_tm`"),
+        "{}",
+        stderr(&out)
+    );
     let out = with(&["--modparam=sl:nope:i:1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("<--modparam>:1:16: error: module `sl` has no parameter `nope`"),
+        stderr(&out)
+            .contains("<--modparam=sl:nope:i:1>:1:16: error: module `sl` has no parameter `nope`"),
         "{}",
         stderr(&out)
     );

@@ -102,6 +102,9 @@ pub(crate) struct Lexer<'a> {
     /// 0: nothing; 1: after `event_route`; 2: after `event_route [`; 3: after the name.
     event_route_state: u8,
     pub(crate) included_files: Vec<FileId>,
+    /// The sources of [`crate::LexOptions::prelude`]: their strings are taken as given, no
+    /// substitution rule applies to them (as Kamailio sets `--modparam` values verbatim).
+    pub(crate) prelude_files: Vec<FileId>,
 }
 
 pub(crate) fn is_blank(b: u8) -> bool {
@@ -145,6 +148,7 @@ impl<'a> Lexer<'a> {
             loadmodule_state: 0,
             event_route_state: 0,
             included_files: Vec::new(),
+            prelude_files: Vec::new(),
         }
     }
 
@@ -306,7 +310,11 @@ impl<'a> Lexer<'a> {
         let Some(p) = self.pending_string.take() else {
             return;
         };
-        let value = self.run_substs(p.value);
+        let value = if self.prelude_files.contains(&p.span.file) {
+            p.value
+        } else {
+            self.run_substs(p.value)
+        };
         if let Some((kind, sspan)) = self.pending_subst.take() {
             self.add_subst_rule(kind, &value, sspan.to(p.span));
         }

@@ -125,8 +125,9 @@ pub struct LexOptions {
     /// `MOD_<name>` before the first line, as a `loadmodule` line would.
     pub modules: Vec<String>,
     /// Substitution rules given by the caller, in order (Kamailio's `--subst`, `--substdef`,
-    /// `--substdefs`): they come before the config's `#!subst` rules. A bad one is an error
-    /// placed in a source of its own, named after the option.
+    /// `--substdefs`): they come before the config's `#!subst` rules and do not apply to the
+    /// [`LexOptions::prelude`]. A bad one is an error placed in a source of its own, named
+    /// after the option and the rule.
     pub substs: Vec<(SubstKind, String)>,
     /// Config text read before the main file's first line, each piece in a source of its own
     /// named by its label (Kamailio's `--modparam`, given as `modparam(...)` lines).
@@ -281,6 +282,7 @@ pub(crate) fn push_prelude(lx: &mut Lexer<'_>) {
     let opts = lx.opts;
     for (label, text) in opts.prelude.iter().rev() {
         let span = lx.virtual_value(label.clone(), text.clone());
+        lx.prelude_files.push(span.file);
         let text = lx.sources.file(span.file).shared_text();
         lx.frames.push(lexer::Frame {
             file: span.file,
@@ -365,7 +367,7 @@ fn predefine(lx: &mut Lexer<'_>) {
     }
     let opts = lx.opts;
     for (kind, rule) in &opts.substs {
-        let span = lx.virtual_value(format!("--{}", kind.directive()), rule.clone());
+        let span = lx.virtual_value(format!("--{}={rule}", kind.directive()), rule.clone());
         lx.add_subst_rule(*kind, rule, span);
     }
     // `--loadmodule` modules, as their `loadmodule` lines define them (no error when the

@@ -211,7 +211,8 @@ fn defines_from_options_and_environment() {
 }
 
 /// `LexOptions::modules` (Kamailio's `--loadmodule`) defines `MOD_<name>` before the first
-/// line; a `loadmodule` of the same module in the config is no conflict.
+/// line; a `loadmodule` of the same module in the config is no conflict for the
+/// preprocessor (the router refuses it, as Kamailio does).
 #[test]
 fn modules_loaded_before_the_config_define_mod() {
     let opts = LexOptions {
@@ -279,7 +280,7 @@ fn substitution_rules_from_the_caller() {
         .map(|d| d.render(&lexed.sources))
         .collect();
     assert!(
-        rendered.iter().any(|r| r.contains("<--subst>")),
+        rendered.iter().any(|r| r.contains("<--subst=/(/x/>")),
         "{rendered:#?}"
     );
 }
@@ -315,4 +316,26 @@ fn prelude_is_read_before_the_main_file() {
             ("third".to_string(), "main.cfg:1:1".to_string()),
         ]
     );
+}
+
+/// The caller's substitution rules leave the prelude's strings as given (Kamailio sets
+/// `--modparam` values verbatim) and apply to the config's.
+#[test]
+fn substitution_rules_skip_the_prelude() {
+    let opts = LexOptions {
+        substs: vec![(cfg_lexer::SubstKind::Subst, "/OLD/new/".into())],
+        prelude: vec![("--modparam".into(), "a = \"OLD\"\n".into())],
+        ..LexOptions::default()
+    };
+    let lexed = cfg_lexer::lex_str("main.cfg", "b = \"OLD\"\n", &opts);
+    assert!(!lexed.has_errors(), "{:?}", lexed.diagnostics);
+    let strings: Vec<String> = lexed
+        .tokens
+        .iter()
+        .filter_map(|t| match &t.kind {
+            cfg_lexer::TokenKind::Str(s) => Some(s.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(strings, ["OLD", "new"]);
 }

@@ -502,6 +502,26 @@ fn compile_in_parts(
                         format!("module `{name}` is not available in siprouter"),
                     );
                 }
+                if loaded.contains(&name) {
+                    // As Kamailio: a module is loaded once; the `o` option makes a second
+                    // `loadmodule` of it a no-op instead of an error.
+                    let optional = m
+                        .options
+                        .as_ref()
+                        .is_some_and(|o| o.value.contains(['o', 'O']));
+                    if optional {
+                        continue;
+                    }
+                    let before = if script.preloaded.contains(&name) {
+                        "with --loadmodule"
+                    } else {
+                        "above"
+                    };
+                    return err(
+                        m.path.span,
+                        format!("module `{name}` is loaded already ({before}); Kamailio refuses to load a module twice"),
+                    );
+                }
                 loaded.push(name.clone());
                 c.modules.insert(name);
             }

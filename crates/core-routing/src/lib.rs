@@ -153,8 +153,9 @@ pub struct RouterConfig {
     /// Names that count as "myself" (`alias=`), with an optional port.
     pub aliases: Vec<(String, Option<u16>)>,
     /// Modules loaded before the config, as Kamailio's `--loadmodule` loads them: by name
-    /// (`sl`), each one [`module_available`]. Their functions and `modparam`s work as if the
-    /// config loaded them first.
+    /// (`sl`), once each. Their functions and `modparam`s work as if the config loaded them
+    /// first; a `loadmodule` of one of them in the config is an error, as in Kamailio. The
+    /// caller checks each with [`module_available`] (an unknown name only lacks functions).
     pub modules: Vec<String>,
 }
 
@@ -162,6 +163,12 @@ pub struct RouterConfig {
 /// functions, the TLS transport, or a management module accepted with a warning.
 pub fn module_available(name: &str) -> bool {
     compile::module_available(name)
+}
+
+/// Whether `name` is a management module (RPC, MI): accepted, but what it offers siprouter
+/// does not have (`kex`'s script functions excepted).
+pub fn management_module(name: &str) -> bool {
+    compile::MANAGEMENT_MODULES.contains(&name)
 }
 
 /// Checks the route script as [`Router::with_sources`] compiles it, with the same errors

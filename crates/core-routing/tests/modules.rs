@@ -783,3 +783,30 @@ fn modules_loaded_before_the_config() {
     assert!(core_routing::module_available("sl"));
     assert!(!core_routing::module_available("tm"));
 }
+
+/// A module is loaded once, as in Kamailio: a second `loadmodule` of it is an error at its
+/// place (also after `--loadmodule`), unless it has the `o` (optional) option.
+#[test]
+fn a_module_is_loaded_once() {
+    let e = compile_error(
+        "loadmodule \"sl.so\"\nloadmodule \"sl\"\nrequest_route {\n  sl_send_reply(\"200\", \"OK\");\n}\n",
+    );
+    assert!(
+        e.starts_with("test.cfg:2:12: module `sl` is loaded already (above)"),
+        "{e}"
+    );
+    let ok = "loadmodule \"sl.so\"\nloadmodule(\"sl.so\", \"o\")\nrequest_route {\n  sl_send_reply(\"200\", \"OK\");\n}\n";
+    let parsed = cfg_parser::parse_str("test.cfg", ok, &Default::default());
+    assert!(Router::new(&parsed.config, RouterConfig::default()).is_ok());
+
+    let parsed = cfg_parser::parse_str("test.cfg", "loadmodule \"sl.so\"\n", &Default::default());
+    let rc = RouterConfig {
+        modules: vec!["sl".into()],
+        ..RouterConfig::default()
+    };
+    let e = match Router::new(&parsed.config, rc) {
+        Ok(_) => panic!("sl loaded twice"),
+        Err(e) => e.message,
+    };
+    assert!(e.contains("loaded already (with --loadmodule)"), "{e}");
+}

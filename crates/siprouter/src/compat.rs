@@ -121,8 +121,8 @@ pub(crate) struct Compat {
     /// Kamailio's runtime directory: accepted and ignored.
     #[arg(short = 'Y', value_name = "DIR")]
     run_dir: Option<String>,
-    /// Words that are no option: ignored with a note, as Kamailio ignores them, except a
-    /// first `start`, `stop` or `restart`, which Kamailio refuses.
+    /// Words that are no option: ignored with a note, as Kamailio ignores them (a first
+    /// argument `start`, `stop` or `restart` is refused before, see [`refused_first`]).
     #[arg(hide = true, value_name = "WORD")]
     words: Vec<String>,
 }
@@ -140,7 +140,7 @@ pub(crate) struct Effects {
     pub(crate) aliases: Vec<ListenArg>,
     /// `--loadmodule` names (`sl` for `sl.so` or a path to it), each available.
     pub(crate) modules: Vec<String>,
-    /// `--modparam` values as config lines, with the option as their source's name.
+    /// `--modparam` values as config lines, each with its option as its source's name.
     pub(crate) prelude: Vec<(String, String)>,
     /// `-N` as given: checked by [`tcp_children`] once the config is read.
     pub(crate) tcp_children: Option<String>,
@@ -159,13 +159,7 @@ impl Compat {
             tcp_children: self.tcp_children.clone(),
             ..Effects::default()
         };
-        if let Some(first) = self.words.first() {
-            if ["start", "stop", "restart"]
-                .iter()
-                .any(|w| w.eq_ignore_ascii_case(first))
-            {
-                return Err(format!("'{first}' is not a supported argument"));
-            }
+        if !self.words.is_empty() {
             fx.notes.push(format!(
                 "ignoring arguments that are no option: {}",
                 self.words.join(" ")
@@ -244,7 +238,7 @@ impl Compat {
         }
         for p in &self.modparams {
             fx.prelude
-                .push(("--modparam".to_string(), modparam_line(p)?));
+                .push((format!("--modparam={p}"), modparam_line(p)?));
         }
         for m in &self.loadmodules {
             let base = m.rsplit('/').next().unwrap_or(m);
@@ -254,9 +248,17 @@ impl Compat {
                     "--loadmodule={m}: module `{name}` is not available in siprouter"
                 ));
             }
-            if !fx.modules.iter().any(|n| n == name) {
-                fx.modules.push(name.to_string());
+            if fx.modules.iter().any(|n| n == name) {
+                return Err(format!(
+                    "--loadmodule={m}: module `{name}` is loaded already; Kamailio refuses to load a module twice"
+                ));
             }
+            if core_routing::management_module(name) {
+                fx.notes.push(format!(
+                    "--loadmodule={m}: module `{name}` provides management interfaces (RPC, MI) that siprouter does not offer"
+                ));
+            }
+            fx.modules.push(name.to_string());
         }
         let ignored = [
             (
@@ -333,11 +335,12 @@ impl Compat {
 }
 
 /// A `--modparam` value as the `modparam(...)` line it stands for. Kamailio allows 255
-/// characters; the value keeps its `:`s.
+/// bytes; the value keeps its `:`s. An `i` value must be a whole integer (Kamailio takes
+/// the leading digits of `12x` and 0 for ` 5`).
 fn modparam_line(arg: &str) -> Result<String, String> {
     let bad = |why: &str| format!("bad --modparam value '{arg}': {why}");
     if arg.len() > 255 {
-        return Err(bad("longer than 255 characters"));
+        return Err(bad("longer than 255 bytes"));
     }
     let mut parts = arg.splitn(4, ':');
     let (Some(module), Some(param), Some(kind), Some(value)) =
@@ -380,6 +383,16 @@ fn quoted(text: &str) -> String {
     }
     q.push('"');
     q
+}
+
+/// Kamailio's first check of all: a first argument `start`, `stop` or `restart` (any case)
+/// is refused, before any option is read. The message, when refused.
+pub(crate) fn refused_first(first: Option<&str>) -> Option<String> {
+    let first = first?;
+    ["start", "stop", "restart"]
+        .iter()
+        .any(|w| w.eq_ignore_ascii_case(first))
+        .then(|| format!("'{first}' is not a supported argument"))
 }
 
 /// `-N`, checked once the config is read (as Kamailio does it, after the config): refused
@@ -572,13 +585,17 @@ mod tests {
 
     #[test]
     fn words_that_are_no_option() {
-        let e = check(&["Restart", "-a", "on"]).expect_err("refused");
-        assert_eq!(e, "'Restart' is not a supported argument");
-        let fx = check(&["now", "-a", "no", "later"]).expect("ignored");
+        assert_eq!(
+            refused_first(Some("Restart")),
+            Some("'Restart' is not a supported argument".into())
+        );
+        assert_eq!(refused_first(Some("-c")), None);
+        assert_eq!(refused_first(None), None);
+        let fx = check(&["now", "-a", "no", "start"]).expect("ignored");
         assert_eq!(fx.auto_aliases, Some(false));
         assert_eq!(
             fx.notes,
-            ["ignoring arguments that are no option: now later"]
+            ["ignoring arguments that are no option: now start"]
         );
     }
 }

@@ -108,6 +108,11 @@ modules: sl maxfwd sanity rr siputils textops xlog pv (ctl jsonrpcs kex corex cf
 tls: rustls (ring)";
 
 fn main() -> ExitCode {
+    let first = std::env::args_os().nth(1);
+    if let Some(refusal) = compat::refused_first(first.as_ref().and_then(|a| a.to_str())) {
+        eprintln!("siprouter: {refusal}");
+        return ExitCode::FAILURE;
+    }
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if cli.version {

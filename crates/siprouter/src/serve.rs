@@ -19,7 +19,8 @@ use transport::{
 pub(crate) struct Reload {
     /// The config file (`None`: the default path or the bundled config, as at start-up).
     pub(crate) path: Option<std::path::PathBuf>,
-    /// The caller's defines (`-A`).
+    /// The caller's defines (`-A`), modules (`--loadmodule`), substitution rules
+    /// (`--subst`…) and prelude (`--modparam`).
     pub(crate) opts: cfg_lexer::LexOptions,
     /// The level `-d`/`--debug` set: it wins over the config's `debug=`, on reload too.
     pub(crate) debug_override: Option<i64>,
