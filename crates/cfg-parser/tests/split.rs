@@ -110,7 +110,7 @@ fn checks_walked_in_parts_keep_declaration_order() {
 /// `#!substdef` rule rewrites.
 fn header_and_routes(routes: usize, broken_at: Option<usize>) -> String {
     let mut text = String::from(
-        "#!define FLAG_A 3\n#!define LOCAL \"127.0.0.1\"\n#!define PAIR 1, 2\n\
+        "#!define FLAG_A 3\n#!define LOCAL \"127.0.0.1\"\n#!define PAIR 1 + 2\n\
          #!substdef \"/DOMAIN/example.org/\"\n#!ifdef NOPE\n#!define FLAG_A 4\n#!endif\n\
          loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nflags FL;\n\
          request_route {\n  route(R0);\n}\n",
@@ -148,10 +148,14 @@ fn write_temp(name: &str, text: &str) -> std::path::PathBuf {
 /// Returns whether the parts freed their tokens (the file was parsed in two parts without
 /// error).
 fn assert_same_split(path: &std::path::Path) -> bool {
-    let opts = LexOptions::default();
-    let one = cfg_parser::parse_lexed(lex_file(path, &opts, &FsLoader));
+    assert_same_split_with(path, &LexOptions::default())
+}
+
+/// [`assert_same_split`] with the caller's options.
+fn assert_same_split_with(path: &std::path::Path, opts: &LexOptions) -> bool {
+    let one = cfg_parser::parse_lexed(lex_file(path, opts, &FsLoader));
     let two =
-        cfg_parser::parse_file_splitting_from(path, &opts, &FsLoader, 0, AfterPart::KeepTokens);
+        cfg_parser::parse_file_splitting_from(path, opts, &FsLoader, 0, AfterPart::KeepTokens);
     let name = path.display();
     assert_eq!(one.config, two.config, "{name}: AST");
     assert_eq!(one.diagnostics, two.diagnostics, "{name}: diagnostics");
@@ -168,7 +172,7 @@ fn assert_same_split(path: &std::path::Path) -> bool {
     // With each part's tokens freed once parsed (or, on an error, the file lexed again):
     // the same AST and diagnostics; the tokens are all gone or all there.
     let bare =
-        cfg_parser::parse_file_splitting_from(path, &opts, &FsLoader, 0, AfterPart::FreeTokens);
+        cfg_parser::parse_file_splitting_from(path, opts, &FsLoader, 0, AfterPart::FreeTokens);
     assert_eq!(one.config, bare.config, "{name}: AST without tokens");
     assert_eq!(
         one.diagnostics, bare.diagnostics,
@@ -183,13 +187,49 @@ fn assert_same_split(path: &std::path::Path) -> bool {
         "{name}: expansions"
     );
     // The public entry point keeps none in any case.
-    let checked = cfg_parser::parse_file_without_tokens(path, &opts, &FsLoader);
+    let checked = cfg_parser::parse_file_without_tokens(path, opts, &FsLoader);
     assert_eq!(
         one.config, checked.config,
         "{name}: AST of parse_file_without_tokens"
     );
     assert!(checked.lexed.tokens.is_empty(), "{name}: tokens kept");
     bare.lexed.tokens.is_empty() && !one.lexed.tokens.is_empty()
+}
+
+/// The caller's modules, substitution rules and prelude (Kamailio's `--loadmodule`,
+/// `--subst`, `--modparam`) give in two parts what they give in one.
+#[test]
+fn caller_options_are_the_same_in_two_parts() {
+    let opts = LexOptions {
+        modules: vec!["textops".into()],
+        substs: vec![(cfg_lexer::SubstKind::Subst, "/b1/c1/g".into())],
+        prelude: vec![(
+            "--modparam=pv:varset:s:x".into(),
+            "modparam(\"pv\", \"varset\", \"x=s:b1\")\n".into(),
+        )],
+        ..LexOptions::default()
+    };
+    let text = format!(
+        "#!ifdef MOD_textops\nlog_name = \"textops_loaded\"\n#!endif\n{}",
+        header_and_routes(300, None)
+    );
+    let path = write_temp("split-opts.cfg", &text);
+    let split = cfg_lexer::lex_file_in_two(&path, &opts, &FsLoader, 0, |p| {
+        (p.tokens.len(), AfterPart::KeepTokens)
+    });
+    assert!(
+        matches!(split, cfg_lexer::Split::Two { .. }),
+        "the file was not split"
+    );
+    assert!(assert_same_split_with(&path, &opts));
+    let parsed = cfg_parser::parse_file(&path, &opts, &FsLoader);
+    let json = serde_json::to_string(&parsed.config).expect("json");
+    assert!(json.contains("textops_loaded"), "MOD_textops defined");
+    assert!(
+        json.contains("x=s:b1") && json.contains("ac10") && !json.contains("ab10"),
+        "the rule rewrites the config's strings, not the prelude's"
+    );
+    let _ = std::fs::remove_file(path);
 }
 
 #[test]
@@ -223,7 +263,10 @@ fn a_file_lexed_and_parsed_in_two_parts_is_the_same() {
         cfg_lexer::Split::Two { lexed, .. } => assert_eq!(lexed.tokens.len(), head_tokens),
         cfg_lexer::Split::One(_) => panic!("the file was not split"),
     }
-    assert_same_split(&path);
+    assert!(
+        assert_same_split(&path),
+        "a clean file is parsed in two parts, not again in one piece"
+    );
     let parsed = cfg_parser::parse_file(&path, &LexOptions::default(), &FsLoader);
     let count = |what: &str| {
         parsed
