@@ -210,6 +210,32 @@ fn defines_from_options_and_environment() {
     );
 }
 
+/// The identifiers of `text` lexed with `opts` (which must lex cleanly).
+fn idents(text: &str, opts: &LexOptions) -> Vec<String> {
+    words_of(text, opts, |k| match k {
+        cfg_lexer::TokenKind::Ident(w) => Some(w.to_string()),
+        _ => None,
+    })
+}
+
+/// The string literals of `text` lexed with `opts` (which must lex cleanly).
+fn string_literals(text: &str, opts: &LexOptions) -> Vec<String> {
+    words_of(text, opts, |k| match k {
+        cfg_lexer::TokenKind::Str(s) => Some(s.to_string()),
+        _ => None,
+    })
+}
+
+fn words_of(
+    text: &str,
+    opts: &LexOptions,
+    pick: impl Fn(&cfg_lexer::TokenKind) -> Option<String>,
+) -> Vec<String> {
+    let lexed = cfg_lexer::lex_str("main.cfg", text, opts);
+    assert!(!lexed.has_errors(), "{:?}", lexed.diagnostics);
+    lexed.tokens.iter().filter_map(|t| pick(&t.kind)).collect()
+}
+
 /// `LexOptions::modules` (Kamailio's `--loadmodule`) defines `MOD_<name>` before the first
 /// line; a `loadmodule` of the same module in the config is no conflict for the
 /// preprocessor (the router refuses it, as Kamailio does).
@@ -220,22 +246,8 @@ fn modules_loaded_before_the_config_define_mod() {
         ..LexOptions::default()
     };
     let src = "#!ifdef MOD_sl\nsl_loaded\n#!endif\n#!ifdef MOD_tm\ntm_loaded\n#!endif\nloadmodule \"sl.so\"\n";
-    let lexed = cfg_lexer::lex_str("main.cfg", src, &opts);
-    assert!(!lexed.has_errors(), "{:?}", lexed.diagnostics);
-    let words: Vec<String> = lexed
-        .tokens
-        .iter()
-        .filter_map(|t| match &t.kind {
-            cfg_lexer::TokenKind::Ident(w) => Some(w.to_string()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(words, ["sl_loaded"]);
-    let without = cfg_lexer::lex_str("main.cfg", src, &LexOptions::default());
-    assert!(!without
-        .tokens
-        .iter()
-        .any(|t| matches!(&t.kind, cfg_lexer::TokenKind::Ident(w) if &**w == "sl_loaded")));
+    assert_eq!(idents(src, &opts), ["sl_loaded"]);
+    assert!(idents(src, &LexOptions::default()).is_empty());
 }
 
 /// `LexOptions::substs` (Kamailio's `--subst`, `--substdef`, `--substdefs`): applied before
@@ -251,15 +263,7 @@ fn substitution_rules_from_the_caller() {
     };
     let src = "#!subst \"/new/newer/\"\nx = \"OLD and OLD\"\nlisten = udp:MY_IP:5060\n";
     let lexed = cfg_lexer::lex_str("main.cfg", src, &opts);
-    assert!(!lexed.has_errors(), "{:?}", lexed.diagnostics);
-    let strings: Vec<String> = lexed
-        .tokens
-        .iter()
-        .filter_map(|t| match &t.kind {
-            cfg_lexer::TokenKind::Str(s) => Some(s.to_string()),
-            _ => None,
-        })
-        .collect();
+    let strings = string_literals(src, &opts);
     // The command line's rule runs first, then the config's on its result (the first
     // string is the config rule's own text).
     assert_eq!(strings, ["/new/newer/", "newer and new"]);
@@ -327,15 +331,5 @@ fn substitution_rules_skip_the_prelude() {
         prelude: vec![("--modparam".into(), "a = \"OLD\"\n".into())],
         ..LexOptions::default()
     };
-    let lexed = cfg_lexer::lex_str("main.cfg", "b = \"OLD\"\n", &opts);
-    assert!(!lexed.has_errors(), "{:?}", lexed.diagnostics);
-    let strings: Vec<String> = lexed
-        .tokens
-        .iter()
-        .filter_map(|t| match &t.kind {
-            cfg_lexer::TokenKind::Str(s) => Some(s.to_string()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(strings, ["OLD", "new"]);
+    assert_eq!(string_literals("b = \"OLD\"\n", &opts), ["OLD", "new"]);
 }
