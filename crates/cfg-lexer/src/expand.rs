@@ -105,7 +105,9 @@ impl Lexed {
 }
 
 /// A double-quoted string that lexes back to `value`.
-fn quote(out: &mut String, value: &str) {
+/// Appends `value` as a double-quoted string that lexes back to `value`: `"` and `\` and the
+/// control characters escaped.
+pub(crate) fn quote(out: &mut String, value: &str) {
     out.push('"');
     for c in value.chars() {
         match c {

@@ -252,6 +252,14 @@ fn lex_loaded(
     finish(lx)
 }
 
+/// `value` as a double-quoted config string that this lexer reads back as `value` (for
+/// callers that write config text, such as a `modparam` line built from the command line).
+pub fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    expand::quote(&mut out, value);
+    out
+}
+
 /// Lexes config text that is not in a file (`name` is shown in messages). Includes are read
 /// from the file system relative to the working directory.
 pub fn lex_str(name: &str, text: &str, opts: &LexOptions) -> Lexed {

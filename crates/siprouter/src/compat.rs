@@ -357,32 +357,14 @@ fn modparam_line(arg: &str) -> Result<String, String> {
             .parse::<i64>()
             .map_err(|_| bad("TYPE i needs an integer"))?
             .to_string(),
-        "s" | "S" => quoted(value),
+        "s" | "S" => cfg_lexer::quoted(value),
         _ => return Err(bad("TYPE is s (string) or i (integer)")),
     };
     Ok(format!(
         "modparam({}, {}, {value})\n",
-        quoted(module),
-        quoted(param)
+        cfg_lexer::quoted(module),
+        cfg_lexer::quoted(param)
     ))
-}
-
-/// `text` as a double-quoted config string.
-fn quoted(text: &str) -> String {
-    let mut q = String::with_capacity(text.len() + 2);
-    q.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => q.push_str("\\\""),
-            '\\' => q.push_str("\\\\"),
-            '\n' => q.push_str("\\n"),
-            '\r' => q.push_str("\\r"),
-            '\t' => q.push_str("\\t"),
-            c => q.push(c),
-        }
-    }
-    q.push('"');
-    q
 }
 
 /// Kamailio's first check of all: a first argument `start`, `stop` or `restart` (any case)
