@@ -120,9 +120,7 @@ pub const CHILD_NO: u32 = 8;
 /// A command-line alias host as the config's are stored: an IP address without brackets
 /// (so that it matches as the config's do), a name as given.
 fn alias_name(host: &str) -> String {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<std::net::IpAddr>()
-        .map_or_else(|_| host.to_string(), |ip| ip.to_string())
+    resolve::literal_ip(host).map_or_else(|| host.to_string(), |ip| ip.to_string())
 }
 
 /// Parses every `-l` value, stopping at the first bad one.
