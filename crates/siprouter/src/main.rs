@@ -244,7 +244,8 @@ fn main() -> ExitCode {
         }
     };
     // Like Kamailio, a bad log facility or user/group fails the check as well.
-    let settings = match log_settings(&cli, &effects, &parsed) {
+    let debug = debug_override(effects.debug_level, cli.debug);
+    let settings = match log_settings(&cli, (debug, effects.log_json), &parsed) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -296,9 +297,9 @@ fn main() -> ExitCode {
     };
     let reload = serve::Reload {
         // Absolute, as Kamailio makes it: `-w` changes the directory before a reload.
-        path: cli.config.as_deref().map(absolute),
+        path: cli.config.as_deref().map(privileges::absolute),
         opts,
-        debug_override: debug_override(effects.debug_level, cli.debug),
+        debug_override: debug,
         listen_args,
         socket_opts,
     };
@@ -336,7 +337,7 @@ fn text_param<'c>(config: &'c cfg_parser::ast::Config, name: &str) -> Option<&'c
 /// `--log-engine=json`, `json`).
 fn log_settings(
     cli: &Cli,
-    effects: &compat::Effects,
+    (debug, json): (Option<i64>, bool),
     parsed: &Parsed,
 ) -> Result<logging::Settings, String> {
     let config = &parsed.config;
@@ -358,11 +359,10 @@ fn log_settings(
         },
     };
     Ok(logging::Settings {
-        level: debug_override(effects.debug_level, cli.debug)
-            .unwrap_or_else(|| config.int_param("debug").unwrap_or(0)),
+        level: debug.unwrap_or_else(|| serve::debug_level(parsed)),
         stderr: cli.log_stderr || flag("log_stderror"),
         color: cli.log_color || flag("log_color"),
-        format: if effects.log_json {
+        format: if json {
             logging::LogFormat::Json
         } else {
             cli.log_format
@@ -372,11 +372,6 @@ fn log_settings(
             .to_string(),
         facility,
     })
-}
-
-/// `path` made absolute against the current directory (unchanged if that fails).
-fn absolute(path: &std::path::Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The level `--debug=N` and `-d` set (each `-d` adds one, from 0 without `--debug`):

@@ -94,9 +94,7 @@ impl PidFile {
             source,
         })?;
         // Removed by its absolute name, in case the directory changes meanwhile.
-        Ok(PidFile(
-            std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
-        ))
+        Ok(PidFile(absolute(path)))
     }
 }
 
@@ -108,6 +106,11 @@ impl Drop for PidFile {
             Err(e) => tracing::warn!("cannot remove {}: {e}", self.0.display()),
         }
     }
+}
+
+/// `path` made absolute against the current directory (unchanged if that fails).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// `-t`, `-w`, `-P` or `-G` failed.

@@ -95,7 +95,7 @@ fn to_transport_proto(p: RProto) -> Protocol {
 }
 
 /// The log threshold: Kamailio's `debug=` (default 0 = warnings and worse are shown).
-fn debug_level(parsed: &Parsed) -> i64 {
+pub(crate) fn debug_level(parsed: &Parsed) -> i64 {
     parsed.config.int_param("debug").unwrap_or(0)
 }
 
