@@ -72,7 +72,7 @@ pub use source::{
     normalize_path, FileId, FsLoader, LineCol, Location, MemoryLoader, SourceFile, SourceLoader,
     SourceMap, SourceOrigin, Span,
 };
-pub use split::{lex_file_in_two, AfterPart, Part, Split, PART_STACK};
+pub use split::{lex_file_in_two, AfterPart, Part, Split, PART_STACK, PIECE_BYTES};
 pub use token::{Expansion, ExpansionId, Punct, SubstKind, Token, TokenKind};
 
 use lexer::{FrameKind, Lexer};

@@ -6,19 +6,26 @@
 //! boundary `S` (past the middle) holds no preprocessor construct, and neither does the
 //! text between the header's end `L` and `S`, the lexer state at `S` is the state at `L`:
 //! one thread lexes on from `L` to `S` while a second starts at `S` with a copy of it. Each
-//! thread then hands its part to the caller's function (the parser parses each part where it
-//! was lexed, so lexing and parsing overlap). Both parts run on threads of their own while
-//! the caller's thread waits: when the second thread was placed on the caller's busy CPU,
-//! the two shared it for milliseconds (a third of the runs took half as long again), whereas
-//! a CPU whose thread goes to sleep pulls a waiting thread over at once.
+//! thread lexes its part in pieces of about [`PIECE_BYTES`], cut where a route block begins,
+//! and hands each piece to the caller's function as soon as it is lexed (the parser parses
+//! each piece where it was lexed, so lexing and parsing overlap, and a caller that frees the
+//! tokens of each piece never holds more than one piece's). Both parts run on threads of
+//! their own while the caller's thread waits: when the second thread was placed on the
+//! caller's busy CPU, the two shared it for milliseconds (a third of the runs took half as
+//! long again), whereas a CPU whose thread goes to sleep pulls a waiting thread over at once.
 //!
 //! Everything is checked afterwards: if either part reports any diagnostic, the whole file
 //! is lexed again in one piece ([`Split::One`]), so messages never depend on the split. A
 //! successful split gives exactly the tokens, expansions and defines of a sequential run,
-//! except the tokens of a part whose caller said [`AfterPart::FreeTokens`]: a checker that
-//! only needs what it built from them frees each part's tokens (a large config's biggest
-//! allocation) as soon as it is done with them, instead of holding both parts' until the
-//! end.
+//! except the tokens of a piece whose caller said [`AfterPart::FreeTokens`]: a checker that
+//! only needs what it built from them frees each piece's tokens (together a large config's
+//! biggest allocation) as soon as it is done with them, and the next piece's reuse their
+//! memory, instead of holding both parts' until the end.
+//!
+//! A piece ends where a line begins a route block after a line that ends one, as the split
+//! point does. Should that line be inside a comment or a string, the piece ends inside it
+//! and the lexer reports the unfinished comment or string, or the parser an error: either
+//! makes the caller's result (or the check) fail, and the file is lexed again in one piece.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,16 +35,17 @@ use crate::source::{SourceLoader, SourceMap, SourceOrigin};
 use crate::token::{ExpansionId, Token};
 use crate::{finish, lex_loaded, predefine, push_main_range, LexOptions, Lexed};
 
-/// One part of a file lexed in two: its tokens and the sources their spans point into.
+/// One piece of a part of a file lexed in two: its tokens and the sources their spans point
+/// into. The first piece of the first part begins with the tokens of the file's header.
 #[derive(Debug, Clone, Copy)]
 pub struct Part<'a> {
-    /// The part's tokens, in order.
+    /// The piece's tokens, in order.
     pub tokens: &'a [Token],
     /// The sources (the same files for both parts).
     pub sources: &'a SourceMap,
 }
 
-/// Whether a part's tokens are still wanted after the caller's function has seen them.
+/// Whether a piece's tokens are still wanted after the caller's function has seen them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterPart {
     /// Keep them: they are part of the joined [`Lexed`].
@@ -46,6 +54,11 @@ pub enum AfterPart {
     FreeTokens,
 }
 
+/// The size a part is lexed in (text bytes, about 4,000 tokens): large enough that handing
+/// a piece over costs nothing measurable, small enough that one piece's tokens stay in the
+/// CPU's caches between the lexer and the parser.
+pub const PIECE_BYTES: usize = 16 * 1024;
+
 /// What [`lex_file_in_two`] did.
 #[derive(Debug)]
 pub enum Split<R> {
@@ -53,15 +66,16 @@ pub enum Split<R> {
     /// hold); the caller's function was not called on it.
     One(Lexed),
     /// The file was lexed in two parts; `head` and `tail` are what the caller's function
-    /// returned for each. The tokens of `Lexed` are the head's followed by the tail's, less
-    /// those of a part whose function said [`AfterPart::FreeTokens`].
+    /// returned for each of their pieces, in order. The tokens of `Lexed` are the head's
+    /// followed by the tail's, less those of a piece whose function said
+    /// [`AfterPart::FreeTokens`].
     Two {
         /// The whole file, as a sequential run gives it.
         lexed: Lexed,
-        /// The function's result for the first part.
-        head: R,
-        /// The function's result for the second part.
-        tail: R,
+        /// The function's results for the pieces of the first part.
+        head: Vec<R>,
+        /// The function's results for the pieces of the second part.
+        tail: Vec<R>,
     },
 }
 
@@ -83,8 +97,9 @@ impl SourceLoader for NoIncludes {
 }
 
 /// Lexes the config file at `path`, in two parts on two threads when it is at least
-/// `min_len` bytes long and can be split (see the module docs), calling `each` on each part
-/// on the thread that lexed it; `each` also says whether that part's tokens are still wanted.
+/// `min_len` bytes long and can be split (see the module docs), calling `each` on each piece
+/// of each part on the thread that lexed it; `each` also says whether that piece's tokens
+/// are still wanted.
 pub fn lex_file_in_two<R: Send>(
     path: &Path,
     opts: &LexOptions,
@@ -111,8 +126,6 @@ pub fn lex_file_in_two<R: Send>(
         .add_shared(SourceOrigin::File(path.to_path_buf()), Arc::clone(&text));
     predefine(&mut lx);
     let identity = loader.identity(path);
-    // Room for the whole file's tokens: the tail's are appended without moving the head's.
-    lx.reserve_tokens_for(len);
     // The header, with every directive in it.
     push_main_range(&mut lx, id, 0..header_end, identity.clone());
     crate::push_prelude(&mut lx);
@@ -143,32 +156,15 @@ pub fn lex_file_in_two<R: Send>(
         let tail_identity = identity.clone();
         let tail = part_thread().spawn_scoped(s, move || {
             let mut tl = Lexer::new(opts, &NoIncludes);
-            tl.reserve_tokens_for(len - split);
             tl.sources = sources;
             tl.defines = defines;
             tl.substs = substs;
             tl.compat = compat;
-            push_main_range(&mut tl, id, split..len, tail_identity);
-            tl.run();
-            let (r, after) = each(Part {
-                tokens: &tl.tokens,
-                sources: &tl.sources,
-            });
-            if after == AfterPart::FreeTokens {
-                tl.tokens = Vec::new();
-            }
+            let r = lex_in_pieces(&mut tl, id, split..len, &tail_identity, each);
             (tl.tokens, tl.expansions, tl.diags, tl.defines.len(), r)
         });
         let head = part_thread().spawn_scoped(s, move || {
-            push_main_range(&mut lx, id, header_end..split, identity);
-            lx.run();
-            let (r, after) = each(Part {
-                tokens: &lx.tokens,
-                sources: &lx.sources,
-            });
-            if after == AfterPart::FreeTokens {
-                lx.tokens = Vec::new();
-            }
+            let r = lex_in_pieces(&mut lx, id, header_end..split, &identity, each);
             (lx, r)
         });
         // A thread that cannot be started means one sequential run (the other, if started,
@@ -219,6 +215,73 @@ pub fn lex_file_in_two<R: Send>(
         head,
         tail,
     }
+}
+
+/// Lexes `range` of file `id` in pieces (see [`piece_ends`]), calling `each` on each as soon
+/// as it is lexed; the first piece also holds the tokens already lexed (a header). The
+/// tokens of a piece `each` is done with are dropped, and the next piece's take their
+/// memory. The results of `each`, in order.
+fn lex_in_pieces<R>(
+    lx: &mut Lexer<'_>,
+    id: crate::source::FileId,
+    range: std::ops::Range<usize>,
+    identity: &Path,
+    each: &(impl Fn(Part<'_>) -> (R, AfterPart) + Sync),
+) -> Vec<R> {
+    let ends = piece_ends(lx.sources.file(id).text().as_bytes(), range.clone());
+    let mut results = Vec::with_capacity(ends.len());
+    let (mut start, mut first) = (range.start, 0);
+    for end in ends {
+        lx.reserve_tokens_for(end - start);
+        push_main_range(lx, id, start..end, identity.to_path_buf());
+        // Every piece ends after a block's `}`: no string is pending, nothing is open.
+        lx.run();
+        let (r, after) = each(Part {
+            tokens: lx.tokens.get(first..).unwrap_or_default(),
+            sources: &lx.sources,
+        });
+        if after == AfterPart::FreeTokens {
+            lx.tokens.truncate(first);
+        }
+        first = lx.tokens.len();
+        results.push(r);
+        start = end;
+    }
+    if lx.tokens.is_empty() {
+        lx.tokens = Vec::new();
+    }
+    results
+}
+
+/// Where the pieces of `range` of `text` end: at the start of each line, [`PIECE_BYTES`] or
+/// more after the previous end, that begins a route block right after a line ending in `}`;
+/// the last piece ends at `range.end`.
+fn piece_ends(text: &[u8], range: std::ops::Range<usize>) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut from = range.start;
+    while let Some(end) = next_block_line(text, from + PIECE_BYTES, range.end) {
+        ends.push(end);
+        from = end;
+    }
+    ends.push(range.end);
+    ends
+}
+
+/// The first line starting at `from` or later and before `limit` that begins a route block
+/// right after a line ending in `}`.
+fn next_block_line(text: &[u8], from: usize, limit: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(nl) = memchr::memchr(b'\n', text.get(at..limit)?) {
+        let line = at + nl + 1;
+        if line >= limit {
+            return None;
+        }
+        if starts_route_block(&text[line..]) && prev_code_is_close(&text[..line]) {
+            return Some(line);
+        }
+        at = line;
+    }
+    None
 }
 
 /// The stack of a thread that lexes and parses a part: what a main thread gets (spawned
@@ -280,18 +343,7 @@ fn split_points(text: &str) -> Option<(usize, usize)> {
     if from > b.len() * 4 / 5 {
         return None;
     }
-    let mut at = from;
-    while let Some(nl) = memchr::memchr(b'\n', b.get(at..)?) {
-        let line = at + nl + 1;
-        if line >= b.len() * 9 / 10 {
-            return None;
-        }
-        if starts_route_block(&b[line..]) && prev_code_is_close(&b[..line]) {
-            return Some((last, line));
-        }
-        at = line;
-    }
-    None
+    next_block_line(b, from, b.len() * 9 / 10).map(|line| (last, line))
 }
 
 /// The start of the line after the one holding `at`.

@@ -102,8 +102,8 @@ pub fn parse_file(path: &Path, opts: &LexOptions, loader: &dyn SourceLoader) -> 
 
 /// [`parse_file`] for a caller that needs the AST and the diagnostics but not the tokens (a
 /// config check, a server start): the tokens, a large config's biggest allocation, are freed
-/// as soon as they are parsed (each part's on its own thread when the file is split), and
-/// [`Parsed::lexed`] has none. Everything else is what [`parse_file`] gives.
+/// as soon as they are parsed (piece by piece, on the thread that lexed them, when the file
+/// is split), and [`Parsed::lexed`] has none. Everything else is what [`parse_file`] gives.
 pub fn parse_file_without_tokens(
     path: &Path,
     opts: &LexOptions,
@@ -137,9 +137,10 @@ pub fn parse_file_splitting_from(
     if split::threads() < 2 {
         return parse_lexed(cfg_lexer::lex_file(path, opts, loader));
     }
-    // Each part is parsed, and its route bodies walked for the checks, where it was lexed. A
-    // part with an error keeps its tokens: the diagnostics come from a sequential parse.
-    let parse_part = |part: cfg_lexer::Part<'_>| {
+    // Each piece of each part is parsed, and its route bodies walked for the checks, where
+    // it was lexed. A piece with an error keeps its tokens: the diagnostics come from a
+    // sequential parse.
+    let parse_piece = |part: cfg_lexer::Part<'_>| {
         let Some(chunks) = split::parse_all(grammar::Cx {
             toks: part.tokens,
             sources: part.sources,
@@ -150,26 +151,30 @@ pub fn parse_file_splitting_from(
         let found = check::walk(&items);
         (Some((items, found, part.tokens.len())), tokens)
     };
-    match cfg_lexer::lex_file_in_two(path, opts, loader, min_len, parse_part) {
-        cfg_lexer::Split::Two {
-            lexed,
-            head: Some((mut items, head_found, head_tokens)),
-            tail: Some((tail, tail_found, tail_tokens)),
-        } => {
-            let walked = Some(vec![(items.len(), head_found), (tail.len(), tail_found)]);
-            items.extend(tail);
-            let count = head_tokens + tail_tokens;
+    match cfg_lexer::lex_file_in_two(path, opts, loader, min_len, parse_piece) {
+        cfg_lexer::Split::Two { lexed, head, tail }
+            if head.iter().chain(&tail).all(Option::is_some) =>
+        {
+            let (mut items, mut walked, mut count) = (Vec::new(), Vec::new(), 0);
+            for (piece, found, piece_tokens) in head.into_iter().chain(tail).flatten() {
+                walked.push((piece.len(), found));
+                items.extend(piece);
+                count += piece_tokens;
+            }
             assemble(
                 lexed,
                 count,
                 split::parts_for(count),
-                Some(Clean { items, walked }),
+                Some(Clean {
+                    items,
+                    walked: Some(walked),
+                }),
             )
         }
-        // One part was parsed and its tokens freed: the other's error is reported from a
+        // Some piece was parsed and its tokens freed: another's error is reported from a
         // sequential run over the whole file, lexed again.
         cfg_lexer::Split::Two { lexed, head, tail }
-            if tokens == AfterPart::FreeTokens && (head.is_some() || tail.is_some()) =>
+            if tokens == AfterPart::FreeTokens && head.iter().chain(&tail).any(Option::is_some) =>
         {
             // Dropped first, so that a broken file is not held twice.
             drop((lexed, head, tail));

@@ -241,10 +241,13 @@ fn a_file_lexed_and_parsed_in_two_parts_is_the_same() {
     });
     let head_tokens = match split {
         cfg_lexer::Split::Two { lexed, head, tail } => {
-            assert!(head > 1000 && tail > 1000, "{head} + {tail}");
-            assert_eq!(head + tail, lexed.tokens.len());
+            let (h, t) = (head.iter().sum::<usize>(), tail.iter().sum::<usize>());
+            assert!(h > 1000 && t > 1000, "{h} + {t}");
+            // Each part is lexed and handed over in pieces.
+            assert!(head.len() > 1 && tail.len() > 1, "{head:?} + {tail:?}");
+            assert_eq!(h + t, lexed.tokens.len());
             assert!(!lexed.expansions.is_empty());
-            head
+            h
         }
         cfg_lexer::Split::One(_) => panic!("the file was not split"),
     };
@@ -319,4 +322,40 @@ fn the_fast_parse_agrees_with_the_rich_one_on_every_corpus_file() {
         assert!(outcome.is_ok(), "{name} (rich parse failed: {rich_failed})");
     }
     assert!(clean > 100, "only {clean} clean corpus files");
+}
+
+/// A piece may end on a line inside a comment or a string that looks like the start of a
+/// route block: the lexer then reports the unfinished comment or string (or the parser an
+/// error), and the file is lexed again in one piece, with the same result.
+#[test]
+fn a_piece_end_inside_a_comment_or_string_changes_nothing() {
+    let routes = |from: usize, n: usize| -> String {
+        (from..from + n)
+            .map(|i| format!("route[R{i}] {{\n  $var(x) = {i};\n}}\n"))
+            .collect()
+    };
+    let lookalike = routes(1000, cfg_lexer::PIECE_BYTES / 20);
+    for (open, close) in [("/*\n", "*/\n"), ("$var(s) = \"\n", "\";\n")] {
+        let wrapped = if open.starts_with('$') {
+            format!("request_route {{\n{open}{lookalike}{close}}}\n")
+        } else {
+            format!("{open}{lookalike}{close}")
+        };
+        let text = format!(
+            "loadmodule \"pv.so\"\n{}{wrapped}{}{wrapped}{}",
+            routes(0, 400),
+            routes(400, 400),
+            routes(800, 100)
+        );
+        let path = write_temp("split-lookalike.cfg", &text);
+        let parsed = cfg_parser::parse_file(&path, &LexOptions::default(), &FsLoader);
+        assert!(
+            !parsed.has_errors(),
+            "{open:?}: {:?}",
+            parsed.errors().next()
+        );
+        // Lexed again in one piece: a piece did end inside.
+        assert!(!assert_same_split(&path), "{open:?}: no piece ended inside");
+        let _ = std::fs::remove_file(path);
+    }
 }
