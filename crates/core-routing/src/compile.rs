@@ -89,7 +89,8 @@ pub(crate) enum Expr {
     Pv(Pv),
     Legacy(Legacy),
     Unary(UnaryOp, Box<Expr>),
-    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// Both operands in one allocation (a large script has tens of thousands).
+    Binary(Box<(BinaryOp, Expr, Expr)>),
     /// `x =~ "constant"`: the regex compiled once.
     MatchConst(Box<Expr>, Regex),
     /// `src_ip == 10.0.0.0/8`
@@ -1020,7 +1021,7 @@ impl Compiler<'_> {
                     }
                     _ => {}
                 }
-                Expr::Binary(*op, Box::new(l), Box::new(self.expr(right)?))
+                Expr::Binary(Box::new((*op, l, self.expr(right)?)))
             }
         })
     }

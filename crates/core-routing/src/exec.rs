@@ -381,7 +381,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                     UnaryOp::Strempty => Value::Int(i64::from(v.as_str().is_empty())),
                 }
             }
-            Expr::Binary(op, l, r) => self.binary(*op, l, r),
+            Expr::Binary(b) => self.binary(b.0, &b.1, &b.2),
             Expr::MatchConst(x, re) => {
                 let v = self.eval(x);
                 Value::Int(i64::from(re.is_match(&v.as_str())))
