@@ -27,7 +27,7 @@
 //! the sensible thing and say in a warning what Kamailio would do instead.
 //!
 //! A large file whose preprocessor constructs all come before its second half can be lexed
-//! in two parts on two threads ([`lex_file_in_two`]; the parser parses each part on the
+//! in pieces on several threads ([`lex_file_in_pieces`]; the parser parses each piece on the
 //! thread that lexed it). The result is checked to be exactly a sequential run's; when it
 //! cannot be, the file is lexed in one piece.
 //!
@@ -72,7 +72,7 @@ pub use source::{
     normalize_path, FileId, FsLoader, LineCol, Location, MemoryLoader, SourceFile, SourceLoader,
     SourceMap, SourceOrigin, Span,
 };
-pub use split::{lex_file_in_two, AfterPart, Part, Split, PART_STACK, PIECE_BYTES};
+pub use split::{lex_file_in_pieces, AfterPart, Piece, Split, PART_STACK, PIECE_BYTES};
 pub use token::{Expansion, ExpansionId, Punct, SubstKind, Token, TokenKind};
 
 use lexer::{FrameKind, Lexer};

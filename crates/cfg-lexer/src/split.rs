@@ -1,33 +1,35 @@
-//! Lexing a large file in two parts on two threads.
+//! Lexing a large file in pieces on several threads.
 //!
 //! The preprocessor makes lexing sequential: what a word means depends on every `#!define`,
 //! `#!ifdef`, `#!subst` and `loadmodule` before it. But a large config usually has all of
-//! those in a header, followed by route blocks. When the text after some route block
-//! boundary `S` (past the middle) holds no preprocessor construct, and neither does the
-//! text between the header's end `L` and `S`, the lexer state at `S` is the state at `L`:
-//! one thread lexes on from `L` to `S` while a second starts at `S` with a copy of it. Each
-//! thread lexes its part in pieces of about [`PIECE_BYTES`], cut where a route block begins,
-//! and hands each piece to the caller's function as soon as it is lexed (the parser parses
-//! each piece where it was lexed, so lexing and parsing overlap, and a caller that frees the
-//! tokens of each piece never holds more than one piece's). Both parts run on threads of
-//! their own while the caller's thread waits: when the second thread was placed on the
-//! caller's busy CPU, the two shared it for milliseconds (a third of the runs took half as
-//! long again), whereas a CPU whose thread goes to sleep pulls a waiting thread over at once.
+//! those in a header, followed by route blocks. When the text after the header's end `L`
+//! holds no preprocessor construct (and a route block starts a line past the middle, so
+//! that splitting pays), the lexer state at the start of any route block after `L` is the
+//! state at `L`. That text is cut into pieces of about [`PIECE_BYTES`], each ending where a
+//! line begins a route block after a line that ends one. The caller's thread lexes the
+//! first piece (which begins with the header's tokens); threads of their own (one per core)
+//! start from a copy of the header's state, and every thread then takes the next piece no
+//! one has taken until none is left. Each piece goes to the caller's function as soon as it
+//! is lexed, on the thread that lexed it (the parser parses it there, so lexing and parsing
+//! overlap, and a caller that frees the tokens of each piece never holds more than one
+//! piece's per thread). Taking pieces as they come keeps the cores busy whatever the
+//! scheduler does: a new thread is sometimes placed first on a core that is busy, and a
+//! fixed share of the work (two halves, as before) then waited for it for milliseconds.
 //!
-//! Everything is checked afterwards: if either part reports any diagnostic, the whole file
-//! is lexed again in one piece ([`Split::One`]), so messages never depend on the split. A
-//! successful split gives exactly the tokens, expansions and defines of a sequential run,
-//! except the tokens of a piece whose caller said [`AfterPart::FreeTokens`]: a checker that
-//! only needs what it built from them frees each piece's tokens (together a large config's
-//! biggest allocation) as soon as it is done with them, and the next piece's reuse their
-//! memory, instead of holding both parts' until the end.
+//! Everything is checked afterwards: if any piece reports a diagnostic or defines anything,
+//! the whole file is lexed again in one piece ([`Split::One`]), so messages never depend on
+//! the split. A successful split gives exactly the tokens, expansions and defines of a
+//! sequential run, except the tokens of a piece whose caller said
+//! [`AfterPart::FreeTokens`]: a checker that only needs what it built from them frees each
+//! piece's tokens (together a large config's biggest allocation) as soon as it is done with
+//! them, and the next piece's reuse their memory.
 //!
-//! A piece ends where a line begins a route block after a line that ends one, as the split
-//! point does. Should that line be inside a comment or a string, the piece ends inside it
-//! and the lexer reports the unfinished comment or string, or the parser an error: either
+//! Should a piece's first line be inside a comment or a string, the piece before it ends
+//! inside that comment or string, which the lexer reports (or the parser an error): either
 //! makes the caller's result (or the check) fail, and the file is lexed again in one piece.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::lexer::Lexer;
@@ -35,13 +37,13 @@ use crate::source::{SourceLoader, SourceMap, SourceOrigin};
 use crate::token::{ExpansionId, Token};
 use crate::{finish, lex_loaded, predefine, push_main_range, LexOptions, Lexed};
 
-/// One piece of a part of a file lexed in two: its tokens and the sources their spans point
-/// into. The first piece of the first part begins with the tokens of the file's header.
+/// One piece of a file lexed in pieces: its tokens and the sources their spans point into.
+/// The first piece begins with the tokens of the file's header.
 #[derive(Debug, Clone, Copy)]
-pub struct Part<'a> {
+pub struct Piece<'a> {
     /// The piece's tokens, in order.
     pub tokens: &'a [Token],
-    /// The sources (the same files for both parts).
+    /// The sources (the same files for every piece).
     pub sources: &'a SourceMap,
 }
 
@@ -54,28 +56,25 @@ pub enum AfterPart {
     FreeTokens,
 }
 
-/// The size a part is lexed in (text bytes, about 4,000 tokens): large enough that handing
+/// The size of a piece (text bytes, about 4,000 tokens): large enough that handing
 /// a piece over costs nothing measurable, small enough that one piece's tokens stay in the
 /// CPU's caches between the lexer and the parser.
 pub const PIECE_BYTES: usize = 16 * 1024;
 
-/// What [`lex_file_in_two`] did.
+/// What [`lex_file_in_pieces`] did.
 #[derive(Debug)]
 pub enum Split<R> {
     /// The file was lexed in one piece (too small, no place to split, or the split did not
     /// hold); the caller's function was not called on it.
     One(Lexed),
-    /// The file was lexed in two parts; `head` and `tail` are what the caller's function
-    /// returned for each of their pieces, in order. The tokens of `Lexed` are the head's
-    /// followed by the tail's, less those of a piece whose function said
-    /// [`AfterPart::FreeTokens`].
-    Two {
+    /// The file was lexed in pieces; `results` are what the caller's function returned for
+    /// each, in the file's order. The tokens of `Lexed` are the pieces' in order, less those
+    /// of a piece whose function said [`AfterPart::FreeTokens`].
+    Pieces {
         /// The whole file, as a sequential run gives it.
         lexed: Lexed,
-        /// The function's results for the pieces of the first part.
-        head: Vec<R>,
-        /// The function's results for the pieces of the second part.
-        tail: Vec<R>,
+        /// The function's results for the pieces, in order.
+        results: Vec<R>,
     },
 }
 
@@ -96,16 +95,16 @@ impl SourceLoader for NoIncludes {
     }
 }
 
-/// Lexes the config file at `path`, in two parts on two threads when it is at least
+/// Lexes the config file at `path`, in pieces on several threads when it is at least
 /// `min_len` bytes long and can be split (see the module docs), calling `each` on each piece
-/// of each part on the thread that lexed it; `each` also says whether that piece's tokens
-/// are still wanted.
-pub fn lex_file_in_two<R: Send>(
+/// on the thread that lexed it; `each` also says whether that piece's tokens are still
+/// wanted.
+pub fn lex_file_in_pieces<R: Send>(
     path: &Path,
     opts: &LexOptions,
     loader: &dyn SourceLoader,
     min_len: usize,
-    each: impl Fn(Part<'_>) -> (R, AfterPart) + Sync,
+    each: impl Fn(Piece<'_>) -> (R, AfterPart) + Sync,
 ) -> Split<R> {
     let text: Arc<String> = match loader.load(path) {
         Ok(t) => Arc::new(t),
@@ -116,7 +115,8 @@ pub fn lex_file_in_two<R: Send>(
     if text.len() < min_len {
         return one();
     }
-    let Some((header_end, split)) = split_points(&text) else {
+    // Splitting pays when a route block starts a line past the middle, after the header.
+    let Some((header_end, _)) = split_points(&text) else {
         return one();
     };
     let len = text.len();
@@ -144,113 +144,199 @@ pub fn lex_file_in_two<R: Send>(
         }
         lx.flush_string();
     }
-    // What the tail starts from: the state at the end of the header.
-    let (sources, defines, substs, compat) = (
-        lx.sources.clone(),
-        lx.defines.clone(),
-        lx.substs.clone(),
-        lx.compat,
-    );
-    let parts = std::thread::scope(|s| {
-        let each = &each;
-        let tail_identity = identity.clone();
-        let tail = part_thread().spawn_scoped(s, move || {
-            let mut tl = Lexer::new(opts, &NoIncludes);
-            tl.sources = sources;
-            tl.defines = defines;
-            tl.substs = substs;
-            tl.compat = compat;
-            let r = lex_in_pieces(&mut tl, id, split..len, &tail_identity, each);
-            (tl.tokens, tl.expansions, tl.diags, tl.defines.len(), r)
-        });
-        let head = part_thread().spawn_scoped(s, move || {
-            let r = lex_in_pieces(&mut lx, id, header_end..split, &identity, each);
-            (lx, r)
-        });
-        // A thread that cannot be started means one sequential run (the other, if started,
-        // is joined when the scope ends).
-        let (head, tail) = (head.ok()?, tail.ok()?);
-        Some((head.join(), tail.join()))
-    });
-    let Some((head, tail)) = parts else {
-        return one();
+    // What every piece but the first starts from: the state at the end of the header.
+    let header = HeaderState {
+        sources: lx.sources.clone(),
+        defines: lx.defines.clone(),
+        substs: lx.substs.clone(),
+        compat: lx.compat,
     };
-    let Ok((mut lx, head)) = head else {
-        return one();
+    let pieces = piece_ranges(lx.sources.file(id).text().as_bytes(), header_end..len);
+    let work = Work {
+        id,
+        identity: &identity,
+        pieces: &pieces,
+        next: AtomicUsize::new(1),
+        each: &each,
     };
-    let Ok((mut tail_tokens, tail_expansions, tail_diags, tail_defines, tail)) = tail else {
-        return one();
-    };
-    // The tail may not define anything, and neither part may report anything.
-    if !lx.diags.is_empty() || !tail_diags.is_empty() || tail_defines != lx.defines.len() {
-        return one();
-    }
-    // The tail's expansions are numbered after the head's, as a sequential run numbers them.
-    let offset = u32::try_from(lx.expansions.len()).unwrap_or(u32::MAX);
-    let shift = |e: ExpansionId| {
-        u32::try_from(e.index())
-            .ok()
-            .and_then(|i| i.checked_add(offset))
-            .and_then(ExpansionId::new)
-    };
-    for t in &mut tail_tokens {
-        if let Some(e) = t.expansion {
-            match shift(e) {
-                Some(moved) => t.expansion = Some(moved),
-                None => return one(),
+    let helpers = crate::split::helpers();
+    let done = std::thread::scope(|s| {
+        let work = &work;
+        let header = &header;
+        let threads: Vec<_> = (0..helpers)
+            .filter_map(|_| {
+                part_thread()
+                    .spawn_scoped(s, move || {
+                        let mut hl = Lexer::new(opts, &NoIncludes);
+                        hl.sources = header.sources.clone();
+                        hl.defines = header.defines.clone();
+                        hl.substs = header.substs.clone();
+                        hl.compat = header.compat;
+                        let done = work.take_pieces(&mut hl, Vec::new());
+                        (done, hl.diags.is_empty(), hl.defines.len())
+                    })
+                    .ok()
+            })
+            .collect();
+        // The first piece (with the header's tokens) here, then whatever is left.
+        let first = work.piece(&mut lx, 0);
+        let mut done = work.take_pieces(&mut lx, vec![first]);
+        let mut clean = true;
+        for t in threads {
+            match t.join() {
+                Ok((more, no_diags, defines)) => {
+                    clean &= no_diags && defines == header.defines.len();
+                    done.extend(more);
+                }
+                Err(_) => clean = false,
             }
         }
+        clean.then_some(done)
+    });
+    // No piece may define anything, and none may report anything.
+    let Some(mut done) = done.filter(|_| lx.diags.is_empty()) else {
+        return one();
+    };
+    if lx.defines.len() != header.defines.len() || done.len() != pieces.len() {
+        return one();
     }
-    for mut e in tail_expansions {
-        e.parent = match e.parent.map(shift) {
-            Some(Some(p)) => Some(p),
-            Some(None) => return one(),
-            None => None,
+    done.sort_by_key(|d| d.index);
+    // Each piece's expansions are numbered from 0 (the first's after the header's); a
+    // sequential run numbers them on from the pieces before.
+    let mut tokens = Vec::new();
+    let mut expansions = Vec::new();
+    let mut results = Vec::with_capacity(done.len());
+    for mut piece in done {
+        let offset = u32::try_from(expansions.len()).unwrap_or(u32::MAX);
+        let shift = |e: ExpansionId| {
+            u32::try_from(e.index())
+                .ok()
+                .and_then(|i| i.checked_add(offset))
+                .and_then(ExpansionId::new)
         };
-        lx.expansions.push(e);
+        for t in &mut piece.tokens {
+            if let Some(e) = t.expansion {
+                match shift(e) {
+                    Some(moved) => t.expansion = Some(moved),
+                    None => return one(),
+                }
+            }
+        }
+        for mut e in piece.expansions {
+            e.parent = match e.parent.map(shift) {
+                Some(Some(p)) => Some(p),
+                Some(None) => return one(),
+                None => None,
+            };
+            expansions.push(e);
+        }
+        if tokens.is_empty() {
+            tokens = piece.tokens;
+        } else {
+            tokens.append(&mut piece.tokens);
+        }
+        results.push(piece.result);
     }
-    lx.tokens.append(&mut tail_tokens);
-    Split::Two {
+    // A sequential run stops at this many expansions; the pieces each counted their own.
+    if expansions.len() >= crate::lexer::MAX_EXPANSIONS {
+        return one();
+    }
+    lx.tokens = tokens;
+    lx.expansions = expansions;
+    Split::Pieces {
         lexed: finish(lx),
-        head,
-        tail,
+        results,
     }
 }
 
-/// Lexes `range` of file `id` in pieces (see [`piece_ends`]), calling `each` on each as soon
-/// as it is lexed; the first piece also holds the tokens already lexed (a header). The
-/// tokens of a piece `each` is done with are dropped, and the next piece's take their
-/// memory. The results of `each`, in order.
-fn lex_in_pieces<R>(
-    lx: &mut Lexer<'_>,
+/// The lexer state at the end of a split file's header.
+struct HeaderState {
+    sources: SourceMap,
+    defines: rustc_hash::FxHashMap<String, crate::Define>,
+    substs: Vec<crate::preproc::subst::SubstRule>,
+    compat: crate::CompatMode,
+}
+
+/// The pieces of a split file and the next one no thread has taken yet.
+struct Work<'w, F> {
     id: crate::source::FileId,
-    range: std::ops::Range<usize>,
-    identity: &Path,
-    each: &(impl Fn(Part<'_>) -> (R, AfterPart) + Sync),
-) -> Vec<R> {
-    let ends = piece_ends(lx.sources.file(id).text().as_bytes(), range.clone());
-    let mut results = Vec::with_capacity(ends.len());
-    let (mut start, mut first) = (range.start, 0);
-    for end in ends {
-        lx.reserve_tokens_for(end - start);
-        push_main_range(lx, id, start..end, identity.to_path_buf());
+    identity: &'w Path,
+    pieces: &'w [std::ops::Range<usize>],
+    next: AtomicUsize,
+    each: &'w F,
+}
+
+/// One piece, lexed and handed to the caller's function.
+struct Done<R> {
+    /// Its place among the pieces.
+    index: usize,
+    /// What the caller's function returned.
+    result: R,
+    /// Its tokens, when the function wanted them kept (expansion ids counted from 0).
+    tokens: Vec<Token>,
+    /// The define expansions its tokens refer to.
+    expansions: Vec<crate::token::Expansion>,
+}
+
+impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
+    /// Takes pieces until none are left, lexing each with `lx`; `done` plus those pieces.
+    fn take_pieces(&self, lx: &mut Lexer<'_>, mut done: Vec<Done<R>>) -> Vec<Done<R>> {
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            if index >= self.pieces.len() {
+                return done;
+            }
+            done.push(self.piece(lx, index));
+        }
+    }
+
+    /// Lexes piece `index` with `lx` (whose tokens and expansions so far, the header's for
+    /// the first piece, belong to it) and hands it to the caller's function. The tokens the
+    /// function is done with are dropped, and the next piece's take their memory.
+    fn piece(&self, lx: &mut Lexer<'_>, index: usize) -> Done<R> {
+        let range = self.pieces.get(index).cloned().unwrap_or(0..0);
+        lx.reserve_tokens_for(range.len());
+        push_main_range(lx, self.id, range, self.identity.to_path_buf());
         // Every piece ends after a block's `}`: no string is pending, nothing is open.
         lx.run();
-        let (r, after) = each(Part {
-            tokens: lx.tokens.get(first..).unwrap_or_default(),
+        let (result, after) = (self.each)(Piece {
+            tokens: &lx.tokens,
             sources: &lx.sources,
         });
-        if after == AfterPart::FreeTokens {
-            lx.tokens.truncate(first);
+        let tokens = match after {
+            AfterPart::KeepTokens => std::mem::take(&mut lx.tokens),
+            AfterPart::FreeTokens => {
+                lx.tokens.clear();
+                Vec::new()
+            }
+        };
+        Done {
+            index,
+            result,
+            tokens,
+            expansions: std::mem::take(&mut lx.expansions),
         }
-        first = lx.tokens.len();
-        results.push(r);
-        start = end;
     }
-    if lx.tokens.is_empty() {
-        lx.tokens = Vec::new();
-    }
-    results
+}
+
+/// How many threads lex and parse pieces beside the caller's: one per further core, and
+/// one more, so that both cores are busy even when the scheduler first places a new thread
+/// on the caller's core (a thread that finds no piece left ends at once).
+pub(crate) fn helpers() -> usize {
+    std::thread::available_parallelism().map_or(0, |p| p.get().min(4))
+}
+
+/// The text ranges of the pieces of `range` (see [`piece_ends`]).
+fn piece_ranges(text: &[u8], range: std::ops::Range<usize>) -> Vec<std::ops::Range<usize>> {
+    let mut start = range.start;
+    piece_ends(text, range)
+        .into_iter()
+        .map(|end| {
+            let piece = start..end;
+            start = end;
+            piece
+        })
+        .collect()
 }
 
 /// Where the pieces of `range` of `text` end: at the start of each line, [`PIECE_BYTES`] or

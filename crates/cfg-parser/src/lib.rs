@@ -88,7 +88,7 @@ impl Parsed {
 }
 
 /// Parses the config at `path` (includes read through `loader`). A large file is lexed and
-/// parsed in two parts on two threads when it can be (see `cfg_lexer::lex_file_in_two`);
+/// parsed in pieces on several threads when it can be (see `cfg_lexer::lex_file_in_pieces`);
 /// the result is the same.
 pub fn parse_file(path: &Path, opts: &LexOptions, loader: &dyn SourceLoader) -> Parsed {
     parse_file_splitting_from(
@@ -121,8 +121,8 @@ pub fn parse_file_without_tokens(
     parsed
 }
 
-/// [`parse_file`], lexing and parsing in two parts from `min_len` bytes on (when the machine
-/// has two cores). With [`AfterPart::FreeTokens`], the tokens of a file parsed in two parts
+/// [`parse_file`], lexing and parsing in pieces from `min_len` bytes on (when the machine
+/// has two cores). With [`AfterPart::FreeTokens`], the tokens of a file parsed in pieces
 /// are freed by the parts (none are left in the result); a file parsed in one piece, or
 /// again after an error, keeps them. Public for the tests that prove the result does not
 /// depend on either.
@@ -137,26 +137,23 @@ pub fn parse_file_splitting_from(
     if split::threads() < 2 {
         return parse_lexed(cfg_lexer::lex_file(path, opts, loader));
     }
-    // Each piece of each part is parsed, and its route bodies walked for the checks, where
-    // it was lexed. A piece with an error keeps its tokens: the diagnostics come from a
-    // sequential parse.
-    let parse_piece = |part: cfg_lexer::Part<'_>| {
+    // Each piece is parsed, and its route bodies walked for the checks, where it was lexed.
+    // A piece with an error keeps its tokens: the diagnostics come from a sequential parse.
+    let parse_piece = |piece: cfg_lexer::Piece<'_>| {
         let Some(chunks) = split::parse_all(grammar::Cx {
-            toks: part.tokens,
-            sources: part.sources,
+            toks: piece.tokens,
+            sources: piece.sources,
         }) else {
             return (None, AfterPart::KeepTokens);
         };
         let items: Vec<ast::Item> = chunks.into_iter().flatten().collect();
         let found = check::walk(&items);
-        (Some((items, found, part.tokens.len())), tokens)
+        (Some((items, found, piece.tokens.len())), tokens)
     };
-    match cfg_lexer::lex_file_in_two(path, opts, loader, min_len, parse_piece) {
-        cfg_lexer::Split::Two { lexed, head, tail }
-            if head.iter().chain(&tail).all(Option::is_some) =>
-        {
+    match cfg_lexer::lex_file_in_pieces(path, opts, loader, min_len, parse_piece) {
+        cfg_lexer::Split::Pieces { lexed, results } if results.iter().all(Option::is_some) => {
             let (mut items, mut walked, mut count) = (Vec::new(), Vec::new(), 0);
-            for (piece, found, piece_tokens) in head.into_iter().chain(tail).flatten() {
+            for (piece, found, piece_tokens) in results.into_iter().flatten() {
                 walked.push((piece.len(), found));
                 items.extend(piece);
                 count += piece_tokens;
@@ -173,14 +170,14 @@ pub fn parse_file_splitting_from(
         }
         // Some piece was parsed and its tokens freed: another's error is reported from a
         // sequential run over the whole file, lexed again.
-        cfg_lexer::Split::Two { lexed, head, tail }
-            if tokens == AfterPart::FreeTokens && head.iter().chain(&tail).any(Option::is_some) =>
+        cfg_lexer::Split::Pieces { lexed, results }
+            if tokens == AfterPart::FreeTokens && results.iter().any(Option::is_some) =>
         {
             // Dropped first, so that a broken file is not held twice.
-            drop((lexed, head, tail));
+            drop((lexed, results));
             parse_lexed(cfg_lexer::lex_file(path, opts, loader))
         }
-        cfg_lexer::Split::Two { lexed, .. } | cfg_lexer::Split::One(lexed) => parse_lexed(lexed),
+        cfg_lexer::Split::Pieces { lexed, .. } | cfg_lexer::Split::One(lexed) => parse_lexed(lexed),
     }
 }
 

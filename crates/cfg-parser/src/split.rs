@@ -71,8 +71,8 @@ pub(crate) fn chunk_bounds(cuts: &[usize], n: usize, parts: usize) -> Vec<usize>
     bounds
 }
 
-/// From this size on, a file is lexed and parsed in two parts on two threads when it can be
-/// (`cfg_lexer::lex_file_in_two`): the second part's lexing overlaps the first's.
+/// From this size on, a file is lexed and parsed in pieces on several threads when it can be
+/// (`cfg_lexer::lex_file_in_pieces`): lexing overlaps parsing.
 pub(crate) const MIN_BYTES_TO_SPLIT_LEXING: usize = 64 * 1024;
 
 /// The fewest tokens a piece holds before it is cut (at the next route block): one call of

@@ -214,11 +214,11 @@ fn caller_options_are_the_same_in_two_parts() {
         header_and_routes(300, None)
     );
     let path = write_temp("split-opts.cfg", &text);
-    let split = cfg_lexer::lex_file_in_two(&path, &opts, &FsLoader, 0, |p| {
+    let split = cfg_lexer::lex_file_in_pieces(&path, &opts, &FsLoader, 0, |p| {
         (p.tokens.len(), AfterPart::KeepTokens)
     });
     assert!(
-        matches!(split, cfg_lexer::Split::Two { .. }),
+        matches!(split, cfg_lexer::Split::Pieces { .. }),
         "the file was not split"
     );
     assert!(assert_same_split_with(&path, &opts));
@@ -233,29 +233,40 @@ fn caller_options_are_the_same_in_two_parts() {
 }
 
 #[test]
-fn a_file_lexed_and_parsed_in_two_parts_is_the_same() {
+fn a_file_lexed_and_parsed_in_pieces_is_the_same() {
     let path = write_temp("split.cfg", &header_and_routes(300, None));
     // The split does happen for this file (else the comparison below proves nothing).
-    let split = cfg_lexer::lex_file_in_two(&path, &LexOptions::default(), &FsLoader, 0, |p| {
+    let split = cfg_lexer::lex_file_in_pieces(&path, &LexOptions::default(), &FsLoader, 0, |p| {
         (p.tokens.len(), AfterPart::KeepTokens)
     });
-    let head_tokens = match split {
-        cfg_lexer::Split::Two { lexed, head, tail } => {
-            let (h, t) = (head.iter().sum::<usize>(), tail.iter().sum::<usize>());
-            assert!(h > 1000 && t > 1000, "{h} + {t}");
-            // Each part is lexed and handed over in pieces.
-            assert!(head.len() > 1 && tail.len() > 1, "{head:?} + {tail:?}");
-            assert_eq!(h + t, lexed.tokens.len());
+    let kept = match split {
+        cfg_lexer::Split::Pieces { lexed, results } => {
+            // Several pieces, each handed over with its tokens, in the file's order.
+            assert!(results.len() > 2, "{results:?}");
+            assert!(results.iter().all(|&n| n > 100), "{results:?}");
+            assert_eq!(results.iter().sum::<usize>(), lexed.tokens.len());
             assert!(!lexed.expansions.is_empty());
-            h
+            let half = results.len() / 2;
+            results[..half].iter().sum::<usize>()
         }
         cfg_lexer::Split::One(_) => panic!("the file was not split"),
     };
-    // A part whose tokens the caller does not want any more is left out of the result.
-    let half = std::fs::metadata(&path).expect("temp file").len() / 2;
-    let split = cfg_lexer::lex_file_in_two(&path, &LexOptions::default(), &FsLoader, 0, |p| {
-        let first = p.tokens.first().map(|t| u64::from(t.span.start));
-        let after = if first < Some(half) {
+    // The tokens of a piece the caller does not want any more are left out of the result,
+    // whichever thread lexed the piece: here those of the second half of the pieces.
+    let starts: Vec<u32> =
+        match cfg_lexer::lex_file_in_pieces(&path, &LexOptions::default(), &FsLoader, 0, |p| {
+            (
+                p.tokens.first().map_or(0, |t| t.span.start),
+                AfterPart::KeepTokens,
+            )
+        }) {
+            cfg_lexer::Split::Pieces { results, .. } => results,
+            cfg_lexer::Split::One(_) => panic!("the file was not split"),
+        };
+    let second_half = starts[starts.len() / 2];
+    let split = cfg_lexer::lex_file_in_pieces(&path, &LexOptions::default(), &FsLoader, 0, |p| {
+        let first = p.tokens.first().map_or(0, |t| t.span.start);
+        let after = if first < second_half {
             AfterPart::KeepTokens
         } else {
             AfterPart::FreeTokens
@@ -263,7 +274,7 @@ fn a_file_lexed_and_parsed_in_two_parts_is_the_same() {
         ((), after)
     });
     match split {
-        cfg_lexer::Split::Two { lexed, .. } => assert_eq!(lexed.tokens.len(), head_tokens),
+        cfg_lexer::Split::Pieces { lexed, .. } => assert_eq!(lexed.tokens.len(), kept),
         cfg_lexer::Split::One(_) => panic!("the file was not split"),
     }
     assert!(
