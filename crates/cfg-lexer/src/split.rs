@@ -151,7 +151,7 @@ pub fn lex_file_in_pieces<R: Send>(
         substs: lx.substs.clone(),
         compat: lx.compat,
     };
-    let pieces = piece_ranges(lx.sources.file(id).text().as_bytes(), header_end..len);
+    let pieces = piece_ranges(text.as_bytes(), header_end..len);
     let work = Work {
         id,
         identity: &identity,
@@ -370,12 +370,12 @@ fn next_block_line(text: &[u8], from: usize, limit: usize) -> Option<usize> {
     None
 }
 
-/// The stack of a thread that lexes and parses a part: what a main thread gets (spawned
+/// The stack of a thread that lexes and parses pieces: what a main thread gets (spawned
 /// threads get 2 MiB), so that a deeply nested config a sequential run handles does not
 /// overflow here. Only the pages used are committed.
 pub const PART_STACK: usize = 8 << 20;
 
-/// A builder for a thread that lexes and parses a part.
+/// A builder for a thread that lexes and parses pieces.
 fn part_thread() -> std::thread::Builder {
     std::thread::Builder::new().stack_size(PART_STACK)
 }
