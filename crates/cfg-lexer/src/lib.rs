@@ -26,7 +26,7 @@
 //! ignored; a define's value swallows the rest of the line when it ends in a comment), we do
 //! the sensible thing and say in a warning what Kamailio would do instead.
 //!
-//! A large file whose preprocessor constructs all come before its second half can be lexed
+//! A large file whose preprocessor constructs all come before its last fifth can be lexed
 //! in pieces on several threads ([`lex_file_in_pieces`]; the parser parses each piece on the
 //! thread that lexed it). The result is checked to be exactly a sequential run's; when it
 //! cannot be, the file is lexed in one piece.

@@ -189,6 +189,16 @@ impl SourceMap {
             .map(|(i, f)| (FileId(clamp_u32(i)), f))
     }
 
+    /// How many files there are.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
     /// The text a span covers (empty if the span is out of range).
     pub fn text(&self, span: Span) -> &str {
         self.file(span.file).text().get(span.range()).unwrap_or("")

@@ -65,7 +65,7 @@ pub const PIECE_BYTES: usize = 16 * 1024;
 #[derive(Debug)]
 pub enum Split<R> {
     /// The file was lexed in one piece (too small, no place to split, or the split did not
-    /// hold); the caller's function was not called on it.
+    /// hold); the caller's function may have seen some pieces before the split was given up.
     One(Lexed),
     /// The file was lexed in pieces; `results` are what the caller's function returned for
     /// each, in the file's order. The tokens of `Lexed` are the pieces' in order, less those
@@ -78,20 +78,21 @@ pub enum Split<R> {
     },
 }
 
-/// A loader for the second part, which never includes anything (an include there makes the
-/// split fail the check, as it reports an error).
+/// The loader of the helper threads, which never include anything: every file "exists"
+/// (so that an `import_file` reached through a define is tried, not skipped) and none can
+/// be read, so an include there is an error and the file is lexed again in one piece.
 struct NoIncludes;
 
 impl SourceLoader for NoIncludes {
     fn load(&self, path: &Path) -> std::io::Result<String> {
         Err(std::io::Error::other(format!(
-            "{}: no include in the second part of a split file",
+            "{}: no include in a piece of a split file",
             path.display()
         )))
     }
 
     fn exists(&self, _: &Path) -> bool {
-        false
+        true
     }
 }
 
@@ -150,6 +151,7 @@ pub fn lex_file_in_pieces<R: Send>(
         defines: lx.defines.clone(),
         substs: lx.substs.clone(),
         compat: lx.compat,
+        prelude_files: lx.prelude_files.clone(),
     };
     let pieces = piece_ranges(text.as_bytes(), header_end..len);
     let work = Work {
@@ -157,6 +159,8 @@ pub fn lex_file_in_pieces<R: Send>(
         identity: &identity,
         pieces: &pieces,
         next: AtomicUsize::new(1),
+        expansions: AtomicUsize::new(0),
+        failed: std::sync::atomic::AtomicBool::new(false),
         each: &each,
     };
     let helpers = crate::split::helpers();
@@ -172,8 +176,9 @@ pub fn lex_file_in_pieces<R: Send>(
                         hl.defines = header.defines.clone();
                         hl.substs = header.substs.clone();
                         hl.compat = header.compat;
+                        hl.prelude_files = header.prelude_files.clone();
                         let done = work.take_pieces(&mut hl, Vec::new());
-                        (done, hl.diags.is_empty(), hl.defines.len())
+                        (done, hl.diags.is_empty() && header.unchanged_in(&hl))
                     })
                     .ok()
             })
@@ -184,8 +189,8 @@ pub fn lex_file_in_pieces<R: Send>(
         let mut clean = true;
         for t in threads {
             match t.join() {
-                Ok((more, no_diags, defines)) => {
-                    clean &= no_diags && defines == header.defines.len();
+                Ok((more, unchanged)) => {
+                    clean &= unchanged;
                     done.extend(more);
                 }
                 Err(_) => clean = false,
@@ -193,11 +198,12 @@ pub fn lex_file_in_pieces<R: Send>(
         }
         clean.then_some(done)
     });
-    // No piece may define anything, and none may report anything.
-    let Some(mut done) = done.filter(|_| lx.diags.is_empty()) else {
+    // No piece may report anything or change the lexer's state (a directive can still come
+    // through a define's value), and every piece must have been lexed.
+    let Some(mut done) = done.filter(|_| lx.diags.is_empty() && header.unchanged_in(&lx)) else {
         return one();
     };
-    if lx.defines.len() != header.defines.len() || done.len() != pieces.len() {
+    if done.len() != pieces.len() {
         return one();
     }
     done.sort_by_key(|d| d.index);
@@ -255,6 +261,19 @@ struct HeaderState {
     defines: rustc_hash::FxHashMap<String, crate::Define>,
     substs: Vec<crate::preproc::subst::SubstRule>,
     compat: crate::CompatMode,
+    prelude_files: Vec<crate::source::FileId>,
+}
+
+impl HeaderState {
+    /// Whether `lx`, which started from this state, still has it after its pieces: the
+    /// same defines, rules, compatibility mode and files. Only a directive changes them,
+    /// and one can still come through a define's value (`#!define K #!KAMAILIO`).
+    fn unchanged_in(&self, lx: &Lexer<'_>) -> bool {
+        lx.defines == self.defines
+            && lx.substs.len() == self.substs.len()
+            && lx.compat == self.compat
+            && lx.sources.len() == self.sources.len()
+    }
 }
 
 /// The pieces of a split file and the next one no thread has taken yet.
@@ -263,6 +282,13 @@ struct Work<'w, F> {
     identity: &'w Path,
     pieces: &'w [std::ops::Range<usize>],
     next: AtomicUsize,
+    /// Define expansions in the pieces lexed so far: a sequential run stops at
+    /// [`crate::lexer::MAX_EXPANSIONS`], and so do the threads (each piece's lexer counts
+    /// only its own).
+    expansions: AtomicUsize,
+    /// A piece reported something: the file is lexed again in one piece, so the threads
+    /// take no more.
+    failed: std::sync::atomic::AtomicBool,
     each: &'w F,
 }
 
@@ -283,7 +309,7 @@ impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
     fn take_pieces(&self, lx: &mut Lexer<'_>, mut done: Vec<Done<R>>) -> Vec<Done<R>> {
         loop {
             let index = self.next.fetch_add(1, Ordering::Relaxed);
-            if index >= self.pieces.len() {
+            if index >= self.pieces.len() || self.failed.load(Ordering::Relaxed) {
                 return done;
             }
             done.push(self.piece(lx, index));
@@ -297,7 +323,8 @@ impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
         let range = self.pieces.get(index).cloned().unwrap_or(0..0);
         lx.reserve_tokens_for(range.len());
         push_main_range(lx, self.id, range, self.identity.to_path_buf());
-        // Every piece ends after a block's `}`: no string is pending, nothing is open.
+        // Every piece but the last ends where a route block begins after a `}`: no string
+        // is pending, nothing is open (else the lexer reports it, and the split fails).
         lx.run();
         let (result, after) = (self.each)(Piece {
             tokens: &lx.tokens,
@@ -310,6 +337,13 @@ impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
                 Vec::new()
             }
         };
+        let expanded = self
+            .expansions
+            .fetch_add(lx.expansions.len(), Ordering::Relaxed)
+            + lx.expansions.len();
+        if !lx.diags.is_empty() || expanded >= crate::lexer::MAX_EXPANSIONS {
+            self.failed.store(true, Ordering::Relaxed);
+        }
         Done {
             index,
             result,
@@ -320,7 +354,7 @@ impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
 }
 
 /// How many threads lex and parse pieces beside the caller's: one per further core, and
-/// one more, so that both cores are busy even when the scheduler first places a new thread
+/// one more, so that every core is busy even when the scheduler first places a new thread
 /// on the caller's core (a thread that finds no piece left ends at once).
 pub(crate) fn helpers() -> usize {
     std::thread::available_parallelism().map_or(0, |p| p.get().min(4))
@@ -423,7 +457,7 @@ fn split_points(text: &str) -> Option<(usize, usize)> {
     let last = STATEFUL_WORDS
         .find_iter(b)
         .last()
-        .map_or(0, |m| line_end(b, m.start()));
+        .map_or(0, |m| logical_line_end(b, m.start()));
     // Splitting pays only when both parts are large.
     let from = last.max(b.len() / 2);
     if from > b.len() * 4 / 5 {
@@ -435,6 +469,16 @@ fn split_points(text: &str) -> Option<(usize, usize)> {
 /// The start of the line after the one holding `at`.
 fn line_end(b: &[u8], at: usize) -> usize {
     memchr::memchr(b'\n', &b[at..]).map_or(b.len(), |i| at + i + 1)
+}
+
+/// [`line_end`], past the lines a `\` at a line's end joins to it (a directive such as
+/// `#!define` goes on there).
+fn logical_line_end(b: &[u8], at: usize) -> usize {
+    let mut end = line_end(b, at);
+    while end < b.len() && b[..end].trim_ascii_end().ends_with(b"\\") {
+        end = line_end(b, end);
+    }
+    end
 }
 
 /// Whether a line begins (at column 0) with a route keyword followed by `[`, `{` or a blank.

@@ -123,7 +123,7 @@ pub fn parse_file_without_tokens(
 
 /// [`parse_file`], lexing and parsing in pieces from `min_len` bytes on (when the machine
 /// has two cores). With [`AfterPart::FreeTokens`], the tokens of a file parsed in pieces
-/// are freed by the parts (none are left in the result); a file parsed in one piece, or
+/// are freed piece by piece (none are left in the result); a file parsed in one piece, or
 /// again after an error, keeps them. Public for the tests that prove the result does not
 /// depend on either.
 #[doc(hidden)]

@@ -370,3 +370,42 @@ fn a_piece_end_inside_a_comment_or_string_changes_nothing() {
         let _ = std::fs::remove_file(path);
     }
 }
+
+/// What a directive reached through a define's value does in a piece (change the `$`
+/// reading, include a file), and a header whose last directive goes on over a `\` line,
+/// give in pieces what they give in one.
+#[test]
+fn directives_through_defines_and_continued_headers_are_the_same_in_pieces() {
+    let routes = |from: usize, n: usize| -> String {
+        (from..from + n)
+            .map(|i| format!("route[R{i}] {{\n  $var(x) = $avp(a{i});\n  $x = 1;\n}}\n"))
+            .collect()
+    };
+    let included = write_temp("split-imported.cfg", "route[IMPORTED] {\n  drop;\n}\n");
+    let cases = [
+        (
+            "#!define MARK #!KAMAILIO\nloadmodule \"pv.so\"\n".to_string(),
+            "route[MARKED] {\n  MARK\n  $x = 2;\n}\n".to_string(),
+        ),
+        (
+            format!(
+                "#!define IMP import_file \"{}\"\nloadmodule \"pv.so\"\n",
+                included.display()
+            ),
+            "IMP\n".to_string(),
+        ),
+        (
+            "loadmodule \"pv.so\"\n#!define CONTINUED 1 \\\n  + 2\n".to_string(),
+            "route[CONT] {\n  $var(c) = CONTINUED;\n}\n".to_string(),
+        ),
+    ];
+    for (header, late) in cases {
+        let text = format!("{header}{}{late}{}", routes(0, 600), routes(600, 200));
+        let path = write_temp("split-directive.cfg", &text);
+        let one = cfg_parser::parse_lexed(lex_file(&path, &LexOptions::default(), &FsLoader));
+        assert!(!one.has_errors(), "{late:?}: {:?}", one.errors().next());
+        assert_same_split(&path);
+        let _ = std::fs::remove_file(path);
+    }
+    let _ = std::fs::remove_file(included);
+}
