@@ -340,11 +340,7 @@ fn the_fast_parse_agrees_with_the_rich_one_on_every_corpus_file() {
 /// error), and the file is lexed again in one piece, with the same result.
 #[test]
 fn a_piece_end_inside_a_comment_or_string_changes_nothing() {
-    let routes = |from: usize, n: usize| -> String {
-        (from..from + n)
-            .map(|i| format!("route[R{i}] {{\n  $var(x) = {i};\n}}\n"))
-            .collect()
-    };
+    let routes = |from, n| numbered_routes(from, n, |i| format!("$var(x) = {i};"));
     let lookalike = routes(1000, cfg_lexer::PIECE_BYTES / 20);
     for (open, close) in [("/*\n", "*/\n"), ("$var(s) = \"\n", "\";\n")] {
         let wrapped = if open.starts_with('$') {
@@ -376,11 +372,8 @@ fn a_piece_end_inside_a_comment_or_string_changes_nothing() {
 /// give in pieces what they give in one.
 #[test]
 fn directives_through_defines_and_continued_headers_are_the_same_in_pieces() {
-    let routes = |from: usize, n: usize| -> String {
-        (from..from + n)
-            .map(|i| format!("route[R{i}] {{\n  $var(x) = $avp(a{i});\n  $x = 1;\n}}\n"))
-            .collect()
-    };
+    let routes =
+        |from, n| numbered_routes(from, n, |i| format!("$var(x) = $avp(a{i});\n  $x = 1;"));
     let included = write_temp("split-imported.cfg", "route[IMPORTED] {\n  drop;\n}\n");
     let cases = [
         (
@@ -408,4 +401,11 @@ fn directives_through_defines_and_continued_headers_are_the_same_in_pieces() {
         let _ = std::fs::remove_file(path);
     }
     let _ = std::fs::remove_file(included);
+}
+
+/// Routes `R{from}` … `R{from + n - 1}`, each with the body `body` gives for its number.
+fn numbered_routes(from: usize, n: usize, body: impl Fn(usize) -> String) -> String {
+    (from..from + n)
+        .map(|i| format!("route[R{i}] {{\n  {}\n}}\n", body(i)))
+        .collect()
 }
