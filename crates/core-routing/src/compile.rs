@@ -495,9 +495,7 @@ fn compile_in_parts(
                         ),
                         span: m.span,
                     });
-                } else if !SCRIPT_MODULES.contains(&name.as_str())
-                    && !TRANSPORT_MODULES.contains(&name.as_str())
-                {
+                } else if !module_available(&name) {
                     return err(
                         m.path.span,
                         format!("module `{name}` is not available in siprouter"),
