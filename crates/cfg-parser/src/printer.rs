@@ -27,25 +27,9 @@ struct Printer {
     indent: usize,
 }
 
-/// A double-quoted string with the escapes the lexer reads back.
+/// A double-quoted string with the escapes the lexer reads back (the lexer's own quoting).
 fn quote(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\x{:02x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    cfg_lexer::quoted(s)
 }
 
 fn ip(a: &IpAddr) -> String {

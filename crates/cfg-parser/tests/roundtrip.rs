@@ -161,3 +161,16 @@ fn quic_colon_port_keeps_the_kamailio_meaning() {
         assert!(!is_quic_adv, "{bad}");
     }
 }
+
+/// Control characters and DEL in a string are printed as `\x` escapes (the lexer's own
+/// quoting) and read back as the same characters.
+#[test]
+fn control_characters_and_del_round_trip_as_escapes() {
+    let text = "request_route {\n  $var(s) = \"a\\x01b\\x7fc\\td\";\n}\n";
+    let parsed = parse_str("ctl.cfg", text, &LexOptions::default());
+    assert!(!parsed.has_errors(), "{:?}", parsed.errors().next());
+    let printed = printer::print(&parsed.config);
+    assert!(printed.contains(r#""a\x01b\x7fc\td""#), "{printed}");
+    let again = parse_str("ctl-printed.cfg", &printed, &LexOptions::default());
+    assert_eq!(without_spans(&parsed.config), without_spans(&again.config));
+}
