@@ -10,6 +10,12 @@ fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Asserts that a run failed with exit code 1 and said `reason` on stderr.
+fn assert_failed_with(out: &std::process::Output, reason: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    assert!(stderr(out).contains(reason), "{}", stderr(out));
+}
+
 /// A config written to a fresh temporary folder (removed when dropped).
 struct TempCfg(std::path::PathBuf);
 
@@ -119,8 +125,7 @@ fn dump_ast_prints_json_or_fails_with_diagnostics() {
 
     let bad = TempCfg::new("bad.cfg", "request_route { drop }\n");
     let out = run_siprouter(&["--dump-ast", "-f", bad.path()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("bad.cfg:1:22: "), "{}", stderr(&out));
+    assert_failed_with(&out, "bad.cfg:1:22: ");
     assert!(stdout(&out).is_empty());
 }
 
@@ -153,12 +158,7 @@ fn dump_sockets_and_repeated_listen_options() {
         assert!(json.contains(want), "missing {want:?} in {json}");
     }
     let bad = run_siprouter(&["-c", "-f", cfg.path(), "-l", "udp:127.0.0.1:5060:7"]);
-    assert_eq!(bad.status.code(), Some(1));
-    assert!(
-        stderr(&bad).contains("bad -l address specifier"),
-        "{}",
-        stderr(&bad)
-    );
+    assert_failed_with(&bad, "bad -l address specifier");
 }
 
 #[test]
@@ -197,12 +197,7 @@ fn route_script_errors_are_check_time_errors() {
         "loadmodule \"tm.so\"\nrequest_route { drop; }\n",
     );
     let out = run_siprouter(&["-c", "-f", cfg.path()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("module.cfg:1:12: error: module `tm` is not available"),
-        "{}",
-        stderr(&out)
-    );
+    assert_failed_with(&out, "module.cfg:1:12: error: module `tm` is not available");
 }
 
 #[test]
@@ -296,12 +291,7 @@ fn print_expanded_substitutes_defines_and_includes_with_their_origin() {
 
     std::fs::write(dir.join("main.cfg"), "listen=\"unterminated\n").expect("config");
     let out = run_siprouter(&["--print-expanded", "-f", main]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("main.cfg:1:8: error: "),
-        "{}",
-        stderr(&out)
-    );
+    assert_failed_with(&out, "main.cfg:1:8: error: ");
 }
 
 #[test]
@@ -407,12 +397,7 @@ fn kamailio_options_act_or_say_why_not() {
         "disable_tcp=yes\nlisten=udp:127.0.0.1:5060\nrequest_route {\n  exit;\n}\n",
     );
     let out = run_siprouter(&["-c", "-f", no_tcp_cfg.path(), "-N", "2"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("could not configure TCP children: -N 2"),
-        "{}",
-        stderr(&out)
-    );
+    assert_failed_with(&out, "could not configure TCP children: -N 2");
 
     // `--loadmodule`: the module's functions work without its `loadmodule` line, and
     // `MOD_sl` is defined for the preprocessor.
@@ -444,37 +429,26 @@ fn kamailio_options_act_or_say_why_not() {
         "--loadmodule=sl",
         "--loadmodule=sl.so",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("module `sl` is loaded already"),
-        "{}",
-        stderr(&out)
-    );
+    assert_failed_with(&out, "module `sl` is loaded already");
     let twice = TempCfg::new(
         "twice.cfg",
         "listen=udp:127.0.0.1:5060\nloadmodule \"sl.so\"\nrequest_route {\n  exit;\n}\n",
     );
     let out = run_siprouter(&["-c", "-f", twice.path(), "--loadmodule=sl"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out)
-            .contains("twice.cfg:2:12: error: module `sl` is loaded already (with --loadmodule)"),
-        "{}",
-        stderr(&out)
+    assert_failed_with(
+        &out,
+        "twice.cfg:2:12: error: module `sl` is loaded already (with --loadmodule)",
     );
     // A first word `start` is refused before anything else; elsewhere it is ignored.
     let out = run_siprouter(&["start", "-V"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("'start' is not a supported argument"));
+    assert_failed_with(&out, "'start' is not a supported argument");
     let out = run_siprouter(&["-c", "-f", preload.path(), "--loadmodule=sl", "start"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("note: ignoring arguments that are no option: start"));
     let out = run_siprouter(&["-c", "-f", preload.path(), "--loadmodule=tm.so"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("--loadmodule=tm.so: module `tm` is not available in siprouter"),
-        "{}",
-        stderr(&out)
+    assert_failed_with(
+        &out,
+        "--loadmodule=tm.so: module `tm` is not available in siprouter",
     );
 
     // `--substdef`: the rule's name is defined before the config is read.
@@ -490,8 +464,7 @@ fn kamailio_options_act_or_say_why_not() {
         stdout(&out)
     );
     let out = run_siprouter(&["-c", "-f", subst.path(), "--subst=/(/x/"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("<--subst=/(/x/>"), "{}", stderr(&out));
+    assert_failed_with(&out, "<--subst=/(/x/>");
 
     // `--modparam`: a `modparam` line before the config's first, for `--loadmodule` modules;
     // its mistakes are shown in a source named after the option.
@@ -512,16 +485,12 @@ fn kamailio_options_act_or_say_why_not() {
         stderr(&out)
     );
     let out = with(&["--modparam=sl:nope:i:1"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out)
-            .contains("<--modparam=sl:nope:i:1>:1:16: error: module `sl` has no parameter `nope`"),
-        "{}",
-        stderr(&out)
+    assert_failed_with(
+        &out,
+        "<--modparam=sl:nope:i:1>:1:16: error: module `sl` has no parameter `nope`",
     );
     let out = with(&["--modparam=sl:bind_tm:x:1"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("bad --modparam value 'sl:bind_tm:x:1'"));
+    assert_failed_with(&out, "bad --modparam value 'sl:bind_tm:x:1'");
 
     let internals = run_siprouter(&["-I"]);
     assert!(internals.status.success());
