@@ -104,7 +104,6 @@ impl Lexed {
     }
 }
 
-/// A double-quoted string that lexes back to `value`.
 /// Appends `value` as a double-quoted string that lexes back to `value`: `"` and `\` and the
 /// control characters escaped.
 pub(crate) fn quote(out: &mut String, value: &str) {

@@ -6,6 +6,8 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
+use cfg_lexer::quoted;
+
 use crate::ast::*;
 
 /// Prints a whole config.
@@ -27,11 +29,6 @@ struct Printer {
     indent: usize,
 }
 
-/// A double-quoted string with the escapes the lexer reads back (the lexer's own quoting).
-fn quote(s: &str) -> String {
-    cfg_lexer::quoted(s)
-}
-
 fn ip(a: &IpAddr) -> String {
     match a {
         IpAddr::V4(v4) => v4.to_string(),
@@ -43,7 +40,7 @@ fn host(h: &HostSpec) -> String {
     match h {
         HostSpec::Ip(a) => ip(a),
         HostSpec::Name(n) => n.clone(),
-        HostSpec::Quoted(q) => quote(q),
+        HostSpec::Quoted(q) => quoted(q),
     }
 }
 
@@ -88,7 +85,7 @@ fn advertise(a: &Advertise) -> String {
 fn value(v: &Value) -> String {
     match v {
         Value::Int(n) => n.to_string(),
-        Value::Str(s) => quote(s),
+        Value::Str(s) => quoted(s),
         Value::Ident(i) => i.clone(),
         Value::Ip(a) => ip(a),
         Value::Proto(p) => p.as_str().to_string(),
@@ -99,7 +96,7 @@ fn value(v: &Value) -> String {
 fn scalar(v: &Scalar) -> String {
     match v {
         Scalar::Int(n) => n.to_string(),
-        Scalar::Str(s) => quote(s),
+        Scalar::Str(s) => quoted(s),
         Scalar::Pvar(p) => p.clone(),
     }
 }
@@ -115,7 +112,7 @@ fn name(n: &str) -> String {
     if plain {
         n.to_string()
     } else {
-        quote(n)
+        quoted(n)
     }
 }
 
@@ -135,7 +132,7 @@ fn unary_op(op: UnaryOp) -> &'static str {
 fn expr(e: &Expr) -> String {
     match e {
         Expr::Int { value, .. } => value.to_string(),
-        Expr::Str { value, .. } => quote(value),
+        Expr::Str { value, .. } => quoted(value),
         Expr::Var { name, .. } => name.clone(),
         Expr::Select { path, .. } => path.clone(),
         Expr::Word { word, .. } => word.clone(),
@@ -199,7 +196,7 @@ impl Printer {
                     let _ = write!(s, " advertise {}", advertise(a));
                 }
                 if let Some(n) = &l.name {
-                    let _ = write!(s, " name {}", quote(&n.value));
+                    let _ = write!(s, " name {}", quoted(&n.value));
                 }
                 if l.is_virtual {
                     s.push_str(" virtual");
@@ -216,16 +213,16 @@ impl Printer {
                     let _ = write!(s, " advertise = {};", advertise(a));
                 }
                 if let Some(n) = &b.name {
-                    let _ = write!(s, " name = {};", quote(&n.value));
+                    let _ = write!(s, " name = {};", quoted(&n.value));
                 }
                 if let Some(n) = &b.agname {
-                    let _ = write!(s, " agname = {};", quote(&n.value));
+                    let _ = write!(s, " agname = {};", quoted(&n.value));
                 }
                 if let Some(v) = &b.is_virtual {
                     let _ = write!(s, " virtual = {};", u8::from(v.value));
                 }
                 if let Some(n) = &b.vrf {
-                    let _ = write!(s, " vrf = {};", quote(&n.value));
+                    let _ = write!(s, " vrf = {};", quoted(&n.value));
                 }
                 if let Some(w) = &b.workers {
                     let _ = write!(s, " workers = {};", w.value);
@@ -244,7 +241,7 @@ impl Printer {
                 }
                 let _ = write!(s, ".{} = {}", v.var.value, scalar(&v.value.value));
                 if let Some(d) = &v.descr {
-                    let _ = write!(s, " descr {}", quote(&d.value));
+                    let _ = write!(s, " descr {}", quoted(&d.value));
                 }
                 s.push(';');
                 self.line(&s);
@@ -252,11 +249,11 @@ impl Printer {
             Item::Kemi(k) => self.line(&format!(
                 "kemi.{} = {};",
                 k.key.value,
-                quote(&k.value.value)
+                quoted(&k.value.value)
             )),
             Item::CoreParam(c) => self.line(&format!(
                 "coreparam[{}] = {};",
-                quote(&c.name.value),
+                quoted(&c.name.value),
                 scalar(&c.value.value)
             )),
             Item::LoadModule(m) => {
@@ -268,20 +265,20 @@ impl Printer {
                 match &m.options {
                     Some(o) => self.line(&format!(
                         "{kw}({}, {})",
-                        quote(&m.path.value),
-                        quote(&o.value)
+                        quoted(&m.path.value),
+                        quoted(&o.value)
                     )),
-                    None => self.line(&format!("{kw} {}", quote(&m.path.value))),
+                    None => self.line(&format!("{kw} {}", quoted(&m.path.value))),
                 }
             }
-            Item::LoadPath(p) => self.line(&format!("loadpath {}", quote(&p.value))),
-            Item::CfgEngine(e) => self.line(&format!("cfgengine {}", quote(&e.value))),
+            Item::LoadPath(p) => self.line(&format!("loadpath {}", quoted(&p.value))),
+            Item::CfgEngine(e) => self.line(&format!("cfgengine {}", quoted(&e.value))),
             Item::ModParam(m) => {
                 let kw = if m.expand { "modparamx" } else { "modparam" };
                 self.line(&format!(
                     "{kw}({}, {}, {})",
-                    quote(&m.module.value),
-                    quote(&m.param.value),
+                    quoted(&m.module.value),
+                    quoted(&m.param.value),
                     scalar(&m.value.value)
                 ));
             }
@@ -304,12 +301,12 @@ impl Printer {
             Item::Subst(s) => self.line(&format!(
                 "#!{} {}",
                 s.kind.directive(),
-                quote(&s.rule.value)
+                quoted(&s.rule.value)
             )),
             Item::Route(r) => {
                 let head = match (&r.name, r.kind) {
                     (Some(n), RouteKind::Event) => format!("{}[{}]", r.keyword, n.value),
-                    (Some(n), _) => format!("{}[{}]", r.keyword, quote(&n.value)),
+                    (Some(n), _) => format!("{}[{}]", r.keyword, quoted(&n.value)),
                     (None, _) => r.keyword.clone(),
                 };
                 self.block(&head, &r.body);
