@@ -163,7 +163,7 @@ pub fn lex_file_in_pieces<R: Send>(
         failed: std::sync::atomic::AtomicBool::new(false),
         each: &each,
     };
-    let helpers = crate::split::helpers();
+    let helpers = helpers();
     let done = std::thread::scope(|s| {
         let work = &work;
         let header = &header;
@@ -171,12 +171,7 @@ pub fn lex_file_in_pieces<R: Send>(
             .filter_map(|_| {
                 part_thread()
                     .spawn_scoped(s, move || {
-                        let mut hl = Lexer::new(opts, &NoIncludes);
-                        hl.sources = header.sources.clone();
-                        hl.defines = header.defines.clone();
-                        hl.substs = header.substs.clone();
-                        hl.compat = header.compat;
-                        hl.prelude_files = header.prelude_files.clone();
+                        let mut hl = header.lexer(opts);
                         let done = work.take_pieces(&mut hl, Vec::new());
                         (done, hl.diags.is_empty() && header.unchanged_in(&hl))
                     })
@@ -265,6 +260,18 @@ struct HeaderState {
 }
 
 impl HeaderState {
+    /// A lexer for a helper thread, in this state (it includes nothing: see
+    /// [`NoIncludes`]).
+    fn lexer<'a>(&self, opts: &'a LexOptions) -> Lexer<'a> {
+        let mut lx = Lexer::new(opts, &NoIncludes);
+        lx.sources = self.sources.clone();
+        lx.defines = self.defines.clone();
+        lx.substs = self.substs.clone();
+        lx.compat = self.compat;
+        lx.prelude_files = self.prelude_files.clone();
+        lx
+    }
+
     /// Whether `lx`, which started from this state, still has it after its pieces: the
     /// same defines, rules, compatibility mode and files. Only a directive changes them,
     /// and one can still come through a define's value (`#!define K #!KAMAILIO`).
