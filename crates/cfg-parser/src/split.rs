@@ -84,6 +84,11 @@ const PIECE_TOKENS: usize = 4096;
 /// Parses the tokens `range` of `cx` with free errors, in pieces of about [`PIECE_TOKENS`]
 /// cut before top-level route blocks; `None` on any syntax error.
 fn parse_range(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
+    // No cut inside a range this short is far enough from its start (a lexer's piece of a
+    // split file usually is one): it is one piece, without looking for cut points.
+    if range.len() <= PIECE_TOKENS {
+        return parse_pieces(cx, range, std::iter::empty());
+    }
     let cuts = cut_points(cx.toks.get(range.clone()).unwrap_or_default());
     let start = range.start;
     parse_pieces(cx, range, cuts.iter().map(|c| c + start))
