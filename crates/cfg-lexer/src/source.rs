@@ -189,6 +189,15 @@ impl SourceMap {
             .map(|(i, f)| (FileId(clamp_u32(i)), f))
     }
 
+    /// Indexes every file's lines now (each file does it once, on its first
+    /// [`SourceFile::line_col`]): for a thread that would otherwise wait, so that the
+    /// locations of the diagnostics that follow cost no pass over a large file then.
+    pub fn index_lines(&self) {
+        for file in &self.files {
+            file.line_starts();
+        }
+    }
+
     /// How many files there are.
     pub fn len(&self) -> usize {
         self.files.len()
@@ -345,6 +354,23 @@ mod tests {
         assert_eq!(f.line_col(5), LineCol { line: 2, col: 3 });
         assert_eq!(f.line_col(7), LineCol { line: 3, col: 1 });
         assert_eq!(f.line_col(999), LineCol { line: 3, col: 1 });
+    }
+
+    #[test]
+    fn lines_indexed_ahead_give_the_same_places() {
+        let mut map = SourceMap::new();
+        let a = map.add(SourceOrigin::Virtual("a".into()), "x\ny\n");
+        let b = map.add(SourceOrigin::Virtual("b".into()), "\n\nzz");
+        let fresh = map.clone();
+        map.index_lines();
+        assert!(map.files().all(|(_, f)| f.line_starts.get().is_some()));
+        for (id, offset) in [(a, 2), (a, 3), (b, 2), (b, 3)] {
+            assert_eq!(
+                map.file(id).line_col(offset),
+                fresh.file(id).line_col(offset)
+            );
+        }
+        assert_eq!(map.file(b).line_col(3), LineCol { line: 3, col: 2 });
     }
 
     #[test]

@@ -654,6 +654,7 @@ impl<'s> Compiler<'s> {
             }
         }
         let forks: Vec<Compiler<'s>> = runs.iter().map(|_| self.fork()).collect();
+        let sources = self.sources;
         let results = std::thread::scope(|s| {
             let handles: Vec<_> = forks
                 .into_iter()
@@ -665,6 +666,11 @@ impl<'s> Compiler<'s> {
                     })
                 })
                 .collect();
+            // This thread only waits for those: meanwhile it indexes the sources' lines,
+            // which the locations of the warnings (and of an error) need next.
+            if let Some(sources) = sources {
+                sources.index_lines();
+            }
             handles
                 .into_iter()
                 .map(|h| {
