@@ -508,23 +508,31 @@ fn cfg(root: &Path) -> Result<(), String> {
             return Err(format!("{} failed", generator.display()));
         }
         let file_arg = file.display().to_string();
-        let ours = time_check(&bin, &["-c", "-f", &file_arg])?;
-        print!(
-            "{lines:>6} lines: siprouter -c {:.1} ms, {:.1} MB",
-            ours.0,
-            ours.1 as f64 / 1024.0
-        );
+        let ours_args = ["-c", "-f", &file_arg];
+        let theirs_args = ["-c", "-f", &file_arg, "-M", "256", "-x", "tlsf"];
+        // As the reference harness does (`hyperfine -N --warmup 3`): wall times of the
+        // program started directly, after warm-up runs, and the peak RSS from a run of its
+        // own under `/usr/bin/time` (whose fork and exec would otherwise be in every time).
+        // The two servers alternate, so that a slow phase of the machine slows both alike.
+        let (mut ours, mut theirs) = (Checks::default(), Checks::default());
+        for round in 0..CHECK_WARMUP + CHECK_RUNS {
+            let keep = round >= CHECK_WARMUP;
+            ours.add(time_check(&bin, &ours_args)?, keep);
+            if kamailio {
+                theirs.add(time_check(Path::new("kamailio"), &theirs_args)?, keep);
+            }
+        }
+        ours.rss = peak_rss(&bin, &ours_args)?;
         if kamailio {
-            let theirs = time_check(
-                Path::new("kamailio"),
-                &["-c", "-f", &file_arg, "-M", "256", "-x", "tlsf"],
-            )?;
+            theirs.rss = peak_rss(Path::new("kamailio"), &theirs_args)?;
+        }
+        print!("{lines:>6} lines: siprouter -c {}", ours.show());
+        if kamailio {
             print!(
-                "; kamailio -c {:.1} ms, {:.1} MB; siprouter is {:.1}× faster with {:.2}× the memory",
-                theirs.0,
-                theirs.1 as f64 / 1024.0,
-                theirs.0 / ours.0,
-                ours.1 as f64 / theirs.1 as f64
+                "; kamailio -c {}; siprouter is {:.1}× faster with {:.2}× the memory",
+                theirs.show(),
+                theirs.median() / ours.median(),
+                ours.rss as f64 / theirs.rss as f64
             );
         }
         println!();
@@ -532,34 +540,90 @@ fn cfg(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Median wall time (ms) of 5 runs and the peak RSS (KiB) of the last, via `/usr/bin/time`.
-fn time_check(program: &Path, args: &[&str]) -> Result<(f64, u64), String> {
-    let mut times = Vec::new();
-    let mut rss = 0;
-    for _ in 0..5 {
-        let started = Instant::now();
-        let out = Command::new("/usr/bin/time")
-            .args(["-f", "%M"])
-            .arg(program)
-            .args(args)
-            .stdout(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run /usr/bin/time {}: {e}", program.display()))?;
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
-        if !out.status.success() {
-            return Err(format!(
-                "{} {} failed:\n{}",
-                program.display(),
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            ));
+/// Timed runs of each `-c` in [`cfg`]'s comparison, after [`CHECK_WARMUP`] untimed ones.
+const CHECK_RUNS: usize = 21;
+
+/// Runs of each `-c` before the timed ones (the files and binaries into the page cache).
+const CHECK_WARMUP: usize = 3;
+
+/// The wall times (ms) of a series of checks and the peak RSS (KiB) of one.
+#[derive(Default)]
+struct Checks {
+    times: Vec<f64>,
+    rss: u64,
+}
+
+impl Checks {
+    fn add(&mut self, ms: f64, keep: bool) {
+        if keep {
+            self.times.push(ms);
         }
-        rss = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse().ok())
-            .unwrap_or(0);
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], rss))
+
+    /// The `q`-quantile of the times (0.5: the median).
+    fn quantile(&self, q: f64) -> f64 {
+        let mut t = self.times.clone();
+        t.sort_by(f64::total_cmp);
+        let i = ((t.len().saturating_sub(1)) as f64 * q).round() as usize;
+        t.get(i).copied().unwrap_or(f64::NAN)
+    }
+
+    fn median(&self) -> f64 {
+        self.quantile(0.5)
+    }
+
+    /// `median ms (p25–p75), peak MB`.
+    fn show(&self) -> String {
+        format!(
+            "{:.1} ms ({:.1}–{:.1}), {:.1} MB",
+            self.median(),
+            self.quantile(0.25),
+            self.quantile(0.75),
+            self.rss as f64 / 1024.0
+        )
+    }
+}
+
+/// The wall time (ms) of one run of `program`, which must succeed.
+fn time_check(program: &Path, args: &[&str]) -> Result<f64, String> {
+    let started = Instant::now();
+    let out = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if !out.status.success() {
+        return Err(format!(
+            "{} {} failed:\n{}",
+            program.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(ms)
+}
+
+/// The peak RSS (KiB) of one run of `program`, from `/usr/bin/time`.
+fn peak_rss(program: &Path, args: &[&str]) -> Result<u64, String> {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run /usr/bin/time {}: {e}", program.display()))?;
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .filter(|_| out.status.success())
+        .ok_or_else(|| {
+            format!(
+                "/usr/bin/time {} {}: no peak RSS",
+                program.display(),
+                args.join(" ")
+            )
+        })
 }
