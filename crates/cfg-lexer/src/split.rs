@@ -139,8 +139,7 @@ pub fn lex_file_in_pieces<R: Send>(
     // it, unless that token is another string joining it.
     if lx.pending_string.is_some() {
         let rest = lx.sources.file(id).text().as_bytes().get(header_end..);
-        let next = rest.and_then(|r| r.iter().find(|c| !c.is_ascii_whitespace()));
-        if next == Some(&b'"') {
+        if rest.is_some_and(string_may_continue) {
             return one();
         }
         lx.flush_string();
@@ -417,6 +416,15 @@ fn next_block_line(text: &[u8], from: usize, limit: usize) -> Option<usize> {
 /// overflow here. Only the pages used are committed.
 pub const PART_STACK: usize = 8 << 20;
 
+/// Whether a string that ends just before `rest` may go on in it: the first byte that is not
+/// a blank to the lexer (space, tab, backspace, CR, LF) nor ASCII whitespace nor the `\` of a
+/// line continuation is a `"`. Erring towards yes only costs the split.
+fn string_may_continue(rest: &[u8]) -> bool {
+    rest.iter()
+        .find(|&&c| !(crate::lexer::is_blank(c) || c.is_ascii_whitespace() || c == b'\\'))
+        == Some(&b'"')
+}
+
 /// How much heap a helper thread reserves before it lexes: about what one holds after taking
 /// its share of a 500 kB config's pieces (their syntax trees stay).
 const THREAD_HEAP: usize = 4 << 20;
@@ -539,6 +547,22 @@ fn prev_code_is_close(before: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_string_may_continue_after_anything_the_lexer_skips() {
+        for rest in [
+            &b"\"b\""[..],
+            b"\n  \"b\"",
+            b"\x08\"b\"",
+            b"\\\n\"b\"",
+            b"\r\n\x0c\"b\"",
+        ] {
+            assert!(string_may_continue(rest), "{rest:?}");
+        }
+        for rest in [&b"route[A] {}"[..], b"# \"b\"", b"\n;\"b\"", b""] {
+            assert!(!string_may_continue(rest), "{rest:?}");
+        }
+    }
 
     #[test]
     fn the_split_comes_after_the_header_and_the_middle() {
