@@ -540,7 +540,7 @@ fn cfg(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Timed runs of each `-c` in [`cfg`]'s comparison, after [`CHECK_WARMUP`] untimed ones.
+/// Timed runs of each `-c` in [`cfg()`]'s comparison, after [`CHECK_WARMUP`] untimed ones.
 const CHECK_RUNS: usize = 21;
 
 /// Runs of each `-c` before the timed ones (the files and binaries into the page cache).
