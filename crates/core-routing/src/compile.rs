@@ -761,7 +761,7 @@ impl Compiler<'_> {
                 .case_insensitive(icase)
                 .multi_line(multi_line)
                 .build()
-                .map(Regex::new)
+                .map(std::sync::Arc::new)
                 .or_else(|e| err(span, format!("bad regular expression: {e}")))?,
             Mode::Check => {
                 // The regex crate's own parser with the options it would be given: the same
@@ -779,7 +779,7 @@ impl Compiler<'_> {
                 match self.regexes.values().next() {
                     Some(stand_in) => stand_in.clone(),
                     None => regex::Regex::new("")
-                        .map(Regex::new)
+                        .map(std::sync::Arc::new)
                         .or_else(|e| err(span, e.to_string()))?,
                 }
             }
