@@ -372,7 +372,7 @@ fn bind_quic(
 /// without a timeout (a timeout arms a kernel timer on every wait, one per relayed
 /// datagram) and [`crate::TransportHandle::shutdown`] wakes the waiting threads; elsewhere,
 /// where `shutdown` of an unconnected UDP socket need not wake them, a receive returns
-/// every [`UDP_POLL`] so that a thread can look at its stop flag.
+/// every `UDP_POLL` (250 ms) so that a thread can look at its stop flag.
 fn blocking_udp(so: socket2::Socket) -> std::io::Result<std::net::UdpSocket> {
     let s: std::net::UdpSocket = so.into();
     s.set_nonblocking(false)?;
