@@ -463,18 +463,16 @@ const STATEFUL: [&[u8]; 6] = [
 ];
 
 /// Where the last of the [`STATEFUL`] words in `b` starts (or a place on its line), if any
-/// is there. The three with a `!` are found from the last `!` backwards (`!` is rare next
-/// to `#`, `!` or `//`), the others with one forward substring search each: together a
+/// is there. Those that end in `!` are found from the last `!` backwards (`!` is rare right
+/// after `#`, `!` or `//`), the others with one forward substring search each: together a
 /// fifth of the time of the regex this replaces, whose construction alone took a quarter of
 /// a millisecond of every large config's check.
 fn last_stateful_word(b: &[u8]) -> Option<usize> {
-    let bang = memchr::memrchr_iter(b'!', b).find(|&i| {
-        let before = &b[..i];
-        before.ends_with(b"#") || before.ends_with(b"!") || before.ends_with(b"//")
-    });
-    STATEFUL
+    let (bangs, others): (Vec<&[u8]>, Vec<&[u8]>) =
+        STATEFUL.iter().partition(|w| w.ends_with(b"!"));
+    let bang = memchr::memrchr_iter(b'!', b).find(|&i| bangs.iter().any(|w| b[..=i].ends_with(w)));
+    others
         .iter()
-        .filter(|w| !w.contains(&b'!'))
         .filter_map(|w| memchr::memmem::find_iter(b, w).last())
         .chain(bang)
         .max()
