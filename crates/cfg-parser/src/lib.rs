@@ -32,6 +32,7 @@ pub use cfg_lexer as lexer;
 pub mod ast;
 mod check;
 mod diagnostic;
+mod exact;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grammar;
