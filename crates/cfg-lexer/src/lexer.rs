@@ -33,7 +33,7 @@ pub(crate) enum FrameKind {
     File { identity: PathBuf },
     /// The value of a define, at the place it was used.
     Define {
-        name: String,
+        /// Which expansion this is (its entry holds the define's name).
         expansion: ExpansionId,
         /// A line comment in the value ran to its end (Kamailio would swallow the rest of the
         /// line of use).
@@ -234,7 +234,6 @@ impl<'a> Lexer<'a> {
             return;
         };
         if let FrameKind::Define {
-            name,
             ended_in_comment: true,
             expansion,
         } = frame.kind
@@ -250,8 +249,9 @@ impl<'a> Lexer<'a> {
                 let first = line.iter().find(|&&b| !is_blank(b));
                 let has_code = first.is_some_and(|&b| b != b'#');
                 if has_code {
-                    let use_site = self.expansions[expansion.index()].use_site;
-                    self.warn(LexError::DefineCommentSwallows(name), use_site);
+                    let Expansion { name, use_site, .. } = &self.expansions[expansion.index()];
+                    let e = LexError::DefineCommentSwallows(name.clone());
+                    self.warn(e, *use_site);
                 }
             }
         }
@@ -553,7 +553,7 @@ impl<'a> Lexer<'a> {
             Some(WordMeaning::Punct(p)) => self.emit(TokenKind::Punct(p), cur, pos, end),
             None => {
                 if self.defines.contains_key(word) {
-                    self.expand_define(word.to_string(), Span::new(cur.file, pos, end), cur);
+                    self.expand_define(word, Span::new(cur.file, pos, end), cur);
                 } else {
                     self.emit(TokenKind::Ident(word.into()), cur, pos, end);
                 }
@@ -563,17 +563,17 @@ impl<'a> Lexer<'a> {
     }
 
     /// Replaces a define's name by its value: pushes a frame over the value.
-    fn expand_define(&mut self, name: String, use_site: Span, cur: &Cur<'_>) {
-        let Some(def) = self.defines.get(&name).cloned() else {
+    fn expand_define(&mut self, name: &str, use_site: Span, cur: &Cur<'_>) {
+        let Some(def) = self.defines.get(name).cloned() else {
             return;
         };
-        let active = self
-            .frames
-            .iter()
-            .any(|f| matches!(&f.kind, FrameKind::Define { name: n, .. } if *n == name));
+        let active = self.frames.iter().any(|f| {
+            matches!(f.kind, FrameKind::Define { expansion, .. }
+                if self.expansions[expansion.index()].name == name)
+        });
         if active {
             self.flush_string();
-            self.error(LexError::RecursiveDefine(name), use_site);
+            self.error(LexError::RecursiveDefine(name.to_string()), use_site);
             return;
         }
         let depth = self
@@ -603,7 +603,7 @@ impl<'a> Lexer<'a> {
             return;
         };
         self.expansions.push(Expansion {
-            name: name.clone(),
+            name: name.to_string(),
             use_site,
             parent: cur.expansion,
         });
@@ -614,7 +614,6 @@ impl<'a> Lexer<'a> {
             pos: value.start as usize,
             end: value.end as usize,
             kind: FrameKind::Define {
-                name,
                 expansion,
                 ended_in_comment: false,
             },
@@ -1106,7 +1105,6 @@ pub(crate) fn ipv6_len(b: &[u8]) -> usize {
     // Leading groups "h:" (at most 7).
     let mut groups = 0;
     let mut i = 0;
-    let mut ends = Vec::new(); // positions after each "h:"
     while groups < 7 {
         let h = hex4(i);
         if h == 0 || b.get(i + h) != Some(&b':') {
@@ -1114,7 +1112,6 @@ pub(crate) fn ipv6_len(b: &[u8]) -> usize {
         }
         i += h + 1;
         groups += 1;
-        ends.push(i);
     }
     let mut best = 0;
     // (h:){7}h

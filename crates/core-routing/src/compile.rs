@@ -388,7 +388,8 @@ struct Compiler<'s> {
     regexes: HashMap<(String, bool, bool), Regex>,
     modules: HashSet<String>,
     flags: HashMap<String, u32>,
-    route_names: HashMap<String, usize>,
+    /// Shared with the forks that compile parts of the script (read-only once they exist).
+    route_names: std::sync::Arc<HashMap<String, usize>>,
     /// The server's sockets, for `force_send_socket`.
     sockets: Vec<LocalSocket>,
     /// Arguments are being compiled for a module function: strings expand variables.
@@ -459,7 +460,7 @@ fn compile_in_parts(
         regexes: HashMap::new(),
         modules: HashSet::new(),
         flags: HashMap::new(),
-        route_names: HashMap::new(),
+        route_names: Default::default(),
         sockets: sockets.to_vec(),
         expand: false,
         in_onsend: false,
@@ -554,7 +555,7 @@ fn compile_in_parts(
                     (RouteKind::Request, Some(n)) => {
                         c.program.routes.push(Vec::new());
                         let idx = c.program.routes.len() - 1;
-                        c.route_names.insert(n.value.clone(), idx);
+                        std::sync::Arc::make_mut(&mut c.route_names).insert(n.value.clone(), idx);
                         idx
                     }
                     (RouteKind::Reply, None) => *c.program.reply.get_or_insert_with(|| {
@@ -602,7 +603,8 @@ fn compile_in_parts(
         c.check_format(parts, p.value.span)?;
     }
     c.compile_bodies(bodies, parts)?;
-    c.program.route_names = c.route_names.clone();
+    // The forks are gone: the map is this compiler's alone again and moves without a copy.
+    c.program.route_names = std::sync::Arc::unwrap_or_clone(std::mem::take(&mut c.route_names));
     if let (Some(span), false) = (c.first_pv_use.get(), c.modules.contains("pv")) {
         c.warnings.push(CompileError {
             message: "this pseudo-variable (and every other one but $rc/$retcode) comes from the pv module: Kamailio refuses the config without loadmodule \"pv.so\"".into(),

@@ -313,7 +313,7 @@ fn simple(s: &str) -> Result<Pv, String> {
                 HdrCount(h)
             } else if let Some(v) = arg("var") {
                 Var(v)
-            } else if let Some(v) = arg("avp") {
+            } else if let Some(v) = s.strip_prefix("avp(").and_then(|r| r.strip_suffix(')')) {
                 Avp(v
                     .trim_start_matches("s:")
                     .trim_start_matches("i:")
