@@ -302,11 +302,17 @@ impl<'a> Lexer<'a> {
     }
 
     /// Ends the pending string (if any): applies the subst rules and emits it.
+    #[inline]
     pub(crate) fn flush_string(&mut self) {
-        // Called before every token: test before moving the (large) option out.
-        if self.pending_string.is_none() {
-            return;
+        // Called before every token, and a string is pending before few of them: the test
+        // is inlined at every call, the work is not.
+        if self.pending_string.is_some() {
+            self.flush_pending_string();
         }
+    }
+
+    /// [`Lexer::flush_string`]'s work when a string is pending.
+    fn flush_pending_string(&mut self) {
         let Some(p) = self.pending_string.take() else {
             return;
         };
