@@ -256,12 +256,13 @@ fn split_index(s: &str) -> Result<(&str, Option<Index>), String> {
 
 fn simple(s: &str) -> Result<Pv, String> {
     use PvName::*;
-    let arg = |prefix: &str| -> Option<String> {
+    // `prefix(…)`'s argument, borrowed (`inner`) or copied (`arg`).
+    let inner = |prefix: &str| -> Option<&str> {
         s.strip_prefix(prefix)
             .and_then(|r| r.strip_prefix('('))
             .and_then(|r| r.strip_suffix(')'))
-            .map(str::to_string)
     };
+    let arg = |prefix: &str| inner(prefix).map(str::to_string);
     let name = match s {
         "ru" => Ruri,
         "rU" => RuriUser,
@@ -313,7 +314,7 @@ fn simple(s: &str) -> Result<Pv, String> {
                 HdrCount(h)
             } else if let Some(v) = arg("var") {
                 Var(v)
-            } else if let Some(v) = s.strip_prefix("avp(").and_then(|r| r.strip_suffix(')')) {
+            } else if let Some(v) = inner("avp") {
                 Avp(v
                     .trim_start_matches("s:")
                     .trim_start_matches("i:")
