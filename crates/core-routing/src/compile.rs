@@ -699,8 +699,7 @@ impl<'s> Compiler<'s> {
             self.route_name = name;
             self.in_onsend = Some(idx) == self.program.onsend;
             let block = self.block(body)?;
-            // A check keeps nothing: each body's ops are freed before the next is compiled,
-            // which then reuses their memory.
+            // A check keeps nothing (`block` has already dropped each op).
             if self.mode == Mode::Build {
                 out.push((idx, block));
             }
@@ -912,6 +911,14 @@ impl Compiler<'_> {
     }
 
     fn block(&mut self, b: &ast::Block) -> Result<Block, CompileError> {
+        if self.mode == Mode::Check {
+            // A check keeps nothing, and no op is looked at once built: each is dropped
+            // at once, and the next one takes its memory while it is still in the cache.
+            for s in &b.stmts {
+                self.stmt(s)?;
+            }
+            return Ok(Vec::new());
+        }
         // Sized once: an op is large (a call's is inline), and a list grown by doubling
         // copied every op at each step (a tenth of a config check's time).
         let mut ops = Vec::with_capacity(b.stmts.len());
@@ -924,7 +931,13 @@ impl Compiler<'_> {
     fn nested(&mut self, s: &Stmt) -> Result<Block, CompileError> {
         match s {
             Stmt::Block(b) => self.block(b),
-            other => Ok(self.stmt(other)?.into_iter().collect()),
+            other => {
+                let op = self.stmt(other)?;
+                Ok(match self.mode {
+                    Mode::Build => op.into_iter().collect(),
+                    Mode::Check => Vec::new(),
+                })
+            }
         }
     }
 
@@ -957,7 +970,10 @@ impl Compiler<'_> {
             ),
             Stmt::Switch { value, cases, .. } => {
                 let mut labels = Vec::with_capacity(cases.len());
-                let mut body = Vec::with_capacity(cases.iter().map(|c| c.body.len()).sum());
+                let mut body = match self.mode {
+                    Mode::Build => Vec::with_capacity(cases.iter().map(|c| c.body.len()).sum()),
+                    Mode::Check => Vec::new(),
+                };
                 for case in cases {
                     let label = match &case.label {
                         None => CaseLabel::Default,
@@ -972,7 +988,9 @@ impl Compiler<'_> {
                     labels.push((label, body.len()));
                     for s in &case.body {
                         if let Some(op) = self.stmt(s)? {
-                            body.push(op);
+                            if self.mode == Mode::Build {
+                                body.push(op);
+                            }
                         }
                     }
                 }
@@ -1692,6 +1710,37 @@ mod in_parts_tests {
         match compile_in_parts(script, &[], Some(parsed.sources()), mode, parts) {
             Ok((program, warnings)) => format!("{:?}\n{warnings:?}", program.routes),
             Err(e) => format!("Err {e:?}"),
+        }
+    }
+
+    /// A check drops each op as soon as it is built, and keeps no nested body: it must
+    /// still reach every statement a build reaches, with the same first error.
+    #[test]
+    fn a_check_finds_the_errors_of_every_nested_body() {
+        let wrap = [
+            "if ($rU == \"1\") { BAD }",
+            "if ($rU == \"1\") { xlog(\"a\\n\"); } else { BAD }",
+            "if ($rU == \"1\") BAD",
+            "while ($var(i) < 3) { $var(i) = $var(i) + 1; BAD }",
+            "switch ($rU) { case \"1\": xlog(\"a\\n\"); break; default: BAD }",
+            "{ { BAD } }",
+            "if ($rU == \"1\") { switch ($rU) { case \"2\": { BAD } } }",
+        ];
+        let bad = [
+            "nosuch_fn();",
+            "if ($ru =~ \"(unclosed\") { drop; }",
+            "$ru(x) = 1;",
+        ];
+        for w in wrap {
+            for b in bad {
+                let text = format!(
+                    "loadmodule \"sl.so\"\nrequest_route {{\n  {}\n}}\n",
+                    w.replace("BAD", b)
+                );
+                let built = outcome(&text, Mode::Build, Some(1));
+                assert!(built.starts_with("Err"), "{text}");
+                assert_eq!(built, outcome(&text, Mode::Check, Some(1)), "{text}");
+            }
         }
     }
 
