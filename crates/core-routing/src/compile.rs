@@ -759,7 +759,7 @@ fn check_pattern(pattern: &str, multi_line: bool) -> Result<(), String> {
     // Without these a pattern is literal text and anchors (`^sip:alice@`), which always
     // parses: such patterns, about half of a typical script's, are not parsed at all.
     const META: &[u8] = b"\\.*+?()[]{}|";
-    if !pattern.bytes().any(|b| META.contains(&b)) {
+    if !pattern.bytes().any(|b| META.contains(&b)) || plainly_valid(pattern) {
         return Ok(());
     }
     let checked = if pattern.contains("(?") || pattern.contains("\\p") || pattern.contains("\\P") {
@@ -775,6 +775,65 @@ fn check_pattern(pattern: &str, multi_line: bool) -> Result<(), String> {
             .map_err(regex_syntax::Error::from)
     };
     checked.map_err(|e| e.to_string())
+}
+
+/// Whether `pattern` is made only of pieces that always parse: literal characters, anchors,
+/// `.`, escaped punctuation (`\.`, `\+`), the repetitions `*` `+` `?` after something to
+/// repeat, and bracket classes of plain characters and ascending ranges (`[0-9]`,
+/// `[^a-z_]`). `false` means "parse it": groups, alternations, counted repetitions,
+/// escapes such as `\d`, and every class with more in it are left to the regex parser.
+/// Most patterns of a script are of this kind (`^sip:\+?[0-9]+@`), and the parser costs
+/// about ten thousand instructions each.
+fn plainly_valid(pattern: &str) -> bool {
+    let mut chars = pattern.chars().peekable();
+    // Whether the pattern so far ends in something a repetition may follow.
+    let mut repeatable = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '+' | '?' if !repeatable => return false,
+            '*' | '+' | '?' => {}
+            '\\' => match chars.next() {
+                Some(e) if regex_syntax::is_meta_character(e) => repeatable = true,
+                _ => return false,
+            },
+            '[' => {
+                if !plain_class(&mut chars) {
+                    return false;
+                }
+                repeatable = true;
+            }
+            '(' | ')' | '{' | '}' | '|' | ']' => return false,
+            _ => repeatable = true,
+        }
+    }
+    true
+}
+
+/// Reads a bracket class after its `[` up to and with its `]`: `true` if it holds only
+/// letters, digits and `_ @ : . / * + ? $ space` (which are literal in a class), each
+/// alone or as a range from a lower to a higher letter or digit, after an optional `^`.
+fn plain_class(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> bool {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@:./*+?$ ".contains(c);
+    chars.next_if_eq(&'^');
+    let mut items = 0;
+    loop {
+        match chars.next() {
+            Some(']') => return items > 0,
+            Some(lo) if plain(lo) => {
+                items += 1;
+                if chars.next_if_eq(&'-').is_some() {
+                    match chars.next() {
+                        Some(hi)
+                            if hi.is_ascii_alphanumeric()
+                                && lo.is_ascii_alphanumeric()
+                                && lo <= hi => {}
+                        _ => return false,
+                    }
+                }
+            }
+            _ => return false,
+        }
+    }
 }
 
 impl Compiler<'_> {
@@ -1782,6 +1841,45 @@ mod pattern_check_tests {
                 proptest::prop_assert_eq!(checked.is_ok(), built.is_ok(), "{:?}", pattern);
             }
         }
+
+        /// The same from the characters of the quick path (plain pieces, classes, ranges,
+        /// escapes, repetitions), where random patterns often pass it.
+        #[test]
+        fn check_agrees_with_build_on_plain_looking_patterns(
+            pattern in "[ac09\\[\\]^$.*+?\\\\_@: -]{0,12}",
+        ) {
+            let built = RegexBuilder::new(&pattern).build();
+            let checked = check_pattern(&pattern, false);
+            if !matches!(built, Err(regex::Error::CompiledTooBig(_))) {
+                proptest::prop_assert_eq!(checked.is_ok(), built.is_ok(), "{:?}", pattern);
+            }
+        }
+    }
+
+    /// The shapes most scripts use take the quick path (it is not dead code), and what
+    /// it cannot vouch for goes to the parser.
+    #[test]
+    fn plain_patterns_skip_the_parser() {
+        for p in [
+            "^sip:\\+?[0-9]+@",
+            "^sip:0[0-9]*@",
+            "\\.example\\.com$",
+            "^[^a-z_]+.*$",
+        ] {
+            assert!(plainly_valid(p), "{p}");
+        }
+        for p in [
+            "(a|b)",
+            "a{2}",
+            "\\d",
+            "[[:alpha:]]",
+            "[a-]",
+            "[z-a]",
+            "*",
+            "[a&&b]",
+        ] {
+            assert!(!plainly_valid(p), "{p}");
+        }
     }
 
     /// The check accepts exactly the patterns the server would build, with and without case
@@ -1822,6 +1920,24 @@ mod pattern_check_tests {
             "^sip:alice7@",
             "a$b^c",
             "ß-&~# <>,=!:/\"'%",
+            "^*",
+            "$+a",
+            "?a",
+            "[0-9]*x",
+            "[a-]",
+            "[]",
+            "[^]",
+            "[ab",
+            "\\.+\\*?",
+            "\\/",
+            "\\&\\-\\~\\#",
+            "[0-z]",
+            "x[^a-z_]?",
+            "^sip:\\+?[0-9]+@",
+            "[.*+?$ /]+",
+            "[:alpha:]",
+            "a]",
+            "[a-c-e]",
         ];
         for pattern in patterns {
             for icase in [false, true] {
