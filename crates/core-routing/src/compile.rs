@@ -386,6 +386,8 @@ struct Compiler<'s> {
     /// Compiled regular expressions by (pattern, case-insensitive, multi-line): a pattern
     /// repeated across the script is compiled once.
     regexes: HashMap<(String, bool, bool), Regex>,
+    /// A check's one matcher for every pattern, made at the first (see `stand_in`).
+    stand_in: Option<Regex>,
     modules: HashSet<String>,
     flags: HashMap<String, u32>,
     /// Shared with the forks that compile parts of the script (read-only once they exist).
@@ -458,6 +460,7 @@ fn compile_in_parts(
     let mut c = Compiler {
         mode,
         regexes: HashMap::new(),
+        stand_in: None,
         modules: HashSet::new(),
         flags: HashMap::new(),
         route_names: Default::default(),
@@ -724,6 +727,7 @@ impl<'s> Compiler<'s> {
         Compiler {
             mode: self.mode,
             regexes: self.regexes.clone(),
+            stand_in: self.stand_in.clone(),
             modules: self.modules.clone(),
             flags: self.flags.clone(),
             route_names: self.route_names.clone(),
@@ -756,10 +760,7 @@ impl<'s> Compiler<'s> {
 /// folded into a class, was four fifths of the work: together a tenth of a large config's
 /// check, most of it `uri =~ "…"`, which matches without case.
 fn check_pattern(pattern: &str, multi_line: bool) -> Result<(), String> {
-    // Without these a pattern is literal text and anchors (`^sip:alice@`), which always
-    // parses: such patterns, about half of a typical script's, are not parsed at all.
-    const META: &[u8] = b"\\.*+?()[]{}|";
-    if !pattern.bytes().any(|b| META.contains(&b)) || plainly_valid(pattern) {
+    if surely_valid(pattern) {
         return Ok(());
     }
     let checked = if pattern.contains("(?") || pattern.contains("\\p") || pattern.contains("\\P") {
@@ -775,6 +776,15 @@ fn check_pattern(pattern: &str, multi_line: bool) -> Result<(), String> {
             .map_err(regex_syntax::Error::from)
     };
     checked.map_err(|e| e.to_string())
+}
+
+/// Whether `pattern` parses, known without the parser (and quicker than a cache lookup).
+/// Without any of `\ . * + ? ( ) [ ] { } |` a pattern is literal text and anchors
+/// (`^sip:alice@`); about half of a typical script's patterns are of that kind, and most
+/// others are [`plainly_valid`].
+fn surely_valid(pattern: &str) -> bool {
+    const META: &[u8] = b"\\.*+?()[]{}|";
+    !pattern.bytes().any(|b| META.contains(&b)) || plainly_valid(pattern)
 }
 
 /// Whether `pattern` is made only of pieces that always parse: literal characters, anchors,
@@ -845,6 +855,10 @@ impl Compiler<'_> {
         multi_line: bool,
         span: Span,
     ) -> Result<Regex, CompileError> {
+        if self.mode == Mode::Check && surely_valid(pattern) {
+            // Nothing to check, and nothing worth remembering.
+            return self.stand_in(span);
+        }
         let key = (pattern.to_string(), icase, multi_line);
         if let Some(re) = self.regexes.get(&key) {
             return Ok(re.clone());
@@ -862,15 +876,22 @@ impl Compiler<'_> {
                     let e = regex::Error::Syntax(e);
                     err(span, format!("bad regular expression: {e}"))
                 })?;
-                match self.regexes.values().next() {
-                    Some(stand_in) => stand_in.clone(),
-                    None => regex::Regex::new("")
-                        .map(std::sync::Arc::new)
-                        .or_else(|e| err(span, e.to_string()))?,
-                }
+                self.stand_in(span)?
             }
         };
         self.regexes.insert(key, re.clone());
+        Ok(re)
+    }
+
+    /// The one matcher a checked program holds for every pattern (it is never run).
+    fn stand_in(&mut self, span: Span) -> Result<Regex, CompileError> {
+        if let Some(re) = &self.stand_in {
+            return Ok(re.clone());
+        }
+        let re = regex::Regex::new("")
+            .map(std::sync::Arc::new)
+            .or_else(|e| err(span, e.to_string()))?;
+        self.stand_in = Some(re.clone());
         Ok(re)
     }
 
