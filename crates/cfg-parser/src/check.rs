@@ -224,15 +224,10 @@ impl Walker<'_> {
                 self.expr(&b.left);
                 self.expr(&b.right);
             }
-            Expr::Select3 {
-                cond,
-                then,
-                otherwise,
-                ..
-            } => {
-                self.expr(cond);
-                self.expr(then);
-                self.expr(otherwise);
+            Expr::Select3(s) => {
+                self.expr(&s.cond);
+                self.expr(&s.then);
+                self.expr(&s.otherwise);
             }
             Expr::Block(b) => self.block(b),
             _ => {}
@@ -246,8 +241,8 @@ impl Walker<'_> {
             }
         }
         let literal = |a: &Arg| match a {
-            Arg::Expr(Expr::Word { word, span }) => Some((word.clone(), *span)),
-            Arg::Expr(Expr::Str { value, span }) => Some((value.clone(), *span)),
+            Arg::Expr(Expr::Word { word, span }) => Some((word.to_string(), *span)),
+            Arg::Expr(Expr::Str { value, span }) => Some((value.to_string(), *span)),
             Arg::Expr(Expr::Int { value, span }) => Some((value.to_string(), *span)),
             _ => None,
         };
@@ -260,7 +255,7 @@ impl Walker<'_> {
             "setflag" | "resetflag" | "isflagset" => {
                 if let Some(Arg::Expr(Expr::Word { word, span })) = c.args.first() {
                     self.out
-                        .push(Finding::FlagUse(word.clone(), *span, self.item));
+                        .push(Finding::FlagUse(word.to_string(), *span, self.item));
                 }
             }
             _ => {}

@@ -1182,7 +1182,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                             w.push_str(&l);
                         }
                         Expr::Word {
-                            word: w,
+                            word: w.into(),
                             span: cx.span(e.span()),
                         }
                     })
@@ -1200,7 +1200,7 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                     }
                 } else {
                     Expr::Word {
-                        word: k.canonical().to_string(),
+                        word: k.canonical().into(),
                         span,
                     }
                 }
@@ -1212,23 +1212,26 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                 value,
                 span: cx.span(e.span()),
             });
+            // The value is copied once, at its exact length, so the box takes it as it is.
             let str_atom = string().map_with(move |value, e| Expr::Str {
-                value,
+                value: value.into_boxed_str(),
                 span: cx.span(e.span()),
             });
             let var = select! {
-                Tok::Pvar(v) => v.to_string(),
-                Tok::AvpOrPvar(v) => v.to_string(),
-                Tok::Attr(v) => v.to_string(),
+                Tok::Pvar(v) => Box::<str>::from(v),
+                Tok::AvpOrPvar(v) => Box::<str>::from(v),
+                Tok::Attr(v) => Box::<str>::from(v),
             }
             .map_with(move |name, e| Expr::Var {
                 name,
                 span: cx.span(e.span()),
             });
             let select_atom =
-                select! { Tok::Select(s) => s.to_string() }.map_with(move |path, e| Expr::Select {
-                    path,
-                    span: cx.span(e.span()),
+                select! { Tok::Select(s) => Box::<str>::from(s) }.map_with(move |path, e| {
+                    Expr::Select {
+                        path,
+                        span: cx.span(e.span()),
+                    }
                 });
             let paren = expr
                 .clone()
@@ -1255,11 +1258,13 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
                         .then(expr.clone())
                         .delimited_by(p(Punct::LParen), p(Punct::RParen)),
                 )
-                .map_with(move |((c, a), b), e| Expr::Select3 {
-                    cond: Box::new(c),
-                    then: Box::new(a),
-                    otherwise: Box::new(b),
-                    span: cx.span(e.span()),
+                .map_with(move |((cond, then), otherwise), e| {
+                    Expr::Select3(Box::new(Select3 {
+                        cond,
+                        then,
+                        otherwise,
+                        span: cx.span(e.span()),
+                    }))
                 });
             // Most operands are variables and strings: they are tried first. Alternatives
             // that can start with the same token keep their order (an IP before a number,

@@ -133,9 +133,9 @@ fn expr(e: &Expr) -> String {
     match e {
         Expr::Int { value, .. } => value.to_string(),
         Expr::Str { value, .. } => quoted(value),
-        Expr::Var { name, .. } => name.clone(),
-        Expr::Select { path, .. } => path.clone(),
-        Expr::Word { word, .. } => word.clone(),
+        Expr::Var { name, .. } => name.to_string(),
+        Expr::Select { path, .. } => path.to_string(),
+        Expr::Word { word, .. } => word.to_string(),
         Expr::Net { addr, prefix, .. } => match prefix {
             Some(p) => format!("{}/{p}", ip(addr)),
             None => ip(addr),
@@ -143,16 +143,11 @@ fn expr(e: &Expr) -> String {
         Expr::Call(c) => call(c),
         Expr::Unary { op, operand, .. } => format!("{}({})", unary_op(*op), expr(operand)),
         Expr::Binary(b) => format!("({} {} {})", expr(&b.left), b.op.text(), expr(&b.right)),
-        Expr::Select3 {
-            cond,
-            then,
-            otherwise,
-            ..
-        } => format!(
+        Expr::Select3(s) => format!(
             "selval({}, {}, {})",
-            expr(cond),
-            expr(then),
-            expr(otherwise)
+            expr(&s.cond),
+            expr(&s.then),
+            expr(&s.otherwise)
         ),
         Expr::Legacy { operand, .. } => operand.to_string(),
         Expr::Block(_) => "0".to_string(),

@@ -1089,8 +1089,8 @@ impl Compiler<'_> {
     fn expr(&mut self, e: &AExpr) -> Result<Expr, CompileError> {
         Ok(match e {
             AExpr::Int { value, .. } => Expr::Const(Value::Int(*value)),
-            AExpr::Str { value, .. } => Expr::Const(Value::Str(value.clone())),
-            AExpr::Word { word, .. } => Expr::Const(Value::Str(word.clone())),
+            AExpr::Str { value, .. } => Expr::Const(Value::Str(value.to_string())),
+            AExpr::Word { word, .. } => Expr::Const(Value::Str(word.to_string())),
             AExpr::Var { name, span } => {
                 let pv = pv::parse(name).or_else(|e| err(*span, e))?;
                 self.check_pv(&pv, *span)?;
@@ -1106,15 +1106,10 @@ impl Compiler<'_> {
             }
             AExpr::Call(c) => Expr::Call(Box::new(self.call(c)?)),
             AExpr::Unary { op, operand, .. } => Expr::Unary(*op, Box::new(self.expr(operand)?)),
-            AExpr::Select3 {
-                cond,
-                then,
-                otherwise,
-                ..
-            } => Expr::Select3(
-                Box::new(self.expr(cond)?),
-                Box::new(self.expr(then)?),
-                Box::new(self.expr(otherwise)?),
+            AExpr::Select3(s) => Expr::Select3(
+                Box::new(self.expr(&s.cond)?),
+                Box::new(self.expr(&s.then)?),
+                Box::new(self.expr(&s.otherwise)?),
             ),
             AExpr::Legacy { operand, span } => Expr::Legacy(match *operand {
                 "method" => Legacy::Method,
@@ -1143,7 +1138,9 @@ impl Compiler<'_> {
                 } = b.as_ref();
                 let l = self.expr(left)?;
                 match (op, right) {
-                    (BinaryOp::Eq | BinaryOp::Ne, AExpr::Word { word, .. }) if word == "myself" => {
+                    (BinaryOp::Eq | BinaryOp::Ne, AExpr::Word { word, .. })
+                        if &**word == "myself" =>
+                    {
                         return Ok(Expr::Myself(Box::new(l), *op == BinaryOp::Eq));
                     }
                     (BinaryOp::Eq | BinaryOp::Ne, AExpr::Net { addr, prefix, .. }) => {
@@ -1253,7 +1250,7 @@ impl Compiler<'_> {
                 .map_or_else(|| err(*span, "bad flag value"), Ok),
             Some(Arg::Expr(AExpr::Word { word, span })) => self
                 .flags
-                .get(word)
+                .get(&**word)
                 .copied()
                 .map_or_else(|| err(*span, format!("flag `{word}` is not declared")), Ok),
             _ => err(c.span, "a flag number or name expected"),
@@ -1282,8 +1279,8 @@ impl Compiler<'_> {
             }),
             "route" => {
                 let target = match c.args.first() {
-                    Some(Arg::Expr(AExpr::Word { word, .. })) => word.clone(),
-                    Some(Arg::Expr(AExpr::Str { value, .. })) => value.clone(),
+                    Some(Arg::Expr(AExpr::Word { word, .. })) => word.to_string(),
+                    Some(Arg::Expr(AExpr::Str { value, .. })) => value.to_string(),
                     Some(Arg::Expr(AExpr::Int { value, .. })) => value.to_string(),
                     // route($var(r)), route("a" + $x): the name is looked up when it runs.
                     Some(Arg::Expr(e)) => return Ok(Func::RouteByName(self.expr(e)?)),
