@@ -980,28 +980,36 @@ pub(crate) struct Grammar<'t, I: In<'t>, E: Ex<'t, I>> {
     pub(crate) block: chumsky::Boxed<'t, 't, I, Block, E>,
 }
 
-/// `{ statements }`, with recovery to the matching brace: nested blocks and route bodies.
+/// `{ statements }`, with recovery to the matching brace (in a parse with rich errors):
+/// nested blocks and route bodies.
 fn block_parser<'t, I: In<'t>, E: Ex<'t, I>, S>(
     cx: Cx<'t>,
     stmt: S,
-) -> impl Parser<'t, I, Block, E> + Clone
+) -> chumsky::Boxed<'t, 't, I, Block, E>
 where
-    S: Parser<'t, I, Stmt, E> + Clone,
+    S: Parser<'t, I, Stmt, E> + Clone + 't,
 {
-    stmt.repeated()
+    let block = stmt
+        .repeated()
         .collect::<Exact<_>>()
         .map(|l| l.0)
         .delimited_by(p(Punct::LBrace), p(Punct::RBrace))
         .map_with(move |stmts, e| Block {
             stmts,
             span: cx.span(e.span()),
-        })
+        });
+    if <E::Error as GErr<'t, I>>::FAST {
+        // As for statements: a fast parse with an error is parsed again.
+        return block.boxed();
+    }
+    block
         .recover_with(via_parser(nested_delimiters(
             Tok::Punct(Punct::LBrace),
             Tok::Punct(Punct::RBrace),
             [(Tok::Punct(Punct::LParen), Tok::Punct(Punct::RParen))],
             move |s| recovered_block(cx, s),
         )))
+        .boxed()
 }
 
 /// A call with parenthesised arguments: `name(arg, …)`.
@@ -1523,10 +1531,16 @@ impl<'t, I: In<'t>, E: Ex<'t, I>> Grammar<'t, I, E> {
             } else {
                 every_stmt.boxed()
             };
-            one_stmt.recover_with(via_parser(skip_stmt))
+            if <E::Error as GErr<'t, I>>::FAST {
+                // A fast parse keeps no errors: one makes the file parse again with rich
+                // errors, so going on after it would only cost.
+                one_stmt
+            } else {
+                one_stmt.recover_with(via_parser(skip_stmt)).boxed()
+            }
         })
         .boxed();
-        let block = block_parser(cx, stmt).boxed();
+        let block = block_parser(cx, stmt);
         Grammar { block }
     }
 }
