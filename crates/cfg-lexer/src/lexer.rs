@@ -679,8 +679,14 @@ impl<'a> Lexer<'a> {
     /// `"…"` with escapes; joins a string that only whitespace separates from the previous.
     fn double_string(&mut self, cur: &Cur<'_>, pos: usize) -> usize {
         let b = cur.bytes();
-        let mut value = String::new();
-        let mut i = pos + 1;
+        let body = &b[pos + 1..cur.end];
+        // Most strings have no escape: their value is their text, copied once at its length
+        // (a string built up from nothing had room for 8 bytes at least, and the token's box
+        // then shrank it).
+        let (mut value, mut i) = match memchr::memchr2(b'"', b'\\', body) {
+            Some(q) if body[q] == b'"' => (cur.text[pos + 1..pos + 1 + q].to_string(), pos + 1 + q),
+            _ => (String::new(), pos + 1),
+        };
         let mut seg = i; // start of the run of plain bytes not yet copied
         loop {
             if i >= cur.end {
