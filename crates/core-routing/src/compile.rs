@@ -788,20 +788,36 @@ fn surely_valid(pattern: &str) -> bool {
 }
 
 /// Whether `pattern` is made only of pieces that always parse: literal characters, anchors,
-/// `.`, escaped punctuation (`\.`, `\+`), the repetitions `*` `+` `?` after something to
-/// repeat, and bracket classes of plain characters and ascending ranges (`[0-9]`,
-/// `[^a-z_]`). `false` means "parse it": groups, alternations, counted repetitions,
-/// escapes such as `\d`, and every class with more in it are left to the regex parser.
+/// `.`, escaped punctuation (`\.`, `\+`), one of the repetitions `*` `+` `?` (lazy or not)
+/// after something to repeat, and bracket classes of plain characters and ascending ranges
+/// (`[0-9]`, `[^a-z_]`). `false` means "parse it": groups, alternations, counted or stacked
+/// repetitions, escapes such as `\d`, and every class with more in it are left to the
+/// regex parser.
 /// Most patterns of a script are of this kind (`^sip:\+?[0-9]+@`), and the parser costs
 /// about ten thousand instructions each.
 fn plainly_valid(pattern: &str) -> bool {
     let mut chars = pattern.chars().peekable();
-    // Whether the pattern so far ends in something a repetition may follow.
+    // Whether the pattern so far ends in a piece a repetition may follow.
     let mut repeatable = false;
+    // Whether it ends in a repetition, which a `?` makes lazy.
+    let mut repeated = false;
     while let Some(c) = chars.next() {
         match c {
-            '*' | '+' | '?' if !repeatable => return false,
-            '*' | '+' | '?' => {}
+            '*' | '+' | '?' if repeatable => {
+                repeatable = false;
+                repeated = true;
+                continue;
+            }
+            '?' if repeated => {
+                repeated = false;
+                continue;
+            }
+            // Nothing to repeat, or a repetition of a repetition: each such nests one
+            // level deeper, and the parser refuses more than 250 levels.
+            '*' | '+' | '?' => return false,
+            _ => repeated = false,
+        }
+        match c {
             '\\' => match chars.next() {
                 Some(e) if regex_syntax::is_meta_character(e) => repeatable = true,
                 _ => return false,
@@ -1883,6 +1899,7 @@ mod pattern_check_tests {
             "^sip:0[0-9]*@",
             "\\.example\\.com$",
             "^[^a-z_]+.*$",
+            "a*?b",
         ] {
             assert!(plainly_valid(p), "{p}");
         }
@@ -1895,8 +1912,22 @@ mod pattern_check_tests {
             "[z-a]",
             "*",
             "[a&&b]",
+            "a**",
+            "a*??",
         ] {
             assert!(!plainly_valid(p), "{p}");
+        }
+    }
+
+    /// Each repetition of a repetition nests one level deeper, and the regex parser stops
+    /// at 250 levels: the check must refuse what the build refuses.
+    #[test]
+    fn stacked_repetitions_past_the_nest_limit_are_refused() {
+        // (`??` is one lazy repetition: 600 of `?` nest 300 levels.)
+        for op in ["*", "+", "?"] {
+            let pattern = format!("a{}", op.repeat(600));
+            assert!(RegexBuilder::new(&pattern).build().is_err(), "{op}");
+            assert!(check_pattern(&pattern, false).is_err(), "{op}");
         }
     }
 
