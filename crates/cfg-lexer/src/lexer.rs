@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, LexError};
-use crate::keywords::{word_meaning, WordMeaning};
+use crate::keywords::{word_meaning, Keyword, WordMeaning};
 use crate::preproc::subst::SubstRule;
 use crate::source::{FileId, SourceLoader, SourceMap, Span};
 use crate::token::{Expansion, ExpansionId, Punct, SubstKind, Token, TokenKind};
@@ -97,6 +97,8 @@ pub(crate) struct Lexer<'a> {
     pub(crate) expansions: Vec<Expansion>,
     pub(crate) pending_string: Option<PendingString>,
     pub(crate) pending_subst: Option<(SubstKind, Span)>,
+    /// The keywords that move `push_token`'s state machines, looked up once.
+    keywords: StateKeywords,
     /// 0: nothing; 1: after `loadmodule`; 2: after `loadmodule (`.
     loadmodule_state: u8,
     /// 0: nothing; 1: after `event_route`; 2: after `event_route [`; 3: after the name.
@@ -105,6 +107,14 @@ pub(crate) struct Lexer<'a> {
     /// The sources of [`crate::LexOptions::prelude`]: their strings are taken as given, no
     /// substitution rule applies to them (as Kamailio sets `--modparam` values verbatim).
     pub(crate) prelude_files: Vec<FileId>,
+}
+
+/// The keywords whose tokens move the lexer's state machines (each is the only spelling of
+/// its keyword), compared as keywords rather than as text for every keyword token.
+#[derive(Clone, Copy)]
+pub(crate) struct StateKeywords {
+    loadmodule: Option<Keyword>,
+    event_route: Option<Keyword>,
 }
 
 pub(crate) fn is_blank(b: u8) -> bool {
@@ -145,6 +155,10 @@ impl<'a> Lexer<'a> {
             expansions: Vec::new(),
             pending_string: None,
             pending_subst: None,
+            keywords: StateKeywords {
+                loadmodule: Keyword::lookup("loadmodule"),
+                event_route: Keyword::lookup("event_route"),
+            },
             loadmodule_state: 0,
             event_route_state: 0,
             included_files: Vec::new(),
@@ -265,13 +279,15 @@ impl<'a> Lexer<'a> {
         span: Span,
         expansion: Option<ExpansionId>,
     ) {
-        if !matches!(kind, TokenKind::Str(_)) {
+        if self.pending_subst.is_some() && !matches!(kind, TokenKind::Str(_)) {
             if let Some((sk, sspan)) = self.pending_subst.take() {
                 self.error(LexError::SubstNeedsString(sk.directive().into()), sspan);
             }
         }
         match (&kind, self.loadmodule_state) {
-            (TokenKind::Keyword(k), _) if k.is("loadmodule") => self.loadmodule_state = 1,
+            (TokenKind::Keyword(k), _) if Some(*k) == self.keywords.loadmodule => {
+                self.loadmodule_state = 1
+            }
             (TokenKind::Punct(Punct::LParen), 1) => self.loadmodule_state = 2,
             (TokenKind::Str(s), 1 | 2) => {
                 let name = module_name(s);
@@ -284,7 +300,7 @@ impl<'a> Lexer<'a> {
             _ => self.loadmodule_state = 0,
         }
         if let TokenKind::Keyword(k) = &kind {
-            if k.is("event_route") {
+            if Some(*k) == self.keywords.event_route {
                 self.event_route_state = 1;
             }
         }
@@ -1234,6 +1250,17 @@ mod tests {
         assert_eq!(parse_number("12b"), None);
         assert_eq!(parse_number("4294967295"), Some(Ok(4_294_967_295)));
         assert_eq!(parse_number("4294967296"), Some(Err(())));
+    }
+
+    /// `push_token` compares keywords, not their canonical text: that holds while each of
+    /// its keywords has a single spelling.
+    #[test]
+    fn state_keywords_have_one_spelling() {
+        for word in ["loadmodule", "event_route"] {
+            let spellings = Keyword::all().filter(|k| k.is(word)).count();
+            assert_eq!(spellings, 1, "{word}");
+            assert!(Keyword::lookup(word).is_some_and(|k| k.is(word)), "{word}");
+        }
     }
 
     #[test]
