@@ -783,8 +783,13 @@ fn check_pattern(pattern: &str, multi_line: bool) -> Result<(), String> {
 /// (`^sip:alice@`); about half of a typical script's patterns are of that kind, and most
 /// others are [`plainly_valid`].
 fn surely_valid(pattern: &str) -> bool {
-    const META: &[u8] = b"\\.*+?()[]{}|";
-    !pattern.bytes().any(|b| META.contains(&b)) || plainly_valid(pattern)
+    let meta = |b: u8| {
+        matches!(
+            b,
+            b'\\' | b'.' | b'*' | b'+' | b'?' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'|'
+        )
+    };
+    !pattern.bytes().any(meta) || plainly_valid(pattern)
 }
 
 /// Whether `pattern` is made only of pieces that always parse: literal characters, anchors,
