@@ -555,9 +555,11 @@ impl<'a> Lexer<'a> {
             }
             return end;
         }
-        // `msg:len`, `uri:host`, `uri:port` are single tokens.
+        // `msg:len`, `uri:host`, `uri:port` are single tokens (only a `:` after the word
+        // can make one).
+        let colon_follows = b.get(run) == Some(&b':');
         for special in ["msg:len", "uri:host", "uri:port"] {
-            if b.starts_with(special.as_bytes()) {
+            if colon_follows && b.starts_with(special.as_bytes()) {
                 if let Some(WordMeaning::Keyword(k)) = word_meaning(special) {
                     let end = pos + special.len();
                     self.emit(TokenKind::Keyword(k), cur, pos, end);
