@@ -47,7 +47,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         Some("relay") => relay(root, &args[1..]),
         Some("cfg") => cfg(root),
         _ => Err(
-            "bench: `relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search]` or `cfg`"
+            "bench: `relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search] [--floor]` or `cfg`"
                 .into(),
         ),
     }
@@ -77,6 +77,7 @@ fn have(program: &str) -> bool {
 fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     let (mut proto, mut rate, mut calls) = ("udp".to_string(), 2000u64, 10_000u64);
     let mut search = false;
+    let mut floor = false;
     let mut repeat = 1u64;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -86,6 +87,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
             "--rate" => rate = value()?.parse().map_err(|_| "--rate: not a number")?,
             "--calls" => calls = value()?.parse().map_err(|_| "--calls: not a number")?,
             "--search" => search = true,
+            "--floor" => floor = true,
             "--repeat" => {
                 repeat = value()?.parse().map_err(|_| "--repeat: not a number")?;
                 if repeat == 0 {
@@ -97,6 +99,9 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     }
     if proto != "udp" && proto != "tcp" {
         return Err(format!("--proto {proto}: udp or tcp"));
+    }
+    if floor && proto != "udp" {
+        return Err("--floor: the floor relay is UDP only".into());
     }
     if !have("sipp") {
         return Err("sipp is not installed (apt-get install sip-tester)".into());
@@ -147,43 +152,79 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     } else {
         println!("kamailio is not installed: measuring siprouter alone");
     }
+    if floor {
+        servers.push(ServerCmd {
+            name: "floor",
+            program: std::env::current_exe().map_err(|e| format!("the xtask binary: {e}"))?,
+            args: vec![
+                "floor-relay".into(),
+                "--threads".into(),
+                children(&cfg).to_string(),
+            ],
+        });
+    }
     if search {
         if repeat > 1 {
             return Err("--search runs its own steps: no --repeat with it".into());
         }
         return search_rates(&servers, &proto, &dir);
     }
-    let mut ratios = Vec::new();
+    let (mut ratios, mut floors) = (Vec::new(), Vec::new());
     for round in 1..=repeat {
         if repeat > 1 {
             println!("round {round} of {repeat}");
         }
-        if let Some(r) = relay_round(&servers, &proto, rate, calls, &dir)? {
-            ratios.push(r);
-        }
+        let r = relay_round(&servers, &proto, rate, calls, &dir)?;
+        ratios.extend(r.ours_to_theirs);
+        floors.extend(r.floor_to_theirs);
     }
+    print_over_rounds("CPU per message ratios", &mut ratios);
+    print_over_rounds("floor/kamailio CPU per message", &mut floors);
+    Ok(())
+}
+
+/// Prints the ratios of several rounds and their median (nothing for one round).
+fn print_over_rounds(what: &str, ratios: &mut [f64]) {
     if ratios.len() > 1 {
         ratios.sort_by(f64::total_cmp);
         let list: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-        let median = quantile(&ratios, 0.5);
+        let median = quantile(ratios, 0.5);
         println!(
-            "CPU per message ratios over {} rounds: {} (median {median:.2})",
+            "{what} over {} rounds: {} (median {median:.2})",
             ratios.len(),
             list.join(", ")
         );
     }
-    Ok(())
 }
 
-/// One run of each server in turn; prints their figures and, with both, the ratios.
-/// Returns the CPU-per-message ratio when both ran.
+/// The `children=` of a config (the floor relay runs as many threads), 2 when not found.
+fn children(cfg: &Path) -> usize {
+    std::fs::read_to_string(cfg)
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == "children").then(|| v.trim().parse().ok())?
+            })
+        })
+        .unwrap_or(2)
+}
+
+/// What one round compared: siprouter's CPU per message over Kamailio's, and the floor
+/// relay's over Kamailio's, when those ran.
+struct RoundRatios {
+    ours_to_theirs: Option<f64>,
+    floor_to_theirs: Option<f64>,
+}
+
+/// One run of each server in turn; prints their figures and, with Kamailio, the ratios.
 fn relay_round(
     servers: &[ServerCmd],
     proto: &str,
     rate: u64,
     calls: u64,
     dir: &Path,
-) -> Result<Option<f64>, String> {
+) -> Result<RoundRatios, String> {
     let mut results = Vec::new();
     for s in servers {
         let f = relay_once(s, proto, rate, calls, dir)?;
@@ -200,8 +241,12 @@ fn relay_round(
         );
         results.push((s.name, f));
     }
-    let [(_, ours), (_, theirs)] = &results[..] else {
-        return Ok(None);
+    let by_name = |name: &str| results.iter().find(|(n, _)| *n == name).map(|(_, f)| f);
+    let (Some(ours), Some(theirs)) = (by_name("siprouter"), by_name("kamailio")) else {
+        return Ok(RoundRatios {
+            ours_to_theirs: None,
+            floor_to_theirs: None,
+        });
     };
     let cpu = ours.us_per_msg / theirs.us_per_msg;
     println!(
@@ -209,7 +254,19 @@ fn relay_round(
         ours.peak_rss_kib as f64 / theirs.peak_rss_kib as f64,
         ours.cps / theirs.cps
     );
-    Ok(Some(cpu))
+    let floor = by_name("floor").map(|f| {
+        let share = f.us_per_msg / theirs.us_per_msg;
+        println!(
+            "floor relay: floor/kamailio {share:.2}, siprouter/floor {:.2}, kamailio/floor {:.2}",
+            ours.us_per_msg / f.us_per_msg,
+            theirs.us_per_msg / f.us_per_msg
+        );
+        share
+    });
+    Ok(RoundRatios {
+        ours_to_theirs: Some(cpu),
+        floor_to_theirs: floor,
+    })
 }
 
 /// The highest rate (steps of 500 calls/s, 5 s of calls each) at which every call succeeds
@@ -237,7 +294,7 @@ fn search_rates(servers: &[ServerCmd], proto: &str, dir: &Path) -> Result<(), St
         println!("{:<10} highest clean rate: {clean} calls/s", s.name);
         best.push(clean);
     }
-    if let [ours, theirs] = best[..] {
+    if let [ours, theirs, ..] = best[..] {
         println!(
             "ratio siprouter/kamailio of the highest clean rate: {:.2}",
             ours as f64 / theirs.max(1) as f64

@@ -1,0 +1,255 @@
+//! `cargo xtask floor-relay`: the floor of the UDP relay benchmark, and what `bench relay
+//! --floor` runs beside siprouter and Kamailio.
+//!
+//! Issue #10 measures the servers against "a relay that does nothing but one blocking
+//! `recv_from` + one `send_to` per message and inserts/removes one Via line (no SIP
+//! parsing, std sockets)". This is that relay, so that the floor is measured on the machine
+//! at hand, in the same invocation as the two servers: what a message costs there before
+//! any SIP work (system calls, wake-ups, the loopback path) is no server's to remove.
+//!
+//! It listens on UDP 127.0.0.1:5060 with `--threads` threads (default 2, the `children` of
+//! `configs/bench-relay.cfg`) blocked in `recv_from` on one socket, as Kamailio's receivers
+//! share theirs. A request gets a Via line of its own after the request line (its branch is
+//! `z9hG4bKfloor` followed by the sender's branch, so each transaction keeps a branch of its
+//! own) and goes to sipp's uas on 127.0.0.1:5080; a response loses that Via value (its own
+//! line, or the first of a comma-separated list, as sipp's uas writes them) and goes to the
+//! address of the Via after it. Anything else is dropped. It does not parse SIP beyond that
+//! and is no product code: a benchmark yardstick only.
+
+use std::net::{SocketAddr, UdpSocket};
+
+/// The start of the Via value the floor relay adds (the sender's branch follows it).
+const OURS: &[u8] = b"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloor";
+
+/// Where requests go: sipp's uas in the benchmark.
+const UAS: ([u8; 4], u16) = ([127, 0, 0, 1], 5080);
+
+/// Runs the floor relay until it is killed.
+pub(crate) fn serve(args: &[String]) -> Result<(), String> {
+    let mut threads = 2usize;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--threads" => {
+                threads = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--threads: a number of at least 1")?;
+            }
+            other => return Err(format!("floor-relay: unknown argument `{other}`")),
+        }
+    }
+    let sock = UdpSocket::bind("127.0.0.1:5060").map_err(|e| format!("127.0.0.1:5060: {e}"))?;
+    let uas = SocketAddr::from(UAS);
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let sock = sock.try_clone().map_err(|e| e.to_string())?;
+            Ok(std::thread::spawn(move || relay_loop(&sock, uas)))
+        })
+        .collect::<Result<_, String>>()?;
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+/// One thread's loop: receive, rewrite, send.
+fn relay_loop(sock: &UdpSocket, uas: SocketAddr) {
+    let mut buf = vec![0u8; 65_536];
+    let mut out = Vec::with_capacity(65_536);
+    loop {
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let msg = buf.get(..n).unwrap_or_default();
+        out.clear();
+        let dest = if msg.starts_with(b"SIP/2.0 ") {
+            response(msg, &mut out)
+        } else {
+            request(msg, &mut out).then_some(uas)
+        };
+        if let Some(to) = dest {
+            let _ = sock.send_to(&out, to);
+        }
+    }
+}
+
+/// Writes `msg` with our Via line after its first line into `out`; false when it has no
+/// line end.
+fn request(msg: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some(first) = find(msg, b"\r\n") else {
+        return false;
+    };
+    let (line, rest) = msg.split_at(first + 2);
+    out.extend_from_slice(line);
+    out.extend_from_slice(b"Via: ");
+    out.extend_from_slice(OURS);
+    if let Some(at) = find(msg, b"branch=") {
+        let value = msg.get(at + 7..).unwrap_or_default();
+        let end = value
+            .iter()
+            .position(|&c| matches!(c, b';' | b',' | b'\r' | b'\n'))
+            .unwrap_or(value.len());
+        out.extend_from_slice(value.get(..end).unwrap_or_default());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(rest);
+    true
+}
+
+/// Writes `msg` without our Via value into `out` and returns where it goes (the address of
+/// the next Via); `None` when our Via or a next one is missing.
+fn response(msg: &[u8], out: &mut Vec<u8>) -> Option<SocketAddr> {
+    let at = find(msg, OURS)?;
+    let value_end = at + find(msg.get(at..)?, b"\r\n")?;
+    match msg.get(at..value_end)?.iter().position(|&c| c == b',') {
+        // `Via: ours, next`: keep `Via: next`.
+        Some(comma) => {
+            let mut next = at + comma + 1;
+            while matches!(msg.get(next), Some(b' ' | b'\t')) {
+                next += 1;
+            }
+            out.extend_from_slice(msg.get(..at)?);
+            out.extend_from_slice(msg.get(next..)?);
+        }
+        // A line of its own: drop it whole (`Via: ` before the value, CRLF after it).
+        None => {
+            let line_start = at.checked_sub(b"Via: ".len())?;
+            out.extend_from_slice(msg.get(..line_start)?);
+            out.extend_from_slice(msg.get(value_end + 2..)?);
+        }
+    }
+    next_via(out)
+}
+
+/// The address (`host:port`, IPv4 or bracketed IPv6) of the first UDP Via in `msg`.
+fn next_via(msg: &[u8]) -> Option<SocketAddr> {
+    let at = find(msg, b"SIP/2.0/UDP ")? + b"SIP/2.0/UDP ".len();
+    let rest = msg.get(at..)?;
+    let end = rest
+        .iter()
+        .position(|&c| matches!(c, b';' | b',' | b'\r' | b' '))
+        .unwrap_or(rest.len());
+    std::str::from_utf8(rest.get(..end)?).ok()?.parse().ok()
+}
+
+/// The first place of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &[u8] = b"INVITE sip:service@127.0.0.1:5060 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1-1-0\r\n\
+        Call-ID: 1@127.0.0.1\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn a_request_gets_our_via_with_the_senders_branch_on_the_second_line() {
+        let mut out = Vec::new();
+        assert!(request(INVITE, &mut out));
+        let text = String::from_utf8(out).expect("ASCII");
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(lines[0], "INVITE sip:service@127.0.0.1:5060 SIP/2.0");
+        assert_eq!(
+            lines[1],
+            "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloorz9hG4bK-1-1-0"
+        );
+        assert_eq!(
+            lines[2],
+            "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1-1-0"
+        );
+        assert!(text.ends_with("Content-Length: 0\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_response_loses_our_via_on_its_own_line_and_goes_to_the_next_one() {
+        let msg = b"SIP/2.0 200 OK\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloorz9hG4bK-1-1-0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1-1-0\r\n\
+            Content-Length: 0\r\n\r\n";
+        let mut out = Vec::new();
+        let to = response(msg, &mut out);
+        assert_eq!(to, Some(SocketAddr::from(([127, 0, 0, 1], 5070))));
+        assert_eq!(
+            out,
+            b"SIP/2.0 200 OK\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1-1-0\r\n\
+            Content-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_response_loses_our_via_at_the_head_of_a_comma_list() {
+        let msg = b"SIP/2.0 180 Ringing\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloorz9hG4bK-2, SIP/2.0/UDP [::1]:5070;branch=z9hG4bK-2\r\n\
+            Content-Length: 0\r\n\r\n";
+        let mut out = Vec::new();
+        let to = response(msg, &mut out);
+        assert_eq!(to, "[::1]:5070".parse().ok());
+        assert_eq!(
+            out,
+            b"SIP/2.0 180 Ringing\r\n\
+            Via: SIP/2.0/UDP [::1]:5070;branch=z9hG4bK-2\r\n\
+            Content-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn what_the_floor_cannot_relay_is_dropped() {
+        let mut out = Vec::new();
+        // No line end: no request.
+        assert!(!request(b"INVITE sip:x SIP/2.0", &mut out));
+        // A response without our Via, or with nothing after it.
+        assert_eq!(
+            response(
+                b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060\r\n\r\n",
+                &mut out
+            ),
+            None
+        );
+        out.clear();
+        let only_ours =
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloorx\r\n\r\n";
+        assert_eq!(response(only_ours, &mut out), None);
+    }
+
+    #[test]
+    fn the_floor_relays_a_transaction_over_loopback() {
+        // The relay's own loop on an ephemeral port, with two sockets for uac and uas.
+        let relay = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let uas = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let uac = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        for s in [&uas, &uac] {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .expect("timeout");
+        }
+        let relay_addr = relay.local_addr().expect("addr");
+        let uas_addr = uas.local_addr().expect("addr");
+        std::thread::spawn(move || relay_loop(&relay, uas_addr));
+        let invite = String::from_utf8_lossy(INVITE).replace(
+            "127.0.0.1:5070",
+            &uac.local_addr().expect("addr").to_string(),
+        );
+        uac.send_to(invite.as_bytes(), relay_addr).expect("send");
+        let mut buf = [0u8; 2048];
+        let (n, from) = uas.recv_from(&mut buf).expect("the uas gets the request");
+        assert_eq!(from, relay_addr);
+        let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let via_lines: Vec<&str> = got.lines().filter(|l| l.starts_with("Via: ")).collect();
+        assert_eq!(via_lines.len(), 2, "{got}");
+        // The uas answers with both Vias, as a UAS copies them.
+        let reply = format!(
+            "SIP/2.0 200 OK\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+            via_lines[0], via_lines[1]
+        );
+        uas.send_to(reply.as_bytes(), relay_addr).expect("send");
+        let (n, _) = uac.recv_from(&mut buf).expect("the uac gets the response");
+        let back = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_eq!(back.matches("Via: ").count(), 1, "{back}");
+        assert!(back.starts_with("SIP/2.0 200 OK\r\n"));
+    }
+}
