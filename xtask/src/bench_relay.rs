@@ -100,9 +100,6 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     if proto != "udp" && proto != "tcp" {
         return Err(format!("--proto {proto}: udp or tcp"));
     }
-    if floor && proto != "udp" {
-        return Err("--floor: the floor relay is UDP only".into());
-    }
     if !have("sipp") {
         return Err("sipp is not installed (apt-get install sip-tester)".into());
     }
@@ -156,11 +153,19 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
         servers.push(ServerCmd {
             name: "floor",
             program: std::env::current_exe().map_err(|e| format!("the xtask binary: {e}"))?,
-            args: vec![
-                "floor-relay".into(),
-                "--threads".into(),
-                children(&cfg).to_string(),
-            ],
+            args: [
+                vec![
+                    "floor-relay".into(),
+                    "--threads".into(),
+                    children(&cfg).to_string(),
+                ],
+                if proto == "tcp" {
+                    vec!["--tcp".into()]
+                } else {
+                    vec![]
+                },
+            ]
+            .concat(),
         });
     }
     if search {

@@ -1,4 +1,4 @@
-//! `cargo xtask floor-relay`: the floor of the UDP relay benchmark, and what `bench relay
+//! `cargo xtask floor-relay`: the floor of the relay benchmark, and what `bench relay
 //! --floor` runs beside siprouter and Kamailio.
 //!
 //! Issue #10 measures the servers against "a relay that does nothing but one blocking
@@ -15,11 +15,34 @@
 //! line, or the first of a comma-separated list, as sipp's uas writes them) and goes to the
 //! address of the Via after it. Anything else is dropped. It does not parse SIP beyond that
 //! and is no product code: a benchmark yardstick only.
+//!
+//! With `--tcp` it does the same over TCP for the benchmark's `sipp -t t1` (one connection
+//! from the uac): it accepts on 127.0.0.1:5060, connects once to the uas on 127.0.0.1:5080,
+//! and a thread per connection blocks in `read`, cuts the stream into messages (the blank
+//! line, then `Content-Length`/`l` bytes of body) and writes each one rewritten to the
+//! other side with one `write`: requests to the uas, responses to the uac's latest
+//! connection.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::{Arc, Mutex, OnceLock};
 
-/// The start of the Via value the floor relay adds (the sender's branch follows it).
-const OURS: &[u8] = b"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloor";
+/// The transport of the Via the floor relay adds.
+#[derive(Clone, Copy, Debug)]
+enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    /// The start of the Via value the floor relay adds (the sender's branch follows it).
+    fn ours(self) -> &'static [u8] {
+        match self {
+            Proto::Udp => b"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloor",
+            Proto::Tcp => b"SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKfloor",
+        }
+    }
+}
 
 /// Where requests go: sipp's uas in the benchmark.
 const UAS: ([u8; 4], u16) = ([127, 0, 0, 1], 5080);
@@ -27,9 +50,11 @@ const UAS: ([u8; 4], u16) = ([127, 0, 0, 1], 5080);
 /// Runs the floor relay until it is killed.
 pub(crate) fn serve(args: &[String]) -> Result<(), String> {
     let mut threads = 2usize;
+    let mut tcp = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--tcp" => tcp = true,
             "--threads" => {
                 threads = it
                     .next()
@@ -39,6 +64,9 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
             }
             other => return Err(format!("floor-relay: unknown argument `{other}`")),
         }
+    }
+    if tcp {
+        return serve_tcp();
     }
     let sock = UdpSocket::bind("127.0.0.1:5060").map_err(|e| format!("127.0.0.1:5060: {e}"))?;
     let uas = SocketAddr::from(UAS);
@@ -65,9 +93,9 @@ fn relay_loop(sock: &UdpSocket, uas: SocketAddr) {
         let msg = buf.get(..n).unwrap_or_default();
         out.clear();
         let dest = if msg.starts_with(b"SIP/2.0 ") {
-            response(msg, &mut out)
+            response(Proto::Udp, msg, &mut out).and_then(|()| next_via(&out))
         } else {
-            request(msg, &mut out).then_some(uas)
+            request(Proto::Udp, msg, &mut out).then_some(uas)
         };
         if let Some(to) = dest {
             let _ = sock.send_to(&out, to);
@@ -75,16 +103,126 @@ fn relay_loop(sock: &UdpSocket, uas: SocketAddr) {
     }
 }
 
+/// The TCP floor: accepts the uac's connections and relays over them and one connection to
+/// the uas, a thread per connection.
+fn serve_tcp() -> Result<(), String> {
+    let listener =
+        TcpListener::bind("127.0.0.1:5060").map_err(|e| format!("127.0.0.1:5060: {e}"))?;
+    tcp_accept(&listener, SocketAddr::from(UAS));
+    Ok(())
+}
+
+/// Accepts connections on `listener` and relays them, requests to the uas at `uas`.
+fn tcp_accept(listener: &TcpListener, uas: SocketAddr) {
+    let ends = Arc::new(TcpEnds {
+        uas_addr: uas,
+        uac: Mutex::new(None),
+        uas: OnceLock::new(),
+    });
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        let _ = conn.set_nodelay(true);
+        let conn = Arc::new(conn);
+        if let Ok(mut uac) = ends.uac.lock() {
+            *uac = Some(Arc::clone(&conn));
+        }
+        let ends = Arc::clone(&ends);
+        std::thread::spawn(move || tcp_loop(&conn, &ends));
+    }
+}
+
+/// The two sides of the TCP floor: the uac's latest connection (responses go there) and the
+/// one connection to the uas (requests go there), made at the first request.
+struct TcpEnds {
+    uas_addr: SocketAddr,
+    uac: Mutex<Option<Arc<TcpStream>>>,
+    uas: OnceLock<Arc<TcpStream>>,
+}
+
+impl TcpEnds {
+    /// The connection to the uas, made (with its reading thread) on first use.
+    fn uas(self: &Arc<Self>) -> Option<Arc<TcpStream>> {
+        if let Some(c) = self.uas.get() {
+            return Some(Arc::clone(c));
+        }
+        let conn = Arc::new(TcpStream::connect(self.uas_addr).ok()?);
+        let _ = conn.set_nodelay(true);
+        // Only the uac's reading thread gets here: no other connection can be made meanwhile.
+        let conn = Arc::clone(self.uas.get_or_init(|| conn));
+        let (ends, reader) = (Arc::clone(self), Arc::clone(&conn));
+        std::thread::spawn(move || tcp_loop(&reader, &ends));
+        Some(conn)
+    }
+}
+
+/// One TCP connection's loop: read, cut into messages, rewrite, write each to the other side.
+fn tcp_loop(conn: &TcpStream, ends: &Arc<TcpEnds>) {
+    let mut pending: Vec<u8> = Vec::with_capacity(65_536);
+    let mut chunk = vec![0u8; 65_536];
+    let mut out = Vec::with_capacity(65_536);
+    loop {
+        let n = match (&*conn).read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        while let Some(len) = frame(&pending) {
+            let msg = pending.get(..len).unwrap_or_default();
+            out.clear();
+            let to = if msg.starts_with(b"SIP/2.0 ") {
+                response(Proto::Tcp, msg, &mut out).and_then(|()| ends.uac.lock().ok()?.clone())
+            } else if request(Proto::Tcp, msg, &mut out) {
+                ends.uas()
+            } else {
+                None
+            };
+            if let Some(to) = to {
+                let _ = (&*to).write_all(&out);
+            }
+            pending.drain(..len);
+        }
+    }
+    // The benchmark sums the scheduler's time of the threads alive at its end: a thread that
+    // ended with its connection (sipp's uac closes it when done) would take its time with it.
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The length of the first whole message at the start of `stream` (headers, the blank line
+/// and `Content-Length` bytes of body; none without that header), if it is all there.
+fn frame(stream: &[u8]) -> Option<usize> {
+    let head = find(stream, b"\r\n\r\n")? + 4;
+    let body = stream
+        .get(..head)?
+        .split(|&c| c == b'\n')
+        .find_map(|line| {
+            let (name, value) = line.split_at(line.iter().position(|&c| c == b':')?);
+            let name = name.trim_ascii();
+            (name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")).then(
+                || {
+                    std::str::from_utf8(value.get(1..)?.trim_ascii())
+                        .ok()?
+                        .parse()
+                        .ok()
+                },
+            )?
+        })
+        .unwrap_or(0usize);
+    let len = head.checked_add(body)?;
+    (stream.len() >= len).then_some(len)
+}
+
 /// Writes `msg` with our Via line after its first line into `out`; false when it has no
 /// line end.
-fn request(msg: &[u8], out: &mut Vec<u8>) -> bool {
+fn request(proto: Proto, msg: &[u8], out: &mut Vec<u8>) -> bool {
     let Some(first) = find(msg, b"\r\n") else {
         return false;
     };
     let (line, rest) = msg.split_at(first + 2);
     out.extend_from_slice(line);
     out.extend_from_slice(b"Via: ");
-    out.extend_from_slice(OURS);
+    out.extend_from_slice(proto.ours());
     if let Some(at) = find(msg, b"branch=") {
         let value = msg.get(at + 7..).unwrap_or_default();
         let end = value
@@ -98,10 +236,10 @@ fn request(msg: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Writes `msg` without our Via value into `out` and returns where it goes (the address of
-/// the next Via); `None` when our Via or a next one is missing.
-fn response(msg: &[u8], out: &mut Vec<u8>) -> Option<SocketAddr> {
-    let at = find(msg, OURS)?;
+/// Writes `msg` without our Via value into `out`; `None` when our Via is missing (see
+/// [`next_via`] for where a UDP response goes).
+fn response(proto: Proto, msg: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let at = find(msg, proto.ours())?;
     let value_end = at + find(msg.get(at..)?, b"\r\n")?;
     match msg.get(at..value_end)?.iter().position(|&c| c == b',') {
         // `Via: ours, next`: keep `Via: next`.
@@ -120,7 +258,7 @@ fn response(msg: &[u8], out: &mut Vec<u8>) -> Option<SocketAddr> {
             out.extend_from_slice(msg.get(value_end + 2..)?);
         }
     }
-    next_via(out)
+    Some(())
 }
 
 /// The address (`host:port`, IPv4 or bracketed IPv6) of the first UDP Via in `msg`.
@@ -147,10 +285,15 @@ mod tests {
         Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1-1-0\r\n\
         Call-ID: 1@127.0.0.1\r\nContent-Length: 0\r\n\r\n";
 
+    /// A UDP response rewritten, and where it goes.
+    fn udp_response(msg: &[u8], out: &mut Vec<u8>) -> Option<SocketAddr> {
+        response(Proto::Udp, msg, out).and_then(|()| next_via(out))
+    }
+
     #[test]
     fn a_request_gets_our_via_with_the_senders_branch_on_the_second_line() {
         let mut out = Vec::new();
-        assert!(request(INVITE, &mut out));
+        assert!(request(Proto::Udp, INVITE, &mut out));
         let text = String::from_utf8(out).expect("ASCII");
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(lines[0], "INVITE sip:service@127.0.0.1:5060 SIP/2.0");
@@ -172,7 +315,7 @@ mod tests {
             Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1-1-0\r\n\
             Content-Length: 0\r\n\r\n";
         let mut out = Vec::new();
-        let to = response(msg, &mut out);
+        let to = udp_response(msg, &mut out);
         assert_eq!(to, Some(SocketAddr::from(([127, 0, 0, 1], 5070))));
         assert_eq!(
             out,
@@ -188,7 +331,7 @@ mod tests {
             Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloorz9hG4bK-2, SIP/2.0/UDP [::1]:5070;branch=z9hG4bK-2\r\n\
             Content-Length: 0\r\n\r\n";
         let mut out = Vec::new();
-        let to = response(msg, &mut out);
+        let to = udp_response(msg, &mut out);
         assert_eq!(to, "[::1]:5070".parse().ok());
         assert_eq!(
             out,
@@ -202,10 +345,10 @@ mod tests {
     fn what_the_floor_cannot_relay_is_dropped() {
         let mut out = Vec::new();
         // No line end: no request.
-        assert!(!request(b"INVITE sip:x SIP/2.0", &mut out));
+        assert!(!request(Proto::Udp, b"INVITE sip:x SIP/2.0", &mut out));
         // A response without our Via, or with nothing after it.
         assert_eq!(
-            response(
+            udp_response(
                 b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060\r\n\r\n",
                 &mut out
             ),
@@ -214,7 +357,7 @@ mod tests {
         out.clear();
         let only_ours =
             b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloorx\r\n\r\n";
-        assert_eq!(response(only_ours, &mut out), None);
+        assert_eq!(udp_response(only_ours, &mut out), None);
     }
 
     #[test]
@@ -251,5 +394,79 @@ mod tests {
         let back = String::from_utf8_lossy(&buf[..n]).into_owned();
         assert_eq!(back.matches("Via: ").count(), 1, "{back}");
         assert!(back.starts_with("SIP/2.0 200 OK\r\n"));
+    }
+
+    #[test]
+    fn a_stream_is_cut_after_the_blank_line_and_the_body() {
+        let two = b"MESSAGE sip:a SIP/2.0\r\nl: 3\r\n\r\nabcBYE sip:a SIP/2.0\r\n\r\n";
+        let first = frame(two).expect("the first is whole");
+        assert_eq!(&two[..first], b"MESSAGE sip:a SIP/2.0\r\nl: 3\r\n\r\nabc");
+        assert_eq!(frame(&two[first..]), Some(two.len() - first));
+        // Not yet whole: the head, or the body, still to come.
+        assert_eq!(
+            frame(b"INVITE sip:a SIP/2.0\r\nContent-Length: 5\r\n"),
+            None
+        );
+        assert_eq!(
+            frame(b"INVITE sip:a SIP/2.0\r\nContent-Length: 5\r\n\r\nabc"),
+            None
+        );
+        // Any case of the name; no length is no body.
+        assert_eq!(
+            frame(b"X sip:a SIP/2.0\r\ncontent-LENGTH:2\r\n\r\nxyz"),
+            Some(39)
+        );
+        assert_eq!(frame(b"X sip:a SIP/2.0\r\n\r\nxyz"), Some(19));
+    }
+
+    #[test]
+    fn the_tcp_floor_relays_a_transaction_over_loopback() {
+        let relay = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let uas = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (relay_addr, uas_addr) = (
+            relay.local_addr().expect("addr"),
+            uas.local_addr().expect("addr"),
+        );
+        std::thread::spawn(move || tcp_accept(&relay, uas_addr));
+        let timeout = Some(std::time::Duration::from_secs(5));
+        let mut uac = TcpStream::connect(relay_addr).expect("connect");
+        uac.set_read_timeout(timeout).expect("timeout");
+        let invite = String::from_utf8_lossy(INVITE).replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        // Sent in two writes: the relay must wait for the whole message.
+        let (a, b) = invite.as_bytes().split_at(30);
+        uac.write_all(a).expect("write");
+        uac.flush().expect("flush");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        uac.write_all(b).expect("write");
+        let (mut at_uas, _) = uas.accept().expect("the relay connects to the uas");
+        at_uas.set_read_timeout(timeout).expect("timeout");
+        let got = read_message(&mut at_uas);
+        let vias: Vec<&str> = got.lines().filter(|l| l.starts_with("Via: ")).collect();
+        assert_eq!(
+            vias,
+            [
+                "Via: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKfloorz9hG4bK-1-1-0",
+                "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK-1-1-0"
+            ]
+        );
+        let reply = format!(
+            "SIP/2.0 200 OK\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+            vias[0], vias[1]
+        );
+        at_uas.write_all(reply.as_bytes()).expect("write");
+        let back = read_message(&mut uac);
+        assert_eq!(back.matches("Via: ").count(), 1, "{back}");
+        assert!(back.starts_with("SIP/2.0 200 OK\r\n"));
+    }
+
+    /// Reads one message (no body) from a stream.
+    fn read_message(s: &mut TcpStream) -> String {
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).expect("a whole message");
+            got.push(byte[0]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
     }
 }

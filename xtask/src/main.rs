@@ -4,7 +4,7 @@
 //! - `bench`: generates the large benchmark config and runs the criterion benchmarks;
 //!   `bench relay` and `bench cfg` compare siprouter with Kamailio (see [`bench_relay`]).
 //! - `gen-cfg [--lines N] [-o FILE]`: writes the large, deterministic benchmark config.
-//! - `floor-relay [--threads N]`: the floor of the UDP relay benchmark (see [`floor_relay`]).
+//! - `floor-relay [--threads N] [--tcp]`: the floor of the relay benchmark (see [`floor_relay`]).
 //! - `fuzz [--seconds N] [TARGET]`: builds every `crates/*/fuzz` target with libFuzzer's
 //!   coverage instrumentation and runs each for a bounded time.
 //! - `mutants`, `soak`, `torture`: the long hardening runs (see [`hardening`]).
@@ -54,8 +54,9 @@ commands:
   bench [criterion args]      generate the large config and run the criterion benchmarks
   bench relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search] [--floor]
                               sipp relay benchmark: siprouter and (if installed) Kamailio;
-                              --floor adds the floor relay (UDP)
-  floor-relay [--threads N]   the floor relay alone on UDP 127.0.0.1:5060 (to :5080)
+                              --floor adds the floor relay
+  floor-relay [--threads N] [--tcp]
+                              the floor relay alone on 127.0.0.1:5060 (to :5080)
   bench cfg                   -c on 1k/10k/20k-line configs: siprouter vs Kamailio
   gen-cfg [--lines N] [-o F]  write the large benchmark config (default 20000 lines, stdout)
   fuzz [--seconds N] [NAME]   run every fuzz target (or NAME) for N seconds each (default 60)
