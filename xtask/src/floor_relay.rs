@@ -251,9 +251,10 @@ fn response(proto: Proto, msg: &[u8], out: &mut Vec<u8>) -> Option<()> {
             out.extend_from_slice(msg.get(..at)?);
             out.extend_from_slice(msg.get(next..)?);
         }
-        // A line of its own: drop it whole (`Via: ` before the value, CRLF after it).
+        // A line of its own: drop it whole (`Via:`, `v:` or the like before the value, CRLF
+        // after it).
         None => {
-            let line_start = at.checked_sub(b"Via: ".len())?;
+            let line_start = msg.get(..at)?.iter().rposition(|&c| c == b'\n')? + 1;
             out.extend_from_slice(msg.get(..line_start)?);
             out.extend_from_slice(msg.get(value_end + 2..)?);
         }
@@ -322,6 +323,22 @@ mod tests {
             b"SIP/2.0 200 OK\r\n\
             Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1-1-0\r\n\
             Content-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_compact_via_line_of_ours_goes_whole() {
+        let msg = b"SIP/2.0 200 OK\r\n\
+            v:SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloorz9hG4bK-3\r\n\
+            v: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-3\r\n\r\n";
+        let mut out = Vec::new();
+        assert_eq!(
+            udp_response(msg, &mut out),
+            Some(SocketAddr::from(([127, 0, 0, 1], 5070)))
+        );
+        assert_eq!(
+            out,
+            b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-3\r\n\r\n"
         );
     }
 
