@@ -213,6 +213,7 @@ fn children(cfg: &Path) -> usize {
             })
         })
         .unwrap_or(2)
+        .max(1)
 }
 
 /// What one round compared: siprouter's CPU per message over Kamailio's, and the floor
@@ -248,6 +249,12 @@ fn relay_round(
     }
     let by_name = |name: &str| results.iter().find(|(n, _)| *n == name).map(|(_, f)| f);
     let (Some(ours), Some(theirs)) = (by_name("siprouter"), by_name("kamailio")) else {
+        if let (Some(ours), Some(f)) = (by_name("siprouter"), by_name("floor")) {
+            println!(
+                "floor relay: siprouter/floor {:.2}",
+                ours.us_per_msg / f.us_per_msg
+            );
+        }
         return Ok(RoundRatios {
             ours_to_theirs: None,
             floor_to_theirs: None,
@@ -297,9 +304,10 @@ fn search_rates(servers: &[ServerCmd], proto: &str, dir: &Path) -> Result<(), St
             clean = rate;
         }
         println!("{:<10} highest clean rate: {clean} calls/s", s.name);
-        best.push(clean);
+        best.push((s.name, clean));
     }
-    if let [ours, theirs, ..] = best[..] {
+    let rate_of = |name: &str| best.iter().find(|(n, _)| *n == name).map(|&(_, r)| r);
+    if let (Some(ours), Some(theirs)) = (rate_of("siprouter"), rate_of("kamailio")) {
         println!(
             "ratio siprouter/kamailio of the highest clean rate: {:.2}",
             ours as f64 / theirs.max(1) as f64

@@ -25,7 +25,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// The transport of the Via the floor relay adds.
 #[derive(Clone, Copy, Debug)]
@@ -117,7 +117,7 @@ fn tcp_accept(listener: &TcpListener, uas: SocketAddr) {
     let ends = Arc::new(TcpEnds {
         uas_addr: uas,
         uac: Mutex::new(None),
-        uas: OnceLock::new(),
+        uas: Mutex::new(None),
     });
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
@@ -133,27 +133,33 @@ fn tcp_accept(listener: &TcpListener, uas: SocketAddr) {
 
 /// The two sides of the TCP floor: the uac's latest connection (responses go there) and the
 /// one connection to the uas (requests go there), made at the first request.
+/// Made for the benchmark's one uac connection (`sipp -t t1`): with several, responses go
+/// to the latest, whichever the call came on.
 struct TcpEnds {
     uas_addr: SocketAddr,
     uac: Mutex<Option<Arc<TcpStream>>>,
-    uas: OnceLock<Arc<TcpStream>>,
+    uas: Mutex<Option<Arc<TcpStream>>>,
 }
 
 impl TcpEnds {
     /// The connection to the uas, made (with its reading thread) on first use.
     fn uas(self: &Arc<Self>) -> Option<Arc<TcpStream>> {
-        if let Some(c) = self.uas.get() {
+        // Under the lock, so that two uac connections never make two (or two readers).
+        let mut uas = self.uas.lock().ok()?;
+        if let Some(c) = uas.as_ref() {
             return Some(Arc::clone(c));
         }
         let conn = Arc::new(TcpStream::connect(self.uas_addr).ok()?);
         let _ = conn.set_nodelay(true);
-        // Only the uac's reading thread gets here: no other connection can be made meanwhile.
-        let conn = Arc::clone(self.uas.get_or_init(|| conn));
+        *uas = Some(Arc::clone(&conn));
         let (ends, reader) = (Arc::clone(self), Arc::clone(&conn));
         std::thread::spawn(move || tcp_loop(&reader, &ends));
         Some(conn)
     }
 }
+
+/// More than this much of a stream without a whole message in it ends the connection.
+const MAX_PENDING: usize = 1 << 20;
 
 /// One TCP connection's loop: read, cut into messages, rewrite, write each to the other side.
 fn tcp_loop(conn: &TcpStream, ends: &Arc<TcpEnds>) {
@@ -166,6 +172,15 @@ fn tcp_loop(conn: &TcpStream, ends: &Arc<TcpEnds>) {
             Ok(n) => n,
         };
         pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        // Keep-alive blank lines between messages are no message.
+        let blank = pending
+            .iter()
+            .take_while(|&&c| matches!(c, b'\r' | b'\n'))
+            .count();
+        pending.drain(..blank);
+        if pending.len() > MAX_PENDING {
+            break;
+        }
         while let Some(len) = frame(&pending) {
             let msg = pending.get(..len).unwrap_or_default();
             out.clear();
@@ -255,8 +270,17 @@ fn response(proto: Proto, msg: &[u8], out: &mut Vec<u8>) -> Option<()> {
         // after it).
         None => {
             let line_start = msg.get(..at)?.iter().rposition(|&c| c == b'\n')? + 1;
-            out.extend_from_slice(msg.get(..line_start)?);
-            out.extend_from_slice(msg.get(value_end + 2..)?);
+            match msg.get(line_start..at)?.iter().rposition(|&c| c == b',') {
+                // `Via: other, ours`: keep `Via: other`.
+                Some(comma) => {
+                    out.extend_from_slice(msg.get(..line_start + comma)?);
+                    out.extend_from_slice(msg.get(value_end..)?);
+                }
+                None => {
+                    out.extend_from_slice(msg.get(..line_start)?);
+                    out.extend_from_slice(msg.get(value_end + 2..)?);
+                }
+            }
         }
     }
     Some(())
@@ -323,6 +347,21 @@ mod tests {
             b"SIP/2.0 200 OK\r\n\
             Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1-1-0\r\n\
             Content-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn our_via_after_another_on_its_line_goes_alone() {
+        let msg = b"SIP/2.0 200 OK\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5070;branch=a, SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloora\r\n\r\n";
+        let mut out = Vec::new();
+        assert_eq!(
+            udp_response(msg, &mut out),
+            Some(SocketAddr::from(([127, 0, 0, 1], 5070)))
+        );
+        assert_eq!(
+            out,
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=a\r\n\r\n"
         );
     }
 
@@ -458,6 +497,12 @@ mod tests {
         let (mut at_uas, _) = uas.accept().expect("the relay connects to the uas");
         at_uas.set_read_timeout(timeout).expect("timeout");
         let got = read_message(&mut at_uas);
+        assert!(
+            got.starts_with(
+                "INVITE sip:service@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;"
+            ),
+            "{got}"
+        );
         let vias: Vec<&str> = got.lines().filter(|l| l.starts_with("Via: ")).collect();
         assert_eq!(
             vias,
@@ -473,6 +518,10 @@ mod tests {
         at_uas.write_all(reply.as_bytes()).expect("write");
         let back = read_message(&mut uac);
         assert_eq!(back.matches("Via: ").count(), 1, "{back}");
+        assert!(
+            back.contains("\r\nVia: SIP/2.0/TCP 127.0.0.1:5070;"),
+            "{back}"
+        );
         assert!(back.starts_with("SIP/2.0 200 OK\r\n"));
     }
 
