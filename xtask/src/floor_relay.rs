@@ -351,34 +351,26 @@ mod tests {
     }
 
     #[test]
-    fn our_via_after_another_on_its_line_goes_alone() {
-        let msg = b"SIP/2.0 200 OK\r\n\
-            Via: SIP/2.0/UDP 127.0.0.1:5070;branch=a, SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloora\r\n\r\n";
-        let mut out = Vec::new();
-        assert_eq!(
-            udp_response(msg, &mut out),
-            Some(SocketAddr::from(([127, 0, 0, 1], 5070)))
-        );
-        assert_eq!(
-            out,
-            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=a\r\n\r\n"
-        );
-    }
-
-    #[test]
-    fn a_compact_via_line_of_ours_goes_whole() {
-        let msg = b"SIP/2.0 200 OK\r\n\
-            v:SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloorz9hG4bK-3\r\n\
-            v: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-3\r\n\r\n";
-        let mut out = Vec::new();
-        assert_eq!(
-            udp_response(msg, &mut out),
-            Some(SocketAddr::from(([127, 0, 0, 1], 5070)))
-        );
-        assert_eq!(
-            out,
-            b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-3\r\n\r\n"
-        );
+    fn our_via_goes_alone_after_another_and_whole_in_compact_form() {
+        let cases: [(&[u8], &[u8]); 2] = [
+            (
+                b"SIP/2.0 200 OK\r\n\
+                Via: SIP/2.0/UDP 127.0.0.1:5070;branch=a, SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloora\r\n\r\n",
+                b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=a\r\n\r\n",
+            ),
+            (
+                b"SIP/2.0 200 OK\r\n\
+                v:SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKfloorz9hG4bK-3\r\n\
+                v: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-3\r\n\r\n",
+                b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-3\r\n\r\n",
+            ),
+        ];
+        for (msg, expected) in cases {
+            let mut out = Vec::new();
+            let to = udp_response(msg, &mut out);
+            assert_eq!(to, Some(SocketAddr::from(([127, 0, 0, 1], 5070))));
+            assert_eq!(out, expected, "{}", String::from_utf8_lossy(&out));
+        }
     }
 
     #[test]
