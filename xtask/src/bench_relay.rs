@@ -248,36 +248,34 @@ fn relay_round(
         results.push((s.name, f));
     }
     let by_name = |name: &str| results.iter().find(|(n, _)| *n == name).map(|(_, f)| f);
-    let (Some(ours), Some(theirs)) = (by_name("siprouter"), by_name("kamailio")) else {
-        if let (Some(ours), Some(f)) = (by_name("siprouter"), by_name("floor")) {
-            println!(
-                "floor relay: siprouter/floor {:.2}",
-                ours.us_per_msg / f.us_per_msg
-            );
-        }
-        return Ok(RoundRatios {
-            ours_to_theirs: None,
-            floor_to_theirs: None,
-        });
-    };
-    let cpu = ours.us_per_msg / theirs.us_per_msg;
-    println!(
-        "ratios siprouter/kamailio: CPU per message {cpu:.2}, peak RSS {:.2}, achieved rate {:.2}",
-        ours.peak_rss_kib as f64 / theirs.peak_rss_kib as f64,
-        ours.cps / theirs.cps
-    );
-    let floor = by_name("floor").map(|f| {
-        let share = f.us_per_msg / theirs.us_per_msg;
+    let (ours, theirs, floor) = (by_name("siprouter"), by_name("kamailio"), by_name("floor"));
+    let cpu = ours.zip(theirs).map(|(ours, theirs)| {
+        let cpu = ours.us_per_msg / theirs.us_per_msg;
         println!(
-            "floor relay: floor/kamailio {share:.2}, siprouter/floor {:.2}, kamailio/floor {:.2}",
-            ours.us_per_msg / f.us_per_msg,
-            theirs.us_per_msg / f.us_per_msg
+            "ratios siprouter/kamailio: CPU per message {cpu:.2}, peak RSS {:.2}, achieved rate {:.2}",
+            ours.peak_rss_kib as f64 / theirs.peak_rss_kib as f64,
+            ours.cps / theirs.cps
         );
-        share
+        cpu
     });
+    let share = floor
+        .zip(theirs)
+        .map(|(f, theirs)| f.us_per_msg / theirs.us_per_msg);
+    if let (Some(ours), Some(f)) = (ours, floor) {
+        let against_theirs = theirs.zip(share).map_or(String::new(), |(theirs, share)| {
+            format!(
+                ", floor/kamailio {share:.2}, kamailio/floor {:.2}",
+                theirs.us_per_msg / f.us_per_msg
+            )
+        });
+        println!(
+            "floor relay: siprouter/floor {:.2}{against_theirs}",
+            ours.us_per_msg / f.us_per_msg
+        );
+    }
     Ok(RoundRatios {
-        ours_to_theirs: Some(cpu),
-        floor_to_theirs: floor,
+        ours_to_theirs: cpu,
+        floor_to_theirs: share,
     })
 }
 
