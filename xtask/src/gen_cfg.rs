@@ -57,6 +57,9 @@ fn header(o: &mut String) {
          alias=\"BENCH_DOMAIN\"\n\
          /* modules\n   /* nested comment */\n*/\n\
          loadmodule \"pv.so\"\n\
+         loadmodule \"textops.so\"\n\
+         loadmodule \"sl.so\"\n\
+         loadmodule \"xlog.so\"\n\
          #!ifdef MOD_pv\n\
          modparam(\"pv\", \"varset\", \"bench=s:value\")\n\
          #!endif\n\n",

@@ -111,6 +111,16 @@ fn ci() -> Result<(), String> {
     test.args(["test", "--workspace"]);
     step("cargo test --workspace", test)?;
 
+    // The generated benchmark config must pass a whole check: a profile-guided build would
+    // train on it, and a config the route-script check rejects would train the error path instead.
+    let generated = root().join("target").join("ci").join("gen-20000.cfg");
+    write_big_cfg(&generated, 20_000)?;
+    let mut check = cargo();
+    check
+        .args(["run", "--quiet", "-p", "siprouter", "--", "-c", "-f"])
+        .arg(&generated);
+    step("siprouter -c on the generated 20,000-line config", check)?;
+
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings");

@@ -1,9 +1,8 @@
 //! Checks the route script of a large config as `siprouter -c` does ([`core_routing::check`]):
 //! the reference benchmark's generated config (`SIPROUTER_BENCH_KAMAILIO_CFG`, the file
-//! `kamailio -c` is timed on; `cargo xtask bench` sets it). The config `cargo xtask gen-cfg`
-//! writes is for the parser only: it calls functions of modules it does not load. The config
-//! is parsed once, outside the timing; the compile of its route bodies (on all cores for a
-//! script this large) is what is timed.
+//! `kamailio -c` is timed on; `cargo xtask bench` sets it), the file both servers are
+//! compared on. The config is parsed once, outside the timing; the compile of its route
+//! bodies (on all cores for a script this large) is what is timed.
 
 use std::path::PathBuf;
 
