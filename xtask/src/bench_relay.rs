@@ -24,17 +24,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One server under test.
-struct ServerCmd {
-    name: &'static str,
-    program: PathBuf,
-    args: Vec<String>,
+pub(crate) struct ServerCmd {
+    /// Its name in the printed figures.
+    pub(crate) name: &'static str,
+    /// The program to start.
+    pub(crate) program: PathBuf,
+    /// Its arguments.
+    pub(crate) args: Vec<String>,
 }
 
 /// What one run measured.
 #[derive(Debug, Default, Clone)]
-struct Figures {
-    ok: u64,
-    failed: u64,
+pub(crate) struct Figures {
+    /// Successful calls.
+    pub(crate) ok: u64,
+    /// Failed calls.
+    pub(crate) failed: u64,
     cps: f64,
     us_per_msg: f64,
     /// The same from `utime + stime` ticks (the cross-check).
@@ -45,9 +50,9 @@ struct Figures {
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("relay") => relay(root, &args[1..]),
-        Some("cfg") => cfg(root),
+        Some("cfg") => cfg(root, &args[1..]),
         _ => Err(
-            "bench: `relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search] [--floor]` or `cfg`"
+            "bench: `relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search] [--floor] [--bin PATH]` or `cfg [--bin PATH]`"
                 .into(),
         ),
     }
@@ -66,7 +71,17 @@ pub(crate) fn release_binary(root: &Path) -> Result<PathBuf, String> {
     Ok(root.join("target/release/siprouter"))
 }
 
-fn have(program: &str) -> bool {
+/// The siprouter to measure: `--bin PATH` when given (a PGO build from `cargo xtask pgo`,
+/// another commit's build), else the release build, built first.
+fn siprouter_binary(root: &Path, given: Option<PathBuf>) -> Result<PathBuf, String> {
+    match given {
+        Some(p) if p.is_file() => Ok(p),
+        Some(p) => Err(format!("--bin {}: no such file", p.display())),
+        None => release_binary(root),
+    }
+}
+
+pub(crate) fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
@@ -79,6 +94,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     let mut search = false;
     let mut floor = false;
     let mut repeat = 1u64;
+    let mut bin = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
@@ -88,6 +104,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
             "--calls" => calls = value()?.parse().map_err(|_| "--calls: not a number")?,
             "--search" => search = true,
             "--floor" => floor = true,
+            "--bin" => bin = Some(PathBuf::from(value()?)),
             "--repeat" => {
                 repeat = value()?.parse().map_err(|_| "--repeat: not a number")?;
                 if repeat == 0 {
@@ -103,7 +120,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     if !have("sipp") {
         return Err("sipp is not installed (apt-get install sip-tester)".into());
     }
-    let bin = release_binary(root)?;
+    let bin = siprouter_binary(root, bin)?;
     let cfg = root.join("configs/bench-relay.cfg");
     let dir = root.join("target/bench/relay");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -437,7 +454,7 @@ impl Drop for Killed {
     }
 }
 
-fn relay_once(
+pub(crate) fn relay_once(
     s: &ServerCmd,
     proto: &str,
     rate: u64,
@@ -547,8 +564,13 @@ fn sipp_totals(stat: &Path) -> Option<(u64, u64, f64)> {
     Some((ok, failed, cps))
 }
 
-fn cfg(root: &Path) -> Result<(), String> {
-    let bin = release_binary(root)?;
+fn cfg(root: &Path, args: &[String]) -> Result<(), String> {
+    let bin = match args {
+        [] => None,
+        [flag, path] if flag == "--bin" => Some(PathBuf::from(path)),
+        _ => return Err("bench cfg: the one option is `--bin PATH`".into()),
+    };
+    let bin = siprouter_binary(root, bin)?;
     let generator = root.join("../shared/bench/gen-big-cfg");
     if !generator.is_file() {
         return Err(format!(
@@ -706,7 +728,29 @@ fn peak_rss(program: &Path, args: &[&str]) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::quantile;
+    use super::{cfg, quantile, relay, siprouter_binary};
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn bin_names_the_binary_measured() {
+        // An existing file is used as given (no build); a missing one is an error naming it.
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(
+            siprouter_binary(Path::new("/nonexistent"), Some(me.clone())),
+            Ok(me)
+        );
+        let missing = PathBuf::from("/nonexistent/siprouter-pgo");
+        let e = siprouter_binary(Path::new("/nonexistent"), Some(missing)).unwrap_err();
+        assert!(e.contains("/nonexistent/siprouter-pgo"), "{e}");
+        // The benches check `--bin` before building or measuring anything.
+        let root = Path::new("/nonexistent");
+        let e = relay(root, &["--bin".into(), "/nonexistent/x".into()]).unwrap_err();
+        assert!(e.contains("/nonexistent/x") || e.contains("sipp"), "{e}");
+        let e = cfg(root, &["--bin".into(), "/nonexistent/x".into()]).unwrap_err();
+        assert!(e.contains("/nonexistent/x"), "{e}");
+        let e = cfg(root, &["--pgo".into()]).unwrap_err();
+        assert!(e.contains("--bin PATH"), "{e}");
+    }
 
     #[test]
     fn quantiles_of_sorted_times() {
