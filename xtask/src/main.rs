@@ -4,6 +4,8 @@
 //! - `bench`: generates the large benchmark config and runs the criterion benchmarks;
 //!   `bench relay` and `bench cfg` compare siprouter with Kamailio (see [`bench_relay`]).
 //! - `gen-cfg [--lines N] [-o FILE]`: writes the large, deterministic benchmark config.
+//! - `pgo`: a profile-guided release build of siprouter, trained on `-c` and the relay
+//!   (see [`pgo`]).
 //! - `floor-relay [--threads N] [--tcp]`: the floor of the relay benchmark (see [`floor_relay`]).
 //! - `fuzz [--seconds N] [TARGET]`: builds every `crates/*/fuzz` target with libFuzzer's
 //!   coverage instrumentation and runs each for a bounded time.
@@ -16,6 +18,7 @@ mod floor_relay;
 mod fuzz;
 mod gen_cfg;
 mod hardening;
+mod pgo;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         }
         Some("bench") => bench(&args[1..]),
         Some("gen-cfg") => gen_cfg_cmd(&args[1..]),
+        Some("pgo") => pgo::run(&root(), &args[1..]),
         Some("floor-relay") => floor_relay::serve(&args[1..]),
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
         Some(what @ ("mutants" | "soak" | "torture")) => hardening::run(&root(), what, &args[1..]),
@@ -53,11 +57,12 @@ commands:
   ci                          fmt, clippy, tests, docs, cargo-deny (what CI runs)
   bench [criterion args]      generate the large config and run the criterion benchmarks
   bench relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search] [--floor]
-                              sipp relay benchmark: siprouter and (if installed) Kamailio;
-                              --floor adds the floor relay
+              [--bin PATH]    sipp relay benchmark: siprouter and (if installed) Kamailio;
+                              --floor adds the floor relay; --bin measures that siprouter
   floor-relay [--threads N] [--tcp]
                               the floor relay alone on 127.0.0.1:5060 (to :5080)
-  bench cfg                   -c on 1k/10k/20k-line configs: siprouter vs Kamailio
+  bench cfg [--bin PATH]      -c on 1k/10k/20k-line configs: siprouter vs Kamailio
+  pgo                         profile-guided release build (target/pgo/use/release/siprouter)
   gen-cfg [--lines N] [-o F]  write the large benchmark config (default 20000 lines, stdout)
   fuzz [--seconds N] [NAME]   run every fuzz target (or NAME) for N seconds each (default 60)
   mutants [--count N]         siprouter -c on N mutated corpus configs (default 10000)
@@ -111,8 +116,8 @@ fn ci() -> Result<(), String> {
     test.args(["test", "--workspace"]);
     step("cargo test --workspace", test)?;
 
-    // The generated benchmark config must pass a whole check: a profile-guided build would
-    // train on it, and a config the route-script check rejects would train the error path instead.
+    // The generated benchmark config must pass a whole check: `cargo xtask pgo` trains on it,
+    // and a config the route-script check rejects would train the error path instead.
     let generated = root().join("target").join("ci").join("gen-20000.cfg");
     write_big_cfg(&generated, 20_000)?;
     let mut check = cargo();
