@@ -31,6 +31,8 @@ pub(crate) struct ServerCmd {
     pub(crate) program: PathBuf,
     /// Its arguments.
     pub(crate) args: Vec<String>,
+    /// Extra environment variables (the PGO training names each server's profile file).
+    pub(crate) env: Vec<(String, String)>,
 }
 
 /// What one run measured.
@@ -40,7 +42,9 @@ pub(crate) struct Figures {
     pub(crate) ok: u64,
     /// Failed calls.
     pub(crate) failed: u64,
+    /// The call rate sipp achieved.
     cps: f64,
+    /// CPU per relayed message from the scheduler's accounting, in µs.
     us_per_msg: f64,
     /// The same from `utime + stime` ticks (the cross-check).
     tick_us_per_msg: f64,
@@ -75,12 +79,21 @@ pub(crate) fn release_binary(root: &Path) -> Result<PathBuf, String> {
 /// another commit's build), else the release build, built first.
 fn siprouter_binary(root: &Path, given: Option<PathBuf>) -> Result<PathBuf, String> {
     match given {
-        Some(p) if p.is_file() => Ok(p),
-        Some(p) => Err(format!("--bin {}: no such file", p.display())),
+        Some(p) => existing_file(&p),
         None => release_binary(root),
     }
 }
 
+/// `--bin`'s file as an absolute path: `Command::new` would look a bare name up on `PATH`
+/// and run another program than the file this checked.
+fn existing_file(p: &Path) -> Result<PathBuf, String> {
+    match p.canonicalize() {
+        Ok(abs) if abs.is_file() => Ok(abs),
+        _ => Err(format!("--bin {}: no such file", p.display())),
+    }
+}
+
+/// Whether `program` is on `PATH`.
 pub(crate) fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
@@ -117,6 +130,11 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     if proto != "udp" && proto != "tcp" {
         return Err(format!("--proto {proto}: udp or tcp"));
     }
+    // A wrong `--bin` is reported before anything else is looked at (or built).
+    let bin = match bin {
+        Some(p) => Some(existing_file(&p)?),
+        None => None,
+    };
     if !have("sipp") {
         return Err("sipp is not installed (apt-get install sip-tester)".into());
     }
@@ -137,6 +155,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
             defines.clone(),
         ]
         .concat(),
+        env: vec![],
     }];
     if have("kamailio") {
         let run_dir = dir.join("kamailio-run");
@@ -162,6 +181,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
                 defines,
             ]
             .concat(),
+            env: vec![],
         });
     } else {
         println!("kamailio is not installed: measuring siprouter alone");
@@ -183,6 +203,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
                 },
             ]
             .concat(),
+            env: vec![],
         });
     }
     if search {
@@ -454,6 +475,10 @@ impl Drop for Killed {
     }
 }
 
+/// One run of the relay benchmark on server `s`: starts it (in a process group of its own)
+/// and sipp's uas, runs sipp's uac for `calls` calls at `rate`, and measures the server's
+/// group. Fails when the server is gone before the uac starts (a bad config, a port in
+/// use), so that figures never come from another process on the port.
 pub(crate) fn relay_once(
     s: &ServerCmd,
     proto: &str,
@@ -463,18 +488,22 @@ pub(crate) fn relay_once(
 ) -> Result<Figures, String> {
     use std::os::unix::process::CommandExt;
     let transport = if proto == "tcp" { "t1" } else { "u1" };
-    let server = Killed(
+    let mut server = Killed(
         Command::new(&s.program)
             .args(&s.args)
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .envs(s.env.iter().map(|(k, v)| (k, v)))
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", s.name))?,
     );
     let pgid = server.0.id();
     std::thread::sleep(Duration::from_millis(1500));
+    if let Ok(Some(status)) = server.0.try_wait() {
+        return Err(format!("{} exited at its start ({status})", s.name));
+    }
     let _uas = Killed(
         sipp(&["-sn", "uas", "-p", "5080", "-t", transport], dir)
             .process_group(0)
@@ -734,10 +763,10 @@ mod tests {
     #[test]
     fn bin_names_the_binary_measured() {
         // An existing file is used as given (no build); a missing one is an error naming it.
-        let me = std::env::current_exe().unwrap();
+        let me = std::env::current_exe().unwrap().canonicalize().unwrap();
         assert_eq!(
             siprouter_binary(Path::new("/nonexistent"), Some(me.clone())),
-            Ok(me)
+            Ok(me.clone())
         );
         let missing = PathBuf::from("/nonexistent/siprouter-pgo");
         let e = siprouter_binary(Path::new("/nonexistent"), Some(missing)).unwrap_err();
@@ -745,7 +774,17 @@ mod tests {
         // The benches check `--bin` before building or measuring anything.
         let root = Path::new("/nonexistent");
         let e = relay(root, &["--bin".into(), "/nonexistent/x".into()]).unwrap_err();
-        assert!(e.contains("/nonexistent/x") || e.contains("sipp"), "{e}");
+        assert!(e.contains("/nonexistent/x"), "{e}");
+        // A bare name is the file in the current directory, made absolute (not a program
+        // looked up on `PATH`).
+        let dir = me.parent().unwrap().to_path_buf();
+        let name = PathBuf::from(me.file_name().unwrap());
+        let cwd = std::env::current_dir().unwrap();
+        if dir == cwd {
+            assert_eq!(siprouter_binary(root, Some(name)), Ok(me.clone()));
+        } else {
+            assert!(siprouter_binary(root, Some(name)).is_err());
+        }
         let e = cfg(root, &["--bin".into(), "/nonexistent/x".into()]).unwrap_err();
         assert!(e.contains("/nonexistent/x"), "{e}");
         let e = cfg(root, &["--pgo".into()]).unwrap_err();

@@ -54,7 +54,8 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                          fmt, clippy, tests, docs, cargo-deny (what CI runs)
+  ci                          fmt, clippy, tests, -c of the generated config, docs,
+                              cargo-deny (what CI runs)
   bench [criterion args]      generate the large config and run the criterion benchmarks
   bench relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search] [--floor]
               [--bin PATH]    sipp relay benchmark: siprouter and (if installed) Kamailio;

@@ -4,12 +4,15 @@
 //! release build in `target/release` is left alone:
 //!
 //! 1. build siprouter with `-Cprofile-generate` (instrumented: every branch counts itself);
-//! 2. train it on the two workloads the benchmarks measure: `-c` of the bundled configs and of
-//!    generated configs (1,000 and 20,000 lines, [`crate::gen_cfg`]), and the sipp relay of
-//!    `configs/bench-relay.cfg` over UDP and over TCP (each process writes a `.profraw` file
-//!    when it exits; the relay server is stopped with SIGTERM, which it handles);
-//! 3. merge the raw profiles with `llvm-profdata` (from rustup's `llvm-tools` component, or
-//!    on `PATH`);
+//! 2. train it on `-c` of the bundled configs and of generated ones (1,000 and 20,000 lines,
+//!    [`crate::gen_cfg`]: the same kind of file as the one `bench cfg` times, not that file),
+//!    and on the relay benchmark's own run (`configs/bench-relay.cfg`, sipp's uac and uas)
+//!    over UDP and over TCP. The relay is the workload `bench relay` measures: its gains are
+//!    gains on the trained workload. Every process writes its counts when it exits (the relay
+//!    server is stopped with SIGTERM, which it handles); each relay server writes a file of
+//!    its own, which must exist afterwards;
+//! 3. merge the raw profiles with the toolchain's own `llvm-profdata` (rustup's `llvm-tools`
+//!    component: another LLVM version cannot read this compiler's profiles);
 //! 4. build again with `-Cprofile-use`, which lays out the hot code together, inlines along
 //!    the hot paths and moves the cold ones out of the way.
 //!
@@ -24,8 +27,9 @@ use std::process::Command;
 use crate::bench_relay::{relay_once, ServerCmd};
 
 /// Calls per relay training run: enough to reach every branch of the steady state several
-/// thousand times, at a rate that keeps the run to a few seconds.
+/// thousand times.
 const TRAIN_CALLS: u64 = 4_000;
+/// Calls per second in a relay training run: a run takes a few seconds.
 const TRAIN_RATE: u64 = 1_000;
 
 /// Runs the four steps and prints the path of the optimised binary.
@@ -41,9 +45,17 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     }
     let pgo = root.join("target/pgo");
     let data = pgo.join("data");
-    // Old raw profiles would be merged into the new one: start from none.
+    let merged = pgo.join("merged.profdata");
+    let optimised = pgo.join("use/release/siprouter");
+    // Old raw profiles would be merged into the new one, and an old optimised binary would be
+    // measured as the new one if this run failed: start from none of them.
     if data.exists() {
         std::fs::remove_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    }
+    for old in [&merged, &optimised] {
+        if old.exists() {
+            std::fs::remove_file(old).map_err(|e| format!("{}: {e}", old.display()))?;
+        }
     }
     std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
 
@@ -56,16 +68,9 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
 
     println!("xtask pgo: 2/4 training: -c, then the relay over UDP and TCP");
     train_check(root, &gen, &pgo)?;
-    train_relay(root, &gen, &pgo)?;
-    let raw = std::fs::read_dir(&data)
-        .map_err(|e| format!("{}: {e}", data.display()))?
-        .count();
-    if raw == 0 {
-        return Err("training wrote no profile: did the instrumented server exit cleanly?".into());
-    }
+    train_relay(root, &gen, &pgo, &data)?;
 
-    println!("xtask pgo: 3/4 merging {raw} raw profiles");
-    let merged = pgo.join("merged.profdata");
+    println!("xtask pgo: 3/4 merging the profiles");
     let ok = Command::new(&profdata)
         .arg("merge")
         .arg("-o")
@@ -87,19 +92,23 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `llvm-profdata` of the active toolchain (its profile format must match the compiler's),
-/// else one on `PATH`.
+/// `llvm-profdata` of the active toolchain: its profile format must match the compiler's.
 fn llvm_profdata() -> Result<PathBuf, String> {
-    let out = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| format!("cannot run rustc: {e}"))?;
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let host = Command::new("rustc")
-        .args(["--print", "host-tuple"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let output = |args: &[&str]| -> Result<String, String> {
+        let out = Command::new(&rustc)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {rustc}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("`{rustc} {}` failed", args.join(" ")));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let sysroot = PathBuf::from(output(&["--print", "sysroot"])?.trim());
+    let host = host_of(&output(&["-vV"])?)
+        .ok_or_else(|| format!("`{rustc} -vV` names no host"))?
+        .to_string();
     let bundled = sysroot.join(format!("lib/rustlib/{host}/bin/llvm-profdata"));
     if bundled.is_file() {
         return Ok(bundled);
@@ -111,16 +120,37 @@ fn llvm_profdata() -> Result<PathBuf, String> {
     ))
 }
 
-/// Builds the release siprouter into `target_dir` with extra `rustflags`.
-fn build(root: &Path, target_dir: &Path, rustflags: &str) -> Result<PathBuf, String> {
-    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
-    if !flags.is_empty() {
-        flags.push(' ');
-    }
-    flags.push_str(rustflags);
+/// The target triple on the `host:` line of `rustc -vV` (which every rustc prints).
+fn host_of(version: &str) -> Option<&str> {
+    version
+        .lines()
+        .find_map(|l| l.strip_prefix("host:"))
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+}
+
+/// The rustflags of a build with `extra` added, as `CARGO_ENCODED_RUSTFLAGS` (flags
+/// separated by 0x1f): cargo reads that variable before `RUSTFLAGS`, so the user's flags
+/// are taken from whichever is set, and a path with a space stays one flag.
+fn encoded_rustflags(encoded: Option<&str>, plain: Option<&str>, extra: &str) -> String {
+    let mut flags: Vec<&str> = match (encoded, plain) {
+        (Some(e), _) => e.split('\x1f').filter(|f| !f.is_empty()).collect(),
+        (None, Some(p)) => p.split_whitespace().collect(),
+        (None, None) => Vec::new(),
+    };
+    flags.push(extra);
+    flags.join("\x1f")
+}
+
+/// Builds the release siprouter into `target_dir` with the extra rustc flag `extra`.
+fn build(root: &Path, target_dir: &Path, extra: &str) -> Result<PathBuf, String> {
+    let encoded = std::env::var("CARGO_ENCODED_RUSTFLAGS").ok();
+    let plain = std::env::var("RUSTFLAGS").ok();
+    let flags = encoded_rustflags(encoded.as_deref(), plain.as_deref(), extra);
     let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-p", "siprouter"])
-        .env("RUSTFLAGS", flags)
+        .env_remove("RUSTFLAGS")
+        .env("CARGO_ENCODED_RUSTFLAGS", flags)
         .env("CARGO_TARGET_DIR", target_dir)
         .current_dir(root)
         .status()
@@ -165,9 +195,12 @@ fn train_check(root: &Path, bin: &Path, pgo: &Path) -> Result<(), String> {
 }
 
 /// The relay benchmark's run, once over UDP and once over TCP, with the instrumented server.
-fn train_relay(root: &Path, bin: &Path, pgo: &Path) -> Result<(), String> {
+/// Each server writes its counts to a file of its own in `data`, which must exist after the
+/// run: a server killed instead of stopped, or one that never ran, leaves none.
+fn train_relay(root: &Path, bin: &Path, pgo: &Path, data: &Path) -> Result<(), String> {
     let cfg = root.join("configs/bench-relay.cfg").display().to_string();
     for (proto, defines) in [("udp", vec![]), ("tcp", vec!["-A", "WITH_TCP"])] {
+        let profile = data.join(format!("relay-{proto}.profraw"));
         let server = ServerCmd {
             name: "siprouter",
             program: bin.to_path_buf(),
@@ -176,6 +209,7 @@ fn train_relay(root: &Path, bin: &Path, pgo: &Path) -> Result<(), String> {
                 .chain(defines)
                 .map(String::from)
                 .collect(),
+            env: vec![("LLVM_PROFILE_FILE".into(), profile.display().to_string())],
         };
         let f = relay_once(&server, proto, TRAIN_RATE, TRAIN_CALLS, pgo)?;
         println!(
@@ -185,6 +219,48 @@ fn train_relay(root: &Path, bin: &Path, pgo: &Path) -> Result<(), String> {
         if f.ok == 0 {
             return Err(format!("the {proto} training run relayed no call"));
         }
+        if !profile.is_file() {
+            return Err(format!(
+                "the {proto} training server wrote no profile ({}): it did not exit cleanly",
+                profile.display()
+            ));
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{encoded_rustflags, host_of, run};
+    use std::path::Path;
+
+    #[test]
+    fn the_host_comes_from_rustc_vv() {
+        let vv = "rustc 1.95.0 (59807616e 2026-04-14)\nbinary: rustc\n\
+                  host: x86_64-unknown-linux-gnu\nrelease: 1.95.0\n";
+        assert_eq!(host_of(vv), Some("x86_64-unknown-linux-gnu"));
+        assert_eq!(host_of("rustc 1.95.0\nhost: \n"), None);
+        assert_eq!(host_of(""), None);
+    }
+
+    #[test]
+    fn the_users_rustflags_are_kept() {
+        let x = "-Cprofile-use=/a b/merged.profdata";
+        assert_eq!(encoded_rustflags(None, None, x), x);
+        assert_eq!(
+            encoded_rustflags(None, Some(" -Ctarget-cpu=native  -Dwarnings "), x),
+            format!("-Ctarget-cpu=native\x1f-Dwarnings\x1f{x}")
+        );
+        // The encoded form wins, as it does in cargo, and keeps a flag with a space whole.
+        assert_eq!(
+            encoded_rustflags(Some("-L\x1f/c d"), Some("-Cignored"), x),
+            format!("-L\x1f/c d\x1f{x}")
+        );
+    }
+
+    #[test]
+    fn pgo_takes_no_arguments() {
+        let e = run(Path::new("/nonexistent"), &["--native".into()]).unwrap_err();
+        assert!(e.contains("--native"), "{e}");
+    }
 }
