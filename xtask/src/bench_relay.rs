@@ -130,15 +130,16 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     if proto != "udp" && proto != "tcp" {
         return Err(format!("--proto {proto}: udp or tcp"));
     }
-    // A wrong `--bin` is reported before anything else is looked at (or built).
-    let bin = match bin {
-        Some(p) => Some(existing_file(&p)?),
-        None => None,
-    };
+    // A wrong `--bin` is reported before anything else is looked at, and the release build
+    // is made only once sipp is known to be there.
+    let given = bin.as_deref().map(existing_file).transpose()?;
     if !have("sipp") {
         return Err("sipp is not installed (apt-get install sip-tester)".into());
     }
-    let bin = siprouter_binary(root, bin)?;
+    let bin = match given {
+        Some(p) => p,
+        None => release_binary(root)?,
+    };
     let cfg = root.join("configs/bench-relay.cfg");
     let dir = root.join("target/bench/relay");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -203,7 +203,8 @@ fn bench(extra: &[String]) -> Result<(), String> {
     step("cargo bench", cmd)
 }
 
-fn write_big_cfg(path: &Path, lines: usize) -> Result<(), String> {
+/// Writes the generated benchmark config of `lines` lines to `path` (its folder created).
+pub(crate) fn write_big_cfg(path: &Path, lines: usize) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }

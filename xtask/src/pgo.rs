@@ -170,8 +170,7 @@ fn train_check(root: &Path, bin: &Path, pgo: &Path) -> Result<(), String> {
     ];
     for lines in [1_000, 20_000] {
         let file = pgo.join(format!("train-{lines}.cfg"));
-        std::fs::write(&file, crate::gen_cfg::generate(lines))
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+        crate::write_big_cfg(&file, lines)?;
         files.push(file);
     }
     for file in &files {
