@@ -33,12 +33,18 @@ pub fn lex_parse_print(data: &[u8]) {
 }
 
 /// Checks that the fast parse (alternatives chosen by their first token, errors thrown away)
-/// accepts exactly what the rich parse accepts without error, with the same items.
+/// accepts exactly what the rich parse accepts without error, with the same items, and that
+/// it builds the same items with and without the hand-written route-body reader.
 ///
 /// # Panics
 /// When they disagree.
 pub fn assert_fast_parse_agrees(lexed: &cfg_lexer::Lexed) {
     let (fast, rich, rich_failed) = crate::fast_and_rich_items(lexed);
+    assert_eq!(
+        fast,
+        crate::fast_items_without_descent(lexed),
+        "the route-body reader and the grammar disagree"
+    );
     match fast {
         Some(items) => {
             assert!(

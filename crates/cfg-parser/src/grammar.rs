@@ -169,9 +169,21 @@ pub(crate) fn input<'t>(toks: &'t [Token], range: std::ops::Range<usize>) -> Vec
 pub(crate) struct Cx<'a> {
     pub(crate) toks: &'a [Token],
     pub(crate) sources: &'a SourceMap,
+    /// Whether the fast parse reads route bodies with [`crate::descent`] first (off only in
+    /// the tests that compare the two).
+    pub(crate) descent: bool,
 }
 
 impl<'a> Cx<'a> {
+    /// The context of `toks`, with route bodies read by [`crate::descent`] in a fast parse.
+    pub(crate) fn new(toks: &'a [Token], sources: &'a SourceMap) -> Self {
+        Cx {
+            toks,
+            sources,
+            descent: true,
+        }
+    }
+
     /// The source span covering tokens `s.start..s.end` (the first token's file wins when a
     /// construct spans an include boundary).
     pub(crate) fn span(&self, s: SimpleSpan) -> Span {
@@ -944,8 +956,13 @@ fn statement_word(canonical: &str) -> Option<StmtWord> {
 }
 
 fn binary_op(t: &Tok<'_>) -> Option<BinaryOp> {
-    use BinaryOp::*;
     let Tok::Punct(p) = t else { return None };
+    punct_op(*p)
+}
+
+/// The binary operator a punctuation token is, if any.
+pub(crate) fn punct_op(p: Punct) -> Option<BinaryOp> {
+    use BinaryOp::*;
     Some(match p {
         Punct::OrOr => Or,
         Punct::AndAnd => And,
@@ -1065,7 +1082,7 @@ fn call_name<'t, I: In<'t>, E: Ex<'t, I>>(
 
 /// The statement a keyword starts.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum StmtWord {
+pub(crate) enum StmtWord {
     If,
     Switch,
     While,
@@ -1079,17 +1096,17 @@ enum StmtWord {
 /// spelling: the grammar asks on every attempt, and comparing the spelling with the word
 /// lists each time was a measurable share of the parse.
 #[derive(Clone, Copy, Default)]
-struct KeywordRole {
+pub(crate) struct KeywordRole {
     /// May name a call.
-    call: bool,
+    pub(crate) call: bool,
     /// An action written without parentheses.
-    bare: bool,
+    pub(crate) bare: bool,
     /// A legacy condition operand.
-    legacy: bool,
+    pub(crate) legacy: bool,
     /// Stands for itself as a value.
-    word: bool,
+    pub(crate) word: bool,
     /// A statement word: the statement it starts (`Other` for `else`, `case`, `default`).
-    stmt: Option<StmtWord>,
+    pub(crate) stmt: Option<StmtWord>,
 }
 
 /// [`KeywordRole`] of every keyword, by [`Keyword::index`].
@@ -1111,7 +1128,8 @@ static ROLES: std::sync::LazyLock<Vec<KeywordRole>> = std::sync::LazyLock::new(|
         .collect()
 });
 
-fn role(k: Keyword) -> KeywordRole {
+/// What `k` may be in the grammar.
+pub(crate) fn role(k: Keyword) -> KeywordRole {
     ROLES.get(k.index()).copied().unwrap_or_default()
 }
 
@@ -1559,15 +1577,17 @@ fn recovered_block(cx: Cx<'_>, s: SimpleSpan) -> Block {
 /// left-associative at every level: each operator goes down the right edge of the tree built
 /// so far, past the operators of this chain that bind less tightly, and takes the subtree it
 /// finds there as its left operand. No stacks: the chain costs nothing but its nodes.
-struct Chain {
-    tree: Expr,
+pub(crate) struct Chain {
+    /// The tree built so far.
+    pub(crate) tree: Expr,
     /// How many nodes at the top of the tree's right edge this chain built (a parenthesised
     /// operand is a binary node too, but no operator may go into it).
     edge: usize,
 }
 
 impl Chain {
-    fn new(first: Expr) -> Self {
+    /// A chain of one operand.
+    pub(crate) fn new(first: Expr) -> Self {
         Chain {
             tree: first,
             edge: 0,
@@ -1575,7 +1595,7 @@ impl Chain {
     }
 
     /// Adds `op operand` to the chain.
-    fn push(&mut self, op: BinaryOp, operand: Expr) {
+    pub(crate) fn push(&mut self, op: BinaryOp, operand: Expr) {
         let end = operand.span();
         let mut node = &mut self.tree;
         let mut depth = 0;
@@ -1650,6 +1670,24 @@ fn route_stmt<'t, I: In<'t>, E: Ex<'t, I>>(
     g: &Grammar<'t, I, E>,
 ) -> impl Parser<'t, I, Item, E> + Clone {
     let block = g.block.clone();
+    let body = if <E::Error as GErr<'t, I>>::FAST && cx.descent {
+        // Read by hand where it can be (the common case); the grammar decides the rest.
+        custom(move |inp| {
+            let here = inp.cursor();
+            let here: SimpleSpan = inp.span_since(&here);
+            let at = here.start;
+            if let Some((body, next)) = crate::descent::route_body(cx, at) {
+                for _ in at..next {
+                    inp.skip();
+                }
+                return Ok(body);
+            }
+            inp.parse(&block)
+        })
+        .boxed()
+    } else {
+        block
+    };
     let head = select! {
         Tok::Keyword(k) if route_kind(k).is_some() => k,
     }
@@ -1662,7 +1700,7 @@ fn route_stmt<'t, I: In<'t>, E: Ex<'t, I>>(
     let event_name = spanned(cx, select! { Tok::EventRouteName(n) => n.to_string() })
         .delimited_by(p(Punct::LBracket), p(Punct::RBracket));
     head.then(choice((event_name, route_name(cx))).or_not())
-        .then(block)
+        .then(body)
         .validate(move |(((kind, keyword), name), body), e, emitter| {
             if kind == RouteKind::Event && name.is_none() {
                 emitter.emit(E::Error::msg(e.span(), || {

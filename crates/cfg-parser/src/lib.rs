@@ -31,6 +31,7 @@ pub use cfg_lexer as lexer;
 
 pub mod ast;
 mod check;
+mod descent;
 mod diagnostic;
 mod exact;
 #[doc(hidden)]
@@ -141,10 +142,7 @@ pub fn parse_file_splitting_from(
     // Each piece is parsed, and its route bodies walked for the checks, where it was lexed.
     // A piece with an error keeps its tokens: the diagnostics come from a sequential parse.
     let parse_piece = |piece: cfg_lexer::Piece<'_>| {
-        let Some(chunks) = split::parse_all(grammar::Cx {
-            toks: piece.tokens,
-            sources: piece.sources,
-        }) else {
+        let Some(chunks) = split::parse_all(grammar::Cx::new(piece.tokens, piece.sources)) else {
             return (None, AfterPart::KeepTokens);
         };
         let items: Vec<ast::Item> = chunks.into_iter().flatten().collect();
@@ -190,10 +188,7 @@ pub fn parse_file_splitting_from(
 /// the two agree.
 #[doc(hidden)]
 pub fn fast_and_rich_items(lexed: &Lexed) -> (Option<Vec<ast::Item>>, Vec<ast::Item>, bool) {
-    let cx = grammar::Cx {
-        toks: &lexed.tokens,
-        sources: &lexed.sources,
-    };
+    let cx = grammar::Cx::new(&lexed.tokens, &lexed.sources);
     let fast = split::parse_all(cx).map(|items| items.into_iter().flatten().collect());
     let (rich, errs) = parse_rich(cx);
     (fast, rich, !errs.is_empty())
@@ -201,6 +196,42 @@ pub fn fast_and_rich_items(lexed: &Lexed) -> (Option<Vec<ast::Item>>, Vec<ast::I
 
 /// Every token of `cx` parsed in one piece with rich errors (for the diagnostics): the
 /// items it recovered and its errors as diagnostics.
+/// The items of the fast parse with every route body read by the grammar alone (the
+/// hand-written reader, `descent`, turned off): public for the tests and the fuzz harness
+/// that prove both readers build the same items.
+#[doc(hidden)]
+pub fn fast_items_without_descent(lexed: &Lexed) -> Option<Vec<ast::Item>> {
+    let cx = grammar::Cx {
+        descent: false,
+        ..grammar::Cx::new(&lexed.tokens, &lexed.sources)
+    };
+    split::parse_all(cx).map(|items| items.into_iter().flatten().collect())
+}
+
+/// How many of the top-level `{ … }` blocks of `lexed` (the route bodies) the hand-written
+/// reader reads without leaving them to the grammar, and how many there are: public for the
+/// tests that show the fast path is taken.
+#[doc(hidden)]
+pub fn route_bodies_read_by_descent(lexed: &Lexed) -> (usize, usize) {
+    use cfg_lexer::{Punct, TokenKind};
+    let cx = grammar::Cx::new(&lexed.tokens, &lexed.sources);
+    let (mut read, mut all, mut depth) = (0, 0, 0usize);
+    for (i, t) in lexed.tokens.iter().enumerate() {
+        match t.kind {
+            TokenKind::Punct(Punct::LBrace) => {
+                if depth == 0 {
+                    all += 1;
+                    read += usize::from(descent::route_body(cx, i).is_some());
+                }
+                depth += 1;
+            }
+            TokenKind::Punct(Punct::RBrace) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    (read, all)
+}
+
 fn parse_rich(cx: grammar::Cx<'_>) -> (Vec<ast::Item>, Vec<Diagnostic>) {
     let input = grammar::input(cx.toks, 0..cx.toks.len());
     let (items, errs) = grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
@@ -248,10 +279,7 @@ fn assemble(lexed: Lexed, token_count: usize, parts: usize, clean: Option<Clean>
         .iter()
         .map(Diagnostic::from_lexer)
         .collect();
-    let cx = grammar::Cx {
-        toks: &lexed.tokens,
-        sources: &lexed.sources,
-    };
+    let cx = grammar::Cx::new(&lexed.tokens, &lexed.sources);
     let n = lexed.tokens.len();
     // A config is usually valid: parse it with free errors first (in chunks on several threads
     // when it is large), and again in one piece with rich errors (for the diagnostics) only
