@@ -21,9 +21,11 @@ use chumsky::span::SimpleSpan;
 
 use cfg_lexer::{Keyword, Punct, TokenKind};
 
-use crate::ast::UnaryOp;
-use crate::ast::{Arg, BinaryOp, Block, Call, Case, Expr, ReturnKind, Select3, Spanned, Stmt};
-use crate::grammar::{punct_op, role, Chain, Cx, StmtWord};
+use crate::ast::{
+    Arg, BinaryOp, Block, Call, Case, Expr, Item, ReturnKind, RouteBlock, RouteKind, Select3,
+    Spanned, Stmt, UnaryOp,
+};
+use crate::grammar::{punct_op, role, route_kind, Chain, Cx, StmtWord};
 
 /// How deep statements and expressions may nest before the reader leaves the body to the
 /// grammar (which then behaves exactly as before: this only bounds this reader's stack).
@@ -41,6 +43,54 @@ pub(crate) fn route_body(cx: Cx<'_>, at: usize) -> Option<(Block, usize)> {
     };
     let body = reader.block()?;
     Some((body, reader.pos))
+}
+
+/// Reads the route block (`route[NAME] { … }`, `request_route { … }`, …) that starts at
+/// token `at`: the item and the index of the token after its `}`, or `None` when the grammar
+/// has to decide (also for every header it reports: an `event_route` without a name, a
+/// name on `request_route`, a reserved word as a name).
+pub(crate) fn route_item(cx: Cx<'_>, at: usize) -> Option<(Item, usize)> {
+    let Some(TokenKind::Keyword(k)) = cx.toks.get(at).map(|t| &t.kind) else {
+        return None;
+    };
+    let kind = route_kind(*k)?;
+    let keyword = k.spelling();
+    let mut reader = Descent {
+        cx,
+        pos: at + 1,
+        depth: 0,
+        stmts: Vec::new(),
+        args: Vec::new(),
+    };
+    let name = if reader.eat(Punct::LBracket) {
+        let start = reader.pos;
+        let value = match reader.kind(start)? {
+            TokenKind::EventRouteName(s) | TokenKind::Ident(s) | TokenKind::Str(s) => s.to_string(),
+            TokenKind::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        reader.pos += 1;
+        let span = reader.span(start);
+        reader.expect(Punct::RBracket)?;
+        Some(Spanned::new(value, span))
+    } else {
+        None
+    };
+    let misnamed = name.is_some() && matches!(keyword, "request_route" | "reply_route");
+    if misnamed || (kind == RouteKind::Event && name.is_none()) {
+        return None;
+    }
+    // `route[0]` is the default block of its type.
+    let name = name.filter(|n| !(n.value == "0" && kind != RouteKind::Event));
+    let body = reader.block()?;
+    let item = Item::Route(RouteBlock {
+        kind,
+        keyword: keyword.to_string(),
+        name,
+        body,
+        span: reader.span(at),
+    });
+    Some((item, reader.pos))
 }
 
 /// The state of one body's reading. `None` from any method means "give up".

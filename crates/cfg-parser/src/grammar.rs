@@ -1626,7 +1626,7 @@ impl Chain {
 }
 
 /// The route block type a keyword starts, if any.
-fn route_kind(k: Keyword) -> Option<RouteKind> {
+pub(crate) fn route_kind(k: Keyword) -> Option<RouteKind> {
     Some(match k.canonical() {
         "route" | "request_route" => RouteKind::Request,
         "failure_route" => RouteKind::Failure,

@@ -208,9 +208,9 @@ pub fn fast_items_without_descent(lexed: &Lexed) -> Option<Vec<ast::Item>> {
     split::parse_all(cx).map(|items| items.into_iter().flatten().collect())
 }
 
-/// How many of the top-level `{ … }` blocks of `lexed` (the route bodies) the hand-written
-/// reader reads without leaving them to the grammar, and how many there are: public for the
-/// tests that show the fast path is taken.
+/// How many of the top-level route blocks of `lexed` (a route keyword at brace depth 0) the
+/// hand-written reader reads without leaving them to the grammar, and how many there are:
+/// public for the tests that show the fast path is taken.
 #[doc(hidden)]
 pub fn route_bodies_read_by_descent(lexed: &Lexed) -> (usize, usize) {
     use cfg_lexer::{Punct, TokenKind};
@@ -218,14 +218,12 @@ pub fn route_bodies_read_by_descent(lexed: &Lexed) -> (usize, usize) {
     let (mut read, mut all, mut depth) = (0, 0, 0usize);
     for (i, t) in lexed.tokens.iter().enumerate() {
         match t.kind {
-            TokenKind::Punct(Punct::LBrace) => {
-                if depth == 0 {
-                    all += 1;
-                    read += usize::from(descent::route_body(cx, i).is_some());
-                }
-                depth += 1;
-            }
+            TokenKind::Punct(Punct::LBrace) => depth += 1,
             TokenKind::Punct(Punct::RBrace) => depth = depth.saturating_sub(1),
+            TokenKind::Keyword(k) if depth == 0 && grammar::starts_route(k) => {
+                all += 1;
+                read += usize::from(descent::route_item(cx, i).is_some());
+            }
             _ => {}
         }
     }

@@ -18,6 +18,7 @@ use chumsky::prelude::*;
 use cfg_lexer::{Punct, Token, TokenKind};
 
 use crate::ast::Item;
+use crate::descent;
 use crate::grammar::{self, Cx};
 
 /// Below this many tokens one thread parses the whole file: spawning costs more than it buys.
@@ -112,14 +113,44 @@ fn parse_pieces(
     Some(items)
 }
 
-/// Parses the tokens `range` of `cx` in one call of the grammar; `None` on any syntax error.
+/// Parses the tokens `range` of `cx`: each route block at the start or at a cut point by
+/// the hand-written reader where it can (see [`crate::descent`]), the tokens between those
+/// in one call of the grammar each; `None` on any syntax error.
 fn parse_piece(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
-    let start = range.start;
-    // The hand-written route-body reader sees no token past the piece, as the grammar.
+    // The hand-written reader sees no token past the piece, as the grammar.
     let cx = Cx {
         toks: cx.toks.get(..range.end).unwrap_or(cx.toks),
         ..cx
     };
+    if !cx.descent {
+        return parse_by_grammar(cx, range);
+    }
+    let cuts = cut_points(cx.toks.get(range.clone()).unwrap_or_default());
+    let mut items = Vec::new();
+    // The first token given to neither reader yet.
+    let mut pending = range.start;
+    for at in std::iter::once(range.start).chain(cuts.iter().map(|c| c + range.start)) {
+        if at < pending {
+            continue;
+        }
+        let Some((item, next)) = descent::route_item(cx, at) else {
+            continue;
+        };
+        if pending < at {
+            items.extend(parse_by_grammar(cx, pending..at)?);
+        }
+        items.push(Some(item));
+        pending = next;
+    }
+    if pending < range.end {
+        items.extend(parse_by_grammar(cx, pending..range.end)?);
+    }
+    Some(items)
+}
+
+/// Parses the tokens `range` of `cx` in one call of the grammar; `None` on any syntax error.
+fn parse_by_grammar(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
+    let start = range.start;
     let input = grammar::input(cx.toks, range);
     // Slice spans count from the chunk's start: shifted, they are indexes into all tokens.
     let result = grammar::config::<_, chumsky::extra::Default>(cx).parse(

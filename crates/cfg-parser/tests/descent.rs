@@ -140,6 +140,55 @@ fn forms_the_reader_leaves_to_the_grammar_still_parse() {
     }
 }
 
+/// Every route block header the reader knows: names of every kind, and `route[0]`.
+#[test]
+fn route_headers_give_the_grammars_items() {
+    let text = r#"
+request_route { exit; }
+route { drop; }
+route[0] { drop; }
+route[7] { drop; }
+route[NEXT_HOP] { drop; }
+route["quoted name"] { drop; }
+failure_route[F] { drop; }
+onreply_route { drop; }
+onreply_route[R] { drop; }
+reply_route { drop; }
+branch_route[B] { drop; }
+onsend_route { drop; }
+event_route[htable:mod-init] { drop; }
+event_route[xhttp:request] { drop; }
+"#;
+    let lexed = lex(text);
+    assert!(fast_items(&lexed).is_some(), "the fast parse failed");
+    assert_eq!(cfg_parser::route_bodies_read_by_descent(&lexed), (14, 14));
+}
+
+/// Headers the grammar reports are left to it: the fast parse fails, as without the reader.
+#[test]
+fn route_headers_the_grammar_reports_are_left_to_it() {
+    for text in [
+        "event_route { drop; }",
+        "request_route[A] { drop; }",
+        "reply_route[A] { drop; }",
+        "route[if] { drop; }",
+        "route[A { drop; }",
+        "route[] { drop; }",
+        "route[A] drop;",
+    ] {
+        let lexed = lex(text);
+        assert!(
+            fast_items(&lexed).is_none(),
+            "{text}: the fast parse accepted it"
+        );
+        assert_eq!(
+            cfg_parser::route_bodies_read_by_descent(&lexed),
+            (0, 1),
+            "{text}"
+        );
+    }
+}
+
 /// Broken bodies are not read by the reader, and fail the fast parse (the rich parse then
 /// reports them) as they did without it.
 #[test]
