@@ -113,9 +113,9 @@ fn parse_pieces(
     Some(items)
 }
 
-/// Parses the tokens `range` of `cx`: each route block at the start or at a cut point by
-/// the hand-written reader where it can (see [`crate::descent`]), the tokens between those
-/// in one call of the grammar each; `None` on any syntax error.
+/// Parses the tokens `range` of `cx`: each route block that starts an item by the
+/// hand-written reader where it can (see [`crate::descent`]), the items between those in one
+/// call of the grammar each (up to the next cut point); `None` on any syntax error.
 fn parse_piece(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<Item>>> {
     // The hand-written reader sees no token past the piece, as the grammar.
     let cx = Cx {
@@ -125,27 +125,47 @@ fn parse_piece(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<I
     if !cx.descent {
         return parse_by_grammar(cx, range);
     }
-    let cuts = cut_points(cx.toks.get(range.clone()).unwrap_or_default());
     let mut items = Vec::new();
-    // The first token given to neither reader yet.
+    // The first token given to neither reader yet: always the start of an item.
     let mut pending = range.start;
-    for at in std::iter::once(range.start).chain(cuts.iter().map(|c| c + range.start)) {
-        if at < pending {
+    while pending < range.end {
+        if let Some((item, next)) = descent::route_item(cx, pending) {
+            items.push(Some(item));
+            pending = next;
             continue;
         }
-        let Some((item, next)) = descent::route_item(cx, at) else {
-            continue;
-        };
-        if pending < at {
-            items.extend(parse_by_grammar(cx, pending..at)?);
-        }
-        items.push(Some(item));
-        pending = next;
-    }
-    if pending < range.end {
-        items.extend(parse_by_grammar(cx, pending..range.end)?);
+        // Up to the next route block that may start an item, by the grammar.
+        let cut = next_cut(cx.toks, pending, range.end);
+        items.extend(parse_by_grammar(cx, pending..cut)?);
+        pending = cut;
     }
     Some(items)
+}
+
+/// The first cut point (see [`cut_points`]) after token `from` and before `end`, for `from`
+/// at the start of an item; `end` if there is none, or if the braces do not balance.
+fn next_cut(tokens: &[Token], from: usize, end: usize) -> usize {
+    let mut depth = 0usize;
+    let mut after_outer_close = false;
+    for (i, t) in tokens.iter().enumerate().take(end).skip(from) {
+        match &t.kind {
+            TokenKind::Punct(Punct::LBrace) => depth += 1,
+            TokenKind::Punct(Punct::RBrace) => {
+                let Some(d) = depth.checked_sub(1) else {
+                    return end;
+                };
+                depth = d;
+                after_outer_close = depth == 0;
+                continue;
+            }
+            TokenKind::Keyword(k) if after_outer_close && grammar::starts_route(*k) => {
+                return i;
+            }
+            _ => {}
+        }
+        after_outer_close = false;
+    }
+    end
 }
 
 /// Parses the tokens `range` of `cx` in one call of the grammar; `None` on any syntax error.
@@ -238,7 +258,7 @@ pub(crate) fn parts_for(n: usize) -> usize {
 
 /// How many threads a large file is worth: the cores, at most four.
 pub(crate) fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |p| p.get().min(4))
+    cfg_lexer::cores().map_or(1, |n| n.min(4))
 }
 
 #[cfg(test)]
@@ -284,6 +304,28 @@ mod tests {
         // From a cut in the middle to the end, too.
         let mid = cut_points(&lexed.tokens)[200];
         assert_eq!(parse_range(cx, mid..n), parse_piece(cx, mid..n));
+    }
+
+    #[test]
+    fn next_cut_walks_the_cut_points_one_by_one() {
+        let t = toks("x=1\nroute[A] { if (1) { drop; } }\nroute[B] { exit; }\n;failure_route[C] { route(A); }\nroute[D] { }\n");
+        let n = t.len();
+        let mut walked = Vec::new();
+        let mut at = 0;
+        loop {
+            let cut = next_cut(&t, at, n);
+            if cut == n {
+                break;
+            }
+            walked.push(cut);
+            at = cut;
+        }
+        assert_eq!(walked, cut_points(&t));
+        assert_eq!(walked.len(), 2, "{walked:?}");
+        // A `}` with no `{` gives no cut, nor does anything past `end`.
+        let broken = toks("route[A] { drop; } }\nroute[B] { exit; }\n");
+        assert_eq!(next_cut(&broken, 0, broken.len()), broken.len());
+        assert_eq!(next_cut(&t, 0, walked[0]), walked[0]);
     }
 
     #[test]
