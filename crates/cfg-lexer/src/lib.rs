@@ -72,7 +72,7 @@ pub use source::{
     normalize_path, FileId, FsLoader, LineCol, Location, MemoryLoader, SourceFile, SourceLoader,
     SourceMap, SourceOrigin, Span,
 };
-pub use split::{lex_file_in_pieces, AfterPart, Piece, Split, PART_STACK, PIECE_BYTES};
+pub use split::{cores, lex_file_in_pieces, AfterPart, Piece, Split, PART_STACK, PIECE_BYTES};
 pub use token::{Expansion, ExpansionId, Punct, SubstKind, Token, TokenKind};
 
 use lexer::{FrameKind, Lexer};

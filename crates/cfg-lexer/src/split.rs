@@ -367,7 +367,15 @@ impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
 /// one more, so that every core is busy even when the scheduler first places a new thread
 /// on the caller's core (a thread that finds no piece left ends at once).
 pub(crate) fn helpers() -> usize {
-    std::thread::available_parallelism().map_or(0, |p| p.get().min(4))
+    cores().map_or(0, |n| n.min(4))
+}
+
+/// How many cores this process may run on (`std::thread::available_parallelism`), asked
+/// once per process: on Linux each ask reads the cgroup's CPU quota (three files, seven
+/// system calls), and a config check asked four times. `None` when it cannot be known.
+pub fn cores() -> Option<usize> {
+    static CORES: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().ok().map(usize::from))
 }
 
 /// The text ranges of the pieces of `range` (see [`piece_ends`]).

@@ -637,7 +637,7 @@ impl<'s> Compiler<'s> {
         let parts = match parts {
             Some(p) => p.max(1),
             None if statements < MIN_STATEMENTS_TO_SPLIT => 1,
-            None => std::thread::available_parallelism().map_or(1, |p| p.get().min(4)),
+            None => cfg_parser::lexer::cores().map_or(1, |n| n.min(4)),
         };
         if parts == 1 {
             let blocks = self.compile_run(bodies)?;

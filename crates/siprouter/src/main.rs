@@ -226,11 +226,14 @@ fn main() -> ExitCode {
     ) {
         Ok(warnings) => {
             for w in &warnings {
-                eprintln!(
-                    "{}: warning: {}",
+                // One write per line: stderr is unbuffered, and the pieces of a format
+                // were a system call each.
+                let line = format!(
+                    "{}: warning: {}\n",
                     parsed.sources().location(w.span),
                     w.message
                 );
+                eprint!("{line}");
             }
         }
         Err(e) => {
