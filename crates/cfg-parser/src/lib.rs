@@ -22,6 +22,16 @@
 //! whole file run after parsing: duplicate routes, `route(X)` to an undefined route, flags used
 //! before `flags`, empty blocks (a warning: Kamailio rejects them).
 //!
+//! ## How a file is parsed
+//! The chumsky grammar (`grammar`) defines the language and gives every diagnostic. A clean
+//! file is first parsed fast: errors thrown away, each statement and operand read by the one
+//! alternative its first token can start, large files in pieces on several threads (`split`).
+//! In that fast parse, route blocks are read by a hand-written recursive-descent reader
+//! (`descent`) that builds exactly the grammar's AST and leaves every form where the grammar
+//! would backtrack or report an error to the grammar; the tests and the fuzz harness check
+//! that both give the same items. Any error sends the whole file to the grammar again with
+//! rich errors, in one piece.
+//!
 //! ## Dependencies
 //! - `chumsky`: the grammar (named by the product owner), over cfg-lexer's tokens.
 //! - `ariadne`: renders a diagnostic as a source snippet with a caret.
