@@ -42,7 +42,7 @@ fn the_reader_builds_the_grammars_items_on_the_corpus_and_reads_most_bodies() {
         "only {all} route bodies in the clean corpus files"
     );
     // One body in the corpus passes an address to a call (`force_send_socket(udp:…)`).
-    assert!(read + 5 >= all, "the reader read {read} of {all} bodies");
+    assert!(read + 1 >= all, "the reader read {read} of {all} bodies");
 }
 
 /// Every statement and operand form the reader knows, in one body: read by the reader, with
