@@ -41,6 +41,9 @@ use crate::{finish, lex_loaded, predefine, push_main_range, LexOptions, Lexed};
 /// The first piece begins with the tokens of the file's header.
 #[derive(Debug, Clone, Copy)]
 pub struct Piece<'a> {
+    /// The piece's place in the file: 0 for the first (which holds the header), then in
+    /// file order.
+    pub index: usize,
     /// The piece's tokens, in order.
     pub tokens: &'a [Token],
     /// The sources (the same files for every piece).
@@ -337,6 +340,7 @@ impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
         // is pending, nothing is open (else the lexer reports it, and the split fails).
         lx.run();
         let (result, after) = (self.each)(Piece {
+            index,
             tokens: &lx.tokens,
             sources: &lx.sources,
         });

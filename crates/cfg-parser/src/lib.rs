@@ -121,16 +121,46 @@ pub fn parse_file_without_tokens(
     opts: &LexOptions,
     loader: &dyn SourceLoader,
 ) -> Parsed {
-    let mut parsed = parse_file_splitting_from(
+    parse_file_with(path, opts, loader, &|_: PieceItems<'_>| ()).0
+}
+
+/// The items of one piece of a file parsed in pieces, as [`parse_file_with`] hands them to
+/// its caller.
+#[derive(Debug, Clone, Copy)]
+pub struct PieceItems<'a> {
+    /// The piece's place in the file: 0 for the first (which holds the header: the
+    /// directives, modules and parameters before the route blocks), then in file order.
+    pub index: usize,
+    /// The piece's top-level items, in order.
+    pub items: &'a [ast::Item],
+    /// The sources their spans point into.
+    pub sources: &'a SourceMap,
+}
+
+/// [`parse_file_without_tokens`], calling `each` with the items of every piece of a large
+/// file as soon as that piece is parsed without error, on the thread that parsed it (so
+/// work on the items finds them in that core's caches, and runs beside the lexing and
+/// parsing of the other pieces). Returns, with the parse, what `each` returned for the
+/// pieces in file order, or `None` when the file was not parsed in pieces or a piece had an
+/// error (then `each` may have seen some of the pieces, and the caller works on the whole
+/// [`Parsed`] as for [`parse_file_without_tokens`]).
+pub fn parse_file_with<R: Send>(
+    path: &Path,
+    opts: &LexOptions,
+    loader: &dyn SourceLoader,
+    each: &(dyn Fn(PieceItems<'_>) -> R + Sync),
+) -> (Parsed, Option<Vec<R>>) {
+    let (mut parsed, results) = parse_in_pieces(
         path,
         opts,
         loader,
         split::MIN_BYTES_TO_SPLIT_LEXING,
         AfterPart::FreeTokens,
+        each,
     );
     // The parts' tokens are gone already; those of a file parsed in one piece go now.
     parsed.lexed.tokens = Vec::new();
-    parsed
+    (parsed, results)
 }
 
 /// [`parse_file`], lexing and parsing in pieces from `min_len` bytes on (when the machine
@@ -146,8 +176,20 @@ pub fn parse_file_splitting_from(
     min_len: usize,
     tokens: AfterPart,
 ) -> Parsed {
+    parse_in_pieces(path, opts, loader, min_len, tokens, &|_: PieceItems<'_>| ()).0
+}
+
+/// [`parse_file_splitting_from`] with [`parse_file_with`]'s `each`.
+fn parse_in_pieces<R: Send>(
+    path: &Path,
+    opts: &LexOptions,
+    loader: &dyn SourceLoader,
+    min_len: usize,
+    tokens: AfterPart,
+    each: &(dyn Fn(PieceItems<'_>) -> R + Sync),
+) -> (Parsed, Option<Vec<R>>) {
     if split::threads() < 2 {
-        return parse_lexed(cfg_lexer::lex_file(path, opts, loader));
+        return (parse_lexed(cfg_lexer::lex_file(path, opts, loader)), None);
     }
     // Each piece is parsed, and its route bodies walked for the checks, where it was lexed.
     // A piece with an error keeps its tokens: the diagnostics come from a sequential parse.
@@ -157,17 +199,24 @@ pub fn parse_file_splitting_from(
         };
         let items: Vec<ast::Item> = chunks.into_iter().flatten().collect();
         let found = check::walk(&items);
-        (Some((items, found, piece.tokens.len())), tokens)
+        let theirs = each(PieceItems {
+            index: piece.index,
+            items: &items,
+            sources: piece.sources,
+        });
+        (Some((items, found, piece.tokens.len(), theirs)), tokens)
     };
     match cfg_lexer::lex_file_in_pieces(path, opts, loader, min_len, parse_piece) {
         cfg_lexer::Split::Pieces { lexed, results } if results.iter().all(Option::is_some) => {
             let (mut items, mut walked, mut count) = (Vec::new(), Vec::new(), 0);
-            for (piece, found, piece_tokens) in results.into_iter().flatten() {
+            let mut theirs = Vec::with_capacity(results.len());
+            for (piece, found, piece_tokens, their) in results.into_iter().flatten() {
                 walked.push((piece.len(), found));
                 items.extend(piece);
                 count += piece_tokens;
+                theirs.push(their);
             }
-            assemble(
+            let parsed = assemble(
                 lexed,
                 count,
                 split::parts_for(count),
@@ -175,7 +224,8 @@ pub fn parse_file_splitting_from(
                     items,
                     walked: Some(walked),
                 }),
-            )
+            );
+            (parsed, Some(theirs))
         }
         // Some piece was parsed and its tokens freed: another's error is reported from a
         // sequential run over the whole file, lexed again.
@@ -184,9 +234,11 @@ pub fn parse_file_splitting_from(
         {
             // Dropped first, so that a broken file is not held twice.
             drop((lexed, results));
-            parse_lexed(cfg_lexer::lex_file(path, opts, loader))
+            (parse_lexed(cfg_lexer::lex_file(path, opts, loader)), None)
         }
-        cfg_lexer::Split::Pieces { lexed, .. } | cfg_lexer::Split::One(lexed) => parse_lexed(lexed),
+        cfg_lexer::Split::Pieces { lexed, .. } | cfg_lexer::Split::One(lexed) => {
+            (parse_lexed(lexed), None)
+        }
     }
 }
 
@@ -204,8 +256,6 @@ pub fn fast_and_rich_items(lexed: &Lexed) -> (Option<Vec<ast::Item>>, Vec<ast::I
     (fast, rich, !errs.is_empty())
 }
 
-/// Every token of `cx` parsed in one piece with rich errors (for the diagnostics): the
-/// items it recovered and its errors as diagnostics.
 /// The items of the fast parse with every route body read by the grammar alone (the
 /// hand-written reader, `descent`, turned off): public for the tests and the fuzz harness
 /// that prove both readers build the same items.
@@ -240,6 +290,8 @@ pub fn route_bodies_read_by_descent(lexed: &Lexed) -> (usize, usize) {
     (read, all)
 }
 
+/// Every token of `cx` parsed in one piece with rich errors (for the diagnostics): the
+/// items it recovered and its errors as diagnostics.
 fn parse_rich(cx: grammar::Cx<'_>) -> (Vec<ast::Item>, Vec<Diagnostic>) {
     let input = grammar::input(cx.toks, 0..cx.toks.len());
     let (items, errs) = grammar::config::<_, chumsky::extra::Err<grammar::Err<'_>>>(cx)
