@@ -508,3 +508,48 @@ fn kamailio_options_act_or_say_why_not() {
         stdout(&run_siprouter(&["--print-expanded", "-f", cfg.path()]))
     );
 }
+
+/// A config large enough to be parsed in pieces (and its route bodies checked early, piece
+/// by piece): route `R{i}` on line `i + 5`, with `error()` (a warning) in every hundredth
+/// and `bad` in route `R{bad}` if given.
+fn large_config(bad: Option<usize>) -> String {
+    let mut text = String::from(
+        "listen=udp:127.0.0.1:5099\nloadmodule \"sl.so\"\nloadmodule \"pv.so\"\nrequest_route { route(R0); }\n#\n",
+    );
+    for i in 0..1500 {
+        let warn = if i % 100 == 0 { " error(\"w\");" } else { "" };
+        let broken = if bad == Some(i) {
+            " no_such_function();"
+        } else {
+            ""
+        };
+        let next = (i + 1) % 1500;
+        text.push_str(&format!(
+            "route[R{i}] {{ $var(x) = {i} + $var(x);{warn}{broken} if ($var(x) > 1000000) {{ route(R{next}); }} }}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_large_configs_check_reports_its_warnings_and_first_error_in_order() {
+    let cfg = TempCfg::new("large.cfg", &large_config(None));
+    let out = run_siprouter(&["-c", "-f", cfg.path()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<usize> = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("warning: error() does nothing at run time"))
+        .filter_map(|l| l.split(':').nth(1)?.parse().ok())
+        .collect();
+    let expected: Vec<usize> = (0..1500).step_by(100).map(|i| i + 6).collect();
+    assert_eq!(lines, expected, "{}", stderr(&out));
+
+    let cfg = TempCfg::new("late.cfg", &large_config(Some(1400)));
+    let out = run_siprouter(&["-c", "-f", cfg.path()]);
+    assert_failed_with(&out, "late.cfg:1406:");
+    assert!(
+        stderr(&out).contains("error: unknown function `no_such_function`"),
+        "{}",
+        stderr(&out)
+    );
+}

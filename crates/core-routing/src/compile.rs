@@ -10,6 +10,7 @@ use cfg_parser::ast::{self, Arg, BinaryOp, Expr as AExpr, Item, RouteKind, Stmt,
 use cfg_parser::lexer::{SourceMap, Span};
 use regex::RegexBuilder;
 
+use crate::early::{EarlyBodies, EarlyBody, EarlyChecks, EarlyContext, Usable};
 use crate::modparams::{self, ModSettings};
 use crate::pv::{self, Pv, PvName};
 use crate::select::{self, CfgVars, Select};
@@ -407,6 +408,16 @@ struct Compiler<'s> {
     first_pv_use: std::cell::Cell<Option<Span>>,
     program: Program,
     warnings: Vec<CompileError>,
+    /// Set while a body is checked early, before the whole config is known (see
+    /// [`crate::early`]): what the check had to assume.
+    speculation: Option<Speculation>,
+}
+
+/// What a route body checked early had to assume about the rest of the config.
+#[derive(Debug, Default)]
+pub(crate) struct Speculation {
+    /// The route names it calls that the context did not have (they must exist in the end).
+    pub(crate) routes: Vec<String>,
 }
 
 /// What compiling is for.
@@ -430,7 +441,22 @@ pub(crate) fn compile(
         config,
         preloaded: &rc.modules,
     };
-    compile_in_parts(script, &rc.sockets, sources, mode, None)
+    compile_in_parts(script, &rc.sockets, sources, mode, None, None)
+}
+
+/// [`compile`] in check mode, taking each route body's outcome from `early` where it holds
+/// (see [`crate::early`]).
+pub(crate) fn check_with_early(
+    config: &ast::Config,
+    rc: &crate::RouterConfig,
+    sources: Option<&SourceMap>,
+    early: &crate::early::EarlyChecks,
+) -> Result<Vec<CompileError>, CompileError> {
+    let script = Script {
+        config,
+        preloaded: &rc.modules,
+    };
+    compile_in_parts(script, &rc.sockets, sources, Mode::Check, None, Some(early)).map(|(_, w)| w)
 }
 
 /// A config and the modules loaded before it (`--loadmodule`).
@@ -455,131 +481,148 @@ fn compile_in_parts(
     sources: Option<&SourceMap>,
     mode: Mode,
     parts: Option<usize>,
+    early: Option<&crate::early::EarlyChecks>,
 ) -> Result<(Program, Vec<CompileError>), CompileError> {
     let config = script.config;
-    let mut c = Compiler {
-        mode,
-        regexes: HashMap::new(),
-        stand_in: None,
-        modules: HashSet::new(),
-        flags: HashMap::new(),
-        route_names: Default::default(),
-        sockets: sockets.to_vec(),
-        expand: false,
-        in_onsend: false,
-        sources,
-        route_name: String::new(),
-        first_pv_use: std::cell::Cell::new(None),
-        program: Program {
-            max_while_loops: config.int_param("max_while_loops").unwrap_or(100),
-            udp_mtu: config
-                .int_param("udp_mtu")
-                .and_then(|n| usize::try_from(n).ok())
-                .unwrap_or(0),
-            udp_mtu_try_proto: udp_mtu_try_proto(config)?,
-            cfg_vars: cfg_vars(config),
-            ..Program::default()
-        },
-        warnings: Vec::new(),
-    };
-    c.program.log_prefix = log_prefix(config)?;
-    // Modules loaded before the config come first, as Kamailio loads `--loadmodule` ones.
-    let mut loaded: Vec<String> = script.preloaded.to_vec();
-    c.modules.extend(loaded.iter().cloned());
-    // Pass 1: modules in order, flags, route slots (so calls can point at any route).
-    let mut bodies: Vec<(usize, &ast::Block, String)> = Vec::new();
-    for item in &config.items {
-        match item {
-            Item::LoadModule(m) => {
-                let name = m.module_name().to_string();
-                if MANAGEMENT_MODULES.contains(&name.as_str()) {
-                    let rest = if name == "kex" {
-                        "; its script functions setbflag, resetbflag, isbflagset and is_myself are available"
-                    } else {
-                        "; ignored"
-                    };
-                    c.warnings.push(CompileError {
+    let mut c = Compiler::for_config(config, sockets, sources, mode)?;
+    let bodies = c.pass_one(&config.items, script.preloaded)?;
+    if let (Some(parts), Some(p)) = (&c.program.log_prefix, config.param_item("log_prefix")) {
+        c.check_format(parts, p.value.span)?;
+    }
+    let early = early
+        .filter(|_| mode == Mode::Check)
+        .map(|e| usable(e, &c))
+        .unwrap_or_default();
+    c.compile_bodies(bodies, parts, &early)?;
+    // The forks are gone: the map is this compiler's alone again and moves without a copy.
+    c.program.route_names = std::sync::Arc::unwrap_or_clone(std::mem::take(&mut c.route_names));
+    if let (Some(span), false) = (c.first_pv_use.get(), c.modules.contains("pv")) {
+        c.warnings.push(CompileError {
+            message: "this pseudo-variable (and every other one but $rc/$retcode) comes from the pv module: Kamailio refuses the config without loadmodule \"pv.so\"".into(),
+            span,
+        });
+    }
+    Ok((c.program, c.warnings))
+}
+
+impl<'s> Compiler<'s> {
+    /// A compiler for `config`, with its global parameters read, before pass 1.
+    pub(crate) fn for_config(
+        config: &ast::Config,
+        sockets: &[LocalSocket],
+        sources: Option<&'s SourceMap>,
+        mode: Mode,
+    ) -> Result<Self, CompileError> {
+        let mut c = Compiler {
+            mode,
+            regexes: HashMap::new(),
+            stand_in: None,
+            modules: HashSet::new(),
+            flags: HashMap::new(),
+            route_names: Default::default(),
+            sockets: sockets.to_vec(),
+            expand: false,
+            in_onsend: false,
+            sources,
+            route_name: String::new(),
+            first_pv_use: std::cell::Cell::new(None),
+            program: Program {
+                max_while_loops: config.int_param("max_while_loops").unwrap_or(100),
+                udp_mtu: config
+                    .int_param("udp_mtu")
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(0),
+                udp_mtu_try_proto: udp_mtu_try_proto(config)?,
+                cfg_vars: cfg_vars(config),
+                ..Program::default()
+            },
+            warnings: Vec::new(),
+            speculation: None,
+        };
+        c.program.log_prefix = log_prefix(config)?;
+        Ok(c)
+    }
+
+    /// Pass 1 over `items`: modules in order (after `preloaded`, the `--loadmodule` ones),
+    /// module parameters, flags, route slots (so that calls can point at any route), with
+    /// their warnings. Returns the route bodies pass 2 compiles, in order.
+    pub(crate) fn pass_one<'i>(
+        &mut self,
+        items: &'i [Item],
+        preloaded: &[String],
+    ) -> Result<Vec<Body<'i>>, CompileError> {
+        let c = self;
+        // Modules loaded before the config come first, as Kamailio loads `--loadmodule` ones.
+        let mut loaded: Vec<String> = preloaded.to_vec();
+        c.modules.extend(loaded.iter().cloned());
+        let mut bodies: Vec<Body<'i>> = Vec::new();
+        for item in items {
+            match item {
+                Item::LoadModule(m) => {
+                    let name = m.module_name().to_string();
+                    if MANAGEMENT_MODULES.contains(&name.as_str()) {
+                        let rest = if name == "kex" {
+                            "; its script functions setbflag, resetbflag, isbflagset and is_myself are available"
+                        } else {
+                            "; ignored"
+                        };
+                        c.warnings.push(CompileError {
                         message: format!(
                             "module `{name}` provides management interfaces (RPC, MI) that siprouter does not offer{rest}"
                         ),
                         span: m.span,
                     });
-                } else if !module_available(&name) {
-                    return err(
-                        m.path.span,
-                        format!("module `{name}` is not available in siprouter"),
-                    );
-                }
-                if loaded.contains(&name) {
-                    // As Kamailio: a module is loaded once; the `o` option makes a second
-                    // `loadmodule` of it a no-op instead of an error.
-                    let optional = m
-                        .options
-                        .as_ref()
-                        .is_some_and(|o| o.value.contains(['o', 'O']));
-                    if optional {
-                        continue;
+                    } else if !module_available(&name) {
+                        return err(
+                            m.path.span,
+                            format!("module `{name}` is not available in siprouter"),
+                        );
                     }
-                    let before = if script.preloaded.contains(&name) {
-                        "with --loadmodule"
-                    } else {
-                        "above"
-                    };
-                    return err(
+                    if loaded.contains(&name) {
+                        // As Kamailio: a module is loaded once; the `o` option makes a second
+                        // `loadmodule` of it a no-op instead of an error.
+                        let optional = m
+                            .options
+                            .as_ref()
+                            .is_some_and(|o| o.value.contains(['o', 'O']));
+                        if optional {
+                            continue;
+                        }
+                        let before = if preloaded.contains(&name) {
+                            "with --loadmodule"
+                        } else {
+                            "above"
+                        };
+                        return err(
                         m.path.span,
                         format!("module `{name}` is loaded already ({before}); Kamailio refuses to load a module twice"),
                     );
-                }
-                loaded.push(name.clone());
-                c.modules.insert(name);
-            }
-            Item::ModParam(p) => {
-                let skip: Vec<&str> = MANAGEMENT_MODULES
-                    .iter()
-                    .chain(TRANSPORT_MODULES)
-                    .copied()
-                    .collect();
-                let warnings = modparams::apply(p, &loaded, &skip, &mut c.program.settings)?;
-                c.warnings.extend(warnings);
-            }
-            Item::Flags(f) => {
-                for (i, d) in f.flags.iter().enumerate() {
-                    let pos = d.position.as_ref().map_or(i as i64, |p| p.value);
-                    c.flags
-                        .insert(d.name.value.clone(), u32::try_from(pos).unwrap_or(0));
-                }
-            }
-            Item::Route(r) => {
-                let idx = match (&r.kind, &r.name) {
-                    (RouteKind::Request, None) => *c.program.request.get_or_insert_with(|| {
-                        c.program.routes.push(Vec::new());
-                        c.program.routes.len() - 1
-                    }),
-                    (RouteKind::Request, Some(n)) => {
-                        c.program.routes.push(Vec::new());
-                        let idx = c.program.routes.len() - 1;
-                        std::sync::Arc::make_mut(&mut c.route_names).insert(n.value.clone(), idx);
-                        idx
                     }
-                    (RouteKind::Reply, None) => *c.program.reply.get_or_insert_with(|| {
-                        c.program.routes.push(Vec::new());
-                        c.program.routes.len() - 1
-                    }),
-                    (RouteKind::Send, _) => *c.program.onsend.get_or_insert_with(|| {
-                        c.program.routes.push(Vec::new());
-                        c.program.routes.len() - 1
-                    }),
-                    (RouteKind::Event, Some(n)) if n.value == "core:worker-one-init" => {
-                        c.program.routes.push(Vec::new());
-                        let idx = c.program.routes.len() - 1;
-                        c.program.worker_init = Some(idx);
-                        idx
+                    loaded.push(name.clone());
+                    c.modules.insert(name);
+                }
+                Item::ModParam(p) => {
+                    let skip: Vec<&str> = MANAGEMENT_MODULES
+                        .iter()
+                        .chain(TRANSPORT_MODULES)
+                        .copied()
+                        .collect();
+                    let warnings = modparams::apply(p, &loaded, &skip, &mut c.program.settings)?;
+                    c.warnings.extend(warnings);
+                }
+                Item::Flags(f) => {
+                    for (i, d) in f.flags.iter().enumerate() {
+                        let pos = d.position.as_ref().map_or(i as i64, |p| p.value);
+                        c.flags
+                            .insert(d.name.value.clone(), u32::try_from(pos).unwrap_or(0));
                     }
-                    (kind, _) => {
+                }
+                Item::Route(r) => {
+                    if !pass_two_compiles(r) {
                         // Failure and branch routes are valid without tm, as in Kamailio, but
                         // only tm's t_on_failure/t_on_branch arm them, so they never run.
                         let why = if matches!(
-                            kind,
+                            r.kind,
                             RouteKind::Failure | RouteKind::Branch | RouteKind::Reply
                         ) {
                             "never runs: only transactions (the tm module, which siprouter does not have yet) arm it"
@@ -592,29 +635,175 @@ fn compile_in_parts(
                         });
                         continue;
                     }
-                };
-                let name = r
-                    .name
-                    .as_ref()
-                    .map_or_else(|| r.keyword.clone(), |n| n.value.clone());
-                bodies.push((idx, &r.body, name));
+                    let idx = match (&r.kind, &r.name) {
+                        (RouteKind::Request, None) => *c.program.request.get_or_insert_with(|| {
+                            c.program.routes.push(Vec::new());
+                            c.program.routes.len() - 1
+                        }),
+                        (RouteKind::Request, Some(n)) => {
+                            c.program.routes.push(Vec::new());
+                            let idx = c.program.routes.len() - 1;
+                            std::sync::Arc::make_mut(&mut c.route_names)
+                                .insert(n.value.clone(), idx);
+                            idx
+                        }
+                        (RouteKind::Reply, None) => *c.program.reply.get_or_insert_with(|| {
+                            c.program.routes.push(Vec::new());
+                            c.program.routes.len() - 1
+                        }),
+                        (RouteKind::Send, _) => *c.program.onsend.get_or_insert_with(|| {
+                            c.program.routes.push(Vec::new());
+                            c.program.routes.len() - 1
+                        }),
+                        (RouteKind::Event, Some(n)) if n.value == "core:worker-one-init" => {
+                            c.program.routes.push(Vec::new());
+                            let idx = c.program.routes.len() - 1;
+                            c.program.worker_init = Some(idx);
+                            idx
+                        }
+                        // `pass_two_compiles` lets only the blocks above through.
+                        _ => continue,
+                    };
+                    let name = r
+                        .name
+                        .as_ref()
+                        .map_or_else(|| r.keyword.clone(), |n| n.value.clone());
+                    bodies.push((idx, &r.body, name));
+                }
+                _ => {}
             }
-            _ => {}
+        }
+        Ok(bodies)
+    }
+}
+
+/// The context pass 1 gives for the items of a config's first piece (see
+/// [`crate::early::EarlyContext::from_first_piece`]).
+pub(crate) fn early_context(items: &[Item], preloaded: &[String]) -> Option<EarlyContext> {
+    let header = ast::Config {
+        items: items
+            .iter()
+            .filter(|item| !matches!(item, Item::Route(_)))
+            .cloned()
+            .collect(),
+    };
+    let mut c = Compiler::for_config(&header, &[], None, Mode::Check).ok()?;
+    c.pass_one(&header.items, preloaded).ok()?;
+    Some(EarlyContext {
+        modules: c.modules,
+        flags: c.flags,
+        settings: c.program.settings,
+        cfg_vars: c.program.cfg_vars,
+        // Made once for every piece (each piece's compiler would make its own).
+        stand_in: regex::Regex::new("").ok().map(std::sync::Arc::new),
+    })
+}
+
+/// Checks the route bodies among `items` in context `cx` (see [`crate::early`]): those
+/// pass 2 would compile, each with what it had to assume; a body with an error is left out.
+pub(crate) fn check_early(cx: &EarlyContext, items: &[Item], sources: &SourceMap) -> EarlyBodies {
+    let mut c = Compiler {
+        mode: Mode::Check,
+        regexes: HashMap::new(),
+        stand_in: cx.stand_in.clone(),
+        modules: cx.modules.clone(),
+        flags: cx.flags.clone(),
+        route_names: Default::default(),
+        sockets: Vec::new(),
+        expand: false,
+        in_onsend: false,
+        sources: Some(sources),
+        route_name: String::new(),
+        first_pv_use: std::cell::Cell::new(None),
+        program: Program {
+            settings: cx.settings.clone(),
+            cfg_vars: cx.cfg_vars.clone(),
+            ..Program::default()
+        },
+        warnings: Vec::new(),
+        speculation: None,
+    };
+    let mut bodies = Vec::new();
+    for item in items {
+        let Item::Route(r) = item else {
+            continue;
+        };
+        if !pass_two_compiles(r) {
+            continue;
+        }
+        c.route_name = r
+            .name
+            .as_ref()
+            .map_or_else(|| r.keyword.clone(), |n| n.value.clone());
+        // Pass 1 gives the `onsend_route` slot to every `onsend_route` block, and only to them.
+        c.in_onsend = r.kind == RouteKind::Send;
+        c.first_pv_use.set(None);
+        c.speculation = Some(Speculation::default());
+        let checked = c.block(&r.body);
+        let warnings = std::mem::take(&mut c.warnings);
+        let routes = c.speculation.take().map(|s| s.routes).unwrap_or_default();
+        if checked.is_ok() {
+            bodies.push(EarlyBody {
+                span: r.body.span,
+                warnings,
+                pv_use: c.first_pv_use.get(),
+                routes,
+            });
         }
     }
-    if let (Some(parts), Some(p)) = (&c.program.log_prefix, config.param_item("log_prefix")) {
-        c.check_format(parts, p.value.span)?;
+    EarlyBodies { bodies }
+}
+
+/// How many route bodies of `config` would take their outcome from `early`.
+pub(crate) fn usable_count(
+    config: &ast::Config,
+    rc: &crate::RouterConfig,
+    early: &EarlyChecks,
+) -> usize {
+    let Ok(mut c) = Compiler::for_config(config, &rc.sockets, None, Mode::Check) else {
+        return 0;
+    };
+    let Ok(bodies) = c.pass_one(&config.items, &rc.modules) else {
+        return 0;
+    };
+    let usable = usable(early, &c);
+    bodies
+        .iter()
+        .filter(|(_, body, _)| usable.outcome(body.span).is_some())
+        .count()
+}
+
+/// The early outcomes of `early` that hold for compiler `c` after pass 1 over the whole
+/// config: none unless the whole config gives the early context, and of the bodies only
+/// those whose called routes all exist.
+fn usable<'e>(early: &'e EarlyChecks, c: &Compiler<'_>) -> Usable<'e> {
+    let cx = &early.context;
+    let same = cx.modules == c.modules
+        && cx.flags == c.flags
+        && cx.settings == c.program.settings
+        && cx.cfg_vars == c.program.cfg_vars;
+    if !same {
+        return Usable::default();
     }
-    c.compile_bodies(bodies, parts)?;
-    // The forks are gone: the map is this compiler's alone again and moves without a copy.
-    c.program.route_names = std::sync::Arc::unwrap_or_clone(std::mem::take(&mut c.route_names));
-    if let (Some(span), false) = (c.first_pv_use.get(), c.modules.contains("pv")) {
-        c.warnings.push(CompileError {
-            message: "this pseudo-variable (and every other one but $rc/$retcode) comes from the pv module: Kamailio refuses the config without loadmodule \"pv.so\"".into(),
-            span,
-        });
+    Usable {
+        bodies: early
+            .bodies
+            .iter()
+            .filter(|b| b.routes.iter().all(|r| c.route_names.contains_key(r)))
+            .map(|b| (b.span, b))
+            .collect(),
     }
-    Ok((c.program, c.warnings))
+}
+
+/// Whether pass 2 compiles the body of route block `r` (pass 1 gives it a slot): request
+/// routes, the default reply route, `onsend_route`, `event_route[core:worker-one-init]`.
+/// The others are accepted with a warning and never run.
+fn pass_two_compiles(r: &ast::RouteBlock) -> bool {
+    match (&r.kind, &r.name) {
+        (RouteKind::Request, _) | (RouteKind::Reply, None) | (RouteKind::Send, _) => true,
+        (RouteKind::Event, Some(n)) => n.value == "core:worker-one-init",
+        _ => false,
+    }
 }
 
 /// Route bodies are compiled on several threads when they hold at least this many
@@ -626,29 +815,66 @@ type Body<'a> = (usize, &'a ast::Block, String);
 
 impl<'s> Compiler<'s> {
     /// Pass 2: compiles the route bodies into their slots; on several threads for a large
-    /// script (contiguous runs of bodies, merged in order, so that the first error and the
-    /// warnings are those of a compile in one piece).
+    /// script (contiguous runs of bodies), and only those without an outcome in `early`
+    /// (checked while the config was parsed). The outcomes are merged in body order, so that
+    /// the first error and the warnings are those of a compile in one piece.
     fn compile_bodies(
         &mut self,
         bodies: Vec<Body<'_>>,
         parts: Option<usize>,
+        early: &crate::early::Usable<'_>,
     ) -> Result<(), CompileError> {
-        let statements: usize = bodies.iter().map(|(_, b, _)| b.stmts.len()).sum();
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        let mut todo: Vec<(usize, Body<'_>)> = Vec::with_capacity(bodies.len());
+        for (at, body) in bodies.into_iter().enumerate() {
+            match early.outcome(body.1.span) {
+                Some((warnings, pv_use)) => outcomes.push(Outcome {
+                    at,
+                    slot: body.0,
+                    block: Vec::new(),
+                    warnings,
+                    pv_use,
+                }),
+                None => todo.push((at, body)),
+            }
+        }
+        let statements: usize = todo.iter().map(|(_, (_, b, _))| b.stmts.len()).sum();
         let parts = match parts {
             Some(p) => p.max(1),
             None if statements < MIN_STATEMENTS_TO_SPLIT => 1,
             None => cfg_parser::lexer::cores().map_or(1, |n| n.min(4)),
         };
         if parts == 1 {
-            let blocks = self.compile_run(bodies)?;
-            self.place(blocks);
-            return Ok(());
+            let mut fork = self.fork();
+            outcomes.extend(fork.compile_run(todo)?);
+        } else {
+            outcomes.extend(self.compile_runs(todo, parts, statements)?);
         }
-        // Contiguous runs of about equal statement counts.
-        let mut runs: Vec<Vec<Body<'_>>> = vec![Vec::new()];
+        outcomes.sort_by_key(|o| o.at);
+        for o in outcomes {
+            if let Some(slot) = self.program.routes.get_mut(o.slot) {
+                slot.extend(o.block);
+            }
+            self.warnings.extend(o.warnings);
+            if self.first_pv_use.get().is_none() {
+                self.first_pv_use.set(o.pv_use);
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles `bodies` in `parts` contiguous runs of about equal statement counts, one
+    /// per thread; the first error in body order.
+    fn compile_runs(
+        &self,
+        bodies: Vec<(usize, Body<'_>)>,
+        parts: usize,
+        statements: usize,
+    ) -> Result<Vec<Outcome>, CompileError> {
+        let mut runs: Vec<Vec<(usize, Body<'_>)>> = vec![Vec::new()];
         let mut in_run = 0;
         for body in bodies {
-            let n = body.1.stmts.len();
+            let n = body.1 .1.stmts.len();
             if in_run >= statements.div_ceil(parts) && runs.len() < parts {
                 runs.push(Vec::new());
                 in_run = 0;
@@ -664,12 +890,7 @@ impl<'s> Compiler<'s> {
             let handles: Vec<_> = forks
                 .into_iter()
                 .zip(runs)
-                .map(|(mut fork, run)| {
-                    s.spawn(move || {
-                        let blocks = fork.compile_run(run)?;
-                        Ok((blocks, fork.warnings, fork.first_pv_use.get()))
-                    })
-                })
+                .map(|(mut fork, run)| s.spawn(move || fork.compile_run(run)))
                 .collect();
             // This thread only waits for those: meanwhile it indexes the sources' lines,
             // which the locations of the warnings (and of an error) need next.
@@ -684,40 +905,36 @@ impl<'s> Compiler<'s> {
                 })
                 .collect::<Vec<Result<_, CompileError>>>()
         });
+        let mut outcomes = Vec::new();
         for result in results {
-            let (blocks, warnings, pv_use) = result?;
-            self.place(blocks);
-            self.warnings.extend(warnings);
-            if self.first_pv_use.get().is_none() {
-                self.first_pv_use.set(pv_use);
-            }
+            outcomes.extend(result?);
         }
-        Ok(())
+        Ok(outcomes)
     }
 
-    /// Compiles `bodies` in order, stopping at the first error.
-    fn compile_run(&mut self, bodies: Vec<Body<'_>>) -> Result<Vec<(usize, Block)>, CompileError> {
+    /// Compiles `bodies` (each with its place among all bodies) in order, stopping at the
+    /// first error; each body's outcome on its own.
+    fn compile_run(
+        &mut self,
+        bodies: Vec<(usize, Body<'_>)>,
+    ) -> Result<Vec<Outcome>, CompileError> {
         let mut out = Vec::with_capacity(bodies.len());
-        for (idx, body, name) in bodies {
+        for (at, (slot, body, name)) in bodies {
             self.route_name = name;
-            self.in_onsend = Some(idx) == self.program.onsend;
+            self.in_onsend = Some(slot) == self.program.onsend;
+            self.first_pv_use.set(None);
             let block = self.block(body)?;
-            // A check keeps nothing (`block` has already dropped each op).
-            if self.mode == Mode::Build {
-                out.push((idx, block));
-            }
+            out.push(Outcome {
+                at,
+                slot,
+                // A check keeps nothing (`block` has already dropped each op).
+                block,
+                warnings: std::mem::take(&mut self.warnings),
+                pv_use: self.first_pv_use.get(),
+            });
         }
         self.in_onsend = false;
         Ok(out)
-    }
-
-    /// Appends compiled bodies to their route slots.
-    fn place(&mut self, blocks: Vec<(usize, Block)>) {
-        for (idx, block) in blocks {
-            if let Some(slot) = self.program.routes.get_mut(idx) {
-                slot.extend(block);
-            }
-        }
     }
 
     /// A compiler for a run of route bodies on another thread: what pass 1 gathered, its own
@@ -744,8 +961,23 @@ impl<'s> Compiler<'s> {
                 ..Program::default()
             },
             warnings: Vec::new(),
+            speculation: None,
         }
     }
+}
+
+/// One route body compiled in pass 2.
+struct Outcome {
+    /// Its place among the bodies.
+    at: usize,
+    /// Its slot in [`Program::routes`].
+    slot: usize,
+    /// Its ops (none in a check).
+    block: Block,
+    /// The warnings it gave.
+    warnings: Vec<CompileError>,
+    /// Its first pseudo-variable use (see [`Compiler::first_pv_use`]).
+    pv_use: Option<Span>,
 }
 
 /// Checks a pattern with the regex crate's own parser, without building its matcher: the
@@ -1233,6 +1465,14 @@ impl Compiler<'_> {
             },
             _ => return err(c.span, "force_send_socket() takes [proto:]address[:port]"),
         };
+        if self.speculation.is_some() {
+            // The sockets are not known before the whole config is: this body is checked
+            // with the rest (an early check that fails is never used).
+            return err(
+                c.span,
+                "force_send_socket() is checked with the whole config",
+            );
+        }
         crate::find_socket(&self.sockets, proto.as_deref(), &host, port).map_or_else(
             || {
                 err(
@@ -1294,10 +1534,15 @@ impl Compiler<'_> {
                     Some(Arg::Expr(e)) => return Ok(Func::RouteByName(self.expr(e)?)),
                     _ => return err(c.span, "route() takes a route name"),
                 };
-                let idx = self.route_names.get(&target).copied().map_or_else(
-                    || err(c.span, format!("route `{target}` is not defined")),
-                    Ok,
-                )?;
+                let idx = match (self.route_names.get(&target), &mut self.speculation) {
+                    (Some(&idx), _) => idx,
+                    // Checked early: the route must exist once the whole config is read.
+                    (None, Some(speculation)) => {
+                        speculation.routes.push(target);
+                        0
+                    }
+                    (None, None) => return err(c.span, format!("route `{target}` is not defined")),
+                };
                 Some(Func::Route(idx))
             }
             "log" => Some(if n == 2 {
@@ -1792,7 +2037,7 @@ mod in_parts_tests {
             config: &parsed.config,
             preloaded: &[],
         };
-        match compile_in_parts(script, &[], Some(parsed.sources()), mode, parts) {
+        match compile_in_parts(script, &[], Some(parsed.sources()), mode, parts, None) {
             Ok((program, warnings)) => format!("{:?}\n{warnings:?}", program.routes),
             Err(e) => format!("Err {e:?}"),
         }

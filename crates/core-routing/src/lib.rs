@@ -43,6 +43,7 @@
 
 mod clock;
 mod compile;
+pub mod early;
 mod exec;
 pub mod fuzzing;
 mod modparams;

@@ -149,7 +149,12 @@ fn main() -> ExitCode {
     if cli.print_expanded || cli.compat.cfg_print {
         return print_expanded(&cli, &opts);
     }
-    let (mut parsed, name) = load(&cli, &opts);
+    let (mut parsed, name, early) = if cli.check {
+        load_for_check(&cli, &opts)
+    } else {
+        let (parsed, name) = load(&cli, &opts);
+        (parsed, name, None)
+    };
     for d in &parsed.diagnostics {
         eprint!("{}", d.render_pretty(parsed.sources()));
     }
@@ -219,11 +224,17 @@ fn main() -> ExitCode {
     };
     // The route script is checked now, so that its errors are check-time errors (the
     // router itself is built when serving starts).
-    match core_routing::check(
-        &parsed.config,
-        &router_config(&sockets, None, &opts.modules),
-        Some(parsed.sources()),
-    ) {
+    let rc = router_config(&sockets, None, &opts.modules);
+    let checked = match &early {
+        Some(early) => core_routing::early::check_with_early(
+            &parsed.config,
+            &rc,
+            Some(parsed.sources()),
+            early,
+        ),
+        None => core_routing::check(&parsed.config, &rc, Some(parsed.sources())),
+    };
+    match checked {
         Ok(warnings) => {
             for w in &warnings {
                 // One write per line: stderr is unbuffered, and the pieces of a format
@@ -534,6 +545,36 @@ fn load(cli: &Cli, opts: &LexOptions) -> (Parsed, String) {
         );
     }
     (source.parse(opts), source.name())
+}
+
+/// [`load`] for `-c`: the route bodies of a large file are checked early, each piece's on
+/// the thread that parsed it while the rest is parsed (see `core_routing::early`), in the
+/// context the first piece gives. The whole check afterwards uses what held.
+fn load_for_check(
+    cli: &Cli,
+    opts: &LexOptions,
+) -> (Parsed, String, Option<core_routing::early::EarlyChecks>) {
+    use core_routing::early::{check_early, EarlyChecks, EarlyContext};
+    let Source::File(path) = Source::pick(cli.config.as_deref()) else {
+        let (parsed, name) = load(cli, opts);
+        return (parsed, name, None);
+    };
+    let context: std::sync::OnceLock<Option<EarlyContext>> = std::sync::OnceLock::new();
+    let each = |piece: cfg_parser::PieceItems<'_>| {
+        if piece.index == 0 {
+            let _ = context.set(EarlyContext::from_first_piece(piece.items, &opts.modules));
+        }
+        // A piece parsed before the first is checked with the rest.
+        let cx = context.get()?.as_ref()?;
+        Some(check_early(cx, piece.items, piece.sources))
+    };
+    let (parsed, pieces) = cfg_parser::parse_file_with(&path, opts, &FsLoader, &each);
+    let early = context
+        .into_inner()
+        .flatten()
+        .zip(pieces)
+        .map(|(cx, pieces)| EarlyChecks::new(cx, pieces.into_iter().flatten()));
+    (parsed, path.display().to_string(), early)
 }
 
 /// `--print-expanded`: the config after includes, defines and substitutions, each line with

@@ -1,0 +1,205 @@
+//! Route bodies checked early (`core_routing::early`, piece by piece while a large config is
+//! parsed) give exactly the result of the whole check (`core_routing::check`): the same
+//! warnings in the same order, the same first error, whatever the pieces and whatever the
+//! early checks had to assume; and the whole check takes the early outcomes where they hold.
+
+use std::path::Path;
+
+use cfg_parser::ast::{Config, Item};
+use core_routing::early::{check_early, check_with_early, EarlyBodies, EarlyChecks, EarlyContext};
+use core_routing::{LocalSocket, RouterConfig, Transport};
+
+fn rc() -> RouterConfig {
+    RouterConfig {
+        sockets: vec![LocalSocket {
+            proto: Transport::Udp,
+            address: "127.0.0.1".parse().expect("address"),
+            port: 5060,
+            advertise: None,
+        }],
+        aliases: Vec::new(),
+        modules: Vec::new(),
+    }
+}
+
+/// The early checks the parser's pieces would give: the first piece is every item up to
+/// the `first`-th route block (included), the others `size` items each, checked in reverse
+/// order (threads finish in any order); pieces in `unchecked` are left out, as those parsed
+/// before the first piece was.
+fn early(
+    config: &Config,
+    sources: &cfg_parser::lexer::SourceMap,
+    first: usize,
+    size: usize,
+    unchecked: &[usize],
+) -> Option<EarlyChecks> {
+    let items = &config.items;
+    let mut routes = 0;
+    let mut cut = items.len();
+    for (i, item) in items.iter().enumerate() {
+        if matches!(item, Item::Route(_)) {
+            routes += 1;
+            if routes == first {
+                cut = i + 1;
+                break;
+            }
+        }
+    }
+    let (head, rest) = items.split_at(cut);
+    let cx = EarlyContext::from_first_piece(head, &rc().modules)?;
+    let mut pieces: Vec<&[Item]> = vec![head];
+    pieces.extend(rest.chunks(size.max(1)));
+    let checked: Vec<EarlyBodies> = pieces
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(i, _)| !unchecked.contains(i))
+        .map(|(_, piece)| check_early(&cx, piece, sources))
+        .collect();
+    Some(EarlyChecks::new(cx, checked))
+}
+
+/// Checks `text` whole and with early checks cut in several ways; both give the same
+/// result. Returns the result and how many bodies the cut `(2, 2)` let the whole check
+/// take from its early checks. (The parser's own errors, such as a call to a route no
+/// block defines, do not stop the route-script check here.)
+fn same_result(name: &str, text: &str) -> (Result<Vec<String>, String>, usize) {
+    same_result_of(
+        name,
+        &cfg_parser::parse_str(name, text, &Default::default()),
+    )
+}
+
+/// [`same_result`] of a parsed config.
+fn same_result_of(name: &str, parsed: &cfg_parser::Parsed) -> (Result<Vec<String>, String>, usize) {
+    let sources = parsed.sources();
+    let whole = core_routing::check(&parsed.config, &rc(), Some(sources));
+    let mut used = 0;
+    for (first, size, unchecked) in [
+        (1, 1, &[][..]),
+        (2, 2, &[]),
+        (3, 5, &[1, 2]),
+        (usize::MAX, 1, &[]),
+    ] {
+        let Some(early) = early(&parsed.config, sources, first, size, unchecked) else {
+            continue;
+        };
+        let with = check_with_early(&parsed.config, &rc(), Some(sources), &early);
+        assert_eq!(
+            with, whole,
+            "{name}: pieces ({first}, {size}, {unchecked:?})"
+        );
+        if (first, size) == (2, 2) {
+            used = early.usable_in(&parsed.config, &rc());
+        }
+    }
+    let shown = whole
+        .map(|w| w.iter().map(|e| e.message.clone()).collect())
+        .map_err(|e| e.message);
+    (shown, used)
+}
+
+const HEADER: &str = "loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"siputils.so\"\nflags FLAG_A;\n";
+
+/// Routes called before they are defined, warnings in several bodies, `onsend_route`: the
+/// early checks are used, and give the whole check's warnings in order.
+#[test]
+fn a_clean_script_takes_its_early_checks() {
+    let text = format!(
+        "{HEADER}request_route {{ route(LATE); error(\"a\"); }}\n\
+         route[A] {{ setflag(FLAG_A); xlog(\"L_INFO\", \"$ru\\n\"); }}\n\
+         route[B] {{ if (is_user(\"x\")) {{ route(A); }} }}\n\
+         onsend_route {{ drop; }}\n\
+         failure_route[F] {{ drop; }}\n\
+         route[C] {{ error(\"c\"); route(B); }}\n\
+         route[LATE] {{ exit; }}\n"
+    );
+    let (result, used) = same_result("clean.cfg", &text);
+    let warnings = result.expect("it checks");
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    assert!(
+        warnings[1].starts_with("error() does nothing"),
+        "{warnings:?}"
+    );
+    assert!(warnings[2].starts_with("is_user()"), "{warnings:?}");
+    assert_eq!(used, 6, "every body the whole check compiles");
+}
+
+/// What the early checks could not know makes the whole check compile those bodies again,
+/// with the same result as without early checks.
+#[test]
+fn broken_assumptions_give_the_whole_checks_result() {
+    for (what, text, used) in [
+        (
+            "a route that is never defined, in a late piece",
+            format!("{HEADER}request_route {{ drop; }}\nroute[A] {{ exit; }}\nroute[B] {{ route(NOWHERE); }}\n"),
+            2,
+        ),
+        (
+            "a module loaded after the routes",
+            "loadmodule \"sl.so\"\nrequest_route { drop; }\nroute[A] { exit; }\nroute[B] { xlog(\"x\"); }\nloadmodule \"xlog.so\"\n".to_string(),
+            0,
+        ),
+        (
+            "a flag declared after the routes",
+            format!("{HEADER}request_route {{ drop; }}\nroute[A] {{ setflag(FLAG_B); }}\nroute[B] {{ exit; }}\nflags FLAG_B;\n"),
+            0,
+        ),
+        (
+            "a module parameter after the routes that makes a checked body wrong",
+            format!("{HEADER}loadmodule \"rr.so\"\nrequest_route {{ drop; }}\nroute[A] {{ record_route_preset(\"a\", \"b\"); }}\nroute[B] {{ exit; }}\nmodparam(\"rr\", \"enable_double_rr\", 0)\n"),
+            0,
+        ),
+        (
+            "a send socket",
+            format!("{HEADER}listen=udp:127.0.0.1:5060\nrequest_route {{ drop; }}\nroute[A] {{ force_send_socket(udp:127.0.0.1:5060); }}\nroute[B] {{ exit; }}\n"),
+            2,
+        ),
+        (
+            "a send socket the server does not have",
+            format!("{HEADER}request_route {{ drop; }}\nroute[A] {{ exit; }}\nroute[B] {{ force_send_socket(udp:127.0.0.9:5060); }}\n"),
+            2,
+        ),
+        (
+            "an error in an early piece and one in a late one",
+            format!("{HEADER}request_route {{ drop; }}\nroute[A] {{ no_such_function(); }}\nroute[B] {{ route(NOWHERE); }}\n"),
+            1,
+        ),
+        (
+            "a pseudo-variable without the pv module",
+            "loadmodule \"sl.so\"\nrequest_route { drop; }\nroute[A] { exit; }\nroute[B] { $var(x) = 1; }\n".to_string(),
+            3,
+        ),
+    ] {
+        let (_, got) = same_result(what, &text);
+        assert_eq!(got, used, "{what}: bodies taken from the early checks");
+    }
+}
+
+/// Every clean config of both corpora: the same result with early checks, cut every way.
+#[test]
+fn every_corpus_config_gives_the_same_result() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let (mut files, mut used) = (0, 0);
+    for corpus in ["kamailio-cfg", "kamailio-tests-cfg"] {
+        let index = std::fs::read_to_string(dir.join(corpus).join("index.tsv"))
+            .unwrap_or_else(|e| panic!("cannot read the {corpus} index: {e}"));
+        for line in index.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols.get(2) != Some(&"cfg") {
+                continue;
+            }
+            let path = dir.join(corpus).join(cols[0]);
+            let parsed =
+                cfg_parser::parse_file(&path, &Default::default(), &cfg_parser::lexer::FsLoader);
+            if parsed.has_errors() {
+                continue;
+            }
+            let (_, n) = same_result_of(cols[0], &parsed);
+            files += 1;
+            used += n;
+        }
+    }
+    assert!(files > 80, "only {files} corpus configs");
+    assert!(used > 0, "no corpus body was taken from an early check");
+}
