@@ -10,6 +10,10 @@
 //! expressions compiled and `xlog` formats split. Every problem is a [`CompileError`] with the
 //! config span. Running a message does no parsing of the script.
 //!
+//! [`check`] runs the same compile for `-c` without building a router; [`early`] lets a
+//! large config's route bodies be checked piece by piece while it is still being parsed,
+//! with exactly the result of [`check`].
+//!
 //! ## What runs today
 //! The full list, with what real configs use and what is left out, is in
 //! `docs/routing.md`. In short:
