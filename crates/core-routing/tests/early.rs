@@ -3,7 +3,7 @@
 //! warnings in the same order, the same first error, whatever the pieces and whatever the
 //! early checks had to assume; and the whole check takes the early outcomes where they hold.
 
-use std::path::Path;
+mod common;
 
 use cfg_parser::ast::{Config, Item};
 use core_routing::early::{check_early, check_with_early, EarlyBodies, EarlyChecks, EarlyContext};
@@ -179,27 +179,11 @@ fn broken_assumptions_give_the_whole_checks_result() {
 /// Every clean config of both corpora: the same result with early checks, cut every way.
 #[test]
 fn every_corpus_config_gives_the_same_result() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    let (mut files, mut used) = (0, 0);
-    for corpus in ["kamailio-cfg", "kamailio-tests-cfg"] {
-        let index = std::fs::read_to_string(dir.join(corpus).join("index.tsv"))
-            .unwrap_or_else(|e| panic!("cannot read the {corpus} index: {e}"));
-        for line in index.lines().skip(1) {
-            let cols: Vec<&str> = line.split('\t').collect();
-            if cols.get(2) != Some(&"cfg") {
-                continue;
-            }
-            let path = dir.join(corpus).join(cols[0]);
-            let parsed =
-                cfg_parser::parse_file(&path, &Default::default(), &cfg_parser::lexer::FsLoader);
-            if parsed.has_errors() {
-                continue;
-            }
-            let (_, n) = same_result_of(cols[0], &parsed);
-            files += 1;
-            used += n;
-        }
-    }
-    assert!(files > 80, "only {files} corpus configs");
+    let configs = common::clean_corpus_configs();
+    let used: usize = configs
+        .iter()
+        .map(|(name, parsed)| same_result_of(name, parsed).1)
+        .sum();
+    assert!(configs.len() > 80, "only {} corpus configs", configs.len());
     assert!(used > 0, "no corpus body was taken from an early check");
 }
