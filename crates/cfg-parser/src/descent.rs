@@ -438,7 +438,7 @@ impl<'a> Descent<'a> {
                 path: Box::from(&**s),
                 span: one,
             },
-            TokenKind::Number(n) if self.is_punct(start + 1, Punct::Dot) => {
+            TokenKind::Number(_) if self.is_punct(start + 1, Punct::Dot) => {
                 let addr = IpAddr::V4(self.ipv4()?);
                 return self.net(start, addr);
             }

@@ -491,7 +491,7 @@ fn compile_in_parts(
     }
     let early = early
         .filter(|_| mode == Mode::Check)
-        .map(|e| usable(e, &c))
+        .map(|e| usable(e, &c, &bodies))
         .unwrap_or_default();
     c.compile_bodies(bodies, parts, &early)?;
     // The forks are gone: the map is this compiler's alone again and moves without a copy.
@@ -766,7 +766,7 @@ pub(crate) fn usable_count(
     let Ok(bodies) = c.pass_one(&config.items, &rc.modules) else {
         return 0;
     };
-    let usable = usable(early, &c);
+    let usable = usable(early, &c, &bodies);
     bodies
         .iter()
         .filter(|(_, body, _)| usable.outcome(body.span).is_some())
@@ -774,9 +774,11 @@ pub(crate) fn usable_count(
 }
 
 /// The early outcomes of `early` that hold for compiler `c` after pass 1 over the whole
-/// config: none unless the whole config gives the early context, and of the bodies only
-/// those whose called routes all exist.
-fn usable<'e>(early: &'e EarlyChecks, c: &Compiler<'_>) -> Usable<'e> {
+/// config, which gave `bodies`: none unless the whole config gives the early context, and of
+/// the bodies only those whose called routes all exist. A body is known by its span, and the
+/// bodies a define expands to share theirs (`request_route BODY`, `onsend_route BODY`, which
+/// are checked differently): no span that names two bodies is used.
+fn usable<'e>(early: &'e EarlyChecks, c: &Compiler<'_>, bodies: &[Body<'_>]) -> Usable<'e> {
     let cx = &early.context;
     let same = cx.modules == c.modules
         && cx.flags == c.flags
@@ -785,10 +787,19 @@ fn usable<'e>(early: &'e EarlyChecks, c: &Compiler<'_>) -> Usable<'e> {
     if !same {
         return Usable::default();
     }
+    let mut spans: HashMap<Span, usize> = HashMap::with_capacity(bodies.len());
+    for (_, body, _) in bodies {
+        *spans.entry(body.span).or_default() += 1;
+    }
+    for b in &early.bodies {
+        *spans.entry(b.span).or_default() += 1;
+    }
+    // Each usable span is then one body of the config and one early body, the same block.
     Usable {
         bodies: early
             .bodies
             .iter()
+            .filter(|b| spans.get(&b.span) == Some(&2))
             .filter(|b| b.routes.iter().all(|r| c.route_names.contains_key(r)))
             .map(|b| (b.span, b))
             .collect(),

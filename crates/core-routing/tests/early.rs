@@ -151,6 +151,11 @@ fn broken_assumptions_give_the_whole_checks_result() {
             0,
         ),
         (
+            "one body text in two route blocks (a define), checked apart",
+            format!("#!define BODY {{ forward(); }}\n{HEADER}request_route BODY\nroute[A] {{ exit; }}\nonsend_route BODY\nroute[B] {{ exit; }}\n"),
+            2,
+        ),
+        (
             "a send socket",
             format!("{HEADER}listen=udp:127.0.0.1:5060\nrequest_route {{ drop; }}\nroute[A] {{ force_send_socket(udp:127.0.0.1:5060); }}\nroute[B] {{ exit; }}\n"),
             2,
