@@ -787,19 +787,20 @@ fn usable<'e>(early: &'e EarlyChecks, c: &Compiler<'_>, bodies: &[Body<'_>]) -> 
     if !same {
         return Usable::default();
     }
-    let mut spans: HashMap<Span, usize> = HashMap::with_capacity(bodies.len());
+    // How many bodies of the config, and how many early ones, each span names.
+    let mut spans: HashMap<Span, (usize, usize)> = HashMap::with_capacity(bodies.len());
     for (_, body, _) in bodies {
-        *spans.entry(body.span).or_default() += 1;
+        spans.entry(body.span).or_default().0 += 1;
     }
     for b in &early.bodies {
-        *spans.entry(b.span).or_default() += 1;
+        spans.entry(b.span).or_default().1 += 1;
     }
     // Each usable span is then one body of the config and one early body, the same block.
     Usable {
         bodies: early
             .bodies
             .iter()
-            .filter(|b| spans.get(&b.span) == Some(&2))
+            .filter(|b| spans.get(&b.span) == Some(&(1, 1)))
             .filter(|b| b.routes.iter().all(|r| c.route_names.contains_key(r)))
             .map(|b| (b.span, b))
             .collect(),
