@@ -27,31 +27,48 @@ pub(crate) const MIN_TOKENS_TO_SPLIT: usize = 16 * 1024;
 /// Token indexes where a chunk may start: route keywords right after a `}` that closes the
 /// outermost brace. Empty when braces do not balance (the sequential parse reports that).
 pub(crate) fn cut_points(tokens: &[Token]) -> Vec<usize> {
-    let mut depth = 0usize;
     let mut cuts = Vec::new();
+    let depth = walk_cuts(tokens, 0, tokens.len(), |i| {
+        cuts.push(i);
+        true
+    });
+    if depth == Some(0) {
+        cuts
+    } else {
+        Vec::new()
+    }
+}
+
+/// Walks tokens `from..end` (`from` at brace depth 0), calling `at_cut` with each cut point
+/// until it returns `false`; the brace depth where the walk stopped, or `None` at a `}`
+/// without its `{`.
+fn walk_cuts(
+    tokens: &[Token],
+    from: usize,
+    end: usize,
+    mut at_cut: impl FnMut(usize) -> bool,
+) -> Option<usize> {
+    let mut depth = 0usize;
     let mut after_outer_close = false;
-    for (i, t) in tokens.iter().enumerate() {
+    for (i, t) in tokens.iter().enumerate().take(end).skip(from) {
         match &t.kind {
             TokenKind::Punct(Punct::LBrace) => depth += 1,
             TokenKind::Punct(Punct::RBrace) => {
-                let Some(d) = depth.checked_sub(1) else {
-                    return Vec::new();
-                };
-                depth = d;
+                depth = depth.checked_sub(1)?;
                 after_outer_close = depth == 0;
                 continue;
             }
-            TokenKind::Keyword(k) if after_outer_close && grammar::starts_route(*k) => {
-                cuts.push(i);
+            // A cut: the walk stops when `at_cut` says so.
+            TokenKind::Keyword(k)
+                if after_outer_close && grammar::starts_route(*k) && !at_cut(i) =>
+            {
+                return Some(depth);
             }
             _ => {}
         }
         after_outer_close = false;
     }
-    if depth != 0 {
-        return Vec::new();
-    }
-    cuts
+    Some(depth)
 }
 
 /// Chooses up to `parts - 1` cuts that divide `n` tokens into chunks of about equal size,
@@ -143,29 +160,15 @@ fn parse_piece(cx: Cx<'_>, range: std::ops::Range<usize>) -> Option<Vec<Option<I
 }
 
 /// The first cut point (see [`cut_points`]) after token `from` and before `end`, for `from`
-/// at the start of an item; `end` if there is none, or if the braces do not balance.
+/// at the start of an item; `end` if there is none, or if the braces do not balance before
+/// it.
 fn next_cut(tokens: &[Token], from: usize, end: usize) -> usize {
-    let mut depth = 0usize;
-    let mut after_outer_close = false;
-    for (i, t) in tokens.iter().enumerate().take(end).skip(from) {
-        match &t.kind {
-            TokenKind::Punct(Punct::LBrace) => depth += 1,
-            TokenKind::Punct(Punct::RBrace) => {
-                let Some(d) = depth.checked_sub(1) else {
-                    return end;
-                };
-                depth = d;
-                after_outer_close = depth == 0;
-                continue;
-            }
-            TokenKind::Keyword(k) if after_outer_close && grammar::starts_route(*k) => {
-                return i;
-            }
-            _ => {}
-        }
-        after_outer_close = false;
-    }
-    end
+    let mut cut = end;
+    walk_cuts(tokens, from, end, |i| {
+        cut = i;
+        false
+    });
+    cut
 }
 
 /// Parses the tokens `range` of `cx` in one call of the grammar; `None` on any syntax error.
