@@ -34,13 +34,7 @@ const MAX_DEPTH: usize = 128;
 /// Reads the route body whose `{` is token `at` of `cx.toks`: the body and the index of the
 /// token after its `}`, or `None` when the grammar has to decide.
 pub(crate) fn route_body(cx: Cx<'_>, at: usize) -> Option<(Block, usize)> {
-    let mut reader = Descent {
-        cx,
-        pos: at,
-        depth: 0,
-        stmts: Vec::new(),
-        args: Vec::new(),
-    };
+    let mut reader = Descent::new(cx, at);
     let body = reader.block()?;
     Some((body, reader.pos))
 }
@@ -55,13 +49,7 @@ pub(crate) fn route_item(cx: Cx<'_>, at: usize) -> Option<(Item, usize)> {
     };
     let kind = route_kind(*k)?;
     let keyword = k.spelling();
-    let mut reader = Descent {
-        cx,
-        pos: at + 1,
-        depth: 0,
-        stmts: Vec::new(),
-        args: Vec::new(),
-    };
+    let mut reader = Descent::new(cx, at + 1);
     let name = if reader.eat(Punct::LBracket) {
         let start = reader.pos;
         let value = match reader.kind(start)? {
@@ -108,6 +96,17 @@ struct Descent<'a> {
 }
 
 impl<'a> Descent<'a> {
+    /// A reader at token `pos` of `cx.toks`.
+    fn new(cx: Cx<'a>, pos: usize) -> Self {
+        Descent {
+            cx,
+            pos,
+            depth: 0,
+            stmts: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
     fn kind(&self, i: usize) -> Option<&'a TokenKind> {
         self.cx.toks.get(i).map(|t| &t.kind)
     }
@@ -135,6 +134,11 @@ impl<'a> Descent<'a> {
     /// The source span of the tokens from `start` to the current one.
     fn span(&self, start: usize) -> cfg_lexer::Span {
         self.cx.span(SimpleSpan::from(start..self.pos))
+    }
+
+    /// The source span of token `i` alone.
+    fn token_span(&self, i: usize) -> cfg_lexer::Span {
+        self.cx.span(SimpleSpan::from(i..i + 1))
     }
 
     fn enter(&mut self) -> Option<()> {
@@ -170,10 +174,7 @@ impl<'a> Descent<'a> {
         let start = self.pos;
         let stmt = match self.kind(start)? {
             TokenKind::Pvar(v) | TokenKind::AvpOrPvar(v) | TokenKind::Attr(v) => {
-                let target = Spanned::new(
-                    v.to_string(),
-                    self.cx.span(SimpleSpan::from(start..start + 1)),
-                );
+                let target = Spanned::new(v.to_string(), self.token_span(start));
                 self.pos += 1;
                 self.expect(Punct::Assign)?;
                 let value = self.expr()?;
@@ -424,7 +425,7 @@ impl<'a> Descent<'a> {
     /// One operand, by its first token.
     fn atom(&mut self) -> Option<Expr> {
         let start = self.pos;
-        let one = self.cx.span(SimpleSpan::from(start..start + 1));
+        let one = self.token_span(start);
         let expr = match self.kind(start)? {
             TokenKind::Pvar(v) | TokenKind::AvpOrPvar(v) | TokenKind::Attr(v) => Expr::Var {
                 name: Box::from(&**v),
@@ -585,7 +586,7 @@ impl<'a> Descent<'a> {
         if r.call && self.is_punct(start + 1, Punct::LParen) {
             return Some(Expr::Call(Box::new(self.call()?)));
         }
-        let span = self.cx.span(SimpleSpan::from(start..start + 1));
+        let span = self.token_span(start);
         self.pos += 1;
         if r.legacy {
             Some(Expr::Legacy {
