@@ -506,6 +506,27 @@ fn compile_in_parts(
 }
 
 impl<'s> Compiler<'s> {
+    /// A compiler that knows nothing yet: no module, flag, route, socket or setting.
+    fn blank(mode: Mode, sources: Option<&'s SourceMap>) -> Self {
+        Compiler {
+            mode,
+            regexes: HashMap::new(),
+            stand_in: None,
+            modules: HashSet::new(),
+            flags: HashMap::new(),
+            route_names: Default::default(),
+            sockets: Vec::new(),
+            expand: false,
+            in_onsend: false,
+            sources,
+            route_name: String::new(),
+            first_pv_use: std::cell::Cell::new(None),
+            program: Program::default(),
+            warnings: Vec::new(),
+            speculation: None,
+        }
+    }
+
     /// A compiler for `config`, with its global parameters read, before pass 1.
     pub(crate) fn for_config(
         config: &ast::Config,
@@ -514,18 +535,7 @@ impl<'s> Compiler<'s> {
         mode: Mode,
     ) -> Result<Self, CompileError> {
         let mut c = Compiler {
-            mode,
-            regexes: HashMap::new(),
-            stand_in: None,
-            modules: HashSet::new(),
-            flags: HashMap::new(),
-            route_names: Default::default(),
             sockets: sockets.to_vec(),
-            expand: false,
-            in_onsend: false,
-            sources,
-            route_name: String::new(),
-            first_pv_use: std::cell::Cell::new(None),
             program: Program {
                 max_while_loops: config.int_param("max_while_loops").unwrap_or(100),
                 udp_mtu: config
@@ -536,8 +546,7 @@ impl<'s> Compiler<'s> {
                 cfg_vars: cfg_vars(config),
                 ..Program::default()
             },
-            warnings: Vec::new(),
-            speculation: None,
+            ..Compiler::blank(mode, sources)
         };
         c.program.log_prefix = log_prefix(config)?;
         Ok(c)
@@ -703,25 +712,15 @@ pub(crate) fn early_context(items: &[Item], preloaded: &[String]) -> Option<Earl
 /// pass 2 would compile, each with what it had to assume; a body with an error is left out.
 pub(crate) fn check_early(cx: &EarlyContext, items: &[Item], sources: &SourceMap) -> EarlyBodies {
     let mut c = Compiler {
-        mode: Mode::Check,
-        regexes: HashMap::new(),
         stand_in: cx.stand_in.clone(),
         modules: cx.modules.clone(),
         flags: cx.flags.clone(),
-        route_names: Default::default(),
-        sockets: Vec::new(),
-        expand: false,
-        in_onsend: false,
-        sources: Some(sources),
-        route_name: String::new(),
-        first_pv_use: std::cell::Cell::new(None),
         program: Program {
             settings: cx.settings.clone(),
             cfg_vars: cx.cfg_vars.clone(),
             ..Program::default()
         },
-        warnings: Vec::new(),
-        speculation: None,
+        ..Compiler::blank(Mode::Check, Some(sources))
     };
     let mut bodies = Vec::new();
     for item in items {
@@ -954,26 +953,19 @@ impl<'s> Compiler<'s> {
     /// settings, the cfg variables and the onsend slot of the program.
     fn fork(&self) -> Compiler<'s> {
         Compiler {
-            mode: self.mode,
             regexes: self.regexes.clone(),
             stand_in: self.stand_in.clone(),
             modules: self.modules.clone(),
             flags: self.flags.clone(),
             route_names: self.route_names.clone(),
             sockets: self.sockets.clone(),
-            expand: false,
-            in_onsend: false,
-            sources: self.sources,
-            route_name: String::new(),
-            first_pv_use: std::cell::Cell::new(None),
             program: Program {
                 onsend: self.program.onsend,
                 settings: self.program.settings.clone(),
                 cfg_vars: self.program.cfg_vars.clone(),
                 ..Program::default()
             },
-            warnings: Vec::new(),
-            speculation: None,
+            ..Compiler::blank(self.mode, self.sources)
         }
     }
 }
