@@ -555,7 +555,8 @@ fn load_for_check(
     opts: &LexOptions,
 ) -> (Parsed, String, Option<core_routing::early::EarlyChecks>) {
     use core_routing::early::{check_early, EarlyChecks, EarlyContext};
-    let Source::File(path) = Source::pick(cli.config.as_deref()) else {
+    let source = Source::pick(cli.config.as_deref());
+    let Source::File(path) = &source else {
         let (parsed, name) = load(cli, opts);
         return (parsed, name, None);
     };
@@ -568,13 +569,13 @@ fn load_for_check(
         let cx = context.get()?.as_ref()?;
         Some(check_early(cx, piece.items, piece.sources))
     };
-    let (parsed, pieces) = cfg_parser::parse_file_with(&path, opts, &FsLoader, &each);
+    let (parsed, pieces) = cfg_parser::parse_file_with(path, opts, &FsLoader, &each);
     let early = context
         .into_inner()
         .flatten()
         .zip(pieces)
         .map(|(cx, pieces)| EarlyChecks::new(cx, pieces.into_iter().flatten()));
-    (parsed, path.display().to_string(), early)
+    (parsed, source.name(), early)
 }
 
 /// `--print-expanded`: the config after includes, defines and substitutions, each line with
