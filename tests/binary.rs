@@ -173,10 +173,23 @@ fn missing_config_file_is_a_clear_error() {
 }
 
 #[test]
-fn unknown_option_prints_usage() {
-    let out = run_siprouter(&["--no-such-option"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("Usage: siprouter"));
+fn command_line_errors_are_kamailios() {
+    // Kamailio's words and exit status 255 (spec/cli-and-startup.md 1.1).
+    let out = run_siprouter(&["-c", "-Z"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(stderr(&out), "Unknown option '-Z'. Use -h for help.\n");
+    let out = run_siprouter(&["-c", "-f"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(
+        stderr(&out),
+        "Option '-f' requires an argument. Use -h for help.\n"
+    );
+    // `-h` as an option's argument prints the help, as `-h` itself does.
+    for args in [&["-h"][..], &["-c", "-f", "-h"]] {
+        let out = run_siprouter(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("Usage: siprouter"), "{args:?}");
+    }
 }
 
 #[test]
@@ -210,6 +223,7 @@ fn version_and_kamailio_options() {
         "{text}"
     );
     assert_eq!(stdout(&run_siprouter(&["-v"])), text);
+    assert_eq!(stdout(&run_siprouter(&["--version"])), text);
 
     // The reference benchmark starts Kamailio with these; siprouter takes the same command line.
     let relay = corpus_dir().join("../bench/kamailio-relay.cfg");
@@ -240,7 +254,8 @@ fn version_and_kamailio_options() {
     }
     assert!(stdout(&out).contains("udp: 127.0.0.1 [127.0.0.1]:5060"));
     let bad = run_siprouter(&["-c", "-n", "many"]);
-    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(bad.status.code(), Some(255));
+    assert!(stderr(&bad).contains("'many'"), "{}", stderr(&bad));
 }
 
 #[test]

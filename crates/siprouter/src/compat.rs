@@ -377,6 +377,43 @@ pub(crate) fn refused_first(first: Option<&str>) -> Option<String> {
         .then(|| format!("'{first}' is not a supported argument"))
 }
 
+/// Kamailio prints its help when any option's argument is literally `-h` (`-f -h`), not
+/// only for `-h` itself: whether an argument asks for the help text.
+pub(crate) fn asks_for_help(args: &[std::ffi::OsString]) -> bool {
+    args.iter().skip(1).any(|a| a == "-h")
+}
+
+/// What a command line clap cannot read gets, as Kamailio words it where it has words for
+/// it (an unknown option, an option without its argument), clap's own message otherwise.
+/// Kamailio exits with status 255 for each of them; `None` for the help and version
+/// requests, which are no errors.
+pub(crate) fn usage_error(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    // clap names the option with its value's placeholder (`-f <FILE>`): the option alone.
+    let option = || match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.split(' ').next().map(str::to_string),
+        _ => None,
+    };
+    let missing_value = matches!(
+        e.get(ContextKind::InvalidValue),
+        Some(ContextValue::String(v)) if v.is_empty()
+    );
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => None,
+        ErrorKind::UnknownArgument => Some(match option() {
+            Some(o) => format!("Unknown option '{o}'. Use -h for help."),
+            None => e.to_string(),
+        }),
+        ErrorKind::InvalidValue if missing_value => Some(match option() {
+            Some(o) => format!("Option '{o}' requires an argument. Use -h for help."),
+            None => e.to_string(),
+        }),
+        _ => Some(e.to_string()),
+    }
+}
+
 /// `-N`, checked once the config is read (as Kamailio does it, after the config): refused
 /// while TCP is disabled (by `disable_tcp=yes` or `-T`), else the number of accept loops.
 pub(crate) fn tcp_children(arg: &str, tcp_enabled: bool) -> Result<u32, String> {

@@ -93,7 +93,7 @@ struct Cli {
     #[arg(short = 'e')]
     log_color: bool,
     /// Print the version and the built-in features, then exit.
-    #[arg(short = 'V', visible_short_alias = 'v')]
+    #[arg(short = 'V', long = "version", visible_short_alias = 'v')]
     version: bool,
     /// Kamailio's other options.
     #[command(flatten)]
@@ -113,7 +113,21 @@ fn main() -> ExitCode {
         eprintln!("siprouter: {refusal}");
         return ExitCode::FAILURE;
     }
-    let matches = Cli::command().get_matches();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if compat::asks_for_help(&args) {
+        let _ = Cli::command().print_help();
+        return ExitCode::SUCCESS;
+    }
+    let matches = match Cli::command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => match compat::usage_error(&e) {
+            Some(message) => {
+                eprintln!("{message}");
+                return ExitCode::from(255);
+            }
+            None => e.exit(),
+        },
+    };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if cli.version {
         println!("siprouter {}\n{FEATURES}", env!("CARGO_PKG_VERSION"));
@@ -599,6 +613,56 @@ mod tests {
     fn cli(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("siprouter").chain(args.iter().copied()))
             .expect("valid options")
+    }
+
+    fn usage_error_of(args: &[&str]) -> Option<String> {
+        use clap::CommandFactory;
+        let e = Cli::command()
+            .try_get_matches_from(std::iter::once("siprouter").chain(args.iter().copied()))
+            .expect_err("a usage error");
+        compat::usage_error(&e)
+    }
+
+    #[test]
+    fn usage_errors_are_worded_as_kamailio_words_them() {
+        assert_eq!(
+            usage_error_of(&["-Z"]).as_deref(),
+            Some("Unknown option '-Z'. Use -h for help.")
+        );
+        assert_eq!(
+            usage_error_of(&["--no-such-option"]).as_deref(),
+            Some("Unknown option '--no-such-option'. Use -h for help.")
+        );
+        assert_eq!(
+            usage_error_of(&["-c", "-f"]).as_deref(),
+            Some("Option '-f' requires an argument. Use -h for help.")
+        );
+        assert_eq!(
+            usage_error_of(&["--alias"]).as_deref(),
+            Some("Option '--alias' requires an argument. Use -h for help.")
+        );
+        // A value that does not parse keeps clap's message, which names option and value.
+        let bad = usage_error_of(&["-n", "many"]).unwrap_or_default();
+        assert!(bad.contains("'many'") && bad.contains("-n"), "{bad}");
+        // Help and version requests are no errors.
+        assert_eq!(usage_error_of(&["--help"]), None);
+    }
+
+    #[test]
+    fn an_option_argument_of_minus_h_asks_for_help() {
+        let args = |a: &[&str]| -> Vec<std::ffi::OsString> {
+            std::iter::once("siprouter")
+                .chain(a.iter().copied())
+                .map(Into::into)
+                .collect()
+        };
+        assert!(compat::asks_for_help(&args(&["-f", "-h"])));
+        assert!(compat::asks_for_help(&args(&["-c", "-h"])));
+        assert!(!compat::asks_for_help(&args(&["-f", "x.cfg", "-c"])));
+        // Only the word itself: `-hx` or `-A-h` are other arguments.
+        assert!(!compat::asks_for_help(&args(&["-A-h"])));
+        // The program's own name is no argument.
+        assert!(!compat::asks_for_help(&["-h".into()]));
     }
 
     #[test]
