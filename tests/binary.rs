@@ -12,7 +12,7 @@ fn stdout(o: &std::process::Output) -> String {
 
 /// Asserts that a run failed with exit code 1 and said `reason` on stderr.
 fn assert_failed_with(out: &std::process::Output, reason: &str) {
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(out));
     assert!(stderr(out).contains(reason), "{}", stderr(out));
 }
 
@@ -62,7 +62,7 @@ fn bundled_config_checks_clean_and_prints_the_listing() {
 fn broken_config_fails_with_file_line_column() {
     let cfg = corpus_dir().join("kamailio-tests-cfg/units__tcfgxx0003__kamailio-tcfgxx0003.cfg");
     let out = run_siprouter(&["-c", "-f", cfg.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let err = stderr(&out);
     assert!(
         err.contains("units__tcfgxx0003__kamailio-tcfgxx0003.cfg:9:1: "),
@@ -80,7 +80,7 @@ fn every_mistake_is_reported_with_its_line() {
         "chidlren=4\nlisten=udp:127.0.0.1:99999\nrequest_route {\n  route(NOWHERE);\n}\n",
     );
     let out = run_siprouter(&["-c", "-f", cfg.path()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let err = stderr(&out);
     for want in [
         "mistakes.cfg:1:1: unknown core parameter `chidlren`; did you mean `children`?",
@@ -99,7 +99,7 @@ fn defines_from_the_command_line_reach_the_config() {
         "#!ifndef NEEDED\n\"unterminated\n#!endif\nlisten=udp:127.0.0.1:PORT\n",
     );
     let without = run_siprouter(&["-c", "-A", "PORT=5099", "-f", cfg.path()]);
-    assert_eq!(without.status.code(), Some(1), "{}", stderr(&without));
+    assert_eq!(without.status.code(), Some(255), "{}", stderr(&without));
     assert!(stderr(&without).contains("needs-define.cfg:2:1: unterminated string"));
     let with = run_siprouter(&["-c", "-A", "NEEDED", "-A", "PORT=5099", "-f", cfg.path()]);
     assert!(with.status.success(), "{}", stderr(&with));
@@ -164,7 +164,7 @@ fn dump_sockets_and_repeated_listen_options() {
 #[test]
 fn missing_config_file_is_a_clear_error() {
     let out = run_siprouter(&["-c", "-f", "/nonexistent/siprouter.cfg"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let err = stderr(&out);
     assert!(
         err.contains("/nonexistent/siprouter.cfg:1:1: cannot read config file"),
@@ -199,7 +199,7 @@ fn route_script_errors_are_check_time_errors() {
         "listen=udp:127.0.0.1:5099\nloadmodule \"sl.so\"\nrequest_route {\n  t_relay();\n}\n",
     );
     let out = run_siprouter(&["-c", "-f", cfg.path()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let err = stderr(&out);
     assert!(
         err.contains("script.cfg:4:3: error: unknown function `t_relay`"),
@@ -321,7 +321,7 @@ fn a_bind_error_names_the_socket_and_its_config_line() {
         ),
     );
     let out = run_siprouter(&["-E", "-f", cfg.path()]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
     let want = format!("bind.cfg:3:1: error: cannot bind tcp:127.0.0.1:{port}: ");
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));
 }
@@ -402,7 +402,7 @@ fn kamailio_options_act_or_say_why_not() {
         (&["--alias=udp:a:1:2"], "Invalid alias value 'udp:a:1:2'"),
     ] {
         let out = check(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(255), "{args:?}");
         assert!(stderr(&out).contains(reason), "{args:?}: {}", stderr(&out));
     }
 

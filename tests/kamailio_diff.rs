@@ -5,6 +5,8 @@
 //! compared without the protocol. Every remaining difference is listed in `KNOWN_DIFFERENCES`
 //! with the reason (a documented improvement over Kamailio), and configs that Kamailio 5.6
 //! cannot read (syntax of the 6.x spec) in `KAMAILIO_56_REJECTS`.
+//! A second test runs failures through both: a bad command line and a broken config exit
+//! with the same status.
 //!
 //! Both programs run in a throw-away network namespace with only loopback up (`unshare
 //! --net`): the interfaces are the same for both, name lookups that would need a DNS server
@@ -148,4 +150,37 @@ fn listings_match_kamailio() {
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
+}
+
+/// Failures exit as Kamailio's do (status 255, `exit(-1)`): a bad command line and a config
+/// that does not check, side by side. No network is needed for these.
+#[test]
+fn failures_exit_with_kamailios_status() {
+    let Some(kam) = kamailio_available() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("siprouter-exit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let broken = dir.join("broken.cfg");
+    std::fs::write(
+        &broken,
+        "listen=udp:127.0.0.1:5060\nrequest_route {\n  exit\n",
+    )
+    .expect("cfg");
+    let broken = path_str(&broken);
+    for args in [&["-Z"][..], &["-c", "-f"], &["-c", "-f", broken]] {
+        let run = |program: &Path| {
+            Command::new(program)
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("run")
+                .status
+                .code()
+        };
+        let (theirs, ours) = (run(&kam), run(siprouter_bin()));
+        assert_eq!(theirs, Some(255), "kamailio {args:?}");
+        assert_eq!(ours, theirs, "siprouter {args:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

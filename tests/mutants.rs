@@ -1,6 +1,6 @@
 //! Broken configs: the corpus configs mutated (tokens deleted, duplicated or swapped, the file
 //! truncated, bytes injected) and checked with `siprouter -c`. Every run must end in bounded
-//! time with exit 0 or 1 (a panic exits 101, a signal has no code), and every rejection must
+//! time with exit 0 or 255 (a panic exits 101, a signal has no code), and every rejection must
 //! say where: a `file:line:col` on stderr.
 //!
 //! `SIPROUTER_MUTANTS` sets how many mutants (default 300, as CI runs it);
@@ -262,11 +262,11 @@ fn mutated_configs_are_checked_in_bounded_time_and_every_rejection_has_a_place()
                         accepted.fetch_add(1, Ordering::Relaxed);
                         None
                     }
-                    Some(1) if has_location(&stderr) => {
+                    Some(255) if has_location(&stderr) => {
                         rejected.fetch_add(1, Ordering::Relaxed);
                         None
                     }
-                    Some(1) => Some("rejected without a file:line:col".into()),
+                    Some(255) => Some("rejected without a file:line:col".into()),
                     other => Some(format!("exit {other:?} (a panic or a signal)")),
                 };
                 match problem {

@@ -107,11 +107,17 @@ modules: sl maxfwd sanity rr siputils textops xlog pv (ctl jsonrpcs kex corex cf
 \
 tls: rustls (ring)";
 
+/// The exit status of every failure, Kamailio's (`exit(-1)`): a bad command line, a config
+/// that does not check, sockets that cannot be set up or bound.
+pub(crate) fn failure() -> ExitCode {
+    ExitCode::from(255)
+}
+
 fn main() -> ExitCode {
     let first = std::env::args_os().nth(1);
     if let Some(refusal) = compat::refused_first(first.as_ref().and_then(|a| a.to_str())) {
         eprintln!("siprouter: {refusal}");
-        return ExitCode::FAILURE;
+        return failure();
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if compat::asks_for_help(&args) {
@@ -123,7 +129,7 @@ fn main() -> ExitCode {
         Err(e) => match compat::usage_error(&e) {
             Some(message) => {
                 eprintln!("{message}");
-                return ExitCode::from(255);
+                return failure();
             }
             None => e.exit(),
         },
@@ -141,7 +147,7 @@ fn main() -> ExitCode {
         Ok(fx) => fx,
         Err(e) => {
             eprintln!("siprouter: {e}");
-            return ExitCode::FAILURE;
+            return failure();
         }
     };
     for note in &effects.notes {
@@ -178,7 +184,7 @@ fn main() -> ExitCode {
     let errors = parsed.errors().count();
     if errors > 0 {
         eprintln!("siprouter: {name}: {errors} error(s); the configuration is not valid");
-        return ExitCode::FAILURE;
+        return failure();
     }
     if cli.dump_ast {
         return match serde_json::to_string_pretty(&parsed.config) {
@@ -188,7 +194,7 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("siprouter: cannot serialise the AST: {e}");
-                ExitCode::FAILURE
+                failure()
             }
         };
     }
@@ -196,7 +202,7 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!("siprouter: bad -l address specifier: {e}");
-            return ExitCode::FAILURE;
+            return failure();
         }
     };
     let socket_opts = Options {
@@ -218,7 +224,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("{}", e.render(parsed.sources()));
             eprintln!("siprouter: {name}: the sockets cannot be set up");
-            return ExitCode::FAILURE;
+            return failure();
         }
     };
     for w in &sockets.warnings {
@@ -233,7 +239,7 @@ fn main() -> ExitCode {
         Ok(n) => n,
         Err(e) => {
             eprintln!("siprouter: {e}");
-            return ExitCode::FAILURE;
+            return failure();
         }
     };
     // The route script is checked now, so that its errors are check-time errors (the
@@ -268,7 +274,7 @@ fn main() -> ExitCode {
                 e.message
             );
             eprintln!("siprouter: {name}: the route script cannot be compiled");
-            return ExitCode::FAILURE;
+            return failure();
         }
     };
     // Like Kamailio, a bad log facility or user/group fails the check as well.
@@ -277,7 +283,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::FAILURE;
+            return failure();
         }
     };
     let user = cli
@@ -300,7 +306,7 @@ fn main() -> ExitCode {
                 Some(p) => eprintln!("{}: error: {e}", parsed.sources().location(p.value.span)),
                 None => eprintln!("siprouter: {e}"),
             }
-            return ExitCode::FAILURE;
+            return failure();
         }
     };
     if cli.dump_sockets {
@@ -320,7 +326,7 @@ fn main() -> ExitCode {
         Ok(l) => std::sync::Arc::new(l),
         Err(e) => {
             eprintln!("siprouter: {e}");
-            return ExitCode::FAILURE;
+            return failure();
         }
     };
     let reload = serve::Reload {
@@ -593,14 +599,14 @@ fn load_for_check(
 }
 
 /// `--print-expanded`: the config after includes, defines and substitutions, each line with
-/// its origin; exit 1 (with the lexer's diagnostics) when it cannot be read.
+/// its origin; exit 255 (with the lexer's diagnostics) when it cannot be read.
 fn print_expanded(cli: &Cli, opts: &LexOptions) -> ExitCode {
     let lexed = Source::pick(cli.config.as_deref()).lex(opts);
     for d in &lexed.diagnostics {
         eprintln!("{}", d.render(&lexed.sources));
     }
     if lexed.has_errors() {
-        return ExitCode::FAILURE;
+        return failure();
     }
     print!("{}", lexed.expanded());
     ExitCode::SUCCESS

@@ -65,7 +65,7 @@ pub(crate) fn run(
         Ok(r) => r,
         Err(e) => {
             eprintln!("siprouter: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+            return crate::failure();
         }
     };
     runtime.block_on(serve(
@@ -180,7 +180,7 @@ async fn serve(
         }
         Err(e) => {
             eprintln!("siprouter: {e}");
-            return ExitCode::FAILURE;
+            return crate::failure();
         }
     };
     // How long the serve loop waits for one send: a connection to open (and its TLS
@@ -194,7 +194,7 @@ async fn serve(
                 Some(origin) => eprintln!("{origin}: error: {e}"),
                 None => eprintln!("siprouter: cannot bind the sockets: {e}"),
             }
-            return ExitCode::FAILURE;
+            return crate::failure();
         }
     };
     // Held until serving ends: the pid files are removed when these drop.
@@ -203,14 +203,14 @@ async fn serve(
         Err(e) => {
             eprintln!("siprouter: {e}");
             handle.shutdown();
-            return ExitCode::FAILURE;
+            return crate::failure();
         }
     };
     if let Some(r) = run_as {
         if let Err(e) = r.apply() {
             eprintln!("siprouter: {e}");
             handle.shutdown();
-            return ExitCode::FAILURE;
+            return crate::failure();
         }
         tracing::info!("running as {}", r.describe());
     }
@@ -224,7 +224,7 @@ async fn serve(
                 parsed.sources().location(e.span),
                 e.message
             );
-            return ExitCode::FAILURE;
+            return crate::failure();
         }
     };
     let live: Shared = LiveRoutes::new(Live { router, parsed });
@@ -262,7 +262,7 @@ async fn serve(
             eprintln!("siprouter: cannot start a UDP thread: {e}");
             stop.store(true, Ordering::Relaxed);
             handle.shutdown();
-            return ExitCode::FAILURE;
+            return crate::failure();
         }
     }
     // Both signals are listened for from here on, not only while `select!` waits.
