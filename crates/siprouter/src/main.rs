@@ -107,6 +107,28 @@ modules: sl maxfwd sanity rr siputils textops xlog pv (ctl jsonrpcs kex corex cf
 \
 tls: rustls (ring)";
 
+/// The options as Kamailio's `getopt_long` reads them: an option given again overrides
+/// its earlier value (options that collect values, such as `-l` and `-A`, still collect),
+/// and an option's argument is the next word even when it starts with `-` (`-f -`,
+/// `-n -1`). Words that are no option keep refusing a leading `-`, so that `-Z` is an
+/// unknown option and not a word.
+fn command() -> clap::Command {
+    Cli::command().args_override_self(true).mut_args(|a| {
+        if a.is_positional() || !a.get_action().takes_values() {
+            a
+        } else {
+            a.allow_hyphen_values(true)
+        }
+    })
+}
+
+/// Writes to stdout. A closed or full stdout (`-c > /dev/full`) loses the text but is no
+/// failure of the command, as in Kamailio (`print!` would panic instead).
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
 /// The exit status of every failure, Kamailio's (`exit(-1)`): a bad command line, a config
 /// that does not check, sockets that cannot be set up or bound.
 pub(crate) fn failure() -> ExitCode {
@@ -121,10 +143,10 @@ fn main() -> ExitCode {
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if compat::asks_for_help(&args) {
-        let _ = Cli::command().print_help();
+        let _ = command().print_help();
         return ExitCode::SUCCESS;
     }
-    let matches = match Cli::command().try_get_matches_from(&args) {
+    let matches = match command().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => match compat::usage_error(&e) {
             Some(message) => {
@@ -136,11 +158,14 @@ fn main() -> ExitCode {
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if cli.version {
-        println!("siprouter {}\n{FEATURES}", env!("CARGO_PKG_VERSION"));
+        out(&format!(
+            "siprouter {}\n{FEATURES}\n",
+            env!("CARGO_PKG_VERSION")
+        ));
         return ExitCode::SUCCESS;
     }
     if cli.compat.internals {
-        print!("{}", internals());
+        out(&internals());
         return ExitCode::SUCCESS;
     }
     let effects = match cli.compat.check() {
@@ -189,7 +214,7 @@ fn main() -> ExitCode {
     if cli.dump_ast {
         return match serde_json::to_string_pretty(&parsed.config) {
             Ok(json) => {
-                println!("{json}");
+                out(&format!("{json}\n"));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -310,10 +335,13 @@ fn main() -> ExitCode {
         }
     };
     if cli.dump_sockets {
-        println!("{}", socket_info::dump_json(&sockets, parsed.sources()));
+        out(&format!(
+            "{}\n",
+            socket_info::dump_json(&sockets, parsed.sources())
+        ));
         return ExitCode::SUCCESS;
     }
-    print!("{}", socket_info::listing(&sockets));
+    out(&socket_info::listing(&sockets));
     if cli.check {
         eprintln!("config file ok, exiting...");
         // The AST, the sources and the compiled script are freed by the exit itself: tearing
@@ -608,7 +636,7 @@ fn print_expanded(cli: &Cli, opts: &LexOptions) -> ExitCode {
     if lexed.has_errors() {
         return failure();
     }
-    print!("{}", lexed.expanded());
+    out(&lexed.expanded());
     ExitCode::SUCCESS
 }
 
@@ -617,13 +645,33 @@ mod tests {
     use super::*;
 
     fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("siprouter").chain(args.iter().copied()))
-            .expect("valid options")
+        let m = command()
+            .try_get_matches_from(std::iter::once("siprouter").chain(args.iter().copied()))
+            .expect("valid options");
+        Cli::from_arg_matches(&m).expect("valid options")
+    }
+
+    #[test]
+    fn options_are_read_as_getopt_reads_them() {
+        // Given again, the last value wins (Kamailio's `getopt_long` loop simply sets it
+        // again); a flag may repeat.
+        assert_eq!(
+            cli(&["-f", "a.cfg", "-c", "-f", "b.cfg"]).config,
+            Some("b.cfg".into())
+        );
+        assert_eq!(cli(&["-n", "1", "-n", "2"]).children, Some(2));
+        assert!(cli(&["-E", "-E", "-c", "-c"]).log_stderr);
+        // Options that collect values still collect them, and `-d` still counts.
+        assert_eq!(cli(&["-A", "X", "-A", "Y=1"]).defines, ["X", "Y=1"]);
+        assert_eq!(cli(&["-dd", "-d"]).debug, 3);
+        // An option's argument is the next word, whatever its first character.
+        assert_eq!(cli(&["-f", "-"]).config, Some("-".into()));
+        assert_eq!(cli(&["-P", "-pid"]).pid_file, Some("-pid".into()));
     }
 
     fn usage_error_of(args: &[&str]) -> Option<String> {
         use clap::CommandFactory;
-        let e = Cli::command()
+        let e = command()
             .try_get_matches_from(std::iter::once("siprouter").chain(args.iter().copied()))
             .expect_err("a usage error");
         compat::usage_error(&e)
