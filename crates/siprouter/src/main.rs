@@ -670,7 +670,6 @@ mod tests {
     }
 
     fn usage_error_of(args: &[&str]) -> Option<String> {
-        use clap::CommandFactory;
         let e = command()
             .try_get_matches_from(std::iter::once("siprouter").chain(args.iter().copied()))
             .expect_err("a usage error");
