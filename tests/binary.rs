@@ -10,7 +10,7 @@ fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Asserts that a run failed with exit code 1 and said `reason` on stderr.
+/// Asserts that a run failed with exit code 255 (Kamailio's) and said `reason` on stderr.
 fn assert_failed_with(out: &std::process::Output, reason: &str) {
     assert_eq!(out.status.code(), Some(255), "{}", stderr(out));
     assert!(stderr(out).contains(reason), "{}", stderr(out));
@@ -170,6 +170,46 @@ fn missing_config_file_is_a_clear_error() {
         err.contains("/nonexistent/siprouter.cfg:1:1: cannot read config file"),
         "{err}"
     );
+}
+
+/// Runs siprouter with `text` on its standard input.
+fn run_with_stdin(args: &[&str], text: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(siprouter_e2e::siprouter_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start siprouter");
+    // The handle is dropped after the write: the end of the input.
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).expect("write the config");
+    }
+    child.wait_with_output().expect("wait for siprouter")
+}
+
+#[test]
+fn a_config_on_standard_input() {
+    let out = run_with_stdin(
+        &["-c", "-f", "-"],
+        "listen=udp:127.0.0.1:5099\nrequest_route { exit; }\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("udp: 127.0.0.1:5099"),
+        "{}",
+        stdout(&out)
+    );
+    // Mistakes are located in `-`, as in a file.
+    let out = run_with_stdin(&["-c", "-f", "-"], "request_route {\n  exit\n");
+    assert_failed_with(&out, "-:1:15: `{` is never closed");
+    let out = run_with_stdin(
+        &["--print-expanded", "-f", "-"],
+        "listen=udp:127.0.0.1:5099\n",
+    );
+    assert!(stdout(&out).contains("# -:1"), "{}", stdout(&out));
 }
 
 #[test]

@@ -156,6 +156,44 @@ fn sighup_with_listen_option_keeps_the_same_sockets() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `-f -`: the config comes from standard input. It serves; a SIGHUP cannot read it again
+/// and says so, and the routes keep answering.
+#[test]
+fn a_config_from_standard_input_serves_and_is_not_reloaded() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("siprouter-lifecycle-in-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    let log = dir.join("stderr.log");
+    let mut child = Command::new(siprouter_bin())
+        .args(["-E", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start siprouter");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(config_on(29067, "From stdin").as_bytes())
+            .expect("write the config");
+    }
+    let mut server = Server(child);
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
+    wait_for_on(&sock, 29067, "From stdin");
+
+    signal(server.0.id(), "-HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ask_on(&sock, 29067).as_deref(), Some("From stdin"));
+    signal(server.0.id(), "-TERM");
+    let status = server.0.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    let stderr = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        stderr.contains("read from standard input and cannot be read again"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Kamailio's `-w`, `-t`, `-P` and `-G`: once its socket is bound, the server enters the
 /// new root (when the test runs as root) and the working directory, then writes its pid
 /// files there (a relative path is relative to the new directory, as in Kamailio) and

@@ -69,8 +69,8 @@ use serde::Serialize;
 pub use diagnostic::{Diagnostic, LexError, Severity};
 pub use keywords::{is_reserved, Keyword};
 pub use source::{
-    normalize_path, FileId, FsLoader, LineCol, Location, MemoryLoader, SourceFile, SourceLoader,
-    SourceMap, SourceOrigin, Span,
+    normalize_path, text_from_bytes, FileId, FsLoader, LineCol, Location, MemoryLoader, SourceFile,
+    SourceLoader, SourceMap, SourceOrigin, Span,
 };
 pub use split::{cores, lex_file_in_pieces, AfterPart, Piece, Split, PART_STACK, PIECE_BYTES};
 pub use token::{Expansion, ExpansionId, Punct, SubstKind, Token, TokenKind};

@@ -258,22 +258,27 @@ pub trait SourceLoader: Sync {
     }
 }
 
+/// A config file's bytes as text: an `InvalidData` error naming the offset of the first byte
+/// that is not UTF-8 (what [`FsLoader`] reports; for loaders that read elsewhere).
+pub fn text_from_bytes(bytes: Vec<u8>) -> std::io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "not valid UTF-8 (first bad byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
 /// A [`SourceLoader`] over the real file system.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FsLoader;
 
 impl SourceLoader for FsLoader {
     fn load(&self, path: &Path) -> std::io::Result<String> {
-        let bytes = std::fs::read(path)?;
-        String::from_utf8(bytes).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "not valid UTF-8 (first bad byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-        })
+        text_from_bytes(std::fs::read(path)?)
     }
 
     fn exists(&self, path: &Path) -> bool {

@@ -359,7 +359,10 @@ fn main() -> ExitCode {
     };
     let reload = serve::Reload {
         // Absolute, as Kamailio makes it: `-w` changes the directory before a reload.
-        path: cli.config.as_deref().map(privileges::absolute),
+        path: cli.config.as_deref().map(|p| match p.to_str() {
+            Some(STDIN_PATH) => p.to_path_buf(),
+            _ => privileges::absolute(p),
+        }),
         opts,
         debug_override: debug,
         listen_args,
@@ -536,7 +539,47 @@ fn local_socket(
 /// config.
 enum Source {
     File(PathBuf),
+    /// `-f -`: the config on standard input.
+    Stdin,
     Bundled,
+}
+
+/// The `-f` value that means standard input, as in Kamailio.
+const STDIN_PATH: &str = "-";
+
+/// Reads `-f -`'s standard input (once: every later load gets the same text or error),
+/// and include files from the file system, relative to the current directory.
+#[derive(Default)]
+struct StdinLoader {
+    text: std::sync::OnceLock<Result<String, (std::io::ErrorKind, String)>>,
+}
+
+impl cfg_lexer::SourceLoader for StdinLoader {
+    fn load(&self, path: &std::path::Path) -> std::io::Result<String> {
+        if path != std::path::Path::new(STDIN_PATH) {
+            return FsLoader.load(path);
+        }
+        let read = || -> std::io::Result<String> {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)?;
+            cfg_lexer::text_from_bytes(bytes)
+        };
+        self.text
+            .get_or_init(|| read().map_err(|e| (e.kind(), e.to_string())))
+            .clone()
+            .map_err(|(kind, message)| std::io::Error::new(kind, message))
+    }
+
+    fn exists(&self, path: &std::path::Path) -> bool {
+        FsLoader.exists(path)
+    }
+
+    fn identity(&self, path: &std::path::Path) -> PathBuf {
+        if path == std::path::Path::new(STDIN_PATH) {
+            return path.to_path_buf();
+        }
+        FsLoader.identity(path)
+    }
 }
 
 /// The name the bundled config is shown under.
@@ -545,6 +588,7 @@ const BUNDLED_NAME: &str = "<bundled siprouter.cfg>";
 impl Source {
     fn pick(path: Option<&std::path::Path>) -> Source {
         match path {
+            Some(p) if p == std::path::Path::new(STDIN_PATH) => Source::Stdin,
             Some(p) => Source::File(p.to_path_buf()),
             None if std::path::Path::new(DEFAULT_CONFIG_PATH).is_file() => {
                 Source::File(DEFAULT_CONFIG_PATH.into())
@@ -556,6 +600,7 @@ impl Source {
     fn name(&self) -> String {
         match self {
             Source::File(p) => p.display().to_string(),
+            Source::Stdin => STDIN_PATH.into(),
             Source::Bundled => BUNDLED_NAME.into(),
         }
     }
@@ -563,6 +608,11 @@ impl Source {
     fn parse(&self, opts: &LexOptions) -> Parsed {
         match self {
             Source::File(p) => cfg_parser::parse_file_without_tokens(p, opts, &FsLoader),
+            Source::Stdin => cfg_parser::parse_file_without_tokens(
+                std::path::Path::new(STDIN_PATH),
+                opts,
+                &StdinLoader::default(),
+            ),
             Source::Bundled => cfg_parser::parse_str(BUNDLED_NAME, BUNDLED_CONFIG, opts),
         }
     }
@@ -570,6 +620,11 @@ impl Source {
     fn lex(&self, opts: &LexOptions) -> cfg_lexer::Lexed {
         match self {
             Source::File(p) => cfg_lexer::lex_file(p, opts, &FsLoader),
+            Source::Stdin => cfg_lexer::lex_file(
+                std::path::Path::new(STDIN_PATH),
+                opts,
+                &StdinLoader::default(),
+            ),
             Source::Bundled => cfg_lexer::lex_str(BUNDLED_NAME, BUNDLED_CONFIG, opts),
         }
     }

@@ -332,6 +332,12 @@ fn bind_origin(
 /// Reads, checks and compiles the config again. `None` (after logging every diagnostic)
 /// when it is not clean: the old routes keep running.
 fn reload_routes(reload: &Reload, rc: &RouterConfig, old: &socket_info::Sockets) -> Option<Live> {
+    if reload.path.as_deref() == Some(std::path::Path::new(crate::STDIN_PATH)) {
+        tracing::error!(
+            "SIGHUP: the configuration was read from standard input and cannot be read again; the old routing logic stays"
+        );
+        return None;
+    }
     let (parsed, name) = crate::load_for_reload(reload.path.as_deref(), &reload.opts);
     for d in &parsed.diagnostics {
         if d.is_error() {
