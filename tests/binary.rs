@@ -224,6 +224,22 @@ fn command_line_errors_are_kamailios() {
         stderr(&out),
         "Option '-f' requires an argument. Use -h for help.\n"
     );
+    // Values Kamailio refuses before it reads the config.
+    for (args, said) in [
+        (
+            &["-c", "-A", "X", "-A", "X=2"][..],
+            "error at define param: -A X=2",
+        ),
+        (&["-c", "-m", "0"], "out of limits shmem size number: -m 0"),
+        (
+            &["-c", "-M", "lots"],
+            "bad private mem size number: -M lots",
+        ),
+        (&["-c", "-x", "foo"], "bad memory manager: -x foo"),
+    ] {
+        let out = run_siprouter(args);
+        assert_failed_with(&out, said);
+    }
     // `-h` as an option's argument prints the help, as `-h` itself does.
     for args in [&["-h"][..], &["-c", "-f", "-h"]] {
         let out = run_siprouter(args);

@@ -260,6 +260,20 @@ impl Compat {
             }
             fx.modules.push(name.to_string());
         }
+        if let Some(m) = &self.shm_mem {
+            mem_size("-m", "shmem size", m, 16_777_216)?;
+        }
+        if let Some(m) = &self.pkg_mem {
+            mem_size("-M", "private mem size", m, 1_048_576)?;
+        }
+        for (opt, manager) in [("-x", &self.mem_manager), ("-X", &self.pkg_mem_manager)] {
+            if let Some(m) = manager.as_deref().filter(|m| !MEM_MANAGERS.contains(m)) {
+                return Err(format!(
+                    "bad memory manager: {opt} {m} (Kamailio has {})",
+                    MEM_MANAGERS.join(", ")
+                ));
+            }
+        }
         let ignored = [
             (
                 "-K",
@@ -375,6 +389,38 @@ pub(crate) fn refused_first(first: Option<&str>) -> Option<String> {
         .iter()
         .any(|w| w.eq_ignore_ascii_case(first))
         .then(|| format!("'{first}' is not a supported argument"))
+}
+
+/// Kamailio's memory managers (`-x`, `-X`).
+const MEM_MANAGERS: [&str; 3] = ["fm", "qm", "tlsf"];
+
+/// `-m` or `-M`: a number of megabytes, `1..=max`, in Kamailio's words when it is not.
+fn mem_size(opt: &str, what: &str, value: &str, max: i64) -> Result<(), String> {
+    let n: i64 = value
+        .trim_start()
+        .parse()
+        .map_err(|_| format!("bad {what} number: {opt} {value}"))?;
+    if !(1..=max).contains(&n) {
+        return Err(format!("out of limits {what} number: {opt} {value}"));
+    }
+    Ok(())
+}
+
+/// The `-A NAME[=VALUE]` defines in order; Kamailio refuses an empty name and a name given
+/// twice (`error at define param: -A X`).
+pub(crate) fn defines(args: &[String]) -> Result<Vec<(String, Option<String>)>, String> {
+    let mut out: Vec<(String, Option<String>)> = Vec::with_capacity(args.len());
+    for d in args {
+        let (name, value) = match d.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (d.clone(), None),
+        };
+        if name.is_empty() || out.iter().any(|(n, _)| *n == name) {
+            return Err(format!("error at define param: -A {d}"));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
 }
 
 /// Kamailio prints its help when any option's argument is literally `-h` (`-f -h`), not
@@ -499,9 +545,32 @@ mod tests {
             (&["--atexit=maybe"], "bad atexit value: maybe"),
             (&["--alias=udp:a:b:c"], "Invalid alias value 'udp:a:b:c'"),
             (&["--alias=a.example/b.example"], "Invalid alias value"),
+            (&["-m", "x"], "bad shmem size number: -m x"),
+            (&["-m", "12abc"], "bad shmem size number: -m 12abc"),
+            (&["-m", "0"], "out of limits shmem size number: -m 0"),
+            (
+                &["-m", "16777217"],
+                "out of limits shmem size number: -m 16777217",
+            ),
+            (&["-M", "x"], "bad private mem size number: -M x"),
+            (&["-M-8"], "out of limits private mem size number: -M -8"),
+            (
+                &["-M", "1048577"],
+                "out of limits private mem size number: -M 1048577",
+            ),
+            (&["-x", "foo"], "bad memory manager: -x foo"),
+            (&["-X", "TLSF"], "bad memory manager: -X TLSF"),
         ] {
             let e = check(args).expect_err(want);
             assert!(e.contains(want), "{args:?}: {e}");
+        }
+        // Their largest values and the three managers pass.
+        for args in [
+            &["-m", "16777216", "-M", "1048576"][..],
+            &["-x", "fm", "-X", "qm"],
+            &["-x", "tlsf"],
+        ] {
+            assert!(check(args).is_ok(), "{args:?}");
         }
         let e = tcp_children("02", false).expect_err("TCP disabled");
         assert!(
@@ -512,6 +581,32 @@ mod tests {
             tcp_children("x", true),
             Err("bad process number: -N x".into())
         );
+    }
+
+    #[test]
+    fn defines_from_the_command_line() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            defines(&args(&["A", "B=1", "C="])),
+            Ok(vec![
+                ("A".into(), None),
+                ("B".into(), Some("1".into())),
+                ("C".into(), Some(String::new())),
+            ])
+        );
+        for (given, bad) in [
+            (&["A", "A"][..], "A"),
+            (&["A=1", "A=2"], "A=2"),
+            (&["A", "A=2"], "A=2"),
+            (&[""], ""),
+            (&["=1"], "=1"),
+        ] {
+            assert_eq!(
+                defines(&args(given)),
+                Err(format!("error at define param: -A {bad}")),
+                "{given:?}"
+            );
+        }
     }
 
     #[test]

@@ -184,12 +184,12 @@ fn main() -> ExitCode {
         prelude: effects.prelude.clone(),
         ..LexOptions::default()
     };
-    for d in &cli.defines {
-        let (name, value) = match d.split_once('=') {
-            Some((n, v)) => (n.to_string(), Some(v.to_string())),
-            None => (d.clone(), None),
-        };
-        opts.defines.push((name, value));
+    match compat::defines(&cli.defines) {
+        Ok(defines) => opts.defines.extend(defines),
+        Err(e) => {
+            eprintln!("{e}");
+            return failure();
+        }
     }
     if cli.print_expanded || cli.compat.cfg_print {
         return print_expanded(&cli, &opts);
