@@ -241,10 +241,11 @@ fn command_line_errors_are_kamailios() {
         assert_failed_with(&out, said);
     }
     // `-h` as an option's argument prints the help, as `-h` itself does.
-    for args in [&["-h"][..], &["-c", "-f", "-h"]] {
+    for args in [&["-h"][..], &["-c", "-f", "-h"], &["--help"], &["--he"]] {
         let out = run_siprouter(args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).contains("Usage: siprouter"), "{args:?}");
+        assert!(stdout(&out).starts_with("version: siprouter "), "{args:?}");
     }
 }
 
@@ -275,11 +276,18 @@ fn version_and_kamailio_options() {
     assert!(out.status.success());
     let text = stdout(&out);
     assert!(
-        text.starts_with("siprouter ") && text.contains("transports: udp tcp tls quic"),
+        text.starts_with(&format!(
+            "version: siprouter {} ({}/{}) \n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::ARCH,
+            std::env::consts::OS
+        )) && text.contains("transports: udp tcp tls quic"),
         "{text}"
     );
     assert_eq!(stdout(&run_siprouter(&["-v"])), text);
     assert_eq!(stdout(&run_siprouter(&["--version"])), text);
+    // A long option may be shortened as long as it names one option.
+    assert_eq!(stdout(&run_siprouter(&["--vers"])), text);
 
     // The reference benchmark starts Kamailio with these; siprouter takes the same command line.
     let relay = corpus_dir().join("../bench/kamailio-relay.cfg");

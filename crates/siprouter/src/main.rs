@@ -110,16 +110,20 @@ tls: rustls (ring)";
 /// The options as Kamailio's `getopt_long` reads them: an option given again overrides
 /// its earlier value (options that collect values, such as `-l` and `-A`, still collect),
 /// and an option's argument is the next word even when it starts with `-` (`-f -`,
-/// `-n -1`). Words that are no option keep refusing a leading `-`, so that `-Z` is an
-/// unknown option and not a word.
+/// `-n -1`); a long option may be shortened to any prefix that names only it (`--vers`).
+/// Words that are no option keep refusing a leading `-`, so that `-Z` is an unknown option
+/// and not a word.
 fn command() -> clap::Command {
-    Cli::command().args_override_self(true).mut_args(|a| {
-        if a.is_positional() || !a.get_action().takes_values() {
-            a
-        } else {
-            a.allow_hyphen_values(true)
-        }
-    })
+    Cli::command()
+        .args_override_self(true)
+        .infer_long_args(true)
+        .mut_args(|a| {
+            if a.is_positional() || !a.get_action().takes_values() {
+                a
+            } else {
+                a.allow_hyphen_values(true)
+            }
+        })
 }
 
 /// Writes to stdout. A closed or full stdout (`-c > /dev/full`) loses the text but is no
@@ -143,7 +147,7 @@ fn main() -> ExitCode {
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if compat::asks_for_help(&args) {
-        let _ = command().print_help();
+        out(&format!("{}\n{}", version_line(), command().render_help()));
         return ExitCode::SUCCESS;
     }
     let matches = match command().try_get_matches_from(&args) {
@@ -153,15 +157,17 @@ fn main() -> ExitCode {
                 eprintln!("{message}");
                 return failure();
             }
-            None => e.exit(),
+            None => {
+                if e.kind() == clap::error::ErrorKind::DisplayHelp {
+                    out(&format!("{}\n", version_line()));
+                }
+                e.exit()
+            }
         },
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if cli.version {
-        out(&format!(
-            "siprouter {}\n{FEATURES}\n",
-            env!("CARGO_PKG_VERSION")
-        ));
+        out(&format!("{}\n{FEATURES}\n", version_line()));
         return ExitCode::SUCCESS;
     }
     if cli.compat.internals {
@@ -446,6 +452,17 @@ fn debug_override(base: Option<i64>, raise: u8) -> Option<i64> {
         (None, 0) => None,
         (base, raise) => Some(base.unwrap_or(0).saturating_add(i64::from(raise))),
     }
+}
+
+/// The first line of `-v` and `-h`, shaped as Kamailio's (`version: NAME VERSION
+/// (ARCH/OS) `, with its trailing space).
+fn version_line() -> String {
+    format!(
+        "version: siprouter {} ({}/{}) ",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
 }
 
 /// What `-I` prints: where siprouter looks for things and the limits it was built with.
