@@ -423,10 +423,24 @@ pub(crate) fn defines(args: &[String]) -> Result<Vec<(String, Option<String>)>, 
     Ok(out)
 }
 
-/// Kamailio prints its help when any option's argument is literally `-h` (`-f -h`), not
-/// only for `-h` itself: whether an argument asks for the help text.
+/// Kamailio prints its help when any option's argument is literally `-h`, not only for `-h`
+/// itself: whether the command line (program name first) asks for the help text. The
+/// argument may be a word of its own (`-f -h`) or attached (`-A-h`, `--alias=-h`); after
+/// `--` every word is a plain word.
 pub(crate) fn asks_for_help(args: &[std::ffi::OsString]) -> bool {
-    args.iter().skip(1).any(|a| a == "-h")
+    for word in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        if word == "--" {
+            return false;
+        }
+        let attached = match word.strip_prefix("--") {
+            Some(long) => long.split_once('=').is_some_and(|(_, v)| v == "-h"),
+            None => word.len() == 4 && word.starts_with('-') && word.ends_with("-h"),
+        };
+        if word == "-h" || attached {
+            return true;
+        }
+    }
+    false
 }
 
 /// What a command line clap cannot read gets, as Kamailio words it where it has words for

@@ -784,8 +784,12 @@ mod tests {
         assert!(compat::asks_for_help(&args(&["-f", "-h"])));
         assert!(compat::asks_for_help(&args(&["-c", "-h"])));
         assert!(!compat::asks_for_help(&args(&["-f", "x.cfg", "-c"])));
-        // Only the word itself: `-hx` or `-A-h` are other arguments.
-        assert!(!compat::asks_for_help(&args(&["-A-h"])));
+        // Attached to its option.
+        assert!(compat::asks_for_help(&args(&["-A-h"])));
+        assert!(compat::asks_for_help(&args(&["-c", "--alias=-h"])));
+        // Other words that merely contain it, and anything after `--`.
+        assert!(!compat::asks_for_help(&args(&["-A-hx", "--alias=x-h"])));
+        assert!(!compat::asks_for_help(&args(&["-c", "--", "-h"])));
         // The program's own name is no argument.
         assert!(!compat::asks_for_help(&["-h".into()]));
     }
