@@ -210,6 +210,39 @@ fn a_config_on_standard_input() {
         "listen=udp:127.0.0.1:5099\n",
     );
     assert!(stdout(&out).contains("# -:1"), "{}", stdout(&out));
+    // A large config is parsed in pieces; a syntax error late in it has the whole input
+    // lexed a second time, which must come from the text already read, not from a stdin
+    // that is at its end by then.
+    let text = large_config(None).replace(
+        "route[R1400] { $var(x) = 1400 + $var(x);",
+        "route[R1400] { $var(x) = ;",
+    );
+    assert!(text.len() > 64 * 1024);
+    let out = run_with_stdin(&["-c", "-f", "-"], &text);
+    assert_failed_with(&out, "-:1406:");
+    assert!(!stderr(&out).contains("empty"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_closed_or_full_output_is_no_panic() {
+    use std::process::{Command, Stdio};
+    let relay = corpus_dir().join("../bench/kamailio-relay.cfg");
+    let full = || std::fs::File::create("/dev/full").expect("/dev/full");
+    // stdout full: the listing is lost, the check still succeeds.
+    let out = Command::new(siprouter_e2e::siprouter_bin())
+        .args(["-c", "-f", relay.to_str().unwrap()])
+        .stdout(full())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // stderr full: a failure keeps its status instead of a panic's 101.
+    let out = Command::new(siprouter_e2e::siprouter_bin())
+        .args(["-c", "-Z"])
+        .stdout(Stdio::null())
+        .stderr(full())
+        .status()
+        .expect("run");
+    assert_eq!(out.code(), Some(255));
 }
 
 #[test]

@@ -188,7 +188,7 @@ fn a_config_from_standard_input_serves_and_is_not_reloaded() {
     assert!(status.success(), "{status}");
     let stderr = std::fs::read_to_string(&log).expect("log");
     assert!(
-        stderr.contains("read from standard input and cannot be read again"),
+        stderr.contains("read from standard input or another stream and cannot be read again"),
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).ok();

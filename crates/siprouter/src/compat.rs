@@ -106,16 +106,16 @@ pub(crate) struct Compat {
     /// Module path: accepted and ignored (siprouter's modules are built in).
     #[arg(short = 'L', value_name = "DIR")]
     module_path: Option<String>,
-    /// Kamailio's private memory size (MB): accepted and ignored.
+    /// Kamailio's private memory size (MB, 1 to 1048576): checked, then ignored.
     #[arg(short = 'M', value_name = "MB")]
     pkg_mem: Option<String>,
-    /// Kamailio's shared memory size (MB): accepted and ignored.
+    /// Kamailio's shared memory size (MB, 1 to 16777216): checked, then ignored.
     #[arg(short = 'm', value_name = "MB")]
     shm_mem: Option<String>,
-    /// Kamailio's shared memory manager: accepted and ignored.
+    /// Kamailio's shared memory manager (fm, qm, tlsf): checked, then ignored.
     #[arg(short = 'x', value_name = "NAME")]
     mem_manager: Option<String>,
-    /// Kamailio's private memory manager: accepted and ignored.
+    /// Kamailio's private memory manager (fm, qm, tlsf): checked, then ignored.
     #[arg(short = 'X', value_name = "NAME")]
     pkg_mem_manager: Option<String>,
     /// Kamailio's runtime directory: accepted and ignored.
@@ -269,8 +269,7 @@ impl Compat {
         for (opt, manager) in [("-x", &self.mem_manager), ("-X", &self.pkg_mem_manager)] {
             if let Some(m) = manager.as_deref().filter(|m| !MEM_MANAGERS.contains(m)) {
                 return Err(format!(
-                    "bad memory manager: {opt} {m} (Kamailio has {})",
-                    MEM_MANAGERS.join(", ")
+                    "bad memory manager: {opt} {m} (Kamailio has fm, qm and tlsf)"
                 ));
             }
         }
@@ -391,8 +390,17 @@ pub(crate) fn refused_first(first: Option<&str>) -> Option<String> {
         .then(|| format!("'{first}' is not a supported argument"))
 }
 
-/// Kamailio's memory managers (`-x`, `-X`).
-const MEM_MANAGERS: [&str; 3] = ["fm", "qm", "tlsf"];
+/// Kamailio's memory managers (`-x`, `-X`), with the longer names it takes for them.
+const MEM_MANAGERS: [&str; 8] = [
+    "fm",
+    "qm",
+    "tlsf",
+    "f_malloc",
+    "fmalloc",
+    "q_malloc",
+    "qmalloc",
+    "tlsf_malloc",
+];
 
 /// `-m` or `-M`: a number of megabytes, `1..=max`, in Kamailio's words when it is not.
 fn mem_size(opt: &str, what: &str, value: &str, max: i64) -> Result<(), String> {
@@ -574,6 +582,7 @@ mod tests {
             ),
             (&["-x", "foo"], "bad memory manager: -x foo"),
             (&["-X", "TLSF"], "bad memory manager: -X TLSF"),
+            (&["-x", "sm"], "bad memory manager: -x sm"),
         ] {
             let e = check(args).expect_err(want);
             assert!(e.contains(want), "{args:?}: {e}");
@@ -583,6 +592,7 @@ mod tests {
             &["-m", "16777216", "-M", "1048576"][..],
             &["-x", "fm", "-X", "qm"],
             &["-x", "tlsf"],
+            &["-x", "q_malloc", "-X", "tlsf_malloc"],
         ] {
             assert!(check(args).is_ok(), "{args:?}");
         }

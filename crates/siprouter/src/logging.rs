@@ -149,7 +149,7 @@ impl Logger {
             match Syslog::connect(&settings.name, settings.facility) {
                 Ok(s) => Sink::Syslog(s),
                 Err(e) => {
-                    eprintln!("siprouter: cannot reach syslog ({e}); logging to stderr");
+                    stderr_line!("siprouter: cannot reach syslog ({e}); logging to stderr");
                     Sink::Stderr
                 }
             }
@@ -166,7 +166,7 @@ impl Logger {
             (LogFormat::Text, false) => registry.with(fmt).try_init(),
         };
         if let Err(e) = installed {
-            eprintln!("siprouter: the logger is already installed: {e}");
+            stderr_line!("siprouter: the logger is already installed: {e}");
         }
         Ok(Logger {
             filter: handle,
@@ -235,7 +235,7 @@ impl Syslog {
         if self.socket.send(line).is_err() {
             let _ = self.socket.connect(&self.path);
             if let Err(e) = self.socket.send(line) {
-                eprintln!(
+                stderr_line!(
                     "siprouter: syslog lost a line ({e}): {}",
                     String::from_utf8_lossy(line)
                 );

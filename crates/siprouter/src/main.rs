@@ -14,6 +14,23 @@
 //! wrappers and NSS lookups behind `-u`/`-g`, and `getpgrp` for `-G` (the workspace forbids
 //! `unsafe`).
 
+/// `eprintln!` that never panics: a closed or full stderr loses the line, where
+/// `eprintln!` would end the process with a panic (exit 101) instead of its own status.
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// [`stderr_line!`] without the line end (for text that brings its own).
+macro_rules! stderr_text {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod compat;
 mod inline;
 mod logging;
@@ -110,7 +127,7 @@ tls: rustls (ring)";
 /// The options as Kamailio's `getopt_long` reads them: an option given again overrides
 /// its earlier value (options that collect values, such as `-l` and `-A`, still collect),
 /// and an option's argument is the next word even when it starts with `-` (`-f -`,
-/// `-n -1`); a long option may be shortened to any prefix that names only it (`--vers`).
+/// `-P -pid`); a long option may be shortened to any prefix that names only it (`--vers`).
 /// Words that are no option keep refusing a leading `-`, so that `-Z` is an unknown option
 /// and not a word.
 fn command() -> clap::Command {
@@ -126,8 +143,9 @@ fn command() -> clap::Command {
         })
 }
 
-/// Writes to stdout. A closed or full stdout (`-c > /dev/full`) loses the text but is no
-/// failure of the command, as in Kamailio (`print!` would panic instead).
+/// Writes to stdout. A closed or full stdout (`-c > /dev/full`) loses the text but does not
+/// change the command's outcome (`print!` would panic instead: Rust ignores SIGPIPE, which
+/// would end Kamailio at that point).
 fn out(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().write_all(text.as_bytes());
@@ -142,7 +160,7 @@ pub(crate) fn failure() -> ExitCode {
 fn main() -> ExitCode {
     let first = std::env::args_os().nth(1);
     if let Some(refusal) = compat::refused_first(first.as_ref().and_then(|a| a.to_str())) {
-        eprintln!("siprouter: {refusal}");
+        stderr_line!("siprouter: {refusal}");
         return failure();
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -154,15 +172,15 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(e) => match compat::usage_error(&e) {
             Some(message) => {
-                eprintln!("{message}");
+                stderr_line!("{message}");
                 return failure();
             }
-            None => {
-                if e.kind() == clap::error::ErrorKind::DisplayHelp {
-                    out(&format!("{}\n", version_line()));
-                }
-                e.exit()
+            // `--help` (or a prefix of it) prints what `-h` prints.
+            None if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+                out(&format!("{}\n{}", version_line(), command().render_help()));
+                return ExitCode::SUCCESS;
             }
+            None => e.exit(),
         },
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -177,12 +195,12 @@ fn main() -> ExitCode {
     let effects = match cli.compat.check() {
         Ok(fx) => fx,
         Err(e) => {
-            eprintln!("siprouter: {e}");
+            stderr_line!("siprouter: {e}");
             return failure();
         }
     };
     for note in &effects.notes {
-        eprintln!("siprouter: note: {note}");
+        stderr_line!("siprouter: note: {note}");
     }
     let mut opts = LexOptions {
         modules: effects.modules.clone(),
@@ -193,7 +211,7 @@ fn main() -> ExitCode {
     match compat::defines(&cli.defines) {
         Ok(defines) => opts.defines.extend(defines),
         Err(e) => {
-            eprintln!("{e}");
+            stderr_line!("{e}");
             return failure();
         }
     }
@@ -207,14 +225,14 @@ fn main() -> ExitCode {
         (parsed, name, None)
     };
     for d in &parsed.diagnostics {
-        eprint!("{}", d.render_pretty(parsed.sources()));
+        stderr_text!("{}", d.render_pretty(parsed.sources()));
     }
     // Nothing reads the tokens after parsing: a file's went as each part was parsed (see
     // `parse_file_without_tokens`), the bundled config's go back now.
     parsed.lexed.tokens = Vec::new();
     let errors = parsed.errors().count();
     if errors > 0 {
-        eprintln!("siprouter: {name}: {errors} error(s); the configuration is not valid");
+        stderr_line!("siprouter: {name}: {errors} error(s); the configuration is not valid");
         return failure();
     }
     if cli.dump_ast {
@@ -224,7 +242,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("siprouter: cannot serialise the AST: {e}");
+                stderr_line!("siprouter: cannot serialise the AST: {e}");
                 failure()
             }
         };
@@ -232,7 +250,7 @@ fn main() -> ExitCode {
     let listen_args = match socket_info::parse_listen_args(&cli.listen) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("siprouter: bad -l address specifier: {e}");
+            stderr_line!("siprouter: bad -l address specifier: {e}");
             return failure();
         }
     };
@@ -253,13 +271,13 @@ fn main() -> ExitCode {
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{}", e.render(parsed.sources()));
-            eprintln!("siprouter: {name}: the sockets cannot be set up");
+            stderr_line!("{}", e.render(parsed.sources()));
+            stderr_line!("siprouter: {name}: the sockets cannot be set up");
             return failure();
         }
     };
     for w in &sockets.warnings {
-        eprintln!("{}", w.render(parsed.sources()));
+        stderr_line!("{}", w.render(parsed.sources()));
     }
     let tcp_children = match effects
         .tcp_children
@@ -269,7 +287,7 @@ fn main() -> ExitCode {
     {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("siprouter: {e}");
+            stderr_line!("siprouter: {e}");
             return failure();
         }
     };
@@ -295,16 +313,16 @@ fn main() -> ExitCode {
                     parsed.sources().location(w.span),
                     w.message
                 );
-                eprint!("{line}");
+                stderr_text!("{line}");
             }
         }
         Err(e) => {
-            eprintln!(
+            stderr_line!(
                 "{}: error: {}",
                 parsed.sources().location(e.span),
                 e.message
             );
-            eprintln!("siprouter: {name}: the route script cannot be compiled");
+            stderr_line!("siprouter: {name}: the route script cannot be compiled");
             return failure();
         }
     };
@@ -313,7 +331,7 @@ fn main() -> ExitCode {
     let settings = match log_settings(&cli, (debug, effects.log_json), &parsed) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            stderr_line!("{e}");
             return failure();
         }
     };
@@ -334,8 +352,8 @@ fn main() -> ExitCode {
                 _ => (&cli.user, "user"),
             };
             match parsed.config.param_item(param).filter(|_| given.is_none()) {
-                Some(p) => eprintln!("{}: error: {e}", parsed.sources().location(p.value.span)),
-                None => eprintln!("siprouter: {e}"),
+                Some(p) => stderr_line!("{}: error: {e}", parsed.sources().location(p.value.span)),
+                None => stderr_line!("siprouter: {e}"),
             }
             return failure();
         }
@@ -349,7 +367,7 @@ fn main() -> ExitCode {
     }
     out(&socket_info::listing(&sockets));
     if cli.check {
-        eprintln!("config file ok, exiting...");
+        stderr_line!("config file ok, exiting...");
         // The AST, the sources and the compiled script are freed by the exit itself: tearing
         // them down one allocation at a time is a tenth of a large config's check time.
         use std::io::Write;
@@ -359,7 +377,7 @@ fn main() -> ExitCode {
     let logger = match logging::Logger::init(&settings) {
         Ok(l) => std::sync::Arc::new(l),
         Err(e) => {
-            eprintln!("siprouter: {e}");
+            stderr_line!("siprouter: {e}");
             return failure();
         }
     };
@@ -660,7 +678,7 @@ pub(crate) fn load_for_reload(
 fn load(cli: &Cli, opts: &LexOptions) -> (Parsed, String) {
     let source = Source::pick(cli.config.as_deref());
     if matches!(source, Source::Bundled) {
-        eprintln!(
+        stderr_line!(
             "siprouter: {DEFAULT_CONFIG_PATH} does not exist; using the bundled configuration"
         );
     }
@@ -703,7 +721,7 @@ fn load_for_check(
 fn print_expanded(cli: &Cli, opts: &LexOptions) -> ExitCode {
     let lexed = Source::pick(cli.config.as_deref()).lex(opts);
     for d in &lexed.diagnostics {
-        eprintln!("{}", d.render(&lexed.sources));
+        stderr_line!("{}", d.render(&lexed.sources));
     }
     if lexed.has_errors() {
         return failure();
@@ -754,6 +772,8 @@ mod tests {
             usage_error_of(&["-Z"]).as_deref(),
             Some("Unknown option '-Z'. Use -h for help.")
         );
+        // A long option is named too, where Kamailio prints an option code (`Unknown
+        // option code '0x0' (0)`), which says less.
         assert_eq!(
             usage_error_of(&["--no-such-option"]).as_deref(),
             Some("Unknown option '--no-such-option'. Use -h for help.")

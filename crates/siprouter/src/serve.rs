@@ -64,7 +64,7 @@ pub(crate) fn run(
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("siprouter: cannot start the runtime: {e}");
+            stderr_line!("siprouter: cannot start the runtime: {e}");
             return crate::failure();
         }
     };
@@ -179,7 +179,7 @@ async fn serve(
             }
         }
         Err(e) => {
-            eprintln!("siprouter: {e}");
+            stderr_line!("siprouter: {e}");
             return crate::failure();
         }
     };
@@ -191,8 +191,8 @@ async fn serve(
         Ok(t) => t,
         Err(e) => {
             match bind_origin(&e, sockets, &parsed) {
-                Some(origin) => eprintln!("{origin}: error: {e}"),
-                None => eprintln!("siprouter: cannot bind the sockets: {e}"),
+                Some(origin) => stderr_line!("{origin}: error: {e}"),
+                None => stderr_line!("siprouter: cannot bind the sockets: {e}"),
             }
             return crate::failure();
         }
@@ -201,14 +201,14 @@ async fn serve(
     let _pid_files = match confine.apply() {
         Ok(files) => files,
         Err(e) => {
-            eprintln!("siprouter: {e}");
+            stderr_line!("siprouter: {e}");
             handle.shutdown();
             return crate::failure();
         }
     };
     if let Some(r) = run_as {
         if let Err(e) = r.apply() {
-            eprintln!("siprouter: {e}");
+            stderr_line!("siprouter: {e}");
             handle.shutdown();
             return crate::failure();
         }
@@ -219,7 +219,7 @@ async fn serve(
     let router = match Router::with_sources(&parsed.config, rc.clone(), Some(parsed.sources())) {
         Ok((r, _)) => r,
         Err(e) => {
-            eprintln!(
+            stderr_line!(
                 "{}: error: {}",
                 parsed.sources().location(e.span),
                 e.message
@@ -259,7 +259,7 @@ async fn serve(
             .name(format!("udp-{}", local.addr))
             .spawn(move || worker.run());
         if let Err(e) = spawned {
-            eprintln!("siprouter: cannot start a UDP thread: {e}");
+            stderr_line!("siprouter: cannot start a UDP thread: {e}");
             stop.store(true, Ordering::Relaxed);
             handle.shutdown();
             return crate::failure();
@@ -332,11 +332,22 @@ fn bind_origin(
 /// Reads, checks and compiles the config again. `None` (after logging every diagnostic)
 /// when it is not clean: the old routes keep running.
 fn reload_routes(reload: &Reload, rc: &RouterConfig, old: &socket_info::Sockets) -> Option<Live> {
-    if reload.path.as_deref() == Some(std::path::Path::new(crate::STDIN_PATH)) {
-        tracing::error!(
-            "SIGHUP: the configuration was read from standard input and cannot be read again; the old routing logic stays"
-        );
-        return None;
+    // Standard input (`-f -`), or a pipe, FIFO, terminal or socket (`-f /dev/stdin`),
+    // cannot be read again, and a read from one would stop this loop until its writer
+    // closes it. (A file that is gone is reported by the reload itself.)
+    if let Some(path) = &reload.path {
+        use std::os::unix::fs::FileTypeExt;
+        let stream = path.to_str() == Some(crate::STDIN_PATH)
+            || std::fs::metadata(path).is_ok_and(|m| {
+                let t = m.file_type();
+                t.is_fifo() || t.is_char_device() || t.is_socket()
+            });
+        if stream {
+            tracing::error!(
+                "SIGHUP: the configuration was read from standard input or another stream and cannot be read again; the old routing logic stays"
+            );
+            return None;
+        }
     }
     let (parsed, name) = crate::load_for_reload(reload.path.as_deref(), &reload.opts);
     for d in &parsed.diagnostics {
