@@ -352,7 +352,18 @@ fn version_and_kamailio_options() {
     assert!(stdout(&out).contains("udp: 127.0.0.1 [127.0.0.1]:5060"));
     let bad = run_siprouter(&["-c", "-n", "many"]);
     assert_eq!(bad.status.code(), Some(255));
-    assert!(stderr(&bad).contains("'many'"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("bad process number: -n many"),
+        "{}",
+        stderr(&bad)
+    );
+    // Read as `strtol` reads it; zero or less is Kamailio's default (unit-tested in
+    // `compat::udp_children`).
+    let relay = relay.to_str().unwrap();
+    for n in [" 3", "-1", "0"] {
+        let out = run_siprouter(&["-c", "-f", relay, "-n", n]);
+        assert!(out.status.success(), "-n {n:?}: {}", stderr(&out));
+    }
 }
 
 #[test]

@@ -482,6 +482,19 @@ pub(crate) fn usage_error(e: &clap::Error) -> Option<String> {
     }
 }
 
+/// `-n`, checked once the config is read (as Kamailio does): a whole number, read as C's
+/// `strtol` reads it (leading blanks and a sign allowed, nothing after the digits). Zero
+/// or less means Kamailio's default of [`socket_info::CHILD_NO`] workers per socket, not the
+/// config's `children`.
+pub(crate) fn udp_children(arg: &str) -> Result<u32, String> {
+    let bad = || format!("bad process number: -n {arg}");
+    let n: i64 = arg.trim_start().parse().map_err(|_| bad())?;
+    if n <= 0 {
+        return Ok(socket_info::CHILD_NO);
+    }
+    u32::try_from(n).map_err(|_| bad())
+}
+
 /// `-N`, checked once the config is read (as Kamailio does it, after the config): refused
 /// while TCP is disabled (by `disable_tcp=yes` or `-T`), else the number of accept loops.
 pub(crate) fn tcp_children(arg: &str, tcp_enabled: bool) -> Result<u32, String> {
@@ -605,6 +618,16 @@ mod tests {
             tcp_children("x", true),
             Err("bad process number: -N x".into())
         );
+        assert_eq!(udp_children("4"), Ok(4));
+        assert_eq!(udp_children(" +4"), Ok(4));
+        assert_eq!(udp_children("0"), Ok(socket_info::CHILD_NO));
+        assert_eq!(udp_children("-1"), Ok(socket_info::CHILD_NO));
+        for bad in ["many", "4x", "", "99999999999"] {
+            assert_eq!(
+                udp_children(bad),
+                Err(format!("bad process number: -n {bad}"))
+            );
+        }
     }
 
     #[test]

@@ -88,9 +88,9 @@ struct Cli {
     /// Run as this group (name or gid) once the sockets are bound; overrides `group=`.
     #[arg(short = 'g', value_name = "GROUP")]
     group: Option<String>,
-    /// Workers per socket (overrides `children`).
-    #[arg(short = 'n', value_name = "N")]
-    children: Option<u32>,
+    /// Workers per socket (overrides `children`; 0 or less: Kamailio's default, 8).
+    #[arg(short = 'n', value_name = "N", allow_negative_numbers = true)]
+    children: Option<String>,
     /// Size UDP receive buffers are grown to (overrides `maxbuffer`; 0: the system's size).
     #[arg(short = 'b', value_name = "BYTES")]
     udp_recv_buffer: Option<usize>,
@@ -254,9 +254,21 @@ fn main() -> ExitCode {
             return failure();
         }
     };
+    let children = match cli
+        .children
+        .as_deref()
+        .map(compat::udp_children)
+        .transpose()
+    {
+        Ok(n) => n,
+        Err(e) => {
+            stderr_line!("siprouter: {e}");
+            return failure();
+        }
+    };
     let socket_opts = Options {
         sctp_supported: SystemNetwork::sctp_supported(),
-        children: cli.children,
+        children,
         auto_aliases: effects.auto_aliases,
         disable_tcp: cli.compat.disable_tcp,
         disable_sctp: cli.compat.disable_sctp,
@@ -749,7 +761,7 @@ mod tests {
             cli(&["-f", "a.cfg", "-c", "-f", "b.cfg"]).config,
             Some("b.cfg".into())
         );
-        assert_eq!(cli(&["-n", "1", "-n", "2"]).children, Some(2));
+        assert_eq!(cli(&["-n", "1", "-n", "2"]).children.as_deref(), Some("2"));
         assert!(cli(&["-E", "-E", "-c", "-c"]).log_stderr);
         // Options that collect values still collect them, and `-d` still counts.
         assert_eq!(cli(&["-A", "X", "-A", "Y=1"]).defines, ["X", "Y=1"]);
@@ -787,8 +799,8 @@ mod tests {
             Some("Option '--alias' requires an argument. Use -h for help.")
         );
         // A value that does not parse keeps clap's message, which names option and value.
-        let bad = usage_error_of(&["-n", "many"]).unwrap_or_default();
-        assert!(bad.contains("'many'") && bad.contains("-n"), "{bad}");
+        let bad = usage_error_of(&["-b", "many"]).unwrap_or_default();
+        assert!(bad.contains("'many'") && bad.contains("-b"), "{bad}");
         // Help and version requests are no errors.
         assert_eq!(usage_error_of(&["--help"]), None);
     }
