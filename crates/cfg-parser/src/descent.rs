@@ -22,10 +22,12 @@ use chumsky::span::SimpleSpan;
 use cfg_lexer::{Keyword, Punct, TokenKind};
 
 use crate::ast::{
-    Arg, BinaryOp, Block, Call, Case, Expr, Item, ReturnKind, RouteBlock, RouteKind, Select3,
-    Spanned, Stmt, UnaryOp,
+    Arg, BinaryOp, Block, Call, Case, Expr, Item, ReturnKind, RouteBlock, Select3, Spanned, Stmt,
+    UnaryOp,
 };
-use crate::grammar::{punct_op, role, route_kind, Chain, Cx, StmtWord};
+use crate::grammar::{
+    block_name, lacks_event_name, punct_op, role, route_kind, takes_no_name, Chain, Cx, StmtWord,
+};
 
 /// How deep statements and expressions may nest before the reader leaves the body to the
 /// grammar (which then behaves exactly as before: this only bounds this reader's stack).
@@ -64,17 +66,14 @@ pub(crate) fn route_item(cx: Cx<'_>, at: usize) -> Option<(Item, usize)> {
     } else {
         None
     };
-    let misnamed = name.is_some() && matches!(keyword, "request_route" | "reply_route");
-    if misnamed || (kind == RouteKind::Event && name.is_none()) {
+    if (name.is_some() && takes_no_name(keyword)) || lacks_event_name(kind, name.is_some()) {
         return None;
     }
-    // `route[0]` is the default block of its type.
-    let name = name.filter(|n| !(n.value == "0" && kind != RouteKind::Event));
     let body = reader.block()?;
     let item = Item::Route(RouteBlock {
         kind,
         keyword: keyword.to_string(),
-        name,
+        name: block_name(kind, name),
         body,
         span: reader.span(at),
     });

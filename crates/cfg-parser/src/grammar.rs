@@ -1665,6 +1665,25 @@ fn route_name<'t, I: In<'t>, E: Ex<'t, I>>(
     .delimited_by(p(Punct::LBracket), p(Punct::RBracket))
 }
 
+/// An `event_route` without a name: an error (the hand-written reader leaves it to the
+/// grammar, which reports it).
+pub(crate) fn lacks_event_name(kind: RouteKind, named: bool) -> bool {
+    kind == RouteKind::Event && !named
+}
+
+/// A route keyword, as spelled, that takes no name: `request_route[X]` is an error.
+pub(crate) fn takes_no_name(keyword: &str) -> bool {
+    matches!(keyword, "request_route" | "reply_route")
+}
+
+/// A route block's name as the AST keeps it: `route[0]` is the default block of its type.
+pub(crate) fn block_name(
+    kind: RouteKind,
+    name: Option<Spanned<String>>,
+) -> Option<Spanned<String>> {
+    name.filter(|n| !(n.value == "0" && kind != RouteKind::Event))
+}
+
 fn route_stmt<'t, I: In<'t>, E: Ex<'t, I>>(
     cx: Cx<'t>,
     g: &Grammar<'t, I, E>,
@@ -1702,22 +1721,20 @@ fn route_stmt<'t, I: In<'t>, E: Ex<'t, I>>(
     head.then(choice((event_name, route_name(cx))).or_not())
         .then(body)
         .validate(move |(((kind, keyword), name), body), e, emitter| {
-            if kind == RouteKind::Event && name.is_none() {
+            if lacks_event_name(kind, name.is_some()) {
                 emitter.emit(E::Error::msg(e.span(), || {
                     "`event_route` needs a name: event_route[module:event]".to_string()
                 }));
             }
-            if name.is_some() && matches!(keyword.as_str(), "request_route" | "reply_route") {
+            if name.is_some() && takes_no_name(&keyword) {
                 emitter.emit(E::Error::msg(e.span(), || {
                     format!("`{keyword}` takes no name (use `route[…]` / `onreply_route[…]`)")
                 }));
             }
-            // `route[0]` is the default block of its type.
-            let name = name.filter(|n| !(n.value == "0" && kind != RouteKind::Event));
             Item::Route(RouteBlock {
                 kind,
                 keyword,
-                name,
+                name: block_name(kind, name),
                 body,
                 span: cx.span(e.span()),
             })
