@@ -5,6 +5,10 @@
 
 use core_routing::{Incoming, LocalSocket, Output, Router, RouterConfig, SendMsg, Transport};
 
+/// The corpus index reader of cfg-parser's tests (there is no shared test crate).
+#[path = "../../../cfg-parser/tests/common/mod.rs"]
+mod corpus;
+
 pub(crate) fn router(cfg: &str) -> Router {
     let parsed = cfg_parser::parse_str("test.cfg", cfg, &Default::default());
     let errors: Vec<String> = parsed
@@ -47,25 +51,14 @@ pub(crate) fn compile_error(cfg: &str) -> String {
 /// Every `cfg` file of both corpora in `../shared/corpus` that parses without error, with
 /// its name in the corpus index.
 pub(crate) fn clean_corpus_configs() -> Vec<(String, cfg_parser::Parsed)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    let mut out = Vec::new();
-    for corpus in ["kamailio-cfg", "kamailio-tests-cfg"] {
-        let index = std::fs::read_to_string(dir.join(corpus).join("index.tsv"))
-            .unwrap_or_else(|e| panic!("cannot read the {corpus} index: {e}"));
-        for line in index.lines().skip(1) {
-            let cols: Vec<&str> = line.split('\t').collect();
-            if cols.get(2) != Some(&"cfg") {
-                continue;
-            }
-            let path = dir.join(corpus).join(cols[0]);
+    corpus::corpus_files(&["cfg"])
+        .into_iter()
+        .filter_map(|(name, path)| {
             let parsed =
                 cfg_parser::parse_file(&path, &Default::default(), &cfg_parser::lexer::FsLoader);
-            if !parsed.has_errors() {
-                out.push((cols[0].to_string(), parsed));
-            }
-        }
-    }
-    out
+            (!parsed.has_errors()).then_some((name, parsed))
+        })
+        .collect()
 }
 
 pub(crate) const SRC: &str = "127.0.0.1:5070";
