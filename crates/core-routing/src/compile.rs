@@ -673,11 +673,7 @@ impl<'s> Compiler<'s> {
                         // `pass_two_compiles` lets only the blocks above through.
                         _ => continue,
                     };
-                    let name = r
-                        .name
-                        .as_ref()
-                        .map_or_else(|| r.keyword.clone(), |n| n.value.clone());
-                    bodies.push((idx, &r.body, name));
+                    bodies.push((idx, &r.body, route_label(r)));
                 }
                 _ => {}
             }
@@ -730,10 +726,7 @@ pub(crate) fn check_early(cx: &EarlyContext, items: &[Item], sources: &SourceMap
         if !pass_two_compiles(r) {
             continue;
         }
-        c.route_name = r
-            .name
-            .as_ref()
-            .map_or_else(|| r.keyword.clone(), |n| n.value.clone());
+        c.route_name = route_label(r);
         // Pass 1 gives the `onsend_route` slot to every `onsend_route` block, and only to them.
         c.in_onsend = r.kind == RouteKind::Send;
         c.first_pv_use.set(None);
@@ -804,6 +797,14 @@ fn usable<'e>(early: &'e EarlyChecks, c: &Compiler<'_>, bodies: &[Body<'_>]) -> 
             .map(|b| (b.span, b))
             .collect(),
     }
+}
+
+/// What a route block is called while its body compiles (for `$cfg(name)`): its
+/// name, or its keyword for a block without one.
+fn route_label(r: &ast::RouteBlock) -> String {
+    r.name
+        .as_ref()
+        .map_or_else(|| r.keyword.clone(), |n| n.value.clone())
 }
 
 /// Whether pass 2 compiles the body of route block `r` (pass 1 gives it a slot): request
