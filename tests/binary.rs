@@ -667,6 +667,23 @@ fn a_large_configs_check_reports_its_warnings_and_first_error_in_order() {
     let expected: Vec<usize> = (0..1500).step_by(100).map(|i| i + 6).collect();
     assert_eq!(lines, expected, "{}", stderr(&out));
 
+    // A flag declared after the routes: no early outcome holds (the context differs), and
+    // the bodies freed after their early checks are read again; the warnings are all there.
+    let late_flag = format!("{}flags FLAG_LATE;\n", large_config(None));
+    let cfg = TempCfg::new("late-flag.cfg", &late_flag);
+    let out = run_siprouter(&["-c", "-f", cfg.path()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warnings = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("warning: error() does nothing at run time"))
+        .count();
+    assert_eq!(warnings, 15, "{}", stderr(&out));
+
+    // With `--dump-ast` the bodies checked early are kept: the tree is printed whole.
+    let out = run_siprouter(&["-c", "--dump-ast", "-f", cfg.path()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches("\"stmt\": \"If\"").count(), 1500);
+
     let cfg = TempCfg::new("late.cfg", &large_config(Some(1400)));
     let out = run_siprouter(&["-c", "-f", cfg.path()]);
     assert_failed_with(&out, "late.cfg:1406:");

@@ -126,13 +126,17 @@ pub fn parse_file_without_tokens(
 
 /// The items of one piece of a file parsed in pieces, as [`parse_file_with`] hands them to
 /// its caller.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct PieceItems<'a> {
     /// The piece's place in the file: 0 for the first (which holds the header: the
     /// directives, modules and parameters before the route blocks), then in file order.
     pub index: usize,
-    /// The piece's top-level items, in order.
-    pub items: &'a [ast::Item],
+    /// The piece's top-level items, in order. Mutable so that a caller done with a part of
+    /// them may free it here, on the thread that built it (a config check drops the route
+    /// bodies it has checked: see `core_routing::early`); the result then has them as the
+    /// caller left them. The parser's own checks ([`Parsed::diagnostics`]) have seen the
+    /// piece already.
+    pub items: &'a mut [ast::Item],
     /// The sources their spans point into.
     pub sources: &'a SourceMap,
 }
@@ -197,11 +201,11 @@ fn parse_in_pieces<R: Send>(
         let Some(chunks) = split::parse_all(grammar::Cx::new(piece.tokens, piece.sources)) else {
             return (None, AfterPart::KeepTokens);
         };
-        let items: Vec<ast::Item> = chunks.into_iter().flatten().collect();
+        let mut items: Vec<ast::Item> = chunks.into_iter().flatten().collect();
         let found = check::walk(&items);
         let theirs = each(PieceItems {
             index: piece.index,
-            items: &items,
+            items: &mut items,
             sources: piece.sources,
         });
         (Some((items, found, piece.tokens.len(), theirs)), tokens)

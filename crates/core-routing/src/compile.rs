@@ -441,7 +441,7 @@ pub(crate) fn compile(
         config,
         preloaded: &rc.modules,
     };
-    compile_in_parts(script, &rc.sockets, sources, mode, None, None)
+    compile_in_parts(script, &rc.sockets, sources, mode, None)
 }
 
 /// [`compile`] in check mode, taking each route body's outcome from `early` where it holds
@@ -451,12 +451,21 @@ pub(crate) fn check_with_early(
     rc: &crate::RouterConfig,
     sources: Option<&SourceMap>,
     early: &crate::early::EarlyChecks,
-) -> Result<Vec<CompileError>, CompileError> {
+) -> Option<Result<Vec<CompileError>, CompileError>> {
     let script = Script {
         config,
         preloaded: &rc.modules,
     };
-    compile_in_parts(script, &rc.sockets, sources, Mode::Check, None, Some(early)).map(|(_, w)| w)
+    let (mut c, bodies) = match prepare(script, &rc.sockets, sources, Mode::Check) {
+        Ok(prepared) => prepared,
+        Err(e) => return Some(Err(e)),
+    };
+    let usable = usable(early, &c, &bodies);
+    // A body whose statements were freed after its early check has nothing left to compile.
+    if early.released && usable.bodies.len() < early.bodies.len() {
+        return None;
+    }
+    Some(finish(&mut c, bodies, None, &usable).map(|()| c.warnings))
 }
 
 /// A config and the modules loaded before it (`--loadmodule`).
@@ -481,19 +490,38 @@ fn compile_in_parts(
     sources: Option<&SourceMap>,
     mode: Mode,
     parts: Option<usize>,
-    early: Option<&crate::early::EarlyChecks>,
 ) -> Result<(Program, Vec<CompileError>), CompileError> {
+    let (mut c, bodies) = prepare(script, sockets, sources, mode)?;
+    finish(&mut c, bodies, parts, &Usable::default())?;
+    Ok((c.program, c.warnings))
+}
+
+/// The first steps of a compile: the compiler for the config, pass 1 (the route bodies to
+/// compile) and the log prefix's check.
+fn prepare<'s>(
+    script: Script<'s>,
+    sockets: &[LocalSocket],
+    sources: Option<&'s SourceMap>,
+    mode: Mode,
+) -> Result<(Compiler<'s>, Vec<Body<'s>>), CompileError> {
     let config = script.config;
     let mut c = Compiler::for_config(config, sockets, sources, mode)?;
     let bodies = c.pass_one(&config.items, script.preloaded)?;
     if let (Some(parts), Some(p)) = (&c.program.log_prefix, config.param_item("log_prefix")) {
         c.check_format(parts, p.value.span)?;
     }
-    let early = early
-        .filter(|_| mode == Mode::Check)
-        .map(|e| usable(e, &c, &bodies))
-        .unwrap_or_default();
-    c.compile_bodies(bodies, parts, &early)?;
+    Ok((c, bodies))
+}
+
+/// The rest of a compile after [`prepare`]: the route bodies (each one's outcome taken from
+/// `early` where it is there), then what needs them all.
+fn finish(
+    c: &mut Compiler<'_>,
+    bodies: Vec<Body<'_>>,
+    parts: Option<usize>,
+    early: &Usable<'_>,
+) -> Result<(), CompileError> {
+    c.compile_bodies(bodies, parts, early)?;
     // The forks are gone: the map is this compiler's alone again and moves without a copy.
     c.program.route_names = std::sync::Arc::unwrap_or_clone(std::mem::take(&mut c.route_names));
     if let (Some(span), false) = (c.first_pv_use.get(), c.modules.contains("pv")) {
@@ -502,7 +530,7 @@ fn compile_in_parts(
             span,
         });
     }
-    Ok((c.program, c.warnings))
+    Ok(())
 }
 
 impl<'s> Compiler<'s> {
@@ -743,7 +771,10 @@ pub(crate) fn check_early(cx: &EarlyContext, items: &[Item], sources: &SourceMap
             });
         }
     }
-    EarlyBodies { bodies }
+    EarlyBodies {
+        bodies,
+        released: false,
+    }
 }
 
 /// How many route bodies of `config` would take their outcome from `early`.
@@ -2042,7 +2073,7 @@ mod in_parts_tests {
             config: &parsed.config,
             preloaded: &[],
         };
-        match compile_in_parts(script, &[], Some(parsed.sources()), mode, parts, None) {
+        match compile_in_parts(script, &[], Some(parsed.sources()), mode, parts) {
             Ok((program, warnings)) => format!("{:?}\n{warnings:?}", program.routes),
             Err(e) => format!("Err {e:?}"),
         }

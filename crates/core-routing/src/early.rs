@@ -53,6 +53,8 @@ impl EarlyContext {
 #[derive(Debug, Clone, Default)]
 pub struct EarlyBodies {
     pub(crate) bodies: Vec<EarlyBody>,
+    /// Whether their statements were freed ([`EarlyBodies::release`]).
+    pub(crate) released: bool,
 }
 
 impl EarlyBodies {
@@ -65,6 +67,31 @@ impl EarlyBodies {
     /// Whether no body was.
     pub fn is_empty(&self) -> bool {
         self.bodies.is_empty()
+    }
+
+    /// Frees the statements of the route bodies among `items` (the piece these checks were
+    /// made on) that were checked early, leaving each such block with an empty body: for a
+    /// config check, which needs no more of them than their early outcome. Freed here, on
+    /// the thread that parsed and checked them, the memory serves that thread's next piece,
+    /// where a tree kept whole until the check's end is megabytes of fresh pages, each a
+    /// page fault (see `docs/performance.md`, `-c` lever 52).
+    ///
+    /// [`check_with_early`] then gives no verdict when one of these outcomes turns out not
+    /// to hold: the caller checks the config again, parsed in full.
+    pub fn release(&mut self, items: &mut [Item]) {
+        // The bodies were checked in item order: one walk pairs them. (Two blocks that share
+        // a body's span, the expansions of one define, may pair the wrong way round; but a
+        // shared span is never used, so the check asks for the full parse then.)
+        let mut checked = self.bodies.iter().map(|b| b.span).peekable();
+        for item in items {
+            let Item::Route(r) = item else {
+                continue;
+            };
+            if checked.next_if_eq(&r.body.span).is_some() {
+                r.body.stmts = Vec::new();
+            }
+        }
+        self.released = true;
     }
 }
 
@@ -92,14 +119,25 @@ pub fn check_early(cx: &EarlyContext, items: &[Item], sources: &SourceMap) -> Ea
 pub struct EarlyChecks {
     pub(crate) context: EarlyContext,
     pub(crate) bodies: Vec<EarlyBody>,
+    /// Whether the statements of some of them were freed ([`EarlyBodies::release`]).
+    pub(crate) released: bool,
 }
 
 impl EarlyChecks {
     /// The checks made in `context` on the pieces (in any order).
     pub fn new(context: EarlyContext, pieces: impl IntoIterator<Item = EarlyBodies>) -> Self {
+        let mut released = false;
+        let bodies = pieces
+            .into_iter()
+            .flat_map(|p| {
+                released |= p.released;
+                p.bodies
+            })
+            .collect();
         EarlyChecks {
             context,
-            bodies: pieces.into_iter().flat_map(|p| p.bodies).collect(),
+            bodies,
+            released,
         }
     }
 
@@ -138,12 +176,14 @@ impl Usable<'_> {
 }
 
 /// [`crate::check`], with the outcome of each route body taken from `early` where its
-/// assumptions held (see the module docs): the same result, errors and warnings.
+/// assumptions held (see the module docs): the same result, errors and warnings. `None`
+/// when a body whose statements were freed ([`EarlyBodies::release`]) is needed because its
+/// early outcome does not hold: the config must then be checked again, parsed in full.
 pub fn check_with_early(
     config: &ast::Config,
     rc: &RouterConfig,
     sources: Option<&SourceMap>,
     early: &EarlyChecks,
-) -> Result<Vec<CompileError>, CompileError> {
+) -> Option<Result<Vec<CompileError>, CompileError>> {
     compile::check_with_early(config, rc, sources, early)
 }

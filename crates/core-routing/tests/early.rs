@@ -25,15 +25,15 @@ fn rc() -> RouterConfig {
 /// The early checks the parser's pieces would give: the first piece is every item up to
 /// the `first`-th route block (included), the others `size` items each, checked in reverse
 /// order (threads finish in any order); pieces in `unchecked` are left out, as those parsed
-/// before the first piece was.
+/// before the first piece was. With `release`, each piece's checked bodies are freed, as a
+/// config check frees them.
 fn early(
-    config: &Config,
+    config: &mut Config,
     sources: &cfg_parser::lexer::SourceMap,
-    first: usize,
-    size: usize,
-    unchecked: &[usize],
+    (first, size, unchecked): Cut<'_>,
+    release: bool,
 ) -> Option<EarlyChecks> {
-    let items = &config.items;
+    let items = &mut config.items;
     let mut routes = 0;
     let mut cut = items.len();
     for (i, item) in items.iter().enumerate() {
@@ -45,19 +45,29 @@ fn early(
             }
         }
     }
-    let (head, rest) = items.split_at(cut);
+    let (head, rest) = items.split_at_mut(cut);
     let cx = EarlyContext::from_first_piece(head, &rc().modules)?;
-    let mut pieces: Vec<&[Item]> = vec![head];
-    pieces.extend(rest.chunks(size.max(1)));
+    let mut pieces: Vec<&mut [Item]> = vec![head];
+    pieces.extend(rest.chunks_mut(size.max(1)));
     let checked: Vec<EarlyBodies> = pieces
-        .iter()
+        .into_iter()
         .enumerate()
         .rev()
         .filter(|(i, _)| !unchecked.contains(i))
-        .map(|(_, piece)| check_early(&cx, piece, sources))
+        .map(|(_, piece)| {
+            let mut bodies = check_early(&cx, piece, sources);
+            if release {
+                bodies.release(piece);
+            }
+            bodies
+        })
         .collect();
     Some(EarlyChecks::new(cx, checked))
 }
+
+/// How the pieces are cut: the route block that ends the first piece, the items in each of
+/// the others, the pieces not checked early.
+type Cut<'a> = (usize, usize, &'a [usize]);
 
 /// Checks `text` whole and with early checks cut in several ways; both give the same
 /// result. Returns the result and how many bodies the cut `(2, 2)` let the whole check
@@ -70,33 +80,55 @@ fn same_result(name: &str, text: &str) -> (Result<Vec<String>, String>, usize) {
     )
 }
 
-/// [`same_result`] of a parsed config.
+/// [`same_result`] of a parsed config. With the checked bodies freed as well, the check
+/// gives the same result, or none exactly when an early outcome it would need did not hold.
 fn same_result_of(name: &str, parsed: &cfg_parser::Parsed) -> (Result<Vec<String>, String>, usize) {
     let sources = parsed.sources();
     let whole = core_routing::check(&parsed.config, &rc(), Some(sources));
     let mut used = 0;
-    for (first, size, unchecked) in [
+    for cut in [
         (1, 1, &[][..]),
         (2, 2, &[]),
         (3, 5, &[1, 2]),
         (usize::MAX, 1, &[]),
     ] {
-        let Some(early) = early(&parsed.config, sources, first, size, unchecked) else {
+        let mut config = parsed.config.clone();
+        let Some(kept) = early(&mut config, sources, cut, false) else {
             continue;
         };
-        let with = check_with_early(&parsed.config, &rc(), Some(sources), &early);
-        assert_eq!(
-            with, whole,
-            "{name}: pieces ({first}, {size}, {unchecked:?})"
-        );
-        if (first, size) == (2, 2) {
-            used = early.usable_in(&parsed.config, &rc());
+        let with = check_with_early(&config, &rc(), Some(sources), &kept);
+        assert_eq!(with.as_ref(), Some(&whole), "{name}: pieces {cut:?}");
+        let usable = kept.usable_in(&config, &rc());
+        if cut.0 == 2 {
+            used = usable;
+        }
+        let Some(freed) = early(&mut config, sources, cut, true) else {
+            panic!("{name}: pieces {cut:?}: no context once the bodies are freed");
+        };
+        match check_with_early(&config, &rc(), Some(sources), &freed) {
+            Some(with) => assert_eq!(with, whole, "{name}: pieces {cut:?}, bodies freed"),
+            None => assert!(
+                usable < kept.len(),
+                "{name}: pieces {cut:?}: no verdict, yet every early outcome holds"
+            ),
         }
     }
     let shown = whole
         .map(|w| w.iter().map(|e| e.message.clone()).collect())
         .map_err(|e| e.message);
     (shown, used)
+}
+
+/// The statements of the route blocks' bodies (not counting nested ones).
+fn route_statements(config: &Config) -> usize {
+    config
+        .items
+        .iter()
+        .map(|item| match item {
+            Item::Route(r) => r.body.stmts.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 const HEADER: &str = "loadmodule \"sl.so\"\nloadmodule \"pv.so\"\nloadmodule \"xlog.so\"\nloadmodule \"siputils.so\"\nflags FLAG_A;\n";
@@ -123,6 +155,19 @@ fn a_clean_script_takes_its_early_checks() {
     );
     assert!(warnings[2].starts_with("is_user()"), "{warnings:?}");
     assert_eq!(used, 6, "every body the whole check compiles");
+
+    // Freed after their early checks, the bodies are empty, and the check's result is the
+    // same (`same_result` compares it).
+    let parsed = cfg_parser::parse_str("clean.cfg", &text, &Default::default());
+    let mut config = parsed.config.clone();
+    let before = route_statements(&config);
+    let freed = early(&mut config, parsed.sources(), (1, 1, &[]), true).expect("a context");
+    assert_eq!(freed.len(), 6);
+    assert_eq!(
+        (before, route_statements(&config)),
+        (10, 1),
+        "every body checked early is freed; the failure_route's (never compiled) is kept"
+    );
 }
 
 /// What the early checks could not know makes the whole check compile those bodies again,

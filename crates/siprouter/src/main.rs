@@ -306,14 +306,20 @@ fn main() -> ExitCode {
     // The route script is checked now, so that its errors are check-time errors (the
     // router itself is built when serving starts).
     let rc = router_config(&sockets, None, &opts.modules);
-    let checked = match &early {
-        Some(early) => core_routing::early::check_with_early(
-            &parsed.config,
-            &rc,
-            Some(parsed.sources()),
-            early,
-        ),
-        None => core_routing::check(&parsed.config, &rc, Some(parsed.sources())),
+    let early_verdict = early.as_ref().and_then(|early| {
+        core_routing::early::check_with_early(&parsed.config, &rc, Some(parsed.sources()), early)
+    });
+    let checked = match early_verdict {
+        Some(verdict) => verdict,
+        None => {
+            if early.is_some() {
+                // Checked bodies were freed, and an early outcome did not hold (a flag
+                // declared after the routes, say): the config is parsed again in full. Its
+                // diagnostics and sockets are those already reported.
+                parsed = load(&cli, &opts).0;
+            }
+            core_routing::check(&parsed.config, &rc, Some(parsed.sources()))
+        }
     };
     match checked {
         Ok(warnings) => {
@@ -699,7 +705,9 @@ fn load(cli: &Cli, opts: &LexOptions) -> (Parsed, String) {
 
 /// [`load`] for `-c`: the route bodies of a large file are checked early, each piece's on
 /// the thread that parsed it while the rest is parsed (see `core_routing::early`), in the
-/// context the first piece gives. The whole check afterwards uses what held.
+/// context the first piece gives, and their statements freed there (but for `--dump-ast`).
+/// The whole check afterwards uses what held, or parses the file again when a freed body's
+/// outcome did not.
 fn load_for_check(
     cli: &Cli,
     opts: &LexOptions,
@@ -711,13 +719,19 @@ fn load_for_check(
         return (parsed, name, None);
     };
     let context: std::sync::OnceLock<Option<EarlyContext>> = std::sync::OnceLock::new();
+    // `--dump-ast` prints the whole tree; a check alone needs no body it checked early.
+    let release = !cli.dump_ast;
     let each = |piece: cfg_parser::PieceItems<'_>| {
         if piece.index == 0 {
             let _ = context.set(EarlyContext::from_first_piece(piece.items, &opts.modules));
         }
         // A piece parsed before the first is checked with the rest.
         let cx = context.get()?.as_ref()?;
-        Some(check_early(cx, piece.items, piece.sources))
+        let mut checked = check_early(cx, piece.items, piece.sources);
+        if release {
+            checked.release(piece.items);
+        }
+        Some(checked)
     };
     let (parsed, pieces) = cfg_parser::parse_file_with(path, opts, &FsLoader, &each);
     let early = context
