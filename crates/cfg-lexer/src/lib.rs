@@ -69,8 +69,8 @@ use serde::Serialize;
 pub use diagnostic::{Diagnostic, LexError, Severity};
 pub use keywords::{is_reserved, Keyword};
 pub use source::{
-    normalize_path, text_from_bytes, FileId, FsLoader, LineCol, Location, MemoryLoader, SourceFile,
-    SourceLoader, SourceMap, SourceOrigin, Span,
+    normalize_path, text_from_bytes, FileId, FsLoader, LineCol, Location, MemoryLoader, ReadLoader,
+    SourceFile, SourceLoader, SourceMap, SourceOrigin, Span,
 };
 pub use split::{cores, lex_file_in_pieces, AfterPart, Piece, Split, PART_STACK, PIECE_BYTES};
 pub use token::{Expansion, ExpansionId, Punct, SubstKind, Token, TokenKind};
@@ -405,5 +405,34 @@ mod tests {
         loader.insert("a.cfg", "x");
         let lexed = lex_file(Path::new("a.cfg"), &LexOptions::default(), &loader);
         assert_eq!(lexed.tokens[0].span.file, FileId(0));
+    }
+
+    /// A second lex over what the first read gives the same tokens and sources, with the
+    /// files gone; it knows no other file.
+    #[test]
+    fn a_config_lexed_again_from_what_was_read_is_the_same() {
+        let mut loader = MemoryLoader::new();
+        loader.insert(
+            "main.cfg",
+            "include_file \"a.cfg\"\nimport_file \"gone.cfg\"\nport=1\n",
+        );
+        loader.insert("a.cfg", "#!define X 5060\nlisten=udp:127.0.0.1:X\n");
+        let opts = LexOptions::default();
+        let first = lex_file(Path::new("main.cfg"), &opts, &loader);
+        assert!(first.diagnostics.is_empty(), "{:?}", first.diagnostics);
+        let again = lex_file(
+            Path::new("main.cfg"),
+            &opts,
+            &ReadLoader::new(&first.sources),
+        );
+        assert_eq!(first.tokens, again.tokens);
+        assert_eq!(first.diagnostics, again.diagnostics);
+        assert_eq!(first.sources.len(), again.sources.len());
+        let read = ReadLoader::new(&first.sources);
+        assert!(read.exists(Path::new("a.cfg")) && !read.exists(Path::new("gone.cfg")));
+        assert_eq!(
+            read.load(Path::new("other.cfg")).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::NotFound)
+        );
     }
 }

@@ -325,6 +325,49 @@ impl SourceLoader for MemoryLoader {
     }
 }
 
+/// A [`SourceLoader`] over the files a lex already read (the [`SourceMap`] of its result):
+/// a second lex of the same config sees exactly the texts the first saw, and reads nothing
+/// from the file system (a file changed or removed in between makes no difference). For a
+/// config parsed again after a fast first pass, such as a check that freed what it no
+/// longer needed. A path the first lex did not read does not exist here.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLoader<'a> {
+    sources: &'a SourceMap,
+}
+
+impl<'a> ReadLoader<'a> {
+    /// A loader over the files in `sources`.
+    pub fn new(sources: &'a SourceMap) -> Self {
+        ReadLoader { sources }
+    }
+
+    /// The text read from `path`, if it was.
+    fn text(&self, path: &Path) -> Option<&'a str> {
+        self.sources.files.iter().find_map(|f| match &f.origin {
+            SourceOrigin::File(p) if p == path => Some(f.text()),
+            _ => None,
+        })
+    }
+}
+
+impl SourceLoader for ReadLoader<'_> {
+    fn load(&self, path: &Path) -> std::io::Result<String> {
+        self.text(path)
+            .map(str::to_owned)
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.text(path).is_some()
+    }
+
+    /// The path without `.` and `dir/..`: an include loop the first lex would have found
+    /// (through links, say) made it fail, and a failed lex is not lexed again this way.
+    fn identity(&self, path: &Path) -> PathBuf {
+        normalize_path(path)
+    }
+}
+
 /// Removes `.` components and folds `dir/..` pairs, without touching the file system.
 pub fn normalize_path(path: &Path) -> PathBuf {
     use std::path::Component;

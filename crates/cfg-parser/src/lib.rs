@@ -232,13 +232,18 @@ fn parse_in_pieces<R: Send>(
             (parsed, Some(theirs))
         }
         // Some piece was parsed and its tokens freed: another's error is reported from a
-        // sequential run over the whole file, lexed again.
+        // sequential run over the whole file, lexed again from the texts already read (the
+        // lexing was clean, so they are every file it needs), so that the diagnostics are
+        // those of the text parsed even if a file changed since.
         cfg_lexer::Split::Pieces { lexed, results }
             if tokens == AfterPart::FreeTokens && results.iter().any(Option::is_some) =>
         {
-            // Dropped first, so that a broken file is not held twice.
-            drop((lexed, results));
-            (parse_lexed(cfg_lexer::lex_file(path, opts, loader)), None)
+            // The trees go first, so that a broken file is not held twice.
+            drop(results);
+            let again =
+                cfg_lexer::lex_file(path, opts, &cfg_lexer::ReadLoader::new(&lexed.sources));
+            drop(lexed);
+            (parse_lexed(again), None)
         }
         cfg_lexer::Split::Pieces { lexed, .. } | cfg_lexer::Split::One(lexed) => {
             (parse_lexed(lexed), None)

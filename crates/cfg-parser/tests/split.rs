@@ -409,3 +409,44 @@ fn numbered_routes(from: usize, n: usize, body: impl Fn(usize) -> String) -> Str
         .map(|i| format!("route[R{i}] {{\n  {}\n}}\n", body(i)))
         .collect()
 }
+
+/// A loader that counts how often each file is read.
+#[derive(Default)]
+struct CountingLoader {
+    reads: std::sync::Mutex<Vec<std::path::PathBuf>>,
+}
+
+impl cfg_lexer::SourceLoader for CountingLoader {
+    fn load(&self, path: &std::path::Path) -> std::io::Result<String> {
+        if let Ok(mut reads) = self.reads.lock() {
+            reads.push(path.to_path_buf());
+        }
+        FsLoader.load(path)
+    }
+
+    fn exists(&self, path: &std::path::Path) -> bool {
+        FsLoader.exists(path)
+    }
+}
+
+/// A mistake in a late piece makes the file parse again in one piece for the diagnostics:
+/// from the text read the first time, so the diagnostics are those of that text even if
+/// the file changes in between (it is read once).
+#[test]
+fn a_broken_file_is_parsed_again_from_the_text_already_read() {
+    let broken = write_temp("split-once.cfg", &header_and_routes(300, Some(250)));
+    let loader = CountingLoader::default();
+    let parsed = cfg_parser::parse_file_splitting_from(
+        &broken,
+        &LexOptions::default(),
+        &loader,
+        0,
+        AfterPart::FreeTokens,
+    );
+    let one = cfg_parser::parse_lexed(lex_file(&broken, &LexOptions::default(), &FsLoader));
+    assert!(parsed.has_errors());
+    assert_eq!(parsed.diagnostics, one.diagnostics);
+    let reads = loader.reads.lock().map(|r| r.len()).unwrap_or(0);
+    assert_eq!(reads, 1, "the file was read again");
+    let _ = std::fs::remove_file(broken);
+}

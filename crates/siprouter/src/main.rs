@@ -314,9 +314,8 @@ fn main() -> ExitCode {
         None => {
             if early.is_some() {
                 // Checked bodies were freed, and an early outcome did not hold (a flag
-                // declared after the routes, say): the config is parsed again in full. Its
-                // diagnostics and sockets are those already reported.
-                parsed = load(&cli, &opts).0;
+                // declared after the routes, say): the config is parsed again in full.
+                parsed = parse_again(&parsed, &opts);
             }
             core_routing::check(&parsed.config, &rc, Some(parsed.sources()))
         }
@@ -742,6 +741,19 @@ fn load_for_check(
     (parsed, source.name(), early)
 }
 
+/// The config of `parsed` (a file's) parsed again, whole, from the texts already read: the
+/// same text as the first parse, whose diagnostics and sockets were reported already, even
+/// if a file changed on disk since (see `cfg_lexer::ReadLoader`).
+fn parse_again(parsed: &Parsed, opts: &LexOptions) -> Parsed {
+    let main = parsed.sources().file(cfg_lexer::FileId(0)).origin().clone();
+    let path = match &main {
+        cfg_lexer::SourceOrigin::File(path) => path.as_path(),
+        cfg_lexer::SourceOrigin::Virtual(name) => std::path::Path::new(name),
+    };
+    let loader = cfg_lexer::ReadLoader::new(parsed.sources());
+    cfg_parser::parse_file_without_tokens(path, opts, &loader)
+}
+
 /// `--print-expanded`: the config after includes, defines and substitutions, each line with
 /// its origin; exit 255 (with the lexer's diagnostics) when it cannot be read.
 fn print_expanded(cli: &Cli, opts: &LexOptions) -> ExitCode {
@@ -855,5 +867,43 @@ mod tests {
             level(&["--debug=9223372036854775807", "-d"]),
             Some(i64::MAX)
         );
+    }
+
+    /// A check that freed its bodies and must parse the config again reads it from the text
+    /// it read the first time: a file changed in between makes no difference.
+    #[test]
+    fn a_config_parsed_again_is_the_text_first_read() {
+        let mut text = String::from("loadmodule \"pv.so\"\nrequest_route { route(R0); }\n");
+        for i in 0..2000 {
+            text.push_str(&format!("route[R{i}] {{ $var(x) = {i} + $var(x); }}\n"));
+        }
+        // A flag after the routes: the early checks' context is not the whole config's.
+        text.push_str("flags LATE;\n");
+        let path = std::env::temp_dir().join(format!("siprouter-again-{}.cfg", std::process::id()));
+        std::fs::write(&path, &text).expect("temp file");
+        let opts = LexOptions::default();
+        let cli = cli(&["-c", "-f", &path.to_string_lossy()]);
+        let (parsed, _, early) = load_for_check(&cli, &opts);
+        // (On two cores or more: one core parses in one piece, with nothing checked early.)
+        if let Some(early) = early {
+            let rc = core_routing::RouterConfig {
+                sockets: Vec::new(),
+                aliases: Vec::new(),
+                modules: Vec::new(),
+            };
+            let verdict = core_routing::early::check_with_early(
+                &parsed.config,
+                &rc,
+                Some(parsed.sources()),
+                &early,
+            );
+            assert!(verdict.is_none(), "the freed bodies are needed");
+        }
+        std::fs::write(&path, "request_route {").expect("temp file");
+        let again = parse_again(&parsed, &opts);
+        let _ = std::fs::remove_file(&path);
+        assert!(!again.has_errors(), "{:?}", again.errors().next());
+        let whole = cfg_parser::parse_str(&path.to_string_lossy(), &text, &opts);
+        assert_eq!(again.config, whole.config);
     }
 }
