@@ -218,6 +218,8 @@ fn main() -> ExitCode {
     if cli.print_expanded || cli.compat.cfg_print {
         return print_expanded(&cli, &opts);
     }
+    // The machine's interfaces are read meanwhile, for the sockets.
+    let network = socket_info::Prefetched::start(SystemNetwork);
     let (mut parsed, name, early) = if cli.check {
         load_for_check(&cli, &opts)
     } else {
@@ -279,7 +281,7 @@ fn main() -> ExitCode {
         &parsed.config.items,
         &listen_args,
         &socket_opts,
-        &SystemNetwork,
+        &network,
     ) {
         Ok(s) => s,
         Err(e) => {

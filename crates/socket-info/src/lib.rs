@@ -105,7 +105,7 @@ pub use listing::listing;
 pub use options::Options;
 pub use proto::Proto;
 pub use record::{Advertise, Enabled, ExtraAddress, Flags, Origin, Socket, Sockets};
-pub use resolve::{HostEntry, InterfaceAddr, Network, StaticNetwork, SystemNetwork};
+pub use resolve::{HostEntry, InterfaceAddr, Network, Prefetched, StaticNetwork, SystemNetwork};
 
 use expand::Registrar;
 use resolve::is_link_local;

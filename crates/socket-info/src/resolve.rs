@@ -260,3 +260,122 @@ impl Network for SystemNetwork {
         (!h.is_empty()).then(|| h.to_owned())
     }
 }
+
+/// What [`Network::interfaces`] gave, kept to be given again (`io::Error` is not `Clone`).
+type Listed = Result<Vec<InterfaceAddr>, (io::ErrorKind, String)>;
+
+/// The interfaces of `net`, in a form that can be kept.
+fn list_interfaces(net: &dyn Network) -> Listed {
+    net.interfaces().map_err(|e| (e.kind(), e.to_string()))
+}
+
+/// A [`Network`] whose interface list is read on a thread of its own from the moment it is
+/// made, while the caller does other work: a server reads and parses its config meanwhile,
+/// and the interface dump (a netlink round trip and a file read per interface, a third of a
+/// millisecond) is then ready when the sockets are set up. The list is read once; every
+/// other question goes to the inner network when it is asked.
+#[derive(Debug)]
+pub struct Prefetched<N> {
+    inner: N,
+    reading: std::sync::Mutex<Option<std::thread::JoinHandle<Listed>>>,
+    listed: std::sync::OnceLock<Listed>,
+}
+
+impl<N: Network + Clone + Send + 'static> Prefetched<N> {
+    /// Starts reading the interfaces of `inner` (on the caller's thread when no thread can
+    /// be started).
+    pub fn start(inner: N) -> Self {
+        let net = inner.clone();
+        let reading = std::thread::Builder::new()
+            .name("interfaces".into())
+            .spawn(move || list_interfaces(&net))
+            .ok();
+        Prefetched {
+            inner,
+            reading: std::sync::Mutex::new(reading),
+            listed: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl<N: Network> Network for Prefetched<N> {
+    fn interfaces(&self) -> io::Result<Vec<InterfaceAddr>> {
+        let listed = self.listed.get_or_init(|| {
+            let reading = self.reading.lock().ok().and_then(|mut r| r.take());
+            // A thread that could not start or did not finish: read them here.
+            match reading.map(std::thread::JoinHandle::join) {
+                Some(Ok(listed)) => listed,
+                _ => list_interfaces(&self.inner),
+            }
+        });
+        listed
+            .clone()
+            .map_err(|(kind, message)| io::Error::new(kind, message))
+    }
+
+    fn resolve(&self, name: &str) -> Option<HostEntry> {
+        self.inner.resolve(name)
+    }
+
+    fn reverse(&self, addr: IpAddr) -> Option<HostEntry> {
+        self.inner.reverse(addr)
+    }
+
+    fn hostname(&self) -> Option<String> {
+        self.inner.hostname()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A [`StaticNetwork`] that counts the interface reads.
+    #[derive(Clone)]
+    struct Counting(StaticNetwork, Arc<AtomicUsize>);
+
+    impl Network for Counting {
+        fn interfaces(&self) -> io::Result<Vec<InterfaceAddr>> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.interfaces()
+        }
+        fn resolve(&self, name: &str) -> Option<HostEntry> {
+            self.0.resolve(name)
+        }
+        fn reverse(&self, addr: IpAddr) -> Option<HostEntry> {
+            Network::reverse(&self.0, addr)
+        }
+        fn hostname(&self) -> Option<String> {
+            Network::hostname(&self.0)
+        }
+    }
+
+    #[test]
+    fn prefetched_interfaces_are_read_once_and_given_as_the_network_gives_them() {
+        let net = StaticNetwork::new()
+            .interface("lo", "127.0.0.1", true)
+            .interface("eth0", "192.0.2.7", false)
+            .host("sip.example.org", &["192.0.2.7"])
+            .hostname("box");
+        let reads = Arc::new(AtomicUsize::new(0));
+        let pre = Prefetched::start(Counting(net.clone(), Arc::clone(&reads)));
+        let expected = net.interfaces().expect("static interfaces");
+        assert_eq!(pre.interfaces().expect("interfaces"), expected);
+        assert_eq!(pre.interfaces().expect("interfaces"), expected);
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            pre.resolve("sip.example.org"),
+            net.resolve("sip.example.org")
+        );
+        assert_eq!(pre.hostname().as_deref(), Some("box"));
+
+        // A failed read is given as the same error each time.
+        let pre = Prefetched::start(StaticNetwork::new().failing_interfaces());
+        for _ in 0..2 {
+            let e = pre.interfaces().expect_err("the read fails");
+            assert_eq!(e.to_string(), "interface enumeration disabled");
+        }
+    }
+}
