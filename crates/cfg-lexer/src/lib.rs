@@ -412,22 +412,34 @@ mod tests {
     #[test]
     fn a_config_lexed_again_from_what_was_read_is_the_same() {
         let mut loader = MemoryLoader::new();
+        // `a.cfg` is looked for beside the main file first (`etc/a.cfg`, missing), then
+        // where the process runs; `b.cfg` is found beside it.
         loader.insert(
-            "main.cfg",
-            "include_file \"a.cfg\"\nimport_file \"gone.cfg\"\nport=1\n",
+            "etc/main.cfg",
+            "include_file \"a.cfg\"\nimport_file \"gone.cfg\"\ninclude_file \"b.cfg\"\nport=1\n",
         );
         loader.insert("a.cfg", "#!define X 5060\nlisten=udp:127.0.0.1:X\n");
+        loader.insert("etc/b.cfg", "children=2\n");
         let opts = LexOptions::default();
-        let first = lex_file(Path::new("main.cfg"), &opts, &loader);
+        let main = Path::new("etc/main.cfg");
+        let first = lex_file(main, &opts, &loader);
         assert!(first.diagnostics.is_empty(), "{:?}", first.diagnostics);
-        let again = lex_file(
-            Path::new("main.cfg"),
-            &opts,
-            &ReadLoader::new(&first.sources),
-        );
+        let again = lex_file(main, &opts, &ReadLoader::new(&first.sources));
         assert_eq!(first.tokens, again.tokens);
         assert_eq!(first.diagnostics, again.diagnostics);
-        assert_eq!(first.sources.len(), again.sources.len());
+        let files = |l: &Lexed| -> Vec<(SourceOrigin, String)> {
+            l.sources
+                .files()
+                .map(|(_, f)| (f.origin().clone(), f.text().to_owned()))
+                .collect()
+        };
+        assert_eq!(files(&first), files(&again));
+        let read_from = |path: &str| {
+            files(&first)
+                .iter()
+                .any(|(o, _)| *o == SourceOrigin::File(path.into()))
+        };
+        assert!(read_from("a.cfg") && read_from("etc/b.cfg"));
         let read = ReadLoader::new(&first.sources);
         assert!(read.exists(Path::new("a.cfg")) && !read.exists(Path::new("gone.cfg")));
         assert_eq!(

@@ -361,10 +361,11 @@ impl SourceLoader for ReadLoader<'_> {
         self.text(path).is_some()
     }
 
-    /// The path without `.` and `dir/..`: an include loop the first lex would have found
-    /// (through links, say) made it fail, and a failed lex is not lexed again this way.
+    /// The path as given: the first lex, which knew the files behind the paths, found no
+    /// loop (a failed lex is not lexed again this way), and a path repeated is a file
+    /// repeated, so this finds none either.
     fn identity(&self, path: &Path) -> PathBuf {
-        normalize_path(path)
+        path.to_path_buf()
     }
 }
 

@@ -435,6 +435,15 @@ impl cfg_lexer::SourceLoader for CountingLoader {
 #[test]
 fn a_broken_file_is_parsed_again_from_the_text_already_read() {
     let broken = write_temp("split-once.cfg", &header_and_routes(300, Some(250)));
+    // The file is lexed in pieces, and the broken one fails after others were parsed (else
+    // the sequential run is the first and only one).
+    let split = cfg_lexer::lex_file_in_pieces(&broken, &LexOptions::default(), &FsLoader, 0, |p| {
+        (p.tokens.len(), AfterPart::FreeTokens)
+    });
+    assert!(
+        matches!(split, cfg_lexer::Split::Pieces { .. }),
+        "the file was not split"
+    );
     let loader = CountingLoader::default();
     let parsed = cfg_parser::parse_file_splitting_from(
         &broken,

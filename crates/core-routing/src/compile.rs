@@ -841,7 +841,7 @@ fn route_label(r: &ast::RouteBlock) -> String {
 /// Whether pass 2 compiles the body of route block `r` (pass 1 gives it a slot): request
 /// routes, the default reply route, `onsend_route`, `event_route[core:worker-one-init]`.
 /// The others are accepted with a warning and never run.
-fn pass_two_compiles(r: &ast::RouteBlock) -> bool {
+pub(crate) fn pass_two_compiles(r: &ast::RouteBlock) -> bool {
     match (&r.kind, &r.name) {
         (RouteKind::Request, _) | (RouteKind::Reply, None) | (RouteKind::Send, _) => true,
         (RouteKind::Event, Some(n)) => n.value == "core:worker-one-init",

@@ -79,15 +79,16 @@ impl EarlyBodies {
     /// [`check_with_early`] then gives no verdict when one of these outcomes turns out not
     /// to hold: the caller checks the config again, parsed in full.
     pub fn release(&mut self, items: &mut [Item]) {
-        // The bodies were checked in item order: one walk pairs them. (Two blocks that share
-        // a body's span, the expansions of one define, may pair the wrong way round; but a
-        // shared span is never used, so the check asks for the full parse then.)
+        // The bodies were checked in item order, of the blocks pass 2 compiles: one walk
+        // over those pairs them. (Two such blocks that share a body's span, the expansions
+        // of one define, may pair the wrong way round when one failed; but a shared span is
+        // never used, so the check asks for the full parse then.)
         let mut checked = self.bodies.iter().map(|b| b.span).peekable();
         for item in items {
             let Item::Route(r) = item else {
                 continue;
             };
-            if checked.next_if_eq(&r.body.span).is_some() {
+            if compile::pass_two_compiles(r) && checked.next_if_eq(&r.body.span).is_some() {
                 r.body.stmts = Vec::new();
             }
         }

@@ -170,6 +170,43 @@ fn a_clean_script_takes_its_early_checks() {
     );
 }
 
+/// A define's text as the body of a block the check never compiles (`failure_route`) and of
+/// one it does: the compiled one's statements are freed, the other's kept.
+#[test]
+fn only_the_bodies_checked_are_freed() {
+    let text = format!(
+        "#!define BODY {{ exit; }}\n{HEADER}request_route {{ drop; }}\nfailure_route[F] BODY\nroute[R] BODY\n"
+    );
+    let parsed = cfg_parser::parse_str("shared.cfg", &text, &Default::default());
+    let mut config = parsed.config.clone();
+    // Both blocks in one piece (after the first, which ends with `request_route`).
+    let freed = early(&mut config, parsed.sources(), (1, 5, &[]), true).expect("a context");
+    let statements: Vec<(String, usize)> = config
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Route(r) => Some((r.keyword.clone(), r.body.stmts.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statements,
+        [
+            ("request_route".to_string(), 0),
+            ("failure_route".to_string(), 1),
+            ("route".to_string(), 0)
+        ]
+    );
+    assert_eq!(
+        check_with_early(&config, &rc(), Some(parsed.sources()), &freed),
+        Some(core_routing::check(
+            &parsed.config,
+            &rc(),
+            Some(parsed.sources())
+        ))
+    );
+}
+
 /// What the early checks could not know makes the whole check compile those bodies again,
 /// with the same result as without early checks.
 #[test]

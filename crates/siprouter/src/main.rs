@@ -277,19 +277,15 @@ fn main() -> ExitCode {
         aliases: effects.aliases.clone(),
         ..Options::default()
     };
-    let sockets = match socket_info::build(
-        &parsed.config.items,
-        &listen_args,
-        &socket_opts,
-        &network,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            stderr_line!("{}", e.render(parsed.sources()));
-            stderr_line!("siprouter: {name}: the sockets cannot be set up");
-            return failure();
-        }
-    };
+    let sockets =
+        match socket_info::build(&parsed.config.items, &listen_args, &socket_opts, &network) {
+            Ok(s) => s,
+            Err(e) => {
+                stderr_line!("{}", e.render(parsed.sources()));
+                stderr_line!("siprouter: {name}: the sockets cannot be set up");
+                return failure();
+            }
+        };
     for w in &sockets.warnings {
         stderr_line!("{}", w.render(parsed.sources()));
     }
@@ -316,8 +312,16 @@ fn main() -> ExitCode {
         None => {
             if early.is_some() {
                 // Checked bodies were freed, and an early outcome did not hold (a flag
-                // declared after the routes, say): the config is parsed again in full.
+                // declared after the routes, say): the config is parsed again in full. (From
+                // the same text it parses the same; should it not, it says why.)
                 parsed = parse_again(&parsed, &opts);
+                if parsed.has_errors() {
+                    for d in parsed.errors() {
+                        stderr_text!("{}", d.render_pretty(parsed.sources()));
+                    }
+                    stderr_line!("siprouter: {name}: the configuration could not be read again");
+                    return failure();
+                }
             }
             core_routing::check(&parsed.config, &rc, Some(parsed.sources()))
         }
@@ -886,7 +890,12 @@ mod tests {
         let opts = LexOptions::default();
         let cli = cli(&["-c", "-f", &path.to_string_lossy()]);
         let (parsed, _, early) = load_for_check(&cli, &opts);
-        // (On two cores or more: one core parses in one piece, with nothing checked early.)
+        // On two cores or more (one core parses in one piece, with nothing checked early).
+        assert_eq!(
+            early.is_some(),
+            cfg_lexer::cores().is_some_and(|n| n >= 2),
+            "checked early"
+        );
         if let Some(early) = early {
             let rc = core_routing::RouterConfig {
                 sockets: Vec::new(),
