@@ -165,8 +165,7 @@ fn main() -> ExitCode {
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if compat::asks_for_help(&args) {
-        out(&format!("{}\n{}", version_line(), command().render_help()));
-        return ExitCode::SUCCESS;
+        return print_help();
     }
     let matches = match command().try_get_matches_from(&args) {
         Ok(m) => m,
@@ -176,10 +175,7 @@ fn main() -> ExitCode {
                 return failure();
             }
             // `--help` (or a prefix of it) prints what `-h` prints.
-            None if e.kind() == clap::error::ErrorKind::DisplayHelp => {
-                out(&format!("{}\n{}", version_line(), command().render_help()));
-                return ExitCode::SUCCESS;
-            }
+            None if e.kind() == clap::error::ErrorKind::DisplayHelp => return print_help(),
             None => e.exit(),
         },
     };
@@ -493,6 +489,13 @@ fn debug_override(base: Option<i64>, raise: u8) -> Option<i64> {
         (None, 0) => None,
         (base, raise) => Some(base.unwrap_or(0).saturating_add(i64::from(raise))),
     }
+}
+
+/// `-h` (and `--help`, and `-h` as an option's argument): the version line, then the
+/// options.
+fn print_help() -> ExitCode {
+    out(&format!("{}\n{}", version_line(), command().render_help()));
+    ExitCode::SUCCESS
 }
 
 /// The first line of `-v` and `-h`, shaped as Kamailio's (`version: NAME VERSION
