@@ -166,11 +166,7 @@ impl Compat {
             ));
         }
         if let Some(d) = &self.debug_level {
-            fx.debug_level = Some(
-                d.trim_start()
-                    .parse()
-                    .map_err(|_| format!("bad debug level value: {d}"))?,
-            );
+            fx.debug_level = Some(strtol(d).ok_or_else(|| format!("bad debug level value: {d}"))?);
         }
         if let Some(n) = &self.sctp_children {
             return Err(format!(
@@ -404,10 +400,7 @@ const MEM_MANAGERS: [&str; 8] = [
 
 /// `-m` or `-M`: a number of megabytes, `1..=max`, in Kamailio's words when it is not.
 fn mem_size(opt: &str, what: &str, value: &str, max: i64) -> Result<(), String> {
-    let n: i64 = value
-        .trim_start()
-        .parse()
-        .map_err(|_| format!("bad {what} number: {opt} {value}"))?;
+    let n = strtol(value).ok_or_else(|| format!("bad {what} number: {opt} {value}"))?;
     if !(1..=max).contains(&n) {
         return Err(format!("out of limits {what} number: {opt} {value}"));
     }
@@ -482,13 +475,18 @@ pub(crate) fn usage_error(e: &clap::Error) -> Option<String> {
     }
 }
 
-/// `-n`, checked once the config is read (as Kamailio does): a whole number, read as C's
-/// `strtol` reads it (leading blanks and a sign allowed, nothing after the digits). Zero
-/// or less means Kamailio's default of [`socket_info::CHILD_NO`] workers per socket, not the
-/// config's `children`.
+/// A numeric option's value as Kamailio reads it with C's `strtol` and then refuses
+/// anything left over: leading blanks and a sign allowed, nothing after the digits.
+fn strtol(arg: &str) -> Option<i64> {
+    arg.trim_start().parse().ok()
+}
+
+/// `-n`, checked once the config is read (as Kamailio does): a whole number ([`strtol`]).
+/// Zero or less means Kamailio's default of [`socket_info::CHILD_NO`] workers per socket,
+/// not the config's `children`.
 pub(crate) fn udp_children(arg: &str) -> Result<u32, String> {
     let bad = || format!("bad process number: -n {arg}");
-    let n: i64 = arg.trim_start().parse().map_err(|_| bad())?;
+    let n = strtol(arg).ok_or_else(bad)?;
     if n <= 0 {
         return Ok(socket_info::CHILD_NO);
     }
