@@ -59,6 +59,17 @@ fn wait_for_on(sock: &UdpSocket, port: u16, reason: &str) {
     panic!("no `200 {reason}` within 10 s");
 }
 
+/// Starts siprouter with `args`, standard input as given, no output and stderr into `log`.
+fn start(args: &[&str], stdin: Stdio, log: &std::path::Path) -> std::process::Child {
+    Command::new(siprouter_bin())
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("start siprouter")
+}
+
 #[test]
 fn sighup_reloads_routes_and_sigterm_stops() {
     let dir = std::env::temp_dir().join(format!("siprouter-lifecycle-{}", std::process::id()));
@@ -66,13 +77,8 @@ fn sighup_reloads_routes_and_sigterm_stops() {
     let cfg = dir.join("live.cfg");
     let log = dir.join("stderr.log");
     std::fs::write(&cfg, config("Version A")).expect("config");
-    let mut child = Command::new(siprouter_bin())
-        .args(["-E", "-f", cfg.to_str().expect("UTF-8 path")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start siprouter");
+    let cfg_arg = cfg.to_str().expect("UTF-8 path");
+    let mut child = start(&["-E", "-f", cfg_arg], Stdio::null(), &log);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
     wait_for(&sock, "Version A");
 
@@ -126,14 +132,16 @@ fn sighup_with_listen_option_keeps_the_same_sockets() {
     let log = dir.join("stderr.log");
     // The config listens on 29065; `-l` adds 29066, which the probe uses.
     std::fs::write(&cfg, config_on(29065, "Version A")).expect("config");
-    let mut child = Command::new(siprouter_bin())
-        .args(["-E", "-f", cfg.to_str().expect("UTF-8 path")])
-        .args(["-l", "udp:127.0.0.1:29066", "--alias=sip.example.org"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start siprouter");
+    let cfg_arg = cfg.to_str().expect("UTF-8 path");
+    let args = [
+        "-E",
+        "-f",
+        cfg_arg,
+        "-l",
+        "udp:127.0.0.1:29066",
+        "--alias=sip.example.org",
+    ];
+    let mut child = start(&args, Stdio::null(), &log);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
     wait_for_on(&sock, 29066, "Version A");
 
@@ -164,13 +172,7 @@ fn a_config_from_standard_input_serves_and_is_not_reloaded() {
     let dir = std::env::temp_dir().join(format!("siprouter-lifecycle-in-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary folder");
     let log = dir.join("stderr.log");
-    let mut child = Command::new(siprouter_bin())
-        .args(["-E", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start siprouter");
+    let mut child = start(&["-E", "-f", "-"], Stdio::piped(), &log);
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(config_on(29067, "From stdin").as_bytes())
