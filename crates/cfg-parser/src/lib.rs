@@ -44,6 +44,7 @@ mod check;
 mod descent;
 mod diagnostic;
 mod exact;
+mod first;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grammar;
@@ -121,7 +122,14 @@ pub fn parse_file_without_tokens(
     opts: &LexOptions,
     loader: &dyn SourceLoader,
 ) -> Parsed {
-    parse_file_with(path, opts, loader, &|_: PieceItems<'_>| ()).0
+    parse_file_with(
+        path,
+        opts,
+        loader,
+        &|_: &[ast::Item]| (),
+        &|_: PieceItems<'_>, _: &()| (),
+    )
+    .0
 }
 
 /// The items of one piece of a file parsed in pieces, as [`parse_file_with`] hands them to
@@ -144,23 +152,26 @@ pub struct PieceItems<'a> {
 /// [`parse_file_without_tokens`], calling `each` with the items of every piece of a large
 /// file as soon as that piece is parsed without error, on the thread that parsed it (so
 /// work on the items finds them in that core's caches, and runs beside the lexing and
-/// parsing of the other pieces). Returns, with the parse, what `each` returned for the
-/// pieces in file order, or `None` when the file was not parsed in pieces or a piece had an
-/// error (then `each` may have seen some of the pieces, and the caller works on the whole
-/// [`Parsed`] as for [`parse_file_without_tokens`]).
-pub fn parse_file_with<R: Send>(
+/// parsing of the other pieces). `first` is called once, with the first piece's items (the
+/// header is in them), before `each` sees any piece, and `each` gets what it returned: a
+/// piece parsed before the first waits for it. Returns, with the parse, what `first` and
+/// `each` returned (the pieces in file order), or `None` when the file was not parsed in
+/// pieces or a piece had an error (then `each` may have seen some of the pieces, and the
+/// caller works on the whole [`Parsed`] as for [`parse_file_without_tokens`]).
+pub fn parse_file_with<C: Send + Sync, R: Send>(
     path: &Path,
     opts: &LexOptions,
     loader: &dyn SourceLoader,
-    each: &(dyn Fn(PieceItems<'_>) -> R + Sync),
-) -> (Parsed, Option<Vec<R>>) {
+    first: &(dyn Fn(&[ast::Item]) -> C + Sync),
+    each: &(dyn Fn(PieceItems<'_>, &C) -> R + Sync),
+) -> (Parsed, Option<(C, Vec<R>)>) {
     let (mut parsed, results) = parse_in_pieces(
         path,
         opts,
         loader,
         split::MIN_BYTES_TO_SPLIT_LEXING,
         AfterPart::FreeTokens,
-        each,
+        (first, each),
     );
     // The parts' tokens are gone already; those of a file parsed in one piece go now.
     parsed.lexed.tokens = Vec::new();
@@ -180,33 +191,49 @@ pub fn parse_file_splitting_from(
     min_len: usize,
     tokens: AfterPart,
 ) -> Parsed {
-    parse_in_pieces(path, opts, loader, min_len, tokens, &|_: PieceItems<'_>| ()).0
+    let work: PieceWork<'_, (), ()> = (&|_| (), &|_, _| ());
+    parse_in_pieces(path, opts, loader, min_len, tokens, work).0
 }
 
-/// [`parse_file_splitting_from`] with [`parse_file_with`]'s `each`.
-fn parse_in_pieces<R: Send>(
+/// [`parse_file_with`]'s `first` and `each`.
+type PieceWork<'w, C, R> = (
+    &'w (dyn Fn(&[ast::Item]) -> C + Sync),
+    &'w (dyn Fn(PieceItems<'_>, &C) -> R + Sync),
+);
+
+/// [`parse_file_splitting_from`] with [`parse_file_with`]'s `first` and `each`.
+fn parse_in_pieces<C: Send + Sync, R: Send>(
     path: &Path,
     opts: &LexOptions,
     loader: &dyn SourceLoader,
     min_len: usize,
     tokens: AfterPart,
-    each: &(dyn Fn(PieceItems<'_>) -> R + Sync),
-) -> (Parsed, Option<Vec<R>>) {
+    (first, each): PieceWork<'_, C, R>,
+) -> (Parsed, Option<(C, Vec<R>)>) {
     if split::threads() < 2 {
         return (parse_lexed(cfg_lexer::lex_file(path, opts, loader)), None);
     }
+    let first_piece = first::FirstPiece::new();
     // Each piece is parsed, and its route bodies walked for the checks, where it was lexed.
     // A piece with an error keeps its tokens: the diagnostics come from a sequential parse.
     let parse_piece = |piece: cfg_lexer::Piece<'_>| {
+        // The pieces waiting for the first are woken however its parse ends.
+        let _first_done = (piece.index == 0).then(|| first::SetOnDrop(&first_piece));
         let Some(chunks) = split::parse_all(grammar::Cx::new(piece.tokens, piece.sources)) else {
             return (None, AfterPart::KeepTokens);
         };
         let mut items: Vec<ast::Item> = chunks.into_iter().flatten().collect();
         let found = check::walk(&items);
-        let theirs = each(PieceItems {
-            index: piece.index,
-            items: &mut items,
-            sources: piece.sources,
+        if piece.index == 0 {
+            first_piece.set(Some(first(&items)));
+        }
+        let theirs = first_piece.wait().map(|value| {
+            let piece_items = PieceItems {
+                index: piece.index,
+                items: &mut items,
+                sources: piece.sources,
+            };
+            each(piece_items, value)
         });
         (Some((items, found, piece.tokens.len(), theirs)), tokens)
     };
@@ -229,7 +256,8 @@ fn parse_in_pieces<R: Send>(
                     walked: Some(walked),
                 }),
             );
-            (parsed, Some(theirs))
+            let theirs: Option<Vec<R>> = theirs.into_iter().collect();
+            (parsed, first_piece.into_value().zip(theirs))
         }
         // Some piece was parsed and its tokens freed: another's error is reported from a
         // sequential run over the whole file, lexed again from the texts already read (the

@@ -726,27 +726,21 @@ fn load_for_check(
         let (parsed, name) = load(cli, opts);
         return (parsed, name, None);
     };
-    let context: std::sync::OnceLock<Option<EarlyContext>> = std::sync::OnceLock::new();
     // `--dump-ast` prints the whole tree; a check alone needs no body it checked early.
     let release = !cli.dump_ast;
-    let each = |piece: cfg_parser::PieceItems<'_>| {
-        if piece.index == 0 {
-            let _ = context.set(EarlyContext::from_first_piece(piece.items, &opts.modules));
-        }
-        // A piece parsed before the first is checked with the rest.
-        let cx = context.get()?.as_ref()?;
-        let mut checked = check_early(cx, piece.items, piece.sources);
+    // The header (in the first piece) gives what every piece's bodies are checked in.
+    let first =
+        |items: &[cfg_parser::ast::Item]| EarlyContext::from_first_piece(items, &opts.modules);
+    let each = |piece: cfg_parser::PieceItems<'_>, cx: &Option<EarlyContext>| {
+        let mut checked = check_early(cx.as_ref()?, piece.items, piece.sources);
         if release {
             checked.release(piece.items);
         }
         Some(checked)
     };
-    let (parsed, pieces) = cfg_parser::parse_file_with(path, opts, &FsLoader, &each);
-    let early = context
-        .into_inner()
-        .flatten()
-        .zip(pieces)
-        .map(|(cx, pieces)| EarlyChecks::new(cx, pieces.into_iter().flatten()));
+    let (parsed, pieces) = cfg_parser::parse_file_with(path, opts, &FsLoader, &first, &each);
+    let early =
+        pieces.and_then(|(cx, pieces)| Some(EarlyChecks::new(cx?, pieces.into_iter().flatten())));
     (parsed, source.name(), early)
 }
 
