@@ -397,13 +397,19 @@ fn piece_ranges(text: &[u8], range: std::ops::Range<usize>) -> Vec<std::ops::Ran
 
 /// Where the pieces of `range` of `text` end: at the start of each line, [`PIECE_BYTES`] or
 /// more after the previous end, that begins a route block right after a line ending in `}`;
-/// the last piece ends at `range.end`.
+/// the last piece ends at `range.end`. The first piece ends at the first such line: it is
+/// lexed after the header on the caller's thread while the others start, and what comes
+/// before the route blocks (modules, parameters) is in it, which a caller of the parser may
+/// need before it works on any other piece (see `cfg_parser::parse_file_with`), so it is
+/// kept short.
 fn piece_ends(text: &[u8], range: std::ops::Range<usize>) -> Vec<usize> {
     let mut ends = Vec::new();
     let mut from = range.start;
-    while let Some(end) = next_block_line(text, from + PIECE_BYTES, range.end) {
+    let mut least = 0;
+    while let Some(end) = next_block_line(text, from + least, range.end) {
         ends.push(end);
         from = end;
+        least = PIECE_BYTES;
     }
     ends.push(range.end);
     ends
@@ -613,6 +619,23 @@ mod tests {
             split_points(&text).map(|(h, _)| h),
             Some("#!define X 1\n".len())
         );
+    }
+
+    #[test]
+    fn the_first_piece_ends_at_the_first_block_after_a_closing_brace() {
+        let mut text = String::from("loadmodule \"sl.so\"\nrequest_route {\n  drop;\n}\n");
+        let first_cut = text.len();
+        for i in 0..1000 {
+            text.push_str(&format!("route[R{i}] {{\n  drop;\n}}\n"));
+        }
+        let ends = piece_ends(text.as_bytes(), 0..text.len());
+        assert_eq!(ends.first(), Some(&first_cut));
+        // The others are at least `PIECE_BYTES` long, and the last ends with the text.
+        for pair in ends.windows(2) {
+            assert!(pair[1] - pair[0] >= PIECE_BYTES || pair[1] == text.len());
+        }
+        assert_eq!(ends.last(), Some(&text.len()));
+        assert!(ends.len() > 2);
     }
 
     #[test]

@@ -241,9 +241,11 @@ fn a_file_lexed_and_parsed_in_pieces_is_the_same() {
     });
     let kept = match split {
         cfg_lexer::Split::Pieces { lexed, results } => {
-            // Several pieces, each handed over with its tokens, in the file's order.
+            // Several pieces, each handed over with its tokens, in the file's order; the
+            // first is short (it ends after the first route block, `request_route`).
             assert!(results.len() > 2, "{results:?}");
-            assert!(results.iter().all(|&n| n > 100), "{results:?}");
+            assert!(results[1..].iter().all(|&n| n > 100), "{results:?}");
+            assert!(results[0] < results[1], "{results:?}");
             assert_eq!(results.iter().sum::<usize>(), lexed.tokens.len());
             assert!(!lexed.expansions.is_empty());
             let half = results.len() / 2;
@@ -458,4 +460,60 @@ fn a_broken_file_is_parsed_again_from_the_text_already_read() {
     let reads = loader.reads.lock().map(|r| r.len()).unwrap_or(0);
     assert_eq!(reads, 1, "the file was read again");
     let _ = std::fs::remove_file(broken);
+}
+
+/// `parse_file_with` calls `first` once, with the first piece's items (the header's
+/// modules are in them), before `each` sees a piece, and `each` works on every piece with
+/// its value, in file order: no piece is left out because a thread finished it before the
+/// first. (`first` takes its time on some runs, so that the other threads are done with
+/// pieces before it returns.)
+#[test]
+fn every_piece_is_worked_on_with_what_the_first_gives() {
+    use cfg_parser::ast::Item;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if cfg_lexer::cores().unwrap_or(1) < 2 {
+        return; // one core: nothing is parsed in pieces
+    }
+    let path = write_temp("first-piece.cfg", &header_and_routes(1000, None));
+    let is_route = |item: &Item| matches!(item, Item::Route(_));
+    for run in 0..6 {
+        let firsts = AtomicUsize::new(0);
+        let seen = AtomicUsize::new(0);
+        let first = |items: &[Item]| {
+            firsts.fetch_add(1, Ordering::Relaxed);
+            if run % 2 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+            assert_eq!(
+                seen.load(Ordering::Relaxed),
+                0,
+                "a piece was worked on first"
+            );
+            items
+                .iter()
+                .filter(|i| matches!(i, Item::LoadModule(_)))
+                .count()
+        };
+        let each = |piece: cfg_parser::PieceItems<'_>, modules: &usize| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            let routes = piece.items.iter().filter(|i| is_route(i)).count();
+            (piece.index, *modules, routes)
+        };
+        let (parsed, pieces) =
+            cfg_parser::parse_file_with(&path, &LexOptions::default(), &FsLoader, &first, &each);
+        let (modules, pieces) = pieces.expect("parsed in pieces");
+        assert_eq!(firsts.load(Ordering::Relaxed), 1, "run {run}");
+        assert_eq!(modules, 2, "run {run}: the first piece's modules");
+        assert!(pieces.len() > 2, "run {run}: {} pieces", pieces.len());
+        let indexes: Vec<usize> = pieces.iter().map(|p| p.0).collect();
+        assert_eq!(indexes, (0..pieces.len()).collect::<Vec<_>>(), "run {run}");
+        assert!(
+            pieces.iter().all(|p| p.1 == 2),
+            "run {run}: a piece without it"
+        );
+        let routes: usize = pieces.iter().map(|p| p.2).sum();
+        let all = parsed.config.items.iter().filter(|i| is_route(i)).count();
+        assert_eq!(routes, all, "run {run}: route blocks worked on");
+    }
+    let _ = std::fs::remove_file(path);
 }
