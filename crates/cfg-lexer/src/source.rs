@@ -342,7 +342,7 @@ impl<'a> ReadLoader<'a> {
     }
 
     /// The text read from `path`, if it was.
-    fn text(&self, path: &Path) -> Option<&'a str> {
+    pub(crate) fn text(&self, path: &Path) -> Option<&'a str> {
         self.sources.files.iter().find_map(|f| match &f.origin {
             SourceOrigin::File(p) if p == path => Some(f.text()),
             _ => None,

@@ -117,8 +117,16 @@ pub fn lex_file_in_pieces<R: Send>(
         Ok(t) => Arc::new(t),
         Err(e) => return Split::One(lex_loaded(path, Err(e), opts, loader)),
     };
-    // The file in one piece, from the text already read.
+    // The file in one piece, from the text already read; once the header is lexed, with the
+    // files it included as they were read then (a file changed since makes no difference).
     let one = || Split::One(lex_loaded(path, Ok(Arc::clone(&text)), opts, loader));
+    let again = |read: &SourceMap| {
+        let loader = AlreadyRead {
+            read: crate::ReadLoader::new(read),
+            loader,
+        };
+        Split::One(lex_loaded(path, Ok(Arc::clone(&text)), opts, &loader))
+    };
     if text.len() < min_len {
         return one();
     }
@@ -138,7 +146,7 @@ pub fn lex_file_in_pieces<R: Send>(
     crate::push_prelude(&mut lx);
     lx.run_frames();
     if !lx.diags.is_empty() || !lx.conds.is_empty() || lx.pending_subst.is_some() {
-        return one();
+        return again(&lx.sources);
     }
     // A string still open for concatenation (`loadmodule "x"` ends most headers, and its
     // `MOD_x` define comes with the string's token) ends now, as the next token would end
@@ -146,7 +154,7 @@ pub fn lex_file_in_pieces<R: Send>(
     if lx.pending_string.is_some() {
         let rest = lx.sources.file(id).text().as_bytes().get(header_end..);
         if rest.is_some_and(string_may_continue) {
-            return one();
+            return again(&lx.sources);
         }
         lx.flush_string();
     }
@@ -202,10 +210,10 @@ pub fn lex_file_in_pieces<R: Send>(
     // No piece may report anything or change the lexer's state (a directive can still come
     // through a define's value), and every piece must have been lexed.
     let Some(mut done) = done.filter(|_| lx.diags.is_empty() && header.unchanged_in(&lx)) else {
-        return one();
+        return again(&lx.sources);
     };
     if done.len() != pieces.len() {
-        return one();
+        return again(&lx.sources);
     }
     done.sort_by_key(|d| d.index);
     // Each piece's expansions are numbered from 0 (the first's after the header's); a
@@ -225,14 +233,14 @@ pub fn lex_file_in_pieces<R: Send>(
             if let Some(e) = t.expansion {
                 match shift(e) {
                     Some(moved) => t.expansion = Some(moved),
-                    None => return one(),
+                    None => return again(&lx.sources),
                 }
             }
         }
         for mut e in piece.expansions {
             e.parent = match e.parent.map(shift) {
                 Some(Some(p)) => Some(p),
-                Some(None) => return one(),
+                Some(None) => return again(&lx.sources),
                 None => None,
             };
             expansions.push(e);
@@ -246,13 +254,38 @@ pub fn lex_file_in_pieces<R: Send>(
     }
     // A sequential run stops at this many expansions; the pieces each counted their own.
     if expansions.len() >= crate::lexer::MAX_EXPANSIONS {
-        return one();
+        return again(&lx.sources);
     }
     lx.tokens = tokens;
     lx.expansions = expansions;
     Split::Pieces {
         lexed: finish(lx),
         results,
+    }
+}
+
+/// The loader of a split file lexed again in one piece: the files its header's lex read,
+/// as they were read; any other through the caller's loader.
+struct AlreadyRead<'a> {
+    read: crate::ReadLoader<'a>,
+    loader: &'a dyn SourceLoader,
+}
+
+impl SourceLoader for AlreadyRead<'_> {
+    fn load(&self, path: &Path) -> std::io::Result<String> {
+        match self.read.text(path) {
+            Some(text) => Ok(text.to_owned()),
+            None => self.loader.load(path),
+        }
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.read.text(path).is_some() || self.loader.exists(path)
+    }
+
+    /// The caller's loader's, as in the first lex (which found no include loop with it).
+    fn identity(&self, path: &Path) -> std::path::PathBuf {
+        self.loader.identity(path)
     }
 }
 

@@ -517,3 +517,44 @@ fn every_piece_is_worked_on_with_what_the_first_gives() {
     }
     let _ = std::fs::remove_file(path);
 }
+
+/// A mistake the lexer finds in a late piece makes the file lexed again in one piece: with
+/// the files the header included as they were read the first time (each is read once, so
+/// the diagnostics are those of the texts lexed even if a file changes in between).
+#[test]
+fn a_file_lexed_again_reads_its_includes_once() {
+    let include = write_temp("split-include.cfg", "#!define FROM_INCLUDE 1\n");
+    let mut text = format!("include_file \"{}\"\n", include.display());
+    text.push_str(&header_and_routes(300, None));
+    // A character no token starts with, far into the route blocks.
+    let late = text.rfind("route[R250]").expect("route 250");
+    // Without the mistake the file is split (so the mistake is found in a piece).
+    let clean = write_temp("split-include-clean.cfg", &text);
+    let split = cfg_lexer::lex_file_in_pieces(&clean, &LexOptions::default(), &FsLoader, 0, |_| {
+        ((), AfterPart::FreeTokens)
+    });
+    assert!(
+        matches!(split, cfg_lexer::Split::Pieces { .. }),
+        "not split"
+    );
+    let _ = std::fs::remove_file(clean);
+    text.insert_str(late, "` \n");
+    let path = write_temp("split-include-main.cfg", &text);
+    let loader = CountingLoader::default();
+    let split = cfg_lexer::lex_file_in_pieces(&path, &LexOptions::default(), &loader, 0, |p| {
+        (p.tokens.len(), AfterPart::FreeTokens)
+    });
+    let cfg_lexer::Split::One(lexed) = split else {
+        panic!("a file with a lexer error was split");
+    };
+    assert!(lexed.has_errors());
+    assert!(lexed.defines.contains_key("FROM_INCLUDE"));
+    let reads = loader.reads.lock().map(|r| r.clone()).unwrap_or_default();
+    let of_include = reads.iter().filter(|r| **r == include).count();
+    assert_eq!(of_include, 1, "the include was read again: {reads:?}");
+    // The same diagnostics as a sequential lex.
+    let one = lex_file(&path, &LexOptions::default(), &FsLoader);
+    assert_eq!(lexed.diagnostics, one.diagnostics);
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(include);
+}
