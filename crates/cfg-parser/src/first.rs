@@ -8,12 +8,18 @@
 //! every piece is worked on where it was parsed, none left for later.
 //!
 //! The first piece is always taken first, by the thread that lexed the header, and never
-//! waits for another: a piece that waits here waits for work that is already running.
+//! waits for another: a piece that waits here waits for work that is already running. The
+//! wait is bounded all the same ([`GIVE_UP`]): a piece whose value does not come (the
+//! first piece's thread stalled, or gone in a panic) is handed back without the work, and
+//! the caller does that work afterwards, so nothing can wait for ever.
 
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 
 /// How long a piece waiting for the first looks for its value before it sleeps.
 const LOOK: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// How long a piece waits for the first piece's value at most.
+const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The first piece's value, once it is known; `None` when the first piece had an error
 /// (the file is then parsed again in one piece, and no piece's work counts).
@@ -41,28 +47,38 @@ impl<C> FirstPiece<C> {
         self.made_known.notify_all();
     }
 
-    /// The value, once [`FirstPiece::set`] has been called. The first piece is short, so
-    /// the wait is short: it is spent looking (giving the core to any other thread that
-    /// wants it) for up to [`LOOK`] before sleeping, since a sleeping thread takes long to
-    /// wake where idle cores sleep too (half a millisecond, measured on a 2-core virtual
-    /// machine: more than most waits).
+    /// The value, once [`FirstPiece::set`] has been called; `None` when it was set to none,
+    /// or not within [`GIVE_UP`]. The first piece is short, so the wait is short: it is
+    /// spent looking (giving the core to any other thread that wants it) for up to [`LOOK`]
+    /// before sleeping, since a sleeping thread takes long to wake where idle cores sleep
+    /// too (half a millisecond, measured on a 2-core virtual machine: more than most waits).
     pub(crate) fn wait(&self) -> Option<&C> {
-        let looking = std::time::Instant::now();
+        self.wait_at_most(GIVE_UP)
+    }
+
+    /// [`FirstPiece::wait`], giving up after `give_up`.
+    fn wait_at_most(&self, give_up: std::time::Duration) -> Option<&C> {
+        let start = std::time::Instant::now();
         loop {
             if let Some(value) = self.value.get() {
                 return value.as_ref();
             }
-            if looking.elapsed() > LOOK {
+            if start.elapsed() > LOOK {
                 break;
             }
             std::thread::yield_now();
         }
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         while !*known {
+            let left = give_up.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return None;
+            }
             known = self
                 .made_known
-                .wait(known)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(known, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
         }
         drop(known);
         self.value.get().and_then(Option::as_ref)
@@ -114,5 +130,19 @@ mod tests {
         // Only the first value counts.
         first.set(Some(1));
         assert_eq!(first.into_value(), None);
+    }
+
+    #[test]
+    fn a_piece_gives_up_on_a_value_that_does_not_come() {
+        let first: FirstPiece<u8> = FirstPiece::new();
+        let waited = std::time::Instant::now();
+        assert_eq!(
+            first.wait_at_most(std::time::Duration::from_millis(50)),
+            None
+        );
+        assert!(waited.elapsed() >= std::time::Duration::from_millis(50));
+        // A value set later is there for the next piece.
+        first.set(Some(3));
+        assert_eq!(first.wait(), Some(&3));
     }
 }

@@ -154,17 +154,19 @@ pub struct PieceItems<'a> {
 /// work on the items finds them in that core's caches, and runs beside the lexing and
 /// parsing of the other pieces). `first` is called once, with the first piece's items (the
 /// header is in them), before `each` sees any piece, and `each` gets what it returned: a
-/// piece parsed before the first waits for it. Returns, with the parse, what `first` and
-/// `each` returned (the pieces in file order), or `None` when the file was not parsed in
-/// pieces or a piece had an error (then `each` may have seen some of the pieces, and the
-/// caller works on the whole [`Parsed`] as for [`parse_file_without_tokens`]).
+/// piece parsed before the first waits for it (up to a second: a piece still without it
+/// then is not handed to `each`). Returns, with the parse, what `first` returned and what
+/// `each` returned for each piece in file order (`None` for a piece it did not see), or
+/// `None` when the file was not parsed in pieces or a piece had an error (then `each` may
+/// have seen some of the pieces, and the caller works on the whole [`Parsed`], parsed
+/// again, as for [`parse_file_without_tokens`]).
 pub fn parse_file_with<C: Send + Sync, R: Send>(
     path: &Path,
     opts: &LexOptions,
     loader: &dyn SourceLoader,
     first: &(dyn Fn(&[ast::Item]) -> C + Sync),
     each: &(dyn Fn(PieceItems<'_>, &C) -> R + Sync),
-) -> (Parsed, Option<(C, Vec<R>)>) {
+) -> (Parsed, Option<PieceResults<C, R>>) {
     let (mut parsed, results) = parse_in_pieces(
         path,
         opts,
@@ -195,6 +197,10 @@ pub fn parse_file_splitting_from(
     parse_in_pieces(path, opts, loader, min_len, tokens, work).0
 }
 
+/// What [`parse_file_with`]'s `first` returned, and what its `each` returned for each piece
+/// in file order (`None` for a piece `each` did not see).
+pub type PieceResults<C, R> = (C, Vec<Option<R>>);
+
 /// [`parse_file_with`]'s `first` and `each`.
 type PieceWork<'w, C, R> = (
     &'w (dyn Fn(&[ast::Item]) -> C + Sync),
@@ -209,7 +215,7 @@ fn parse_in_pieces<C: Send + Sync, R: Send>(
     min_len: usize,
     tokens: AfterPart,
     (first, each): PieceWork<'_, C, R>,
-) -> (Parsed, Option<(C, Vec<R>)>) {
+) -> (Parsed, Option<PieceResults<C, R>>) {
     if split::threads() < 2 {
         return (parse_lexed(cfg_lexer::lex_file(path, opts, loader)), None);
     }
@@ -256,8 +262,10 @@ fn parse_in_pieces<C: Send + Sync, R: Send>(
                     walked: Some(walked),
                 }),
             );
-            let theirs: Option<Vec<R>> = theirs.into_iter().collect();
-            (parsed, first_piece.into_value().zip(theirs))
+            (
+                parsed,
+                first_piece.into_value().map(|value| (value, theirs)),
+            )
         }
         // Some piece was parsed and its tokens freed: another's error is reported from a
         // sequential run over the whole file, lexed again from the texts already read (the

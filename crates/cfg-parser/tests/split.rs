@@ -505,6 +505,9 @@ fn every_piece_is_worked_on_with_what_the_first_gives() {
         assert_eq!(firsts.load(Ordering::Relaxed), 1, "run {run}");
         assert_eq!(modules, 2, "run {run}: the first piece's modules");
         assert!(pieces.len() > 2, "run {run}: {} pieces", pieces.len());
+        let seen_all = pieces.iter().all(Option::is_some);
+        assert!(seen_all, "run {run}: a piece not worked on: {pieces:?}");
+        let pieces: Vec<_> = pieces.into_iter().flatten().collect();
         let indexes: Vec<usize> = pieces.iter().map(|p| p.0).collect();
         assert_eq!(indexes, (0..pieces.len()).collect::<Vec<_>>(), "run {run}");
         assert!(

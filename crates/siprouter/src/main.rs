@@ -739,8 +739,13 @@ fn load_for_check(
         Some(checked)
     };
     let (parsed, pieces) = cfg_parser::parse_file_with(path, opts, &FsLoader, &first, &each);
-    let early =
-        pieces.and_then(|(cx, pieces)| Some(EarlyChecks::new(cx?, pieces.into_iter().flatten())));
+    // A piece `each` did not see keeps its bodies: the whole check compiles them.
+    let early = pieces.and_then(|(cx, pieces)| {
+        Some(EarlyChecks::new(
+            cx?,
+            pieces.into_iter().flatten().flatten(),
+        ))
+    });
     (parsed, source.name(), early)
 }
 
