@@ -13,9 +13,9 @@
 //! the sockets (`force_send_socket`) is not checked early. The whole check
 //! ([`check_with_early`]) then verifies the assumptions against the whole config and uses an
 //! early outcome only where they held: the same context, every route called defined. Every
-//! other body (those that failed or needed the sockets, all of them when the context
-//! differs) is checked as before, and the
-//! outcomes are merged in body order, so errors and warnings are exactly those of
+//! other body (those that failed or needed the sockets, those of a piece that waited too
+//! long for the context, all of them when the context differs) is checked as before, and
+//! the outcomes are merged in body order, so errors and warnings are exactly those of
 //! [`crate::check`].
 
 use std::collections::{HashMap, HashSet};
