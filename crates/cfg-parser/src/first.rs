@@ -25,7 +25,9 @@ const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(1);
 /// (the file is then parsed again in one piece, and no piece's work counts).
 pub(crate) struct FirstPiece<C> {
     value: OnceLock<Option<C>>,
-    known: Mutex<bool>,
+    /// Held while the value is set and waiters are woken, and by a waiter between its look
+    /// at the value and its sleep, so that no wake-up is lost.
+    lock: Mutex<()>,
     made_known: Condvar,
 }
 
@@ -34,7 +36,7 @@ impl<C> FirstPiece<C> {
     pub(crate) fn new() -> Self {
         FirstPiece {
             value: OnceLock::new(),
-            known: Mutex::new(false),
+            lock: Mutex::new(()),
             made_known: Condvar::new(),
         }
     }
@@ -42,8 +44,7 @@ impl<C> FirstPiece<C> {
     /// Makes the value known (only the first call counts) and wakes the waiting pieces.
     pub(crate) fn set(&self, value: Option<C>) {
         let _ = self.value.set(value);
-        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        *known = true;
+        let _held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         self.made_known.notify_all();
     }
 
@@ -68,19 +69,10 @@ impl<C> FirstPiece<C> {
             }
             std::thread::yield_now();
         }
-        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        while !*known {
-            let left = give_up.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                return None;
-            }
-            known = self
-                .made_known
-                .wait_timeout(known, left)
-                .map(|(guard, _)| guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
-        }
-        drop(known);
+        let held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let left = give_up.saturating_sub(start.elapsed());
+        let unknown = |_: &mut ()| self.value.get().is_none();
+        drop(self.made_known.wait_timeout_while(held, left, unknown));
         self.value.get().and_then(Option::as_ref)
     }
 
