@@ -364,6 +364,18 @@ fn version_and_kamailio_options() {
         let out = run_siprouter(&["-c", "-f", relay, "-n", n]);
         assert!(out.status.success(), "-n {n:?}: {}", stderr(&out));
     }
+    // `-b` and `-B` the same way (their sizes are tested on a running server in
+    // `socket_buffers.rs`): `-1` is the largest size, an empty word 0.
+    for (opt, n) in [("-b", " 300000"), ("-b", "-1"), ("-B", "+0"), ("-B", "")] {
+        let out = run_siprouter(&["-c", "-f", relay, opt, n]);
+        assert!(out.status.success(), "{opt} {n:?}: {}", stderr(&out));
+    }
+    for (opt, n) in [("-b", "256k"), ("-B", " ")] {
+        let bad = run_siprouter(&["-c", "-f", relay, opt, n]);
+        assert_eq!(bad.status.code(), Some(255), "{opt} {n:?}");
+        let want = format!("bad max buffer size number: {opt} {n}\n");
+        assert!(stderr(&bad).ends_with(&want), "{}", stderr(&bad));
+    }
 }
 
 #[test]

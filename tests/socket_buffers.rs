@@ -1,6 +1,7 @@
 //! UDP socket buffers of the running server, read back with `ss` (iproute2): grown at start
 //! to `maxbuffer`/`maxsndbuffer` as Kamailio's probe grows them (default 256 KiB), with `-b`
-//! and `-B` winning over the config and 0 keeping the system's size.
+//! and `-B` winning over the config, 0 keeping the system's size and -1 asking for the
+//! kernel's limit.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -104,5 +105,11 @@ fn udp_buffers_grow_as_kamailio_grows_them_and_b_wins_over_the_config() {
     assert_eq!(
         served_buffers(&plain, &["-b", "0", "-B", "0"]),
         (rdef, wdef)
+    );
+    // `-1` (Kamailio's `unsigned int` made of it, 2^32 - 1): as large as the kernel allows.
+    let largest = u64::from(u32::MAX);
+    assert_eq!(
+        served_buffers(&kept, &["-b", "-1", "-B", "-1"]),
+        (grown(rdef, largest, rmax), grown(wdef, largest, wmax))
     );
 }

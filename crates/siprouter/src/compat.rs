@@ -475,10 +475,51 @@ pub(crate) fn usage_error(e: &clap::Error) -> Option<String> {
     }
 }
 
-/// A numeric option's value as Kamailio reads it with C's `strtol` and then refuses
-/// anything left over: leading blanks and a sign allowed, nothing after the digits.
+/// A numeric option's value as Kamailio reads it with C's `strtol(arg, &end, 10)` and then
+/// refuses anything left over (`*end != 0`): C's blanks (space, `\t`, `\n`, `\v`, `\f`,
+/// `\r`) and one sign may come first, then at least one digit and nothing else; an empty
+/// word is 0 (`strtol` reads no digit and leaves `end` on the terminating NUL), and a value
+/// past `long`'s range is clamped to it, as `strtol` clamps.
 fn strtol(arg: &str) -> Option<i64> {
-    arg.trim_start().parse().ok()
+    if arg.is_empty() {
+        return Some(0);
+    }
+    let word = arg.trim_start_matches([' ', '\t', '\n', '\u{b}', '\u{c}', '\r']);
+    let (negative, digits) = match word.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, word.strip_prefix('+').unwrap_or(word)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let clamp = if negative { i64::MIN } else { i64::MAX };
+    Some(digits.bytes().fold(0i64, |n, b| {
+        let d = i64::from(b - b'0');
+        let next = n.checked_mul(10);
+        let next = if negative {
+            next.and_then(|n| n.checked_sub(d))
+        } else {
+            next.and_then(|n| n.checked_add(d))
+        };
+        next.unwrap_or(clamp)
+    }))
+}
+
+/// `-b` or `-B` (`opt`), checked once the config is read (as Kamailio does): the size UDP
+/// receive or send buffers are grown to, 0 keeping the system's size. Read by [`strtol`];
+/// Kamailio then stores it in an `unsigned int`, so a negative number counts modulo 2^32
+/// (`-1` is the largest size: the kernel's limit). Above 2^32 - 1 Kamailio's store wraps too
+/// (2^32 would be 0, the system's size); siprouter takes the largest size instead.
+pub(crate) fn udp_buffer(opt: &str, arg: &str) -> Result<usize, String> {
+    let n = strtol(arg).ok_or_else(|| format!("bad max buffer size number: {opt} {arg}"))?;
+    let size = if n < 0 {
+        // C's conversion of a negative `long` to `unsigned int`: the value modulo 2^32.
+        n.rem_euclid(1 << 32)
+    } else {
+        n.min(i64::from(u32::MAX))
+    };
+    // At most 2^32 - 1 by now, which every `usize` of a supported target holds.
+    Ok(usize::try_from(size).unwrap_or(usize::MAX))
 }
 
 /// `-n`, checked once the config is read (as Kamailio does): a whole number ([`strtol`]).
@@ -494,16 +535,18 @@ pub(crate) fn udp_children(arg: &str) -> Result<u32, String> {
 }
 
 /// `-N`, checked once the config is read (as Kamailio does it, after the config): refused
-/// while TCP is disabled (by `disable_tcp=yes` or `-T`), else the number of accept loops.
+/// while TCP is disabled (by `disable_tcp=yes` or `-T`), else the number of accept loops
+/// ([`strtol`]; 0 for zero or less, which means as many as `children`).
 pub(crate) fn tcp_children(arg: &str, tcp_enabled: bool) -> Result<u32, String> {
     if !tcp_enabled {
         return Err(format!(
             "could not configure TCP children: -N {arg}\nTCP support disabled"
         ));
     }
-    arg.trim_start()
-        .parse()
-        .map_err(|_| format!("bad process number: -N {arg}"))
+    // Zero or less: as many as `children` (Kamailio's `tcp_children` of 0 or less).
+    let bad = || format!("bad process number: -N {arg}");
+    let n = strtol(arg).ok_or_else(bad)?;
+    u32::try_from(n.max(0)).map_err(|_| bad())
 }
 
 /// An `--alias` value: `[proto:]host[:port]`, read as the address part of `-l` is. Kamailio
@@ -616,14 +659,65 @@ mod tests {
             tcp_children("x", true),
             Err("bad process number: -N x".into())
         );
+        assert_eq!(tcp_children(" +3", true), Ok(3));
+        assert_eq!(tcp_children("-1", true), Ok(0));
+        assert_eq!(
+            tcp_children("99999999999", true),
+            Err("bad process number: -N 99999999999".into())
+        );
         assert_eq!(udp_children("4"), Ok(4));
         assert_eq!(udp_children(" +4"), Ok(4));
         assert_eq!(udp_children("0"), Ok(socket_info::CHILD_NO));
         assert_eq!(udp_children("-1"), Ok(socket_info::CHILD_NO));
-        for bad in ["many", "4x", "", "99999999999"] {
+        assert_eq!(udp_children(""), Ok(socket_info::CHILD_NO));
+        for bad in ["many", "4x", " ", "-", "4 ", "99999999999"] {
             assert_eq!(
                 udp_children(bad),
                 Err(format!("bad process number: -n {bad}"))
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_are_read_as_c_strtol_reads_them() {
+        for (word, n) in [
+            ("42", 42),
+            ("+42", 42),
+            ("-42", -42),
+            (" \t\n\u{b}\u{c}\r7", 7),
+            ("007", 7),
+            ("", 0),
+            ("99999999999999999999", i64::MAX),
+            ("-99999999999999999999", i64::MIN),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+        ] {
+            assert_eq!(strtol(word), Some(n), "{word:?}");
+        }
+        // No digit, something after the digits, a blank C does not skip, a second sign.
+        for word in [
+            " ", "-", "+", "x", "4x", "4 ", "\u{a0}4", "+-4", "0x10", "4.0",
+        ] {
+            assert_eq!(strtol(word), None, "{word:?}");
+        }
+    }
+
+    #[test]
+    fn udp_buffer_sizes_as_kamailio_stores_them() {
+        assert_eq!(udp_buffer("-b", "300000"), Ok(300_000));
+        assert_eq!(udp_buffer("-b", " 300000"), Ok(300_000));
+        assert_eq!(udp_buffer("-b", "0"), Ok(0));
+        assert_eq!(udp_buffer("-b", ""), Ok(0));
+        // An `unsigned int`: -1 is the largest size, other negatives count modulo 2^32.
+        assert_eq!(udp_buffer("-b", "-1"), Ok(4_294_967_295));
+        assert_eq!(udp_buffer("-B", "-4294967295"), Ok(1));
+        // Past 2^32 - 1 the largest size, where Kamailio's store would wrap.
+        assert_eq!(udp_buffer("-b", "4294967296"), Ok(4_294_967_295));
+        assert_eq!(udp_buffer("-b", "99999999999999999999"), Ok(4_294_967_295));
+        for (opt, bad) in [("-b", "many"), ("-B", "1k"), ("-b", " "), ("-B", "-")] {
+            assert_eq!(
+                udp_buffer(opt, bad),
+                Err(format!("bad max buffer size number: {opt} {bad}"))
             );
         }
     }

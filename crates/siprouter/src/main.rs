@@ -91,12 +91,14 @@ struct Cli {
     /// Workers per socket (overrides `children`; 0 or less: Kamailio's default, 8).
     #[arg(short = 'n', value_name = "N", allow_negative_numbers = true)]
     children: Option<String>,
-    /// Size UDP receive buffers are grown to (overrides `maxbuffer`; 0: the system's size).
-    #[arg(short = 'b', value_name = "BYTES")]
-    udp_recv_buffer: Option<usize>,
-    /// Size UDP send buffers are grown to (overrides `maxsndbuffer`; 0: the system's size).
-    #[arg(short = 'B', value_name = "BYTES")]
-    udp_send_buffer: Option<usize>,
+    /// Size UDP receive buffers are grown to (overrides `maxbuffer`; 0: the system's size,
+    /// -1: as large as the system allows).
+    #[arg(short = 'b', value_name = "BYTES", allow_negative_numbers = true)]
+    udp_recv_buffer: Option<String>,
+    /// Size UDP send buffers are grown to (overrides `maxsndbuffer`; 0: the system's size,
+    /// -1: as large as the system allows).
+    #[arg(short = 'B', value_name = "BYTES", allow_negative_numbers = true)]
+    udp_send_buffer: Option<String>,
     /// Log level one higher (repeatable; from 0, or from `--debug`): wins over `debug=`.
     #[arg(short = 'd', action = clap::ArgAction::Count)]
     debug: u8,
@@ -264,6 +266,21 @@ fn main() -> ExitCode {
             return failure();
         }
     };
+    let buffer = |opt, arg: &Option<String>| {
+        arg.as_deref()
+            .map(|a| compat::udp_buffer(opt, a))
+            .transpose()
+    };
+    let (maxbuffer, maxsndbuffer) = match (
+        buffer("-b", &cli.udp_recv_buffer),
+        buffer("-B", &cli.udp_send_buffer),
+    ) {
+        (Ok(b), Ok(s)) => (b, s),
+        (Err(e), _) | (_, Err(e)) => {
+            stderr_line!("siprouter: {e}");
+            return failure();
+        }
+    };
     let socket_opts = Options {
         sctp_supported: SystemNetwork::sctp_supported(),
         children,
@@ -412,8 +429,8 @@ fn main() -> ExitCode {
         socket_opts,
     };
     let overrides = serve::Overrides {
-        maxbuffer: cli.udp_recv_buffer,
-        maxsndbuffer: cli.udp_send_buffer,
+        maxbuffer,
+        maxsndbuffer,
         tcp_children,
     };
     let confine = privileges::Confine {
@@ -833,8 +850,11 @@ mod tests {
             Some("Option '--alias' requires an argument. Use -h for help.")
         );
         // A value that does not parse keeps clap's message, which names option and value.
-        let bad = usage_error_of(&["-b", "many"]).unwrap_or_default();
-        assert!(bad.contains("'many'") && bad.contains("-b"), "{bad}");
+        let bad = usage_error_of(&["--log-format", "many"]).unwrap_or_default();
+        assert!(
+            bad.contains("'many'") && bad.contains("--log-format"),
+            "{bad}"
+        );
         // Help and version requests are no errors.
         assert_eq!(usage_error_of(&["--help"]), None);
     }

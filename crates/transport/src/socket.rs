@@ -146,14 +146,17 @@ pub(crate) fn bind(addr: SocketAddr, ty: Type, opts: &BindOpts) -> std::io::Resu
     }
     // As Kamailio's start-up probe: a buffer grows up to the configured size (the kernel
     // caps the request at its limit), and one already larger stays as it is.
+    // The kernel takes an `int` and caps it at `rmem_max`/`wmem_max` (themselves `int`s), so
+    // a larger request asks for the limit.
+    let request = |n: usize| n.min(i32::MAX as usize);
     if let Some(n) = opts.rcvbuf {
         if s.recv_buffer_size()? < n {
-            s.set_recv_buffer_size(n)?;
+            s.set_recv_buffer_size(request(n))?;
         }
     }
     if let Some(n) = opts.sndbuf {
         if s.send_buffer_size()? < n {
-            s.set_send_buffer_size(n)?;
+            s.set_send_buffer_size(request(n))?;
         }
     }
     s.set_nonblocking(true)?;
