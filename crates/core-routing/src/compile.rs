@@ -92,7 +92,9 @@ pub(crate) enum CaseLabel {
 #[derive(Debug)]
 pub(crate) enum Expr {
     Const(Value),
-    Pv(Pv),
+    /// Boxed, so that an expression is 32 bytes instead of 72 (an `Op` with its operands
+    /// 104 instead of 216, the node of a binary operation 72 instead of 152 bytes).
+    Pv(Box<Pv>),
     Legacy(Legacy),
     Unary(UnaryOp, Box<Expr>),
     /// Both operands in one allocation (a large script has tens of thousands).
@@ -1372,7 +1374,7 @@ impl Compiler<'_> {
                 self.check_pv(&pv, *span)?;
                 match self.cfg_pos(&pv, *span) {
                     Some(v) => Expr::Const(v),
-                    None => Expr::Pv(pv),
+                    None => Expr::Pv(Box::new(pv)),
                 }
             }
             AExpr::Select { path, span } => self.select(path, *span)?,
@@ -2282,5 +2284,21 @@ mod pattern_check_tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod sizes {
+    /// A large script compiles to tens of thousands of these, allocated one by one: a size
+    /// past glibc's fast bins (128 bytes) for a binary operation's node made a check's
+    /// compile measurably slower (`docs/performance.md`, `-c` lever 61).
+    #[test]
+    fn compiled_nodes_stay_small() {
+        assert_eq!(std::mem::size_of::<super::Expr>(), 32);
+        assert_eq!(
+            std::mem::size_of::<(super::BinaryOp, super::Expr, super::Expr)>(),
+            72
+        );
+        assert!(std::mem::size_of::<super::Op>() <= 104);
     }
 }
