@@ -3,7 +3,7 @@
 //! regular expressions compiled, `xlog` formats split. Every problem is a [`CompileError`]
 //! with the config span, so `siprouter -c` reports it, never the first message.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 
 use cfg_parser::ast::{self, Arg, BinaryOp, Expr as AExpr, Item, RouteKind, Stmt, UnaryOp};
@@ -540,10 +540,10 @@ impl<'s> Compiler<'s> {
     fn blank(mode: Mode, sources: Option<&'s SourceMap>) -> Self {
         Compiler {
             mode,
-            regexes: HashMap::new(),
+            regexes: HashMap::default(),
             stand_in: None,
-            modules: HashSet::new(),
-            flags: HashMap::new(),
+            modules: HashSet::default(),
+            flags: HashMap::default(),
             route_names: Default::default(),
             sockets: Vec::new(),
             expand: false,
@@ -813,7 +813,8 @@ fn usable<'e>(early: &'e EarlyChecks, c: &Compiler<'_>, bodies: &[Body<'_>]) -> 
         return Usable::default();
     }
     // How many bodies of the config, and how many early ones, each span names.
-    let mut spans: HashMap<Span, (usize, usize)> = HashMap::with_capacity(bodies.len());
+    let mut spans: HashMap<Span, (usize, usize)> =
+        HashMap::with_capacity_and_hasher(bodies.len(), Default::default());
     for (_, body, _) in bodies {
         spans.entry(body.span).or_default().0 += 1;
     }

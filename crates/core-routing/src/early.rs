@@ -18,7 +18,7 @@
 //! the outcomes are merged in body order, so errors and warnings are exactly those of
 //! [`crate::check`].
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use cfg_parser::ast::{self, Item};
 use cfg_parser::lexer::{SourceMap, Span};

@@ -1,7 +1,7 @@
 //! Running compiled routes on one message.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -131,11 +131,11 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             dst_uri: None,
             // Most scripts set no `$var` before use: no map to build then.
             vars: if router.program.settings.var.is_empty() {
-                HashMap::new()
+                HashMap::default()
             } else {
                 router.program.settings.var.iter().cloned().collect()
             },
-            avps: HashMap::new(),
+            avps: HashMap::default(),
             flags: 0,
             bflags: 0,
             sflags: 0,

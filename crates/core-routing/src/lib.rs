@@ -42,7 +42,9 @@
 //! Dependencies: `cfg-parser` (the AST), `sip-message` (parsing and editing), `regex`
 //! (`=~`, `case /…:`, textops, subst expressions, modparam module names), `regex-syntax`
 //! (the regex crate's parser: [`check`] validates patterns without building matchers), `thiserror`,
-//! `memchr` (the header end of a request that does not parse, to answer it 400), `md-5`
+//! `memchr` (the header end of a request that does not parse, to answer it 400),
+//! `rustc-hash` (the maps keyed by the config's names: routes, flags, modules, `$var`s; its
+//! Fx hash is cheaper than SipHash, and no key comes from a peer), `md-5`
 //! (the `{s.md5}` transformation; RustCrypto's small implementation rather than our own).
 
 mod clock;
@@ -59,7 +61,7 @@ mod trans;
 mod uri_edit;
 pub mod value;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 

@@ -240,7 +240,8 @@ pub fn parse(text: &str) -> Result<Pv, String> {
 
 fn split_index(s: &str) -> Result<(&str, Option<Index>), String> {
     // An index follows the name's closing parenthesis: `hdr(Via)[1]`, `avp(x)[*]`.
-    if let Some(open) = s.rfind('[').filter(|_| s.ends_with(']')) {
+    // (The cheap test first: most names have no index.)
+    if let Some(open) = s.ends_with(']').then(|| s.rfind('[')).flatten() {
         let idx = &s[open + 1..s.len() - 1];
         let index = if idx == "*" {
             Index::All
