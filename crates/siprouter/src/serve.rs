@@ -231,14 +231,16 @@ async fn serve(
     // Stream messages are routed on their connection's task; what must wait comes back here.
     let (deferred_tx, mut deferred_rx) = tokio::sync::mpsc::channel(DEFERRED_QUEUE);
     let waiting = Arc::new(AtomicUsize::new(0));
-    handle.handle_streams(Arc::new(InlineRoutes {
+    // Kept until `run` returns: the transport holds its stream handler weakly.
+    let inline: Arc<dyn transport::StreamHandler> = Arc::new(InlineRoutes {
         live: live.clone(),
         handle: handle.clone(),
         logger: logger.clone(),
         deferred: deferred_tx,
         waiting: waiting.clone(),
         out: Mutex::new(Vec::new()),
-    }));
+    });
+    handle.handle_streams(&inline);
     let mut out = Vec::new();
     if let Some(l) = current(&live) {
         l.router.worker_init(&mut out);

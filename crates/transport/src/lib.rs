@@ -23,7 +23,8 @@
 //!   info, the socket-info record) and, for TCP/TLS/QUIC, the [`ConnId`].
 //! - [`TransportHandle::handle_streams`]: stream messages go to a [`StreamHandler`] called
 //!   on the connection's task instead of the channel (no hand-off to another task per
-//!   message); what the handler returns is awaited before the connection reads on.
+//!   message); what the handler returns is awaited before the connection reads on. The
+//!   transport holds the handler weakly, so a handler holding the handle is no cycle.
 //! - [`TransportHandle::send`]: bytes to an address over a protocol, optionally through a
 //!   chosen local socket (`force_send_socket`) or over a given connection.
 //!   [`TransportHandle::try_send`] does the same when that needs no waiting, and gives the
@@ -341,8 +342,17 @@ impl TransportHandle {
     /// From now on, messages received on streams (TCP, TLS, QUIC) go to `handler`, called on
     /// the connection's task, instead of the channel; datagrams still come through the
     /// channel. Only the first handler set counts: `false` when one was set before.
-    pub fn handle_streams(&self, handler: Arc<dyn StreamHandler>) -> bool {
-        self.shared.stream_handler.0.set(handler).is_ok()
+    ///
+    /// The transport holds the handler weakly: keep the `Arc` for as long as stream
+    /// messages should go to it (once it is dropped, they come through the channel again).
+    /// A handler that sends holds a [`TransportHandle`], so a transport holding its handler
+    /// would keep both, and every socket, open for ever.
+    pub fn handle_streams(&self, handler: &Arc<dyn StreamHandler>) -> bool {
+        self.shared
+            .stream_handler
+            .0
+            .set(Arc::downgrade(handler))
+            .is_ok()
     }
 
     /// Sends one message if that needs no waiting: UDP with

@@ -47,13 +47,17 @@ pub(crate) struct Shared {
     pub(crate) stream_handler: HandlerSlot,
 }
 
-/// The stream handler, once set.
+/// The stream handler, once set; held weakly, since a handler that sends holds a
+/// [`crate::TransportHandle`] (and so this state): a strong reference here would keep both,
+/// and every socket, alive after the caller has let them go.
 #[derive(Default)]
-pub(crate) struct HandlerSlot(pub(crate) std::sync::OnceLock<Arc<dyn crate::StreamHandler>>);
+pub(crate) struct HandlerSlot(
+    pub(crate) std::sync::OnceLock<std::sync::Weak<dyn crate::StreamHandler>>,
+);
 
 impl std::fmt::Debug for HandlerSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
+        f.write_str(if self.0.get().is_some_and(|h| h.strong_count() > 0) {
             "HandlerSlot(set)"
         } else {
             "HandlerSlot(unset)"

@@ -300,11 +300,17 @@ async fn drain<W: AsyncWrite + Unpin>(
     queue: &mut mpsc::Receiver<Bytes>,
 ) -> Result<bool, &'static str> {
     let limits = &ctx.shared.cfg.limits;
-    let handler = ctx.shared.stream_handler.0.get();
+    // Once per read, not per message: an upgrade is two atomic operations.
+    let handler = ctx
+        .shared
+        .stream_handler
+        .0
+        .get()
+        .and_then(std::sync::Weak::upgrade);
     let mut consumed = false;
     loop {
         // `None`: not enough data yet.
-        let framed = match handler {
+        let framed = match &handler {
             // The handler routes on this task: the message is parsed here, once, and lent.
             Some(h) => frame(buf, limits, ctx.role).map(|f| match f {
                 Frame::Message(m) => {
