@@ -241,8 +241,8 @@ impl Walker<'_> {
             }
         }
         let literal = |a: &Arg| match a {
-            Arg::Expr(Expr::Word { word, span }) => Some((word.to_string(), *span)),
-            Arg::Expr(Expr::Str { value, span }) => Some((value.to_string(), *span)),
+            Arg::Expr(Expr::Word { word, span }) => Some((String::from(&**word), *span)),
+            Arg::Expr(Expr::Str { value, span }) => Some((String::from(&**value), *span)),
             Arg::Expr(Expr::Int { value, span }) => Some((value.to_string(), *span)),
             _ => None,
         };
@@ -255,7 +255,7 @@ impl Walker<'_> {
             "setflag" | "resetflag" | "isflagset" => {
                 if let Some(Arg::Expr(Expr::Word { word, span })) = c.args.first() {
                     self.out
-                        .push(Finding::FlagUse(word.to_string(), *span, self.item));
+                        .push(Finding::FlagUse(String::from(&**word), *span, self.item));
                 }
             }
             _ => {}

@@ -55,7 +55,9 @@ pub(crate) fn route_item(cx: Cx<'_>, at: usize) -> Option<(Item, usize)> {
     let name = if reader.eat(Punct::LBracket) {
         let start = reader.pos;
         let value = match reader.kind(start)? {
-            TokenKind::EventRouteName(s) | TokenKind::Ident(s) | TokenKind::Str(s) => s.to_string(),
+            TokenKind::EventRouteName(s) | TokenKind::Ident(s) | TokenKind::Str(s) => {
+                String::from(&**s)
+            }
             TokenKind::Number(n) => n.to_string(),
             _ => return None,
         };
@@ -173,7 +175,7 @@ impl<'a> Descent<'a> {
         let start = self.pos;
         let stmt = match self.kind(start)? {
             TokenKind::Pvar(v) | TokenKind::AvpOrPvar(v) | TokenKind::Attr(v) => {
-                let target = Spanned::new(v.to_string(), self.token_span(start));
+                let target = Spanned::new(String::from(&**v), self.token_span(start));
                 self.pos += 1;
                 self.expect(Punct::Assign)?;
                 let value = self.expr()?;
@@ -233,7 +235,7 @@ impl<'a> Descent<'a> {
     fn call(&mut self) -> Option<Call> {
         let start = self.pos;
         let name = match self.kind(start)? {
-            TokenKind::Ident(s) => Cow::Owned(s.to_string()),
+            TokenKind::Ident(s) => Cow::Owned(String::from(&**s)),
             TokenKind::Keyword(k) if role(*k).call && self.is_punct(start + 1, Punct::LParen) => {
                 Cow::Borrowed(k.spelling())
             }

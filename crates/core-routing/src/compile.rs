@@ -1368,8 +1368,8 @@ impl Compiler<'_> {
     fn expr(&mut self, e: &AExpr) -> Result<Expr, CompileError> {
         Ok(match e {
             AExpr::Int { value, .. } => Expr::Const(Value::Int(*value)),
-            AExpr::Str { value, .. } => Expr::Const(Value::Str(value.to_string())),
-            AExpr::Word { word, .. } => Expr::Const(Value::Str(word.to_string())),
+            AExpr::Str { value, .. } => Expr::Const(Value::Str(String::from(&**value))),
+            AExpr::Word { word, .. } => Expr::Const(Value::Str(String::from(&**word))),
             AExpr::Var { name, span } => {
                 let pv = pv::parse(name).or_else(|e| err(*span, e))?;
                 self.check_pv(&pv, *span)?;
@@ -1566,8 +1566,8 @@ impl Compiler<'_> {
             }),
             "route" => {
                 let target = match c.args.first() {
-                    Some(Arg::Expr(AExpr::Word { word, .. })) => word.to_string(),
-                    Some(Arg::Expr(AExpr::Str { value, .. })) => value.to_string(),
+                    Some(Arg::Expr(AExpr::Word { word, .. })) => String::from(&**word),
+                    Some(Arg::Expr(AExpr::Str { value, .. })) => String::from(&**value),
                     Some(Arg::Expr(AExpr::Int { value, .. })) => value.to_string(),
                     // route($var(r)), route("a" + $x): the name is looked up when it runs.
                     Some(Arg::Expr(e)) => return Ok(Func::RouteByName(self.expr(e)?)),
