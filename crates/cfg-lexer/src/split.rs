@@ -216,17 +216,18 @@ pub fn lex_file_in_pieces<R: Send>(
         return again(&lx.sources);
     }
     done.sort_by_key(|d| d.index);
-    // Each piece's expansions are numbered from 0 (the first's after the header's); a
-    // sequential run numbers them on from the pieces before.
+    // Each piece's expansions are numbered from its `first_expansion` (the first's from 0,
+    // after the header's); a sequential run numbers them on from the pieces before.
     let mut tokens = Vec::new();
     let mut expansions = Vec::new();
     let mut results = Vec::with_capacity(done.len());
     for mut piece in done {
-        let offset = u32::try_from(expansions.len()).unwrap_or(u32::MAX);
+        let (first, offset) = (piece.first_expansion, expansions.len());
         let shift = |e: ExpansionId| {
-            u32::try_from(e.index())
-                .ok()
+            e.index()
+                .checked_sub(first)
                 .and_then(|i| i.checked_add(offset))
+                .and_then(|i| u32::try_from(i).ok())
                 .and_then(ExpansionId::new)
         };
         for t in &mut piece.tokens {
@@ -344,30 +345,49 @@ struct Done<R> {
     index: usize,
     /// What the caller's function returned.
     result: R,
-    /// Its tokens, when the function wanted them kept (expansion ids counted from 0).
+    /// Its tokens, when the function wanted them kept (expansion ids counted from
+    /// `first_expansion`).
     tokens: Vec<Token>,
-    /// The define expansions its tokens refer to.
+    /// The define expansions its tokens refer to: empty until the thread that lexed it has
+    /// lexed its last piece (see [`Work::take_pieces`]).
     expansions: Vec<crate::token::Expansion>,
+    /// The id of its first expansion in the lexer of the thread that lexed it.
+    first_expansion: usize,
 }
 
 impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
-    /// Takes pieces until none are left, lexing each with `lx`; `done` plus those pieces.
+    /// Takes pieces until none are left, lexing each with `lx`; `done` (pieces `lx` lexed
+    /// before) plus those pieces, each with its expansions.
+    ///
+    /// The expansions of all of a thread's pieces are lexed into one vector and shared out
+    /// only here, after the last: a vector per piece grew past 1 KiB in most pieces, and
+    /// such a request makes glibc's malloc consolidate every small block freed before it
+    /// (the previous piece's route bodies, see `cfg_parser::parse_file_with`), which the
+    /// piece's syntax tree would otherwise have reused at once.
     fn take_pieces(&self, lx: &mut Lexer<'_>, mut done: Vec<Done<R>>) -> Vec<Done<R>> {
         loop {
             let index = self.next.fetch_add(1, Ordering::Relaxed);
             if index >= self.pieces.len() || self.failed.load(Ordering::Relaxed) {
-                return done;
+                break;
             }
             done.push(self.piece(lx, index));
         }
+        for piece in done.iter_mut().rev() {
+            let first = piece.first_expansion.min(lx.expansions.len());
+            piece.expansions = lx.expansions.split_off(first);
+        }
+        done
     }
 
-    /// Lexes piece `index` with `lx` (whose tokens and expansions so far, the header's for
-    /// the first piece, belong to it) and hands it to the caller's function. The tokens the
-    /// function is done with are dropped, and the next piece's take their memory.
+    /// Lexes piece `index` with `lx` (whose tokens so far, the header's for the first piece,
+    /// belong to it; the first piece's expansions also start with the header's) and hands it
+    /// to the caller's function. The tokens the function is done with are dropped, and the
+    /// next piece's take their memory.
     fn piece(&self, lx: &mut Lexer<'_>, index: usize) -> Done<R> {
         let range = self.pieces.get(index).cloned().unwrap_or(0..0);
         lx.reserve_tokens_for(range.len());
+        // The first piece's are the header's too (they were lexed into `lx` before it).
+        let first_expansion = if index == 0 { 0 } else { lx.expansions.len() };
         push_main_range(lx, self.id, range, self.identity.to_path_buf());
         // Every piece but the last ends where a route block begins after a `}`: no string
         // is pending, nothing is open (else the lexer reports it, and the split fails).
@@ -384,10 +404,8 @@ impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
                 Vec::new()
             }
         };
-        let expanded = self
-            .expansions
-            .fetch_add(lx.expansions.len(), Ordering::Relaxed)
-            + lx.expansions.len();
+        let own = lx.expansions.len().saturating_sub(first_expansion);
+        let expanded = self.expansions.fetch_add(own, Ordering::Relaxed) + own;
         if !lx.diags.is_empty() || expanded >= crate::lexer::MAX_EXPANSIONS {
             self.failed.store(true, Ordering::Relaxed);
         }
@@ -395,7 +413,8 @@ impl<R, F: Fn(Piece<'_>) -> (R, AfterPart) + Sync> Work<'_, F> {
             index,
             result,
             tokens,
-            expansions: std::mem::take(&mut lx.expansions),
+            expansions: Vec::new(),
+            first_expansion,
         }
     }
 }
