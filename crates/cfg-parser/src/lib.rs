@@ -228,7 +228,9 @@ fn parse_in_pieces<C: Send + Sync, R: Send>(
         let Some(chunks) = split::parse_all(grammar::Cx::new(piece.tokens, piece.sources)) else {
             return (None, AfterPart::KeepTokens);
         };
-        let mut items: Vec<ast::Item> = chunks.into_iter().flatten().collect();
+        // In place (`filter_map` reuses the list's memory, `flatten` does not).
+        #[allow(clippy::filter_map_identity)]
+        let mut items: Vec<ast::Item> = chunks.into_iter().filter_map(|item| item).collect();
         let found = check::walk(&items);
         if piece.index == 0 {
             first_piece.set(Some(first(&items)));
@@ -245,7 +247,14 @@ fn parse_in_pieces<C: Send + Sync, R: Send>(
     };
     match cfg_lexer::lex_file_in_pieces(path, opts, loader, min_len, parse_piece) {
         cfg_lexer::Split::Pieces { lexed, results } if results.iter().all(Option::is_some) => {
-            let (mut items, mut walked, mut count) = (Vec::new(), Vec::new(), 0);
+            // Sized once: the items are large (a `Vec` doubling to them moved each several
+            // times, on the one thread that runs after the pieces).
+            let total = results
+                .iter()
+                .flatten()
+                .map(|(piece, ..)| piece.len())
+                .sum();
+            let (mut items, mut walked, mut count) = (Vec::with_capacity(total), Vec::new(), 0);
             let mut theirs = Vec::with_capacity(results.len());
             for (piece, found, piece_tokens, their) in results.into_iter().flatten() {
                 walked.push((piece.len(), found));

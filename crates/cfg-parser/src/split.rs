@@ -123,7 +123,14 @@ fn parse_pieces(
     let mut start = range.start;
     for cut in cuts.chain([range.end]) {
         if cut > start && (cut - start >= PIECE_TOKENS || cut == range.end) {
-            items.extend(parse_piece(cx, start..cut)?);
+            let piece = parse_piece(cx, start..cut)?;
+            // A range in one piece (a lexer's piece of a split file usually is) keeps the
+            // piece's own list: no second one, nor a copy.
+            if items.is_empty() {
+                items = piece;
+            } else {
+                items.extend(piece);
+            }
             start = cut;
         }
     }
