@@ -62,14 +62,15 @@ impl Config {
 pub enum Item {
     /// A core global parameter: `debug=3`, `children=4`, `port=5060`.
     Param(Param),
-    /// `listen = …`
-    Listen(Listen),
+    /// `listen = …` (boxed, as `socket` and the cfg variables: items are kept in long
+    /// lists, and these three would make every item twice the size of the others).
+    Listen(Box<Listen>),
     /// `socket = { … }`
-    Socket(SocketBlock),
+    Socket(Box<SocketBlock>),
     /// `alias = …` / `domain = …`
     Alias(Alias),
     /// A custom cfg-framework variable: `group.var = value [descr "…"]`.
-    CfgVar(CfgVar),
+    CfgVar(Box<CfgVar>),
     /// `kemi.<callback> = "…"`
     Kemi(Kemi),
     /// `coreparam[name] = value`
@@ -839,5 +840,16 @@ mod size_tests {
         assert_eq!(json["then"]["value"], 2);
         assert_eq!(json["otherwise"]["value"], 3);
         assert!(json["span"].is_object());
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod sizes {
+    /// A large config's items are copied into one list at the end of a parse in pieces (and
+    /// lie in lists per piece before): the few large kinds are boxed, so that an item is
+    /// 152 bytes instead of 360 (`docs/performance.md`, `-c` lever 65).
+    #[test]
+    fn an_item_stays_small() {
+        assert!(std::mem::size_of::<super::Item>() <= 152);
     }
 }

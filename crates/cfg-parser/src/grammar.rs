@@ -472,13 +472,13 @@ fn listen_stmt<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, It
         .then(kw("name").ignore_then(spanned(cx, string())).or_not())
         .then(kw("virtual").or_not().map(|v| v.is_some()))
         .map_with(move |(((addrs, advertise), name), is_virtual), e| {
-            Item::Listen(Listen {
+            Item::Listen(Box::new(Listen {
                 addrs,
                 advertise,
                 name,
                 is_virtual,
                 span: cx.span(e.span()),
-            })
+            }))
         })
 }
 
@@ -594,7 +594,7 @@ fn socket_stmt<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, It
                     "socket block without `bind = …`".to_string()
                 }));
             }
-            Item::Socket(b)
+            Item::Socket(Box::new(b))
         })
 }
 
@@ -736,14 +736,14 @@ fn cfg_var<'t, I: In<'t>, E: Ex<'t, I>>(cx: Cx<'t>) -> impl Parser<'t, I, Item, 
                 .or_not(),
         )
         .map_with(move |((((group, instance), var), value), descr), e| {
-            Item::CfgVar(CfgVar {
+            Item::CfgVar(Box::new(CfgVar {
                 group,
                 instance,
                 var,
                 value,
                 descr,
                 span: cx.span(e.span()),
-            })
+            }))
         })
 }
 
