@@ -12,7 +12,7 @@
 //! log (text or JSON, stderr or syslog, see [`logging`]) with `thiserror` for its errors;
 //! `nix` (its `user` and `process` features only) for the safe setuid/setgid/initgroups
 //! wrappers and NSS lookups behind `-u`/`-g`, and `getpgrp` for `-G` (the workspace forbids
-//! `unsafe`).
+//! `unsafe`); `mimalloc` as the global allocator (see [`GLOBAL`]).
 
 /// `eprintln!` that never panics: a closed or full stderr loses the line, where
 /// `eprintln!` would end the process with a panic (exit 101) instead of its own status.
@@ -158,6 +158,17 @@ fn out(text: &str) {
 pub(crate) fn failure() -> ExitCode {
     ExitCode::from(255)
 }
+
+/// The allocator: mimalloc (its version 2, without transparent huge pages) instead of
+/// glibc's malloc. A config check builds and frees a syntax tree and a compiled script of
+/// over 100,000 small blocks on three threads, and glibc's slow paths (consolidating the
+/// freed blocks before every request of 1 KiB or more, its per-thread cache of seven blocks
+/// a size) were a tenth of it: with mimalloc the check of a 20,000-line config takes 15%
+/// less time and 18% less CPU (`docs/performance.md`, `-c` lever 66). The relay costs the
+/// same CPU per message and about 1 MB more memory. Its default version 3, or huge pages,
+/// made the check's peak memory 30 MB instead of 10.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let first = std::env::args_os().nth(1);
