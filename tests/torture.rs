@@ -349,8 +349,6 @@ fn torture_messages_over_udp_and_tcp_get_the_rfc_verdicts_and_leak_nothing() {
             .arg("-f")
             .arg(&cfg)
             .args(["-E", "-A", &format!("RELAY_PORT={RELAY}")])
-            // One malloc arena: RSS then shows what is kept, not how threads spread it.
-            .env("MALLOC_ARENA_MAX", "1")
             .args(["-A", &format!("SINK_PORT={SINK}")])
             .stderr(Stdio::null()),
     );
