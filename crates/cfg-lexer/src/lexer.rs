@@ -121,8 +121,35 @@ pub(crate) fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | 0x08 | b'\r')
 }
 
+/// [`BYTE_CLASS`] bit: a letter, a digit or `_`.
+const WORD: u8 = 1;
+/// [`BYTE_CLASS`] bit: a blank (see [`is_blank`]) or a newline.
+const SPACE: u8 = 2;
+
+/// What each byte value is to the scanner, looked up once per byte in its two hottest loops
+/// (the run of a word, the whitespace between tokens) instead of several comparisons.
+static BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            t[i] = WORD;
+        } else if matches!(b, b' ' | b'\t' | 0x08 | b'\r' | b'\n') {
+            t[i] = SPACE;
+        }
+        i += 1;
+    }
+    t
+};
+
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    BYTE_CLASS[usize::from(b)] & WORD != 0
+}
+
+/// The length of the run of word bytes (letters, digits, `_`) at the start of `b`.
+fn word_run(b: &[u8]) -> usize {
+    b.iter().position(|&c| !is_word_byte(c)).unwrap_or(b.len())
 }
 
 fn is_ident_start(b: u8) -> bool {
@@ -132,9 +159,7 @@ fn is_ident_start(b: u8) -> bool {
 /// Length of the identifier (`[A-Za-z_][A-Za-z0-9_]*`) at the start of `b`, 0 if none.
 pub(crate) fn ident_len(b: &[u8]) -> usize {
     match b.first() {
-        Some(&c) if is_ident_start(c) => {
-            1 + b[1..].iter().take_while(|&&c| is_word_byte(c)).count()
-        }
+        Some(&c) if is_ident_start(c) => 1 + word_run(&b[1..]),
         _ => 0,
     }
 }
@@ -273,18 +298,36 @@ impl<'a> Lexer<'a> {
 
     /// Emits a finished token, keeping the small state machines that the preprocessor needs
     /// (`loadmodule "x"` defines `MOD_x`; `event_route[` switches to name mode).
+    #[inline(always)]
     pub(crate) fn push_token(
         &mut self,
         kind: TokenKind,
         span: Span,
         expansion: Option<ExpansionId>,
     ) {
+        // Only a keyword, a token after `loadmodule` or one after `#!subst` moves a state
+        // machine: most tokens (punctuation, numbers, names) go straight into the buffer.
+        if self.loadmodule_state != 0
+            || self.pending_subst.is_some()
+            || matches!(kind, TokenKind::Keyword(_))
+        {
+            self.token_states(&kind, span);
+        }
+        self.tokens.push(Token {
+            kind,
+            span,
+            expansion,
+        });
+    }
+
+    /// [`Lexer::push_token`]'s state machines, for a token that may move them.
+    fn token_states(&mut self, kind: &TokenKind, span: Span) {
         if self.pending_subst.is_some() && !matches!(kind, TokenKind::Str(_)) {
             if let Some((sk, sspan)) = self.pending_subst.take() {
                 self.error(LexError::SubstNeedsString(sk.directive().into()), sspan);
             }
         }
-        match (&kind, self.loadmodule_state) {
+        match (kind, self.loadmodule_state) {
             (TokenKind::Keyword(k), _) if Some(*k) == self.keywords.loadmodule => {
                 self.loadmodule_state = 1
             }
@@ -299,16 +342,11 @@ impl<'a> Lexer<'a> {
             }
             _ => self.loadmodule_state = 0,
         }
-        if let TokenKind::Keyword(k) = &kind {
+        if let TokenKind::Keyword(k) = kind {
             if Some(*k) == self.keywords.event_route {
                 self.event_route_state = 1;
             }
         }
-        self.tokens.push(Token {
-            kind,
-            span,
-            expansion,
-        });
     }
 
     /// Emits a non-string token: a pending string ends first.
@@ -367,7 +405,7 @@ impl<'a> Lexer<'a> {
         // Whitespace and line continuations.
         while pos < cur.end {
             let c = b[pos];
-            if is_blank(c) || c == b'\n' {
+            if BYTE_CLASS[usize::from(c)] & SPACE != 0 {
                 pos += 1;
             } else if c == b'\\' && b.get(pos + 1) == Some(&b'\n') && pos + 1 < cur.end {
                 pos += 2;
@@ -529,7 +567,7 @@ impl<'a> Lexer<'a> {
     /// address — whichever rule matches the longest text.
     fn word(&mut self, cur: &Cur<'_>, pos: usize) -> usize {
         let b = &cur.bytes()[pos..cur.end];
-        let run = b.iter().take_while(|&&c| is_word_byte(c)).count();
+        let run = word_run(b);
         // An IPv6 literal read from here is longer than the word only if a `:` follows it.
         let v6 = if b[0].is_ascii_hexdigit() && b.get(run) == Some(&b':') {
             ipv6_len(b)
@@ -1252,6 +1290,13 @@ mod tests {
         assert_eq!(parse_number("12b"), None);
         assert_eq!(parse_number("4294967295"), Some(Ok(4_294_967_295)));
         assert_eq!(parse_number("4294967296"), Some(Err(())));
+        // Single digits, and long numbers still in range.
+        assert_eq!(parse_number("7"), Some(Ok(7)));
+        assert_eq!(parse_number("999999999"), Some(Ok(999_999_999)));
+        assert_eq!(parse_number("1000000000"), Some(Ok(1_000_000_000)));
+        assert_eq!(parse_number("99999999999"), Some(Err(())));
+        assert_eq!(parse_number("1b"), Some(Ok(1)));
+        assert_eq!(parse_number("9b"), None);
     }
 
     /// `push_token` compares keywords, not their canonical text: that holds while each of

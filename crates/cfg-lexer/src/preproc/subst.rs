@@ -135,7 +135,10 @@ impl SubstRule {
     pub(crate) fn apply(&self, input: &str) -> Option<String> {
         // Most strings match no rule: a plain search is much cheaper than setting up captures.
         let matches = match &self.literal {
-            Some(word) => word.find(input.as_bytes()).is_some(),
+            // A text shorter than the word (most pseudo-variables) skips the search's setup.
+            Some(word) => {
+                input.len() >= word.needle().len() && word.find(input.as_bytes()).is_some()
+            }
             None => self.regex.is_match(input),
         };
         if !matches {
@@ -222,6 +225,8 @@ mod tests {
         assert!(word.literal.is_some());
         assert_eq!(word.apply("a MY_IP b MY_IP").unwrap(), "a x b MY_IP");
         assert_eq!(word.apply("my_ip"), None);
+        assert_eq!(word.apply("MY_IP").unwrap(), "x");
+        assert_eq!(word.apply("MY_I"), None);
         let icase = SubstRule::parse("!MY_IP!x!i").unwrap();
         assert!(icase.literal.is_none());
         assert_eq!(icase.apply("my_ip").unwrap(), "x");
