@@ -305,12 +305,9 @@ impl<'a> Lexer<'a> {
         span: Span,
         expansion: Option<ExpansionId>,
     ) {
-        // Only a keyword, a token after `loadmodule` or one after `#!subst` moves a state
-        // machine: most tokens (punctuation, numbers, names) go straight into the buffer.
-        if self.loadmodule_state != 0
-            || self.pending_subst.is_some()
-            || matches!(kind, TokenKind::Keyword(_))
-        {
+        // Only `loadmodule`, `event_route`, a token after `loadmodule` or one after `#!subst`
+        // moves a state machine: most tokens go straight into the buffer.
+        if self.loadmodule_state != 0 || self.pending_subst.is_some() || self.state_keyword(&kind) {
             self.token_states(&kind, span);
         }
         self.tokens.push(Token {
@@ -318,6 +315,18 @@ impl<'a> Lexer<'a> {
             span,
             expansion,
         });
+    }
+
+    /// Whether the token is `loadmodule` or `event_route`, the keywords that start a state
+    /// machine.
+    #[inline]
+    fn state_keyword(&self, kind: &TokenKind) -> bool {
+        match kind {
+            TokenKind::Keyword(k) => {
+                Some(*k) == self.keywords.loadmodule || Some(*k) == self.keywords.event_route
+            }
+            _ => false,
+        }
     }
 
     /// [`Lexer::push_token`]'s state machines, for a token that may move them.
@@ -351,8 +360,29 @@ impl<'a> Lexer<'a> {
 
     /// Emits a non-string token: a pending string ends first.
     pub(crate) fn emit(&mut self, kind: TokenKind, cur: &Cur<'_>, start: usize, end: usize) {
+        let span = Span::new(cur.file, start, end);
+        // Most tokens only go into the buffer: a path without calls (but the buffer's growth),
+        // so that it saves no registers.
+        if self.pending_string.is_some()
+            || self.loadmodule_state != 0
+            || self.pending_subst.is_some()
+            || matches!(kind, TokenKind::Keyword(_))
+        {
+            self.emit_after_states(kind, span, cur.expansion);
+        } else {
+            self.tokens.push(Token {
+                kind,
+                span,
+                expansion: cur.expansion,
+            });
+        }
+    }
+
+    /// [`Lexer::emit`] for a token that ends a pending string or may move a state machine.
+    #[inline(never)]
+    fn emit_after_states(&mut self, kind: TokenKind, span: Span, expansion: Option<ExpansionId>) {
         self.flush_string();
-        self.push_token(kind, Span::new(cur.file, start, end), cur.expansion);
+        self.push_token(kind, span, expansion);
     }
 
     /// Ends the pending string (if any): applies the subst rules and emits it.
