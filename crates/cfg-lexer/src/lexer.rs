@@ -358,7 +358,20 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// Emits a non-string token: a pending string ends first.
+    /// Emits a keyword token (see [`Lexer::emit`]).
+    fn emit_keyword(&mut self, k: Keyword, cur: &Cur<'_>, start: usize, end: usize) {
+        let kind = TokenKind::Keyword(k);
+        if self.state_keyword(&kind) {
+            let span = Span::new(cur.file, start, end);
+            self.emit_after_states(kind, span, cur.expansion);
+        } else {
+            self.emit(kind, cur, start, end);
+        }
+    }
+
+    /// Emits a non-string token: a pending string ends first. A keyword goes through
+    /// [`Lexer::emit_keyword`], which sends `loadmodule` and `event_route` to the state
+    /// machines.
     pub(crate) fn emit(&mut self, kind: TokenKind, cur: &Cur<'_>, start: usize, end: usize) {
         let span = Span::new(cur.file, start, end);
         // Most tokens only go into the buffer: a path without calls (but the buffer's growth),
@@ -366,7 +379,6 @@ impl<'a> Lexer<'a> {
         if self.pending_string.is_some()
             || self.loadmodule_state != 0
             || self.pending_subst.is_some()
-            || matches!(kind, TokenKind::Keyword(_))
         {
             self.emit_after_states(kind, span, cur.expansion);
         } else {
@@ -573,7 +585,7 @@ impl<'a> Lexer<'a> {
                     p1(self, Punct::Colon)
                 }
             }
-            c if c.is_ascii_alphanumeric() || c == b'_' => self.word(cur, pos),
+            c if is_word_byte(c) => self.word(cur, pos),
             _ => {
                 self.flush_string();
                 let ch = cur.text[pos..].chars().next().unwrap_or('\u{fffd}');
@@ -630,7 +642,7 @@ impl<'a> Lexer<'a> {
             if colon_follows && b.starts_with(special.as_bytes()) {
                 if let Some(WordMeaning::Keyword(k)) = word_meaning(special) {
                     let end = pos + special.len();
-                    self.emit(TokenKind::Keyword(k), cur, pos, end);
+                    self.emit_keyword(k, cur, pos, end);
                     return end;
                 }
             }
@@ -640,7 +652,7 @@ impl<'a> Lexer<'a> {
             return self.include(cur, pos, end, word == "import_file");
         }
         match word_meaning(word) {
-            Some(WordMeaning::Keyword(k)) => self.emit(TokenKind::Keyword(k), cur, pos, end),
+            Some(WordMeaning::Keyword(k)) => self.emit_keyword(k, cur, pos, end),
             Some(WordMeaning::Number(n)) => self.emit(TokenKind::Number(n), cur, pos, end),
             Some(WordMeaning::Punct(p)) => self.emit(TokenKind::Punct(p), cur, pos, end),
             None => {
