@@ -857,19 +857,21 @@ impl<'a> Lexer<'a> {
     }
 
     /// Reads `( … )` with nesting from `open` (which must be `(`); returns the position after
-    /// the matching `)` or `None` at end of input.
-    fn paren_end(cur: &Cur<'_>, open: usize) -> Option<usize> {
-        let b = cur.bytes();
+    /// the matching `)` and whether a newline came before it, or `None` at end of input.
+    fn paren_end(cur: &Cur<'_>, open: usize) -> Option<(usize, bool)> {
+        let b = cur.bytes().get(open..cur.end)?;
         let mut depth = 0usize;
-        for (i, &c) in b.iter().enumerate().take(cur.end).skip(open) {
+        let mut newline = false;
+        for (i, &c) in b.iter().enumerate() {
             match c {
                 b'(' => depth += 1,
                 b')' => {
                     depth -= 1;
                     if depth == 0 {
-                        return Some(i + 1);
+                        return Some((open + i + 1, newline));
                     }
                 }
+                b'\n' => newline = true,
                 _ => {}
             }
         }
@@ -878,11 +880,11 @@ impl<'a> Lexer<'a> {
 
     fn emit_pvar(&mut self, cur: &Cur<'_>, pos: usize, open: usize) -> usize {
         match Self::paren_end(cur, open) {
-            Some(end) => {
+            Some((end, newline)) => {
                 // Kamailio drops newlines inside `$( … )`. Without any, one exact copy (a
                 // filtered collect grew the string, and the token's `Box<str>` shrank it).
                 let raw = &cur.text[pos..end];
-                let text: String = if raw.contains('\n') {
+                let text: String = if newline {
                     raw.chars().filter(|&c| c != '\n').collect()
                 } else {
                     raw.to_string()
