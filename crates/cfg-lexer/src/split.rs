@@ -184,7 +184,6 @@ pub fn lex_file_in_pieces<R: Send>(
             .filter_map(|_| {
                 part_thread()
                     .spawn_scoped(s, move || {
-                        reserve_thread_heap();
                         let mut hl = header.lexer(opts);
                         let done = work.take_pieces(&mut hl, Vec::new());
                         (done, hl.diags.is_empty() && header.unchanged_in(&hl))
@@ -496,25 +495,6 @@ fn string_may_continue(rest: &[u8]) -> bool {
     rest.iter()
         .find(|&&c| !(crate::lexer::is_blank(c) || c.is_ascii_whitespace() || c == b'\\'))
         == Some(&b'"')
-}
-
-/// How much heap a helper thread reserves before it lexes: about what one holds after taking
-/// its share of a 500 kB config's pieces (their syntax trees stay).
-const THREAD_HEAP: usize = 4 << 20;
-
-/// Reserves [`THREAD_HEAP`] of this thread's own malloc heap, untouched, so that it grows
-/// without a system call per page. glibc gives each new thread a heap of its own and makes
-/// it writable a page at a time as it grows (one `mprotect` per 4 KiB: 850 in one check of
-/// the 20,000-line config), but never takes the permission back when memory is freed. So
-/// blocks just under glibc's 128 KiB limit for direct `mmap`s, allocated and freed, leave
-/// the room writable with one `mprotect` each; the pages are not touched, so they cost no
-/// memory until used.
-fn reserve_thread_heap() {
-    const BLOCK: usize = 96 << 10;
-    let blocks: Vec<Vec<u8>> = (0..THREAD_HEAP / BLOCK)
-        .map(|_| std::hint::black_box(Vec::with_capacity(BLOCK)))
-        .collect();
-    drop(std::hint::black_box(blocks));
 }
 
 /// A builder for a thread that lexes and parses pieces.
