@@ -135,7 +135,7 @@ impl SubstRule {
     pub(crate) fn apply(&self, input: &str) -> Option<String> {
         // Most strings match no rule: a plain search is much cheaper than setting up captures.
         let matches = match &self.literal {
-            // A text shorter than the word (most pseudo-variables) skips the search's setup.
+            // A text shorter than the word cannot hold it: no search is set up.
             Some(word) => {
                 input.len() >= word.needle().len() && word.find(input.as_bytes()).is_some()
             }
