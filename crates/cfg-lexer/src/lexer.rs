@@ -117,7 +117,7 @@ pub(crate) struct StateKeywords {
     event_route: Option<Keyword>,
 }
 
-pub(crate) fn is_blank(b: u8) -> bool {
+pub(crate) const fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | 0x08 | b'\r')
 }
 
@@ -135,7 +135,7 @@ static BYTE_CLASS: [u8; 256] = {
         let b = i as u8;
         if b.is_ascii_alphanumeric() || b == b'_' {
             t[i] = WORD;
-        } else if matches!(b, b' ' | b'\t' | 0x08 | b'\r' | b'\n') {
+        } else if is_blank(b) || b == b'\n' {
             t[i] = SPACE;
         }
         i += 1;
@@ -307,7 +307,8 @@ impl<'a> Lexer<'a> {
     ) {
         // Only `loadmodule`, `event_route`, a token after `loadmodule` or one after `#!subst`
         // moves a state machine: most tokens go straight into the buffer.
-        if self.loadmodule_state != 0 || self.pending_subst.is_some() || self.state_keyword(&kind) {
+        if self.machine_waiting() || matches!(kind, TokenKind::Keyword(k) if self.starts_machine(k))
+        {
             self.token_states(&kind, span);
         }
         self.tokens.push(Token {
@@ -317,16 +318,16 @@ impl<'a> Lexer<'a> {
         });
     }
 
-    /// Whether the token is `loadmodule` or `event_route`, the keywords that start a state
-    /// machine.
+    /// Whether `k` is `loadmodule` or `event_route`, the keywords that start a state machine.
     #[inline]
-    fn state_keyword(&self, kind: &TokenKind) -> bool {
-        match kind {
-            TokenKind::Keyword(k) => {
-                Some(*k) == self.keywords.loadmodule || Some(*k) == self.keywords.event_route
-            }
-            _ => false,
-        }
+    fn starts_machine(&self, k: Keyword) -> bool {
+        Some(k) == self.keywords.loadmodule || Some(k) == self.keywords.event_route
+    }
+
+    /// Whether a state machine waits for the next token (after `loadmodule`, `#!subst`).
+    #[inline]
+    fn machine_waiting(&self) -> bool {
+        self.loadmodule_state != 0 || self.pending_subst.is_some()
     }
 
     /// [`Lexer::push_token`]'s state machines, for a token that may move them.
@@ -361,7 +362,7 @@ impl<'a> Lexer<'a> {
     /// Emits a keyword token (see [`Lexer::emit`]).
     fn emit_keyword(&mut self, k: Keyword, cur: &Cur<'_>, start: usize, end: usize) {
         let kind = TokenKind::Keyword(k);
-        if self.state_keyword(&kind) {
+        if self.starts_machine(k) {
             let span = Span::new(cur.file, start, end);
             self.emit_after_states(kind, span, cur.expansion);
         } else {
@@ -376,10 +377,7 @@ impl<'a> Lexer<'a> {
         let span = Span::new(cur.file, start, end);
         // Most tokens only go into the buffer: a path without calls (but the buffer's growth),
         // so that it saves no registers.
-        if self.pending_string.is_some()
-            || self.loadmodule_state != 0
-            || self.pending_subst.is_some()
-        {
+        if self.pending_string.is_some() || self.machine_waiting() {
             self.emit_after_states(kind, span, cur.expansion);
         } else {
             self.tokens.push(Token {
