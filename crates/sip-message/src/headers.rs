@@ -18,8 +18,15 @@ macro_rules! header_names {
         impl HeaderName {
             /// Recognises a header name (long or compact form, any case).
             pub fn from_name(n: &str) -> HeaderName {
+                Self::from_bytes(n.as_bytes())
+            }
+
+            /// [`HeaderName::from_name`] for the name's bytes, as a message holds them
+            /// (a parser that has checked them as token characters need not check them as
+            /// UTF-8 too).
+            pub fn from_bytes(n: &[u8]) -> HeaderName {
                 if n.len() == 1 {
-                    let c = n.as_bytes()[0].to_ascii_lowercase();
+                    let c = n[0].to_ascii_lowercase();
                     $( $( if c == $compact { return HeaderName::$var; } )? )*
                     return HeaderName::Other;
                 }
@@ -28,19 +35,22 @@ macro_rules! header_names {
                     return HeaderName::Other;
                 };
                 // The first letter rules out all but (mostly) one name before a full compare.
-                let first = n.as_bytes().first().map(u8::to_ascii_lowercase);
                 for &i in bucket {
-                    let Some(&(name, h)) = Self::LONG.get(usize::from(i)) else {
+                    let (Some(&(_, h)), Some(folded)) =
+                        (Self::LONG.get(usize::from(i)), Self::FOLDED.get(usize::from(i)))
+                    else {
                         break; // the end of the bucket
                     };
-                    if name.as_bytes().first().map(u8::to_ascii_lowercase) == first
-                        && n.eq_ignore_ascii_case(name)
-                    {
+                    if folded.first_matches(n) && folded.matches(n) {
                         return h;
                     }
                 }
                 HeaderName::Other
             }
+
+            /// [`HeaderName::LONG`]'s names in lower case with their case masks, for
+            /// [`Folded::matches`].
+            const FOLDED: &[Folded] = &[ $( Folded::new($name), )* ];
 
             /// Every known name in long form.
             const LONG: &[(&str, HeaderName)] = &[ $( ($name, HeaderName::$var), )* ];
@@ -292,6 +302,79 @@ pub fn parse_date(s: &str) -> SyntaxResult<&str> {
     }
 }
 
+/// The longest known header name the folded form holds (`BY_LEN` has 32 lengths too).
+const FOLDED_MAX: usize = 32;
+
+/// A known header name prepared for a case-insensitive compare eight bytes at a time: its
+/// bytes in lower case, and for each byte the bit that case may change (0x20 for a letter,
+/// none for `-` and digits). A name `n` matches when `n | mask == lower` byte for byte,
+/// which holds exactly for the name in any mix of cases and for nothing else.
+struct Folded {
+    len: usize,
+    mask: [u8; FOLDED_MAX],
+    lower: [u8; FOLDED_MAX],
+}
+
+impl Folded {
+    const fn new(name: &'static str) -> Folded {
+        let b = name.as_bytes();
+        assert!(b.len() <= FOLDED_MAX);
+        let mut mask = [0u8; FOLDED_MAX];
+        let mut lower = [0u8; FOLDED_MAX];
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i].to_ascii_lowercase();
+            lower[i] = c;
+            if c.is_ascii_lowercase() {
+                mask[i] = 0x20;
+            }
+            i += 1;
+        }
+        Folded {
+            len: b.len(),
+            mask,
+            lower,
+        }
+    }
+
+    /// True when `n`'s first byte is the name's in either case: most names of a length
+    /// differ there, so this rules them out before [`Folded::matches`].
+    fn first_matches(&self, n: &[u8]) -> bool {
+        n.first()
+            .is_some_and(|&c| c | self.mask[0] == self.lower[0])
+    }
+
+    /// True when `n` (of the name's length, which the length buckets ensure) is this name
+    /// in any case: words of eight bytes, the last one overlapping the one before.
+    fn matches(&self, n: &[u8]) -> bool {
+        let len = n.len();
+        if len != self.len {
+            return false;
+        }
+        let word = |b: &[u8], at: usize| -> u64 {
+            b.get(at..at + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+                .map_or(0, u64::from_ne_bytes)
+        };
+        if len < 8 {
+            return n
+                .iter()
+                .zip(&self.mask)
+                .zip(&self.lower)
+                .all(|((&c, &m), &l)| c | m == l);
+        }
+        let same = |at: usize| word(n, at) | word(&self.mask, at) == word(&self.lower, at);
+        let mut at = 0;
+        while at + 8 < len {
+            if !same(at) {
+                return false;
+            }
+            at += 8;
+        }
+        same(len - 8)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::HeaderName;
@@ -304,6 +387,27 @@ mod tests {
             assert_eq!(HeaderName::from_name(&name.to_uppercase()), h, "{name}");
             assert_eq!(HeaderName::from_name(&name.to_lowercase()), h, "{name}");
             assert_eq!(h.as_str(), name);
+        }
+    }
+
+    #[test]
+    fn a_name_with_any_one_byte_changed_is_known_only_if_the_change_was_of_case() {
+        for &(name, h) in HeaderName::LONG {
+            for i in 0..name.len() {
+                for c in 0..=u8::MAX {
+                    let mut changed = name.as_bytes().to_vec();
+                    changed[i] = c;
+                    let want = if c.eq_ignore_ascii_case(&name.as_bytes()[i]) {
+                        h
+                    } else {
+                        HeaderName::Other
+                    };
+                    assert_eq!(HeaderName::from_bytes(&changed), want, "{changed:?}");
+                    if let Ok(text) = std::str::from_utf8(&changed) {
+                        assert_eq!(HeaderName::from_name(text), want, "{text:?}");
+                    }
+                }
+            }
         }
     }
 

@@ -217,6 +217,23 @@ pub(crate) fn parse_host(s: &str, i: usize) -> SyntaxResult<(Host<'_>, usize)> {
             close + 1,
         ));
     }
+    // An IPv4 address, the common case, in one pass: digits and dots, then no other host
+    // character (`1.2.3.4a` is a domain name, or an error, as below).
+    let mut k = i;
+    while k < b.len() && (b[k].is_ascii_digit() || b[k] == b'.') {
+        k += 1;
+    }
+    if k > i && !b.get(k).is_some_and(|&c| is_host_char(c)) {
+        if let Some(a) = dotted_quad(&b[i..k]) {
+            return Ok((Host::V4(a), k));
+        }
+    }
+    parse_host_name(s, i)
+}
+
+/// [`parse_host`] without its IPv4 shortcut: a run of host characters, classified.
+fn parse_host_name(s: &str, i: usize) -> SyntaxResult<(Host<'_>, usize)> {
+    let b = s.as_bytes();
     let mut j = i;
     while j < b.len() && is_host_char(b[j]) {
         j += 1;
@@ -249,22 +266,31 @@ fn classify_name(t: &str) -> SyntaxResult<Host<'_>> {
 /// relayed message has two or three of them (Via sent-by, `received`, the next hop).
 pub(crate) fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = b.split(|&c| c == b'.');
-    for o in &mut octets {
-        let part = parts.next()?;
-        let well_formed = matches!(part.len(), 1..=3)
-            && part.iter().all(u8::is_ascii_digit)
-            && (part.len() == 1 || part[0] != b'0');
-        if !well_formed {
-            return None;
+    let mut done = 0; // octets stored
+    let (mut value, mut digits) = (0u16, 0u8);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                // A digit after a leading `0` is a leading zero; four digits are too many.
+                if (digits > 0 && value == 0) || digits == 3 {
+                    return None;
+                }
+                value = value * 10 + u16::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && done < 3 => {
+                octets[done] = u8::try_from(value).ok()?;
+                done += 1;
+                (value, digits) = (0, 0);
+            }
+            _ => return None,
         }
-        let n = part.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
-        *o = u8::try_from(n).ok()?;
     }
-    match parts.next() {
-        Some(_) => None,
-        None => Some(Ipv4Addr::from(octets)),
+    if done != 3 || digits == 0 {
+        return None;
     }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Parses the text of an IPv6 reference without brackets. Accepts RFC 4291 addresses and,
@@ -332,7 +358,7 @@ pub(crate) fn parse_received(t: &str) -> SyntaxResult<Host<'_>> {
 
 #[cfg(test)]
 mod tests {
-    use super::dotted_quad;
+    use super::{dotted_quad, parse_host, parse_host_name};
     use proptest::prelude::*;
     use std::net::Ipv4Addr;
 
@@ -373,6 +399,22 @@ mod tests {
         #[test]
         fn dotted_quad_agrees_on_other_text(t in "[0-9.+ a-f\u{660}-\u{669}-]{0,17}") {
             prop_assert_eq!(dotted_quad(t.as_bytes()), t.parse::<Ipv4Addr>().ok());
+        }
+
+        #[test]
+        fn the_ipv4_shortcut_reads_a_host_as_the_general_path_does(
+            t in "[0-9.]{0,16}[0-9.a-z_:;>-]{0,4}"
+        ) {
+            prop_assert_eq!(parse_host(&t, 0), parse_host_name(&t, 0));
+        }
+
+        #[test]
+        fn the_ipv4_shortcut_reads_an_address_and_what_follows_as_the_general_path_does(
+            a in any::<u32>(),
+            tail in "[0-9.a-z_:;>-]{0,3}"
+        ) {
+            let t = format!("{}{tail}", Ipv4Addr::from(a));
+            prop_assert_eq!(parse_host(&t, 0), parse_host_name(&t, 0));
         }
 
         #[test]

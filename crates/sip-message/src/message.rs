@@ -354,10 +354,7 @@ impl<'a> Message<'a> {
             if ne == 0 || !line[..ne].iter().all(|&c| is_token(c)) {
                 return Err(err(buf, pos, ErrorKind::HeaderLine));
             }
-            // Names are ASCII tokens, so this cannot fail.
-            let name = std::str::from_utf8(&line[..ne])
-                .map(HeaderName::from_name)
-                .unwrap_or(HeaderName::Other);
+            let name = HeaderName::from_bytes(&line[..ne]);
             pending = Some(Pending {
                 name,
                 name_s: pos,
