@@ -57,8 +57,8 @@ macro_rules! header_names {
 
             /// For each length, the indices in [`HeaderName::LONG`] of the names that long,
             /// then `u8::MAX`s. Built at compile time; a bucket that overflows fails the build.
-            const BY_LEN: [[u8; 8]; 32] = {
-                let mut t = [[u8::MAX; 8]; 32];
+            const BY_LEN: [[u8; 8]; NAME_LENGTHS] = {
+                let mut t = [[u8::MAX; 8]; NAME_LENGTHS];
                 // Indices must stay below the end marker.
                 assert!(Self::LONG.len() < u8::MAX as usize);
                 let mut i = 0;
@@ -302,8 +302,9 @@ pub fn parse_date(s: &str) -> SyntaxResult<&str> {
     }
 }
 
-/// The longest known header name the folded form holds (`BY_LEN` has 32 lengths too).
-const FOLDED_MAX: usize = 32;
+/// Known header names are shorter than this: `HeaderName::BY_LEN` has a bucket for each
+/// length below it, and a [`Folded`] name holds that many bytes.
+const NAME_LENGTHS: usize = 32;
 
 /// A known header name prepared for a case-insensitive compare eight bytes at a time: its
 /// bytes in lower case, and for each byte the bit that case may change (0x20 for a letter,
@@ -311,16 +312,16 @@ const FOLDED_MAX: usize = 32;
 /// which holds exactly for the name in any mix of cases and for nothing else.
 struct Folded {
     len: usize,
-    mask: [u8; FOLDED_MAX],
-    lower: [u8; FOLDED_MAX],
+    mask: [u8; NAME_LENGTHS],
+    lower: [u8; NAME_LENGTHS],
 }
 
 impl Folded {
     const fn new(name: &'static str) -> Folded {
         let b = name.as_bytes();
-        assert!(b.len() <= FOLDED_MAX);
-        let mut mask = [0u8; FOLDED_MAX];
-        let mut lower = [0u8; FOLDED_MAX];
+        assert!(b.len() < NAME_LENGTHS);
+        let mut mask = [0u8; NAME_LENGTHS];
+        let mut lower = [0u8; NAME_LENGTHS];
         let mut i = 0;
         while i < b.len() {
             let c = b[i].to_ascii_lowercase();

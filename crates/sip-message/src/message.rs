@@ -3,7 +3,7 @@
 use crate::error::{ErrorKind, ParseError, SyntaxError};
 use crate::headers::{self, CSeq, HeaderName, MediaType};
 use crate::name_addr::{self, Contact, NameAddr};
-use crate::scan::{is_token, is_wsp, split_commas, trim_lws};
+use crate::scan::{is_token, is_wsp, split_commas, trim_end_lws, trim_lws};
 use crate::uri::Uri;
 use crate::via::Via;
 
@@ -437,14 +437,10 @@ fn finish_header<'a>(
     while s < p.value_e && is_wsp(buf[s]) {
         s += 1;
     }
-    let value = if matches!(buf.get(s), Some(b'\r' | b'\n')) && s < p.value_e {
+    let value = if s < p.value_e && matches!(buf[s], b'\r' | b'\n') {
         trim_lws(line_of(p.value_s, p.value_e)?).1
     } else {
-        let mut e = p.value_e;
-        while e > s && matches!(buf[e - 1], b' ' | b'\t' | b'\r' | b'\n') {
-            e -= 1;
-        }
-        line_of(s, e)?
+        line_of(s, trim_end_lws(buf, s, p.value_e))?
     };
     let offset = |at: usize| {
         u32::try_from(at).map_err(|_| err(buf, at, ErrorKind::HeadersTooLarge(u32::MAX as usize)))

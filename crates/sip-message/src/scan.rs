@@ -74,11 +74,17 @@ pub(crate) fn skip_lws(s: &[u8], mut i: usize) -> usize {
 pub(crate) fn trim_lws(s: &str) -> (usize, &str) {
     let b = s.as_bytes();
     let start = skip_lws(b, 0);
-    let mut end = b.len();
+    let end = trim_end_lws(b, start, b.len());
+    (start, &s[start..end])
+}
+
+/// The end of `b[start..end]` without its trailing SP, HTAB, CR and LF (never before
+/// `start`): the right-hand half of [`trim_lws`], for a caller that holds bytes.
+pub(crate) fn trim_end_lws(b: &[u8], start: usize, mut end: usize) -> usize {
     while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
         end -= 1;
     }
-    (start, &s[start..end])
+    end
 }
 
 /// Scans a run of token characters from `i`; returns its end.
