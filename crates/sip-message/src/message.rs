@@ -215,16 +215,6 @@ fn parse_start_line<'a>(
     })
 }
 
-struct Pending {
-    name: HeaderName,
-    name_s: usize,
-    name_e: usize,
-    value_s: usize,
-    value_e: usize,
-    line_s: usize,
-    line_e: usize,
-}
-
 impl<'a> Message<'a> {
     /// Parses a datagram (UDP): the body is framed by Content-Length when present, else it
     /// is the rest of the datagram; octets after the body are ignored.
@@ -281,10 +271,11 @@ impl<'a> Message<'a> {
         // consolidate the freed small chunks first (seen at 2% of the TCP relay's CPU), and
         // within its per-thread cache. A longer message grows the index once.
         let mut headers: Vec<Header<'a>> = Vec::with_capacity(20);
-        let mut pending: Option<Pending> = None;
-        let mut content_length = None;
-        let mut cl_conflict = false;
-        let mut cl_error = None;
+        // Where the last header's value starts, for a folded line that continues it.
+        let mut value_start = 0;
+        // A value that is not UTF-8 is reported where the header's last line ends, after
+        // the checks of the line that follows it (as when each header was read whole).
+        let mut bad_value: Option<ParseError> = None;
         let mut pos = start_line_end;
         let headers_end;
         loop {
@@ -308,33 +299,21 @@ impl<'a> Message<'a> {
             } else {
                 nl
             };
-            let first = buf.get(pos).copied();
-            if ce != pos && matches!(first, Some(b' ' | b'\t')) {
-                // Folded continuation of the previous header.
-                let p = pending
-                    .as_mut()
+            if ce != pos && is_wsp(buf[pos]) {
+                // A folded line: the last header's value goes on here, trimmed as a whole.
+                let h = headers
+                    .last_mut()
                     .ok_or_else(|| err(buf, pos, ErrorKind::HeaderLine))?;
-                p.value_e = ce;
-                p.line_e = nl + 1;
+                match line_of(value_start, ce) {
+                    Ok(v) => h.value = trim_lws(v).1,
+                    Err(e) => bad_value = Some(e),
+                }
+                h.line_end = offset(buf, nl + 1)?;
                 pos = nl + 1;
                 continue;
             }
-            if let Some(p) = pending.take() {
-                let h = self::finish_header(buf, &p, &line_of)?;
-                if h.name == HeaderName::ContentLength {
-                    match headers::parse_content_length(h.value) {
-                        Ok(n) => {
-                            if content_length.is_some_and(|c| c != n) {
-                                cl_conflict = true;
-                            }
-                            content_length.get_or_insert(n);
-                        }
-                        Err(_) => {
-                            cl_error.get_or_insert(p.value_s);
-                        }
-                    }
-                }
-                headers.push(h);
+            if let Some(e) = bad_value {
+                return Err(e);
             }
             if ce == pos {
                 headers_end = pos;
@@ -355,21 +334,47 @@ impl<'a> Message<'a> {
             if ne == 0 || line.get(colon) != Some(&b':') {
                 return Err(err(buf, pos, ErrorKind::HeaderLine));
             }
-            let name = HeaderName::from_bytes(&line[..ne]);
-            pending = Some(Pending {
-                name,
-                name_s: pos,
-                name_e: pos + ne,
-                value_s: pos + colon + 1,
-                value_e: ce,
-                line_s: pos,
-                line_e: nl + 1,
+            // The value without the blanks around it (a folded line trims it again).
+            value_start = pos + colon + 1;
+            let vs = value_start + line[colon + 1..].iter().take_while(|&&c| is_wsp(c)).count();
+            let value = line_of(vs, trim_end_lws(buf, vs, ce)).unwrap_or_else(|e| {
+                bad_value = Some(e);
+                ""
+            });
+            headers.push(Header {
+                name: HeaderName::from_bytes(&line[..ne]),
+                name_str: line_of(pos, pos + ne)?,
+                value,
+                line_start: offset(buf, pos)?,
+                line_end: offset(buf, nl + 1)?,
             });
             pos = nl + 1;
         }
         let body_start = pos;
-        if let Some(at) = cl_error {
-            return Err(err(buf, at, ErrorKind::ContentLength));
+        // Content-Length, from the values as folded: a bad one is reported after any other
+        // error of the header section, differing ones are a conflict.
+        let mut content_length = None;
+        let mut cl_conflict = false;
+        for h in headers
+            .iter()
+            .filter(|h| h.name == HeaderName::ContentLength)
+        {
+            match headers::parse_content_length(h.value) {
+                Ok(n) => {
+                    cl_conflict |= content_length.is_some_and(|c| c != n);
+                    content_length.get_or_insert(n);
+                }
+                Err(_) => {
+                    // At the value as written: right after the colon.
+                    let line = &buf[h.line_range()];
+                    let colon = memchr::memchr(b':', line).map_or(0, |c| c + 1);
+                    return Err(err(
+                        buf,
+                        h.line_start as usize + colon,
+                        ErrorKind::ContentLength,
+                    ));
+                }
+            }
         }
         let available = buf.len() - body_start;
         let end = match (mode, content_length) {
@@ -425,33 +430,9 @@ impl<'a> Message<'a> {
     }
 }
 
-fn finish_header<'a>(
-    buf: &'a [u8],
-    p: &Pending,
-    line_of: &dyn Fn(usize, usize) -> Result<&'a str, ParseError>,
-) -> Result<Header<'a>, ParseError> {
-    let name_str = line_of(p.name_s, p.name_e)?;
-    // The value without the blanks around it. Most values start after one space on the
-    // header's own line; one that starts on a folded line goes through `trim_lws`.
-    let mut s = p.value_s;
-    while s < p.value_e && is_wsp(buf[s]) {
-        s += 1;
-    }
-    let value = if s < p.value_e && matches!(buf[s], b'\r' | b'\n') {
-        trim_lws(line_of(p.value_s, p.value_e)?).1
-    } else {
-        line_of(s, trim_end_lws(buf, s, p.value_e))?
-    };
-    let offset = |at: usize| {
-        u32::try_from(at).map_err(|_| err(buf, at, ErrorKind::HeadersTooLarge(u32::MAX as usize)))
-    };
-    Ok(Header {
-        name: p.name,
-        name_str,
-        value,
-        line_start: offset(p.line_s)?,
-        line_end: offset(p.line_e)?,
-    })
+/// A position in a parsed buffer as the 32-bit offset a [`Header`] keeps.
+fn offset(buf: &[u8], at: usize) -> Result<u32, ParseError> {
+    u32::try_from(at).map_err(|_| err(buf, at, ErrorKind::HeadersTooLarge(u32::MAX as usize)))
 }
 
 impl<'a> Message<'a> {
@@ -823,8 +804,28 @@ impl<'a> Message<'a> {
 #[cfg(test)]
 mod tests {
     use super::Message;
+    use crate::error::ErrorKind;
     use crate::scan::trim_lws;
     use proptest::prelude::*;
+
+    /// A header value that is not UTF-8 is reported once its header has ended, so an error
+    /// in the line that follows it comes first, as when each header was read whole.
+    #[test]
+    fn a_bad_value_is_reported_after_the_next_line_is_read() {
+        let limits = super::Limits {
+            max_header_size: 40,
+            ..super::Limits::default()
+        };
+        let text = b"SIP/2.0 200 OK\r\nTo: \xff\r\nMax-Forwards: 70 70 70 70\r\n\r\n";
+        let e = Message::parse_with(text, &limits).err();
+        assert_eq!(e.map(|e| e.kind), Some(ErrorKind::HeadersTooLarge(40)));
+        let e = Message::parse(text).err().map(|e| (e.kind, e.offset));
+        assert_eq!(e, Some((ErrorKind::NotUtf8, 20)));
+        // In a folded value, at its first bad byte, wherever that is.
+        let folded = b"SIP/2.0 200 OK\r\nTo: a\r\n b\xfe\r\n\r\n";
+        let e = Message::parse(folded).err().map(|e| (e.kind, e.offset));
+        assert_eq!(e, Some((ErrorKind::NotUtf8, 25)));
+    }
 
     proptest! {
         /// The header loop's own trimming gives what `trim_lws` gives for the value as
