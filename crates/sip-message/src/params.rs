@@ -22,6 +22,11 @@ pub struct Params<'a> {
 }
 
 impl<'a> Params<'a> {
+    /// Header parameters already validated, `raw` from the first `;`.
+    pub(crate) fn header(raw: &'a str) -> Self {
+        Params { raw, uri: false }
+    }
+
     /// The raw text, starting at the first `;` (empty when there are no parameters).
     pub fn as_str(&self) -> &'a str {
         self.raw
@@ -123,6 +128,24 @@ fn scan_header_param(s: &str, i: usize) -> SyntaxResult<Option<(Param<'_>, usize
         },
         ve,
     )))
+}
+
+/// A header parameter without blanks and without a quoted value, from its name at `i`:
+/// `name[=value]` and where it ends; `None` when it is not that plain (the general scan
+/// reads it then).
+pub(crate) fn plain_param(s: &str, i: usize) -> Option<(Param<'_>, usize)> {
+    let b = s.as_bytes();
+    let ne = i + b.get(i..)?.iter().take_while(|&&c| is_token(c)).count();
+    if ne == i {
+        return None;
+    }
+    let name = &s[i..ne];
+    if b.get(ne) != Some(&b'=') {
+        return Some((Param { name, value: None }, ne));
+    }
+    let ve = nonempty_run(b, ne + 1, is_gen_value).ok()?;
+    let value = Some(&s[ne + 1..ve]);
+    Some((Param { name, value }, ve))
 }
 
 /// Validates header parameters from `i` to the end of `s` (`*(SEMI generic-param)`).
