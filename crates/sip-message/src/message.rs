@@ -1,6 +1,6 @@
 //! The message: one pass over the start line and header lines, lazy access to values.
 
-use crate::error::{ErrorKind, ParseError, SyntaxError};
+use crate::error::{ErrorKind, ParseError, SyntaxError, SyntaxResult};
 use crate::headers::{self, CSeq, HeaderName, MediaType};
 use crate::name_addr::{self, Contact, NameAddr};
 use crate::scan::{is_token, is_wsp, split_commas, trim_end_lws, trim_lws};
@@ -539,21 +539,35 @@ impl<'a> Message<'a> {
 
     /// Every Via value, top first, across lines and commas; each parsed on iteration.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'a>, ParseError>> + '_ {
-        self.headers_named(HeaderName::Via).flat_map(move |h| {
-            split_commas(h.value).map(move |el| {
-                let (off, el) = el.map_err(|e| self.error_in(h.value, e))?;
-                if el.is_empty() {
-                    return Err(self.error_in(h.value, SyntaxError::new(off, ErrorKind::Empty)));
-                }
-                Via::parse(el).map_err(|e| self.error_in(el, e))
-            })
-        })
+        self.headers_named(HeaderName::Via)
+            .flat_map(move |h| split_commas(h.value).map(move |el| self.via_element(h.value, el)))
+    }
+
+    /// One element of the Via value `value`, as [`split_commas`] gave it, parsed.
+    fn via_element(
+        &self,
+        value: &'a str,
+        el: SyntaxResult<(usize, &'a str)>,
+    ) -> Result<Via<'a>, ParseError> {
+        let (off, el) = el.map_err(|e| self.error_in(value, e))?;
+        if el.is_empty() {
+            return Err(self.error_in(value, SyntaxError::new(off, ErrorKind::Empty)));
+        }
+        Via::parse(el).map_err(|e| self.error_in(el, e))
     }
 
     /// The topmost Via value (parses only that one, once: later calls return a copy).
     pub fn top_via(&self) -> Result<Option<Via<'a>>, ParseError> {
         self.top_via
-            .get_or_init(|| self.vias().next().transpose())
+            .get_or_init(|| {
+                // The first element of the first Via line: what `vias()` gives first (a
+                // value, even an empty one, has a first element), without the iterator.
+                let Some(h) = self.header(HeaderName::Via) else {
+                    return Ok(None);
+                };
+                let first = split_commas(h.value).next().unwrap_or(Ok((0, "")));
+                self.via_element(h.value, first).map(Some)
+            })
             .clone()
     }
 
@@ -828,6 +842,28 @@ mod tests {
     }
 
     proptest! {
+        /// `top_via` reads the first Via line's first element itself; it is what the
+        /// iterator over all Vias gives first (an error, none, or the same Via).
+        #[test]
+        fn the_top_via_is_the_first_of_the_vias(
+            lines in prop::collection::vec(prop::sample::select(vec![
+                "Via: SIP/2.0/UDP a;branch=z9hG4bK1",
+                "Via: SIP/2.0/UDP b:5070, SIP/2.0/TCP c",
+                "v: SIP/2.0/UDP d;x=\"a,b\"",
+                "Via:",
+                "Via: , SIP/2.0/UDP e",
+                "Via: SIP/2.0/UDP f;x=\"open",
+                "Via: bad",
+                "To: <sip:a@b>",
+            ]), 0..4),
+        ) {
+            let text = format!("OPTIONS sip:a@b SIP/2.0\r\n{}\r\n\r\n", lines.join("\r\n"));
+            let Ok(msg) = Message::parse(text.as_bytes()) else {
+                return Ok(());
+            };
+            prop_assert_eq!(msg.top_via(), msg.vias().next().transpose());
+        }
+
         /// The header loop's own trimming gives what `trim_lws` gives for the value as
         /// written, folded lines and blank ends included.
         #[test]
