@@ -236,11 +236,17 @@ impl<'a> Message<'a> {
         while start < buf.len() && matches!(buf[start], b'\r' | b'\n') {
             start += 1;
         }
-        // Common case: validate the whole header section as UTF-8 once, then slice it.
-        let head: Option<&'a str> = crate::scan::find_blank_line(&buf[start..])
-            .and_then(|p| std::str::from_utf8(&buf[start..start + p + 4]).ok());
+        // Common case: the text is UTF-8 from the start line on, header section and body
+        // (SIP bodies are text), so one check of its first `UTF8_AHEAD` octets covers every
+        // header; each piece is then a slice of it. Only a piece beyond the text checked
+        // (a large header section, a binary body before it ends) is checked on its own.
+        let ahead = &buf[start..buf.len().min(start + UTF8_AHEAD)];
+        let head: &'a str = match std::str::from_utf8(ahead) {
+            Ok(t) => t,
+            Err(e) => std::str::from_utf8(&ahead[..e.valid_up_to()]).unwrap_or_default(),
+        };
         let line_of = |s: usize, e: usize| -> Result<&'a str, ParseError> {
-            if let Some(t) = head.and_then(|h| h.get(s - start..e - start)) {
+            if let Some(t) = head.get(s - start..e - start) {
                 return Ok(t);
             }
             std::str::from_utf8(&buf[s..e])
@@ -429,6 +435,11 @@ impl<'a> Message<'a> {
         })
     }
 }
+
+/// How far past a message's start its text is checked as UTF-8 in one piece: a datagram's
+/// header section and body, or the front of a stream buffer that may hold more messages
+/// (which a check to the end would read again for each of them).
+const UTF8_AHEAD: usize = 4096;
 
 /// A position in a parsed buffer as the 32-bit offset a [`Header`] keeps.
 fn offset(buf: &[u8], at: usize) -> Result<u32, ParseError> {
@@ -839,6 +850,33 @@ mod tests {
         let folded = b"SIP/2.0 200 OK\r\nTo: a\r\n b\xfe\r\n\r\n";
         let e = Message::parse(folded).err().map(|e| (e.kind, e.offset));
         assert_eq!(e, Some((ErrorKind::NotUtf8, 25)));
+    }
+
+    /// The text is checked as UTF-8 once up to `UTF8_AHEAD` octets; a header beyond that,
+    /// one with a character across that point and a binary body read as before.
+    #[test]
+    fn headers_past_the_text_checked_at_once_read_the_same() {
+        let start = "OPTIONS sip:a@b SIP/2.0\r\nX-Pad: ";
+        for pad in super::UTF8_AHEAD - start.len() - 4..super::UTF8_AHEAD - start.len() + 2 {
+            let text = format!("{start}{}\r\nX-B: é-ü\r\nTo: é\r\n\r\n", "a".repeat(pad));
+            let msg = Message::parse(text.as_bytes()).expect("parses");
+            assert_eq!(
+                msg.header_str("X-B").map(|h| h.value()),
+                Some("é-ü"),
+                "{pad}"
+            );
+            assert_eq!(msg.header_str("To").map(|h| h.value()), Some("é"), "{pad}");
+            let mut bad = text.into_bytes();
+            let at = bad.len() - 6;
+            bad[at] = 0xff;
+            let e = Message::parse(&bad).err().map(|e| (e.kind, e.offset));
+            assert_eq!(e, Some((ErrorKind::NotUtf8, at)), "{pad}");
+        }
+        let mut binary = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 3\r\n\r\n".to_vec();
+        binary.extend_from_slice(&[0xff, 0xfe, 0x00]);
+        let msg = Message::parse(&binary).expect("parses");
+        assert_eq!(msg.body(), &[0xff, 0xfe, 0x00]);
+        assert_eq!(msg.content_length(), Some(3));
     }
 
     proptest! {
