@@ -217,18 +217,48 @@ pub(crate) fn parse_host(s: &str, i: usize) -> SyntaxResult<(Host<'_>, usize)> {
             close + 1,
         ));
     }
-    // An IPv4 address, the common case, in one pass: digits and dots, then no other host
-    // character (`1.2.3.4a` is a domain name, or an error, as below).
-    let mut k = i;
-    while k < b.len() && (b[k].is_ascii_digit() || b[k] == b'.') {
-        k += 1;
-    }
-    if k > i && !b.get(k).is_some_and(|&c| is_host_char(c)) {
-        if let Some(a) = dotted_quad(&b[i..k]) {
-            return Ok((Host::V4(a), k));
-        }
+    // An IPv4 address, the common case, read as it is scanned; anything else (`1.2.3.4a`
+    // is a domain name, `01.2.3.4` an error) goes the general way.
+    if let Some((a, end)) = ipv4_at(b, i) {
+        return Ok((Host::V4(a), end));
     }
     parse_host_name(s, i)
+}
+
+/// The dotted quad at `i` and its end, when the byte after it is not a host character:
+/// four decimal octets up to 255 without leading zeros, read in the one pass that finds
+/// where they end.
+fn ipv4_at(b: &[u8], i: usize) -> Option<(Ipv4Addr, usize)> {
+    let mut octets = [0u8; 4];
+    let mut done = 0; // octets stored
+    let (mut value, mut digits) = (0u16, 0u8);
+    let mut k = i;
+    while let Some(&c) = b.get(k) {
+        match c {
+            b'0'..=b'9' => {
+                // A digit after a leading `0` is a leading zero; four digits are too many.
+                if (digits > 0 && value == 0) || digits == 3 {
+                    return None;
+                }
+                value = value * 10 + u16::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && done < 3 => {
+                octets[done] = u8::try_from(value).ok()?;
+                done += 1;
+                (value, digits) = (0, 0);
+            }
+            // The end; a `.` here (a fourth, or after no digit) is a host character,
+            // which fails the test below.
+            _ => break,
+        }
+        k += 1;
+    }
+    if done != 3 || digits == 0 || b.get(k).is_some_and(|&c| is_host_char(c)) {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some((Ipv4Addr::from(octets), k))
 }
 
 /// [`parse_host`] without its IPv4 shortcut: a run of host characters, classified.
@@ -265,32 +295,9 @@ fn classify_name(t: &str) -> SyntaxResult<Host<'_>> {
 /// octets up to 255, no leading zeros), in one pass without its general parser: every
 /// relayed message has two or three of them (Via sent-by, `received`, the next hop).
 pub(crate) fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut done = 0; // octets stored
-    let (mut value, mut digits) = (0u16, 0u8);
-    for &c in b {
-        match c {
-            b'0'..=b'9' => {
-                // A digit after a leading `0` is a leading zero; four digits are too many.
-                if (digits > 0 && value == 0) || digits == 3 {
-                    return None;
-                }
-                value = value * 10 + u16::from(c - b'0');
-                digits += 1;
-            }
-            b'.' if digits > 0 && done < 3 => {
-                octets[done] = u8::try_from(value).ok()?;
-                done += 1;
-                (value, digits) = (0, 0);
-            }
-            _ => return None,
-        }
-    }
-    if done != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = u8::try_from(value).ok()?;
-    Some(Ipv4Addr::from(octets))
+    ipv4_at(b, 0)
+        .filter(|&(_, end)| end == b.len())
+        .map(|(a, _)| a)
 }
 
 /// Parses the text of an IPv6 reference without brackets. Accepts RFC 4291 addresses and,
