@@ -3,7 +3,7 @@
 use crate::error::{ErrorKind, ParseError, SyntaxError, SyntaxResult};
 use crate::headers::{self, CSeq, HeaderName, MediaType};
 use crate::name_addr::{self, Contact, NameAddr};
-use crate::scan::{is_token, is_wsp, split_commas, trim_end_lws, trim_lws};
+use crate::scan::{is_wsp, scan_token, split_commas, trim_end_lws, trim_lws};
 use crate::uri::Uri;
 use crate::via::Via;
 
@@ -332,10 +332,7 @@ impl<'a> Message<'a> {
             let line = &buf[pos..ce];
             // `token *WSP ":"` in one pass: the name ends at the first byte that is not a
             // token character, and only blanks may stand between it and the colon.
-            let ne = line
-                .iter()
-                .position(|&c| !is_token(c))
-                .unwrap_or(line.len());
+            let ne = scan_token(line, 0);
             let colon = ne + line[ne..].iter().take_while(|&&c| is_wsp(c)).count();
             if ne == 0 || line.get(colon) != Some(&b':') {
                 return Err(err(buf, pos, ErrorKind::HeaderLine));

@@ -135,7 +135,7 @@ fn scan_header_param(s: &str, i: usize) -> SyntaxResult<Option<(Param<'_>, usize
 /// reads it then).
 pub(crate) fn plain_param(s: &str, i: usize) -> Option<(Param<'_>, usize)> {
     let b = s.as_bytes();
-    let ne = i + b.get(i..)?.iter().take_while(|&&c| is_token(c)).count();
+    let ne = crate::scan::scan_token(b, i);
     if ne == i {
         return None;
     }

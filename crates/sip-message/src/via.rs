@@ -71,9 +71,11 @@ impl<'a> Via<'a> {
     fn parse_plain(s: &'a str) -> Option<Self> {
         const PREFIX: &[u8] = b"SIP/2.0/";
         let b = s.as_bytes();
-        let rest = b.strip_prefix(PREFIX)?;
-        let te = PREFIX.len() + rest.iter().position(|&c| !crate::scan::is_token(c))?;
-        if te == PREFIX.len() || b[te] != b' ' {
+        if !b.starts_with(PREFIX) {
+            return None;
+        }
+        let te = crate::scan::scan_token(b, PREFIX.len());
+        if te == PREFIX.len() || b.get(te) != Some(&b' ') {
             return None;
         }
         let (host, mut i) = parse_host(s, te + 1).ok()?;
@@ -83,18 +85,13 @@ impl<'a> Via<'a> {
             port = Some(parse_port(&s[i + 1..i + 1 + digits]).ok()?);
             i += 1 + digits;
         }
-        let mut via = Via {
-            protocol: &s[..3],
-            version: &s[4..7],
-            transport: &s[PREFIX.len()..te],
-            sent_by: HostPort { host, port },
-            params: Params::header(&s[i..]),
-            branch: None,
-            received: None,
-            rport: Rport::Absent,
-            maddr: None,
-            ttl: None,
-        };
+        let mut via = Via::bare(
+            &s[..3],
+            &s[4..7],
+            &s[PREFIX.len()..te],
+            HostPort { host, port },
+        );
+        via.params = Params::header(&s[i..]);
         let at = i;
         while i < b.len() {
             if b[i] != b';' {
@@ -137,18 +134,7 @@ impl<'a> Via<'a> {
         } else {
             i = he;
         }
-        let mut via = Via {
-            protocol: &s[..pe],
-            version: &s[vs..ve],
-            transport: &s[ts..te],
-            sent_by: HostPort { host, port },
-            params: Params::default(),
-            branch: None,
-            received: None,
-            rport: Rport::Absent,
-            maddr: None,
-            ttl: None,
-        };
+        let mut via = Via::bare(&s[..pe], &s[vs..ve], &s[ts..te], HostPort { host, port });
         // One pass validates the parameters and reads the known ones: a bad parameter list
         // is reported first, a bad known value after it.
         let mut value_error = None;
@@ -162,6 +148,27 @@ impl<'a> Via<'a> {
             return Err(e);
         }
         Ok(via)
+    }
+
+    /// A Via of these parts with no parameters yet (both parsers read them into it).
+    fn bare(
+        protocol: &'a str,
+        version: &'a str,
+        transport: &'a str,
+        sent_by: HostPort<'a>,
+    ) -> Self {
+        Via {
+            protocol,
+            version,
+            transport,
+            sent_by,
+            params: Params::default(),
+            branch: None,
+            received: None,
+            rport: Rport::Absent,
+            maddr: None,
+            ttl: None,
+        }
     }
 
     /// Reads `p` into the field it sets, if it is one of the known parameters; `at` is
