@@ -148,17 +148,42 @@ pub(crate) enum FmtPart {
     Pv(Pv),
 }
 
+/// The host of `forward(host, port)` and its siblings: an IP address the script names is
+/// read once, here, so that running the route does not parse the script's text again; any
+/// other host (a name, an expression) is evaluated and read for each message.
+#[derive(Debug)]
+pub(crate) enum HostArg {
+    /// The script's text is this address.
+    Addr(IpAddr),
+    /// A name or an expression.
+    Expr(Expr),
+}
+
+impl HostArg {
+    /// The compiled host for `e`: [`HostArg::Addr`] when it is a constant that reads as
+    /// an IP address (exactly when the run-time reading would give one).
+    fn new(e: Expr) -> HostArg {
+        match &e {
+            Expr::Const(Value::Str(s)) => match s.parse::<IpAddr>() {
+                Ok(ip) => HostArg::Addr(ip),
+                Err(_) => HostArg::Expr(e),
+            },
+            _ => HostArg::Expr(e),
+        }
+    }
+}
+
 /// A bound function call.
 #[derive(Debug)]
 pub(crate) enum Func {
     SlSendReply(Expr, Expr),
     SlReplyError,
-    Forward(Option<(Expr, Option<Expr>)>),
+    Forward(Option<(HostArg, Option<Expr>)>),
     Route(usize),
     /// `route(expression)`: the route named by the value, looked up at run time.
     RouteByName(Expr),
     /// `forward_udp(host[, port])` and its TCP/TLS/SCTP siblings.
-    ForwardProto(Transport, Expr, Option<Expr>),
+    ForwardProto(Transport, HostArg, Option<Expr>),
     /// `sethostport`, `sethostporttrans`, `setuserpass`.
     Rewrite(UriPart, Expr),
     /// kex `setbflag(flag[, branch])`, `resetbflag`, `isbflagset`: branch flags (only
@@ -1561,7 +1586,7 @@ impl Compiler<'_> {
                     } else {
                         None
                     };
-                    Func::Forward(Some((host, port)))
+                    Func::Forward(Some((HostArg::new(host), port)))
                 }
             }),
             "route" => {
@@ -1617,7 +1642,7 @@ impl Compiler<'_> {
                 };
                 Some(Func::ForwardProto(
                     proto.unwrap_or(Transport::Udp),
-                    host,
+                    HostArg::new(host),
                     port,
                 ))
             }
@@ -2301,5 +2326,58 @@ mod sizes {
             72
         );
         assert!(std::mem::size_of::<super::Op>() <= 104);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{compile, Func, HostArg, Mode, Op};
+    use std::net::IpAddr;
+
+    /// The hosts of a config's `forward*` calls, in order, as compiled.
+    fn forward_hosts(script: &str) -> Vec<String> {
+        let cfg = format!("loadmodule \"pv.so\"\nrequest_route {{\n{script}\n}}\n");
+        let parsed = cfg_parser::parse_str("t.cfg", &cfg, &Default::default());
+        assert!(!parsed.has_errors(), "{script} parses");
+        let rc = crate::RouterConfig::default();
+        let (program, _) = compile(&parsed.config, &rc, None, Mode::Build).expect("compiles");
+        let host = |h: &HostArg| match h {
+            HostArg::Addr(ip) => format!("addr {ip}"),
+            HostArg::Expr(_) => "expr".to_string(),
+        };
+        program.routes[program.request.expect("a request route")]
+            .iter()
+            .filter_map(|op| match op {
+                Op::Call(Func::Forward(Some((h, _)))) | Op::Call(Func::ForwardProto(_, h, _)) => {
+                    Some(host(h))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_forward_to_an_address_is_read_when_compiled_and_anything_else_when_run() {
+        let hosts = forward_hosts(
+            r#"forward("127.0.0.1", 5080);
+            forward_tcp("::1", 5080);
+            forward("[::1]", 5080);
+            forward("proxy.example.com");
+            forward($var(next));
+            forward_udp("10.0.0." + "1");"#,
+        );
+        let v6: IpAddr = "::1".parse().expect("address");
+        assert_eq!(
+            hosts,
+            [
+                "addr 127.0.0.1".to_string(),
+                format!("addr {v6}"),
+                // Read at run time as now: `[::1]` is not an address for `forward`.
+                "expr".into(),
+                "expr".into(),
+                "expr".into(),
+                "expr".into(),
+            ]
+        );
     }
 }

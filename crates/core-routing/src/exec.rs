@@ -10,7 +10,7 @@ use cfg_parser::lexer::Span;
 use sip_message::{HeaderName, HostPort, Message, Rport, Uri};
 
 use crate::clock;
-use crate::compile::{CaseLabel, CharClass, Expr, FmtPart, Func, Legacy, Op, Scope};
+use crate::compile::{CaseLabel, CharClass, Expr, FmtPart, Func, HostArg, Legacy, Op, Scope};
 use crate::pv::{AddrPart, Index, Pv, PvName, TimePart, TvPart};
 use crate::select::{Env as SelectEnv, Select};
 use crate::uri_edit::UriPart;
@@ -820,7 +820,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 let dest = match target {
                     None => None,
                     Some((host, port)) => {
-                        let h = self.eval_str(host);
+                        let h = self.target(host);
                         let p = port.as_ref().map(|p| self.eval_int(p));
                         Some((h, p.and_then(|p| u16::try_from(p).ok())))
                     }
@@ -839,12 +839,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                 }
             }
             Func::ForwardProto(proto, host, port) => {
-                let h = self.eval_str(host);
+                let h = self.target(host);
                 let p = port
                     .as_ref()
                     .map(|p| self.eval_int(p))
                     .and_then(|p| u16::try_from(p).ok());
-                self.forward_to(Target::from_text(h), p, *proto)
+                self.forward_to(h, p, *proto)
             }
             Func::Rewrite(part, e) => {
                 let v = self.eval(e).into_string();
@@ -1572,12 +1572,12 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
     }
 
     /// Stateless forwarding of the request.
-    fn forward(&mut self, target: Option<(Cow<'r, str>, Option<u16>)>) -> i64 {
+    fn forward(&mut self, target: Option<(Target<'r>, Option<u16>)>) -> i64 {
         if !self.msg.is_request() {
             return -1;
         }
         match target {
-            Some((h, p)) => self.forward_to(Target::from_text(h), p, self.inc.proto),
+            Some((h, p)) => self.forward_to(h, p, self.inc.proto),
             None => match self.next_hop() {
                 Ok((target, port, proto)) => self.forward_to(target, port, proto),
                 Err(uri) => {
@@ -1585,6 +1585,14 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
                     -1
                 }
             },
+        }
+    }
+
+    /// The target a forward's compiled host names (an expression is evaluated now).
+    fn target(&mut self, host: &'r HostArg) -> Target<'r> {
+        match host {
+            HostArg::Addr(ip) => Target::Addr(*ip),
+            HostArg::Expr(e) => Target::from_text(self.eval_str(e)),
         }
     }
 
