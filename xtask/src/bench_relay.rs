@@ -625,32 +625,23 @@ fn cfg(root: &Path, args: &[String]) -> Result<(), String> {
         let file_arg = file.display().to_string();
         let ours_args = ["-c", "-f", &file_arg];
         let theirs_args = ["-c", "-f", &file_arg, "-M", "256", "-x", "tlsf"];
+        let mut time = |who| match who {
+            Who::Ours => time_check(&bin, &ours_args),
+            Who::Theirs => time_check(Path::new("kamailio"), &theirs_args),
+        };
         // As the reference harness does (`hyperfine -N --warmup 3`): wall times of the
-        // program started directly, after warm-up runs, and the peak RSS from a run of its
-        // own under `/usr/bin/time` (whose fork and exec would otherwise be in every time).
-        // The two servers alternate, so that a slow phase of the machine slows both alike,
-        // and take turns at going first: a run right after the other server's is slower
-        // (after Kamailio's 75 MB check, ours by about 0.76 ms on the 20,000-line file).
-        let (mut ours, mut theirs) = (Checks::default(), Checks::default());
-        for round in 0..CHECK_WARMUP + CHECK_RUNS {
-            let ours_first = !kamailio || round % 2 == 1;
-            if ours_first {
-                ours.times.push(time_check(&bin, &ours_args)?);
-            }
-            if kamailio {
-                theirs
-                    .times
-                    .push(time_check(Path::new("kamailio"), &theirs_args)?);
-            }
-            if !ours_first {
-                ours.times.push(time_check(&bin, &ours_args)?);
-            }
-        }
-        // The warm-up runs are not counted.
-        for c in [&mut ours, &mut theirs] {
-            c.times.drain(..CHECK_WARMUP.min(c.times.len()));
-            c.times.sort_by(f64::total_cmp);
-        }
+        // program started directly, each timed run right after a run of the same program,
+        // and the peak RSS from a run of its own under `/usr/bin/time` (whose fork and exec
+        // would otherwise be in every time). The servers' series are cut into blocks that
+        // take turns, so that a slow phase of the machine slows both alike.
+        let (mut ours, mut theirs) = run_plan(&block_plan(kamailio), &mut time)?;
+        // The same runs one by one, each right after the other server's: a run after
+        // Kamailio's check, which touches 75 MB, is slower (shown, not the headline).
+        let alternating = if kamailio {
+            Some(run_plan(&alternating_plan(), &mut time)?)
+        } else {
+            None
+        };
         ours.rss = peak_rss(&bin, &ours_args)?;
         if kamailio {
             theirs.rss = peak_rss(Path::new("kamailio"), &theirs_args)?;
@@ -664,16 +655,98 @@ fn cfg(root: &Path, args: &[String]) -> Result<(), String> {
                 ours.rss as f64 / theirs.rss as f64
             );
         }
+        if let Some((o, t)) = &alternating {
+            print!(
+                " (each run right after the other server's: {:.1} against {:.1} ms, {:.1}×)",
+                o.median(),
+                t.median(),
+                t.median() / o.median()
+            );
+        }
         println!();
     }
     Ok(())
 }
 
-/// Timed runs of each `-c` in [`cfg()`]'s comparison, after [`CHECK_WARMUP`] untimed ones.
+/// Timed runs of each `-c` in each of [`cfg()`]'s series (after untimed ones).
 const CHECK_RUNS: usize = 21;
 
-/// Runs of each `-c` before the timed ones (the files and binaries into the page cache).
+/// Timed runs of a block of [`block_plan`], after its one untimed run.
+const CHECK_BLOCK: usize = 3;
+
+/// Runs of each server before the timed ones of [`alternating_plan`] (the files and
+/// binaries into the page cache).
 const CHECK_WARMUP: usize = 3;
+
+/// A server in a `-c` comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Ours,
+    Theirs,
+}
+
+/// One run of a series: whose, and whether its time counts.
+type Run = (Who, bool);
+
+/// [`cfg()`]'s headline series: blocks of one untimed run then [`CHECK_BLOCK`] timed runs
+/// of one server, the servers' blocks taking turns (Kamailio's first in even rounds), until
+/// each has [`CHECK_RUNS`] timed runs. Every timed run comes right after a run of the same
+/// server, as in hyperfine's series of the reference harness. Without Kamailio
+/// (`both` false): only ours.
+fn block_plan(both: bool) -> Vec<Run> {
+    let mut plan = Vec::new();
+    for round in 0..CHECK_RUNS.div_ceil(CHECK_BLOCK) {
+        let order = match (both, round % 2) {
+            (false, _) => &[Who::Ours][..],
+            (true, 0) => &[Who::Theirs, Who::Ours][..],
+            (true, _) => &[Who::Ours, Who::Theirs][..],
+        };
+        for &who in order {
+            plan.push((who, false));
+            plan.extend(std::iter::repeat_n((who, true), CHECK_BLOCK));
+        }
+    }
+    plan
+}
+
+/// The runs one by one, the two servers alternating and taking turns at going first:
+/// [`CHECK_WARMUP`] untimed rounds, then [`CHECK_RUNS`] timed ones. Half of each server's
+/// timed runs come right after the other's.
+fn alternating_plan() -> Vec<Run> {
+    (0..CHECK_WARMUP + CHECK_RUNS)
+        .flat_map(|round| {
+            let timed = round >= CHECK_WARMUP;
+            let (a, b) = if round % 2 == 0 {
+                (Who::Theirs, Who::Ours)
+            } else {
+                (Who::Ours, Who::Theirs)
+            };
+            [(a, timed), (b, timed)]
+        })
+        .collect()
+}
+
+/// Runs `plan` with `time` (one run's wall time); the timed runs' times of ours and
+/// Kamailio's, sorted.
+fn run_plan(
+    plan: &[Run],
+    time: &mut impl FnMut(Who) -> Result<f64, String>,
+) -> Result<(Checks, Checks), String> {
+    let (mut ours, mut theirs) = (Checks::default(), Checks::default());
+    for &(who, timed) in plan {
+        let ms = time(who)?;
+        if timed {
+            match who {
+                Who::Ours => ours.times.push(ms),
+                Who::Theirs => theirs.times.push(ms),
+            }
+        }
+    }
+    for c in [&mut ours, &mut theirs] {
+        c.times.sort_by(f64::total_cmp);
+    }
+    Ok((ours, theirs))
+}
 
 /// The wall times (ms, sorted once the runs are done) of a series of checks and the peak
 /// RSS (KiB) of one.
@@ -758,7 +831,9 @@ fn peak_rss(program: &Path, args: &[&str]) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{cfg, quantile, relay, siprouter_binary};
+    use super::{
+        alternating_plan, block_plan, cfg, quantile, relay, siprouter_binary, Run, Who, CHECK_RUNS,
+    };
     use std::path::{Path, PathBuf};
 
     #[test]
@@ -790,6 +865,59 @@ mod tests {
         assert!(e.contains("/nonexistent/x"), "{e}");
         let e = cfg(root, &["--pgo".into()]).unwrap_err();
         assert!(e.contains("--bin PATH"), "{e}");
+    }
+
+    /// The timed runs of `who` in `plan`, and how many of them come right after a run of
+    /// the other server.
+    fn timed(plan: &[Run], who: Who) -> (usize, usize) {
+        let mut after_other = 0;
+        let mut n = 0;
+        for (i, &(w, t)) in plan.iter().enumerate() {
+            if w == who && t {
+                n += 1;
+                if i == 0 || plan[i - 1].0 != who {
+                    after_other += 1;
+                }
+            }
+        }
+        (n, after_other)
+    }
+
+    #[test]
+    fn check_series_time_each_server_after_itself_or_after_the_other() {
+        for both in [true, false] {
+            let plan = block_plan(both);
+            assert_eq!(
+                timed(&plan, Who::Ours),
+                (CHECK_RUNS, 0),
+                "ours, both={both}"
+            );
+            let theirs = if both { CHECK_RUNS } else { 0 };
+            assert_eq!(
+                timed(&plan, Who::Theirs),
+                (theirs, 0),
+                "Kamailio, both={both}"
+            );
+            // An untimed run opens every block.
+            assert!(!plan[0].1);
+        }
+        // Blocks take turns at going first.
+        let plan = block_plan(true);
+        let firsts: Vec<Who> = plan
+            .iter()
+            .enumerate()
+            .filter(|&(i, r)| !r.1 && (i == 0 || plan[i - 1].0 != r.0))
+            .map(|(_, r)| r.0)
+            .collect();
+        assert!(firsts.windows(2).all(|w| w[0] != w[1]), "{firsts:?}");
+        assert!(firsts.contains(&Who::Ours) && firsts.contains(&Who::Theirs));
+        // One by one: each server's timed runs, half of them right after the other's.
+        let plan = alternating_plan();
+        for who in [Who::Ours, Who::Theirs] {
+            let (n, after) = timed(&plan, who);
+            assert_eq!(n, CHECK_RUNS);
+            assert!(after.abs_diff(n / 2) <= 1, "{who:?}: {after} of {n}");
+        }
     }
 
     #[test]
