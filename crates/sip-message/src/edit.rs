@@ -48,6 +48,15 @@ struct Lump {
     text_end: usize,
 }
 
+/// The memory of an [`Editor`]'s edits, kept between messages: [`Editor::reusing`] records
+/// the next message's edits in it and [`Editor::finish_reusing`] gives it back. Empty (no
+/// memory) by default.
+#[derive(Debug, Default)]
+pub struct EditBuffers {
+    lumps: Vec<Lump>,
+    arena: Vec<u8>,
+}
+
 /// Collects edits against a parsed message and builds the edited message.
 #[derive(Debug)]
 pub struct Editor<'m, 'a> {
@@ -78,12 +87,25 @@ fn check_token(s: &str, what: &'static str) -> Result<(), EditError> {
 impl<'m, 'a> Editor<'m, 'a> {
     /// An editor with no edits.
     pub fn new(msg: &'m Message<'a>) -> Self {
+        Self::reusing(msg, &mut EditBuffers::default())
+    }
+
+    /// [`Editor::new`] in the memory `bufs` holds (taken from it; see
+    /// [`Editor::finish_reusing`]).
+    pub fn reusing(msg: &'m Message<'a>, bufs: &mut EditBuffers) -> Self {
+        let (mut lumps, mut arena) = (
+            std::mem::take(&mut bufs.lumps),
+            std::mem::take(&mut bufs.arena),
+        );
+        lumps.clear();
+        lumps.reserve(8);
+        // The arena is allocated by the first lump with text (a reply that only loses its
+        // top Via needs none), unless it has memory already.
+        arena.clear();
         Editor {
             msg,
-            lumps: Vec::with_capacity(8),
-            // Allocated by the first lump with text: a reply that only loses its top Via
-            // needs none.
-            arena: Vec::new(),
+            lumps,
+            arena,
             seq: 0,
             body_delta: 0,
         }
@@ -492,7 +514,14 @@ impl<'m, 'a> Editor<'m, 'a> {
     }
 
     /// Builds the edited message: one pass, one allocation of the exact size.
-    pub fn finish(mut self) -> Vec<u8> {
+    pub fn finish(self) -> Vec<u8> {
+        self.finish_reusing(&mut EditBuffers::default(), Vec::new())
+    }
+
+    /// [`Editor::finish`] into `out` (emptied first; it grows only when the message does
+    /// not fit), giving the memory of the edits to `bufs` for the next
+    /// [`Editor::reusing`].
+    pub fn finish_reusing(mut self, bufs: &mut EditBuffers, mut out: Vec<u8>) -> Vec<u8> {
         if self.body_delta != 0 {
             let n = self.msg.body().len().saturating_add_signed(self.body_delta);
             match self.msg.header(HeaderName::ContentLength).copied() {
@@ -524,7 +553,8 @@ impl<'m, 'a> Editor<'m, 'a> {
             cursor = l.end;
         }
         size += end.saturating_sub(cursor);
-        let mut out = Vec::with_capacity(size);
+        out.clear();
+        out.reserve_exact(size);
         cursor = start;
         for l in &self.lumps {
             if l.start < cursor {
@@ -537,6 +567,8 @@ impl<'m, 'a> Editor<'m, 'a> {
         if cursor < end {
             out.extend_from_slice(&buf[cursor..end]);
         }
+        bufs.lumps = self.lumps;
+        bufs.arena = self.arena;
         out
     }
 }

@@ -47,11 +47,11 @@ pub mod via;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use edit::{EditError, Editor};
+pub use edit::{EditBuffers, EditError, Editor};
 pub use error::{ErrorKind, ParseError, SyntaxError};
 pub use headers::{CSeq, HeaderName, MediaType};
 pub use host_port::{Host, HostPort};
-pub use message::{Header, Limits, Message, NameQuery, StartLine};
+pub use message::{Header, HeaderIndex, Limits, Message, NameQuery, StartLine};
 pub use name_addr::{Contact, NameAddr};
 pub use params::{Param, Params};
 pub use uri::{percent_decode, percent_encode_param, SipUri, TelUri, Uri};

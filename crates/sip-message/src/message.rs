@@ -137,6 +137,20 @@ pub struct Message<'a> {
     top_via: std::sync::OnceLock<Result<Option<Via<'a>>, ParseError>>,
 }
 
+/// The memory of a message's header index, kept between messages:
+/// [`Message::parse_reusing`] builds the next message's index in it and
+/// [`Message::recycle`] gives it back. Empty (no memory) by default.
+#[derive(Debug, Default)]
+pub struct HeaderIndex(Vec<Header<'static>>);
+
+/// `v` emptied and typed for headers of another lifetime, in the same memory (an in-place
+/// collect of nothing: the standard library keeps the allocation when the element type has
+/// the same size and alignment, which `tests/allocations.rs` of core-routing holds).
+fn relabel<'x, 'y>(mut v: Vec<Header<'x>>) -> Vec<Header<'y>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
 pub(crate) enum Mode {
     Datagram,
     Stream,
@@ -227,10 +241,35 @@ impl<'a> Message<'a> {
         Self::parse_mode(buf, limits, Mode::Datagram)
     }
 
+    /// [`Message::parse`] in the memory of a header index kept from an earlier message
+    /// (see [`HeaderIndex`]): a relay that gives each message's index back with
+    /// [`Message::recycle`] allocates none once it is large enough. A message that does not
+    /// parse leaves `index` empty (its memory is freed with the error).
+    pub fn parse_reusing(buf: &'a [u8], index: &mut HeaderIndex) -> Result<Self, ParseError> {
+        let spare = relabel(std::mem::take(&mut index.0));
+        Self::parse_in(buf, &Limits::default(), Mode::Datagram, spare)
+    }
+
+    /// Gives the memory of this message's header index to `index`, for the next
+    /// [`Message::parse_reusing`].
+    pub fn recycle(self, index: &mut HeaderIndex) {
+        index.0 = relabel(self.headers);
+    }
+
     pub(crate) fn parse_mode(
         buf: &'a [u8],
         limits: &Limits,
         mode: Mode,
+    ) -> Result<Self, ParseError> {
+        Self::parse_in(buf, limits, mode, Vec::new())
+    }
+
+    /// The parser; `headers` is the (empty) vector the header index is built in.
+    fn parse_in(
+        buf: &'a [u8],
+        limits: &Limits,
+        mode: Mode,
+        mut headers: Vec<Header<'a>>,
     ) -> Result<Self, ParseError> {
         let mut start = 0;
         while start < buf.len() && matches!(buf[start], b'\r' | b'\n') {
@@ -275,8 +314,10 @@ impl<'a> Message<'a> {
         let start_line_end = nl + 1;
         // 20 headers of 48 bytes: under glibc's 1 KiB "large request" line, which would
         // consolidate the freed small chunks first (seen at 2% of the TCP relay's CPU), and
-        // within its per-thread cache. A longer message grows the index once.
-        let mut headers: Vec<Header<'a>> = Vec::with_capacity(20);
+        // within its per-thread cache. A longer message grows the index once. (A recycled
+        // index keeps the room it has.)
+        headers.clear();
+        headers.reserve(20);
         // Where the last header's value starts, for a folded line that continues it.
         let mut value_start = 0;
         // A value that is not UTF-8 is reported where the header's last line ends, after

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use sip_message::fuzzing::roundtrip;
-use sip_message::{HostPort, Message};
+use sip_message::{EditBuffers, Editor, HeaderIndex, HostPort, Message};
 
 fn host() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -64,6 +64,53 @@ proptest! {
         // Every selected edit applies to these messages (Subject/Route may be absent).
         let expected = [1u8, 2, 4, 8, 16, 32, 128].iter().filter(|b| sel & **b != 0).count();
         prop_assert!(report.edits >= expected, "{report:?} sel={sel:#x}");
+    }
+
+    /// Parsing and editing in memory kept from earlier messages (a header index, an
+    /// editor's buffers, an output sent before) gives what parsing and editing afresh gives,
+    /// message after message, messages that do not parse included.
+    #[test]
+    fn recycled_memory_changes_nothing(
+        msgs in proptest::collection::vec(
+            (message(), any::<prop::sample::Index>(), any::<u8>(), any::<bool>()),
+            1..6,
+        )
+    ) {
+        let (mut index, mut bufs, mut spare) = (HeaderIndex::default(), EditBuffers::default(), Vec::new());
+        let hp = HostPort::parse("192.0.2.1:5060").expect("host and port");
+        for ((mut bytes, sel), pos, byte, mutate) in msgs {
+            if mutate {
+                let i = pos.index(bytes.len());
+                bytes[i] = byte;
+            }
+            let edit = |ed: &mut Editor<'_, '_>| {
+                let _ = ed.insert_via("UDP", &hp, "z9hG4bKrecycled", ";rport");
+                if sel & 1 != 0 {
+                    let _ = ed.remove_top_via();
+                }
+                if sel & 2 != 0 {
+                    let _ = ed.replace_header("Max-Forwards", "69");
+                }
+                if sel & 4 != 0 {
+                    ed.append_body(b"x");
+                }
+            };
+            match (Message::parse(&bytes), Message::parse_reusing(&bytes, &mut index)) {
+                (Ok(fresh), Ok(reused)) => {
+                    prop_assert_eq!(format!("{fresh:?}"), format!("{reused:?}"));
+                    let mut a = Editor::new(&fresh);
+                    edit(&mut a);
+                    let mut b = Editor::reusing(&reused, &mut bufs);
+                    edit(&mut b);
+                    let out = b.finish_reusing(&mut bufs, std::mem::take(&mut spare));
+                    prop_assert_eq!(a.finish(), out.clone());
+                    spare = out;
+                    reused.recycle(&mut index);
+                }
+                (Err(fresh), Err(reused)) => prop_assert_eq!(fresh.to_string(), reused.to_string()),
+                (fresh, reused) => prop_assert!(false, "{:?} against {:?}", fresh.err(), reused.err()),
+            }
+        }
     }
 
     #[test]
