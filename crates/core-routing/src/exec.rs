@@ -109,6 +109,8 @@ pub(crate) struct Ctx<'r, 'm, 'a> {
     log_prefix: Option<String>,
     /// The message's time (`$TV(s)`, `$time(…)`), taken when first read.
     msg_time: Option<Duration>,
+    /// Memory for the edits and the output, lent by the caller ([`crate::Scratch`]).
+    pub(crate) scratch: crate::Scratch,
     /// The time the last `$TV(sn)` read, for `$TV(un)`.
     tv_sn: Option<Duration>,
 }
@@ -158,6 +160,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             local_rport: false,
             advertised: (None, None),
             msg_time: None,
+            scratch: crate::Scratch::default(),
             tv_sn: None,
             depth: 0,
             pending: None,
@@ -1737,7 +1740,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
 
     fn build_forward(&mut self, local: usize) -> Result<Vec<u8>, sip_message::EditError> {
         let sock = self.router.local(local);
-        let mut ed = sip_message::Editor::new(self.msg);
+        let mut ed = sip_message::Editor::reusing(self.msg, self.scratch.edit());
         // RFC 3261 §18.2.1 / RFC 3581 on the Via we received.
         if let Ok(Some(via)) = self.msg.top_via() {
             let src = self.inc.source;
@@ -1813,7 +1816,8 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
         for (range, text) in &self.raw_edits {
             ed.replace_range(range.clone(), text.as_bytes())?;
         }
-        Ok(ed.finish())
+        let out = self.scratch.spare_output();
+        Ok(ed.finish_reusing(self.scratch.edit(), out))
     }
 
     /// The Record-Route URIs to prepend, bottom first: rr's

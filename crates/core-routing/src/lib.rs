@@ -267,6 +267,42 @@ pub struct Router {
     shv: Mutex<HashMap<String, Value>>,
 }
 
+/// Memory a receive loop keeps between messages, so that routing one allocates as little as
+/// possible: the header index of the message, the editor's buffers, and the buffers of sent
+/// messages that the loop gives back with [`Scratch::recycle`], which the next forwarded
+/// message is written into. Empty (no memory) by default; used by
+/// [`Router::handle_reusing`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    headers: sip_message::HeaderIndex,
+    edit: sip_message::EditBuffers,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Scratch {
+    /// Buffers kept for outputs: a forwarded request or reply needs one.
+    const SPARE_OUTPUTS: usize = 2;
+    /// A larger buffer (a large TCP message's) is freed rather than kept.
+    const SPARE_CAPACITY: usize = 65_536;
+
+    /// Takes back the buffer of a message that has been sent, for the next output.
+    pub fn recycle(&mut self, data: Vec<u8>) {
+        if self.spare.len() < Self::SPARE_OUTPUTS && data.capacity() <= Self::SPARE_CAPACITY {
+            self.spare.push(data);
+        }
+    }
+
+    /// A kept buffer for an output (empty when none is kept: it then grows as written).
+    pub(crate) fn spare_output(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// The editor's buffers, for an edit of the message being routed.
+    pub(crate) fn edit(&mut self) -> &mut sip_message::EditBuffers {
+        &mut self.edit
+    }
+}
+
 impl Router {
     /// Compiles the config's route blocks. Returns the router and the warnings (modules that
     /// are accepted without their management features, blocks not run yet).
@@ -298,7 +334,14 @@ impl Router {
 
     /// Handles one received message; what to do is appended to `out`.
     pub fn handle(&self, inc: &Incoming<'_>, out: &mut Vec<Output>) {
-        let msg = match Message::parse(inc.data) {
+        self.handle_reusing(inc, out, &mut Scratch::default());
+    }
+
+    /// [`Router::handle`] in memory kept from the messages before (see [`Scratch`]): a
+    /// receive loop that keeps one `Scratch` and gives each sent message's buffer back to
+    /// it relays a message without allocating once the buffers are large enough.
+    pub fn handle_reusing(&self, inc: &Incoming<'_>, out: &mut Vec<Output>, scratch: &mut Scratch) {
+        let msg = match Message::parse_reusing(inc.data, &mut scratch.headers) {
             Ok(m) => m,
             Err(e) => {
                 // A request that can still be answered gets a 400 (RFC 4475 §3.1.2), sent
@@ -330,20 +373,34 @@ impl Router {
                 return;
             }
         };
-        self.handle_parsed(&msg, inc, out);
+        self.route(&msg, inc, out, scratch);
+        msg.recycle(&mut scratch.headers);
     }
 
     /// [`Router::handle`] for a message the caller has parsed already (`msg` is
     /// `inc.data` parsed, e.g. by a stream's framing): runs the request route or the reply
     /// path on it.
     pub fn handle_parsed(&self, msg: &Message<'_>, inc: &Incoming<'_>, out: &mut Vec<Output>) {
+        self.route(msg, inc, out, &mut Scratch::default());
+    }
+
+    /// The request route or the reply path, with `scratch`'s memory for the edits.
+    fn route(
+        &self,
+        msg: &Message<'_>,
+        inc: &Incoming<'_>,
+        out: &mut Vec<Output>,
+        scratch: &mut Scratch,
+    ) {
         if msg.is_request() {
             if let Some(idx) = self.program.request {
                 let mut ctx = Ctx::new(self, msg, inc, out);
+                ctx.scratch = std::mem::take(scratch);
                 let _ = ctx.run_route(idx);
+                *scratch = std::mem::take(&mut ctx.scratch);
             }
         } else {
-            self.handle_reply(msg, inc, out);
+            self.handle_reply(msg, inc, out, scratch);
         }
     }
 
@@ -367,10 +424,19 @@ impl Router {
         let _ = ctx.run_route(idx);
     }
 
-    fn handle_reply(&self, msg: &Message<'_>, inc: &Incoming<'_>, out: &mut Vec<Output>) {
+    fn handle_reply(
+        &self,
+        msg: &Message<'_>,
+        inc: &Incoming<'_>,
+        out: &mut Vec<Output>,
+        scratch: &mut Scratch,
+    ) {
         if let Some(idx) = self.program.reply {
             let mut ctx = Ctx::new(self, msg, inc, out);
-            if matches!(ctx.run_route(idx), Flow::Drop) {
+            ctx.scratch = std::mem::take(scratch);
+            let flow = ctx.run_route(idx);
+            *scratch = std::mem::take(&mut ctx.scratch);
+            if matches!(flow, Flow::Drop) {
                 return;
             }
         }
@@ -404,11 +470,12 @@ impl Router {
             _ => next.sent_by.port.unwrap_or(5060),
         };
         let proto = Transport::from_name(next.transport).unwrap_or(Transport::Udp);
-        let mut ed = sip_message::Editor::new(msg);
+        let mut ed = sip_message::Editor::reusing(msg, &mut scratch.edit);
         if ed.remove_top_via().is_err() {
             return;
         }
-        let data = ed.finish();
+        let spare = scratch.spare_output();
+        let data = ed.finish_reusing(&mut scratch.edit, spare);
         let ip = host.ip();
         out.push(Output::Send(SendMsg {
             data,

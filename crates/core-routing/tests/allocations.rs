@@ -4,7 +4,9 @@
 //! edit has no text). A copy, a `format!` or a `to_string` on the path fails this test.
 //! The TCP relay's route (`$du` set from a constant, then `forward()`) needs one more:
 //! `$du`'s own string. `forward()` reads `$du` in place: a copy of it, or its host written
-//! out as text to be parsed back, fails this test too.
+//! out as text to be parsed back, fails this test too. Relayed as siprouter's UDP threads
+//! relay (`Router::handle_reusing` with a kept `Scratch`, each sent buffer given back),
+//! a request and a reply need none once the first messages have sized the buffers.
 
 use std::alloc::System;
 
@@ -15,7 +17,8 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 #[path = "common/relay.rs"]
 mod fixture;
-use fixture::{relay, router, router_for, CFG_DU, INVITE, OK};
+use core_routing::Scratch;
+use fixture::{relay, relay_reusing, router, router_for, CFG_DU, INVITE, OK};
 
 #[test]
 fn the_relay_path_allocates_only_the_index_the_edit_and_the_output() {
@@ -39,6 +42,30 @@ fn the_relay_path_allocates_only_the_index_the_edit_and_the_output() {
         assert!(
             n <= most,
             "relaying the {what} allocated {n} times (at most {most})"
+        );
+    }
+    // In kept memory: the first request and reply size the buffers, then nothing.
+    let mut scratch = Scratch::default();
+    for msg in [INVITE, OK, INVITE] {
+        let source = if msg == OK {
+            "127.0.0.1:5080"
+        } else {
+            "127.0.0.1:5061"
+        };
+        assert!(relay_reusing(&r, msg.as_bytes(), source, &mut out, &mut scratch) > 0);
+    }
+    for (what, msg, source) in [
+        ("INVITE", INVITE, "127.0.0.1:5061"),
+        ("200 OK", OK, "127.0.0.1:5080"),
+    ] {
+        let region = Region::new(GLOBAL);
+        let sent = relay_reusing(&r, msg.as_bytes(), source, &mut out, &mut scratch);
+        let change = region.change();
+        assert!(sent > 0, "{what} relayed");
+        let n = change.allocations + change.reallocations;
+        assert_eq!(
+            n, 0,
+            "relaying the {what} in kept memory allocated {n} times"
         );
     }
 }
