@@ -10,7 +10,7 @@ use crate::inline::{Deferred, InlineRoutes, DEFERRED_QUEUE};
 use crate::logging::Logger;
 use crate::privileges::{Confine, RunAs};
 use cfg_parser::Parsed;
-use core_routing::{Dest, Incoming, Output, Router, RouterConfig, Transport as RProto};
+use core_routing::{Dest, Incoming, Output, Router, RouterConfig, Scratch, Transport as RProto};
 use transport::{
     ConnId, Outgoing, Protocol, SocketId, Transport, TransportConfig, TransportHandle,
 };
@@ -496,6 +496,9 @@ impl UdpWorker {
     fn run(self) {
         let mut buf = vec![0u8; 65_536];
         let mut out = Vec::new();
+        // The header index, the edits and the sent messages' buffers, kept between
+        // datagrams: a relayed message allocates nothing once they are large enough.
+        let mut scratch = Scratch::default();
         let mut cached = Cached {
             generation: 0,
             live: None,
@@ -515,14 +518,15 @@ impl UdpWorker {
                 local: self.local,
                 conn: None,
             };
-            live.router.handle(&inc, &mut out);
-            self.dispatch(&mut out, &live.parsed);
+            live.router.handle_reusing(&inc, &mut out, &mut scratch);
+            self.dispatch(&mut out, &live.parsed, &mut scratch);
         }
     }
 
     /// The router's outputs from this thread: UDP sends go out directly, the rest through
     /// the runtime; host names are resolved here (blocking, as Kamailio's workers do).
-    fn dispatch(&self, out: &mut Vec<Output>, parsed: &Parsed) {
+    /// A UDP message sent from here gives its buffer back to `scratch`.
+    fn dispatch(&self, out: &mut Vec<Output>, parsed: &Parsed, scratch: &mut Scratch) {
         for o in out.drain(..) {
             let Some(s) = perform_local(o, &self.handle, &self.logger, parsed) else {
                 continue;
@@ -541,13 +545,19 @@ impl UdpWorker {
                     }
                 }
             };
-            let msg = outgoing(s, dest);
-            if msg.proto == Protocol::Udp && msg.conn.is_none() {
-                let own = transport::SocketId(self.local);
-                if let Err(e) = self.handle.send_udp_from(own, &self.sock, &msg) {
+            if to_transport_proto(s.proto) == Protocol::Udp && s.conn.is_none() {
+                let own = SocketId(self.local);
+                let datagram = transport::Datagram {
+                    data: &s.data,
+                    dest,
+                    local: s.local.map(SocketId),
+                };
+                if let Err(e) = self.handle.send_udp_from(own, &self.sock, datagram) {
                     tracing::warn!("sending to {dest} failed: {e}");
                 }
+                scratch.recycle(s.data);
             } else {
+                let msg = outgoing(s, dest);
                 let handle = self.handle.clone();
                 self.runtime.spawn(async move {
                     if let Err(e) = handle.send(msg).await {

@@ -204,7 +204,28 @@ pub struct Outgoing {
     pub conn: Option<ConnId>,
 }
 
+/// A datagram to send, borrowed from its sender: what [`TransportHandle::send_udp_from`]
+/// takes, so that the sender keeps its buffer (to write the next message into).
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// The bytes.
+    pub data: &'a [u8],
+    /// Destination address and port.
+    pub dest: SocketAddr,
+    /// Send through this local socket (`force_send_socket`).
+    pub local: Option<SocketId>,
+}
+
 impl Outgoing {
+    /// This message as a [`Datagram`] (its protocol and connection aside).
+    pub fn datagram(&self) -> Datagram<'_> {
+        Datagram {
+            data: &self.data,
+            dest: self.dest,
+            local: self.local,
+        }
+    }
+
     /// A message to `dest` over `proto`, socket chosen by the rules.
     pub fn new(data: impl Into<Bytes>, dest: SocketAddr, proto: Protocol) -> Outgoing {
         Outgoing {
@@ -317,7 +338,7 @@ impl TransportHandle {
     /// Sends a UDP datagram from the calling thread, without the runtime (with
     /// [`TransportConfig::udp_threads`]; other messages go through [`TransportHandle::send`]).
     pub fn send_udp_blocking(&self, out: &Outgoing) -> Result<Sent, SendError> {
-        runtime::send_udp_blocking(&self.shared, out, None)
+        runtime::send_udp_blocking(&self.shared, out.datagram(), None)
     }
 
     /// [`TransportHandle::send_udp_blocking`] from a receive thread of
@@ -329,7 +350,7 @@ impl TransportHandle {
         &self,
         local: SocketId,
         sock: &std::net::UdpSocket,
-        out: &Outgoing,
+        out: Datagram<'_>,
     ) -> Result<Sent, SendError> {
         runtime::send_udp_blocking(&self.shared, out, Some((local, sock)))
     }

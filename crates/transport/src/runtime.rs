@@ -19,7 +19,7 @@ use crate::socket::{bind_group, BindOpts, LocalSocket, Protocol, Selector, Socke
 use crate::stream::{self, ConnEntry, ConnId, ConnTable, Slot, StreamCtx, WRITE_QUEUE};
 use crate::tls::{server_name, TlsState};
 use crate::writer::{ConnSender, DirectTcp, TryQueue, Writer};
-use crate::{quic, Outgoing, Received, Sent};
+use crate::{quic, Datagram, Outgoing, Received, Sent};
 
 /// Largest UDP payload over IPv4 (65,535 − 8 UDP − 20 IP header octets).
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
@@ -408,8 +408,10 @@ pub(crate) fn is_keepalive(data: &[u8]) -> bool {
 /// failed (ICMP errors of earlier sends surface here on some systems; logged) or the
 /// datagram is a keep-alive.
 pub fn recv_datagram(sock: &std::net::UdpSocket, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-    match sock.recv_from(buf) {
-        Ok((n, source)) => (!is_keepalive(buf.get(..n)?)).then_some((n, source)),
+    match recv_from(sock, buf) {
+        Ok((n, Some(source))) => (!is_keepalive(buf.get(..n)?)).then_some((n, source)),
+        // No source address: the socket was shut down for reading.
+        Ok((_, None)) => None,
         Err(e)
             if matches!(
                 e.kind(),
@@ -425,11 +427,40 @@ pub fn recv_datagram(sock: &std::net::UdpSocket, buf: &mut [u8]) -> Option<(usiz
     }
 }
 
+/// `recvfrom` on `sock`, with no source address when the kernel gives none: a socket shut
+/// down for reading ([`wake_receivers`]) returns 0 octets and no address, which std's
+/// `UdpSocket::recv_from` does not expect (it reads the address family it was not given
+/// and, depending on what that memory held, panics).
+#[cfg(unix)]
+fn recv_from(
+    sock: &std::net::UdpSocket,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Option<SocketAddr>)> {
+    use nix::sys::socket::{recvfrom, SockaddrStorage};
+    use std::os::fd::AsRawFd;
+    let (n, from) = recvfrom::<SockaddrStorage>(sock.as_raw_fd(), buf)?;
+    let source = from.and_then(|a| {
+        a.as_sockaddr_in()
+            .map(|v4| SocketAddr::V4((*v4).into()))
+            .or_else(|| a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into())))
+    });
+    Ok((n, source))
+}
+
+/// `recvfrom` on `sock` (std's: elsewhere a shut-down socket's receive fails instead).
+#[cfg(not(unix))]
+fn recv_from(
+    sock: &std::net::UdpSocket,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Option<SocketAddr>)> {
+    sock.recv_from(buf).map(|(n, a)| (n, Some(a)))
+}
+
 /// Sends a datagram on a blocking socket of `shared.udp_std`: on `own`'s socket when the
 /// message leaves from `own`'s local socket, else on that local socket's workers in turn.
 pub(crate) fn send_udp_blocking(
     shared: &Shared,
-    out: &Outgoing,
+    out: Datagram<'_>,
     own: Option<(SocketId, &std::net::UdpSocket)>,
 ) -> Result<Sent, SendError> {
     let len = out.data.len();
@@ -449,7 +480,7 @@ pub(crate) fn send_udp_blocking(
             socks.get(i).ok_or_else(no_socket)?
         }
     };
-    s.send_to(&out.data, out.dest)
+    s.send_to(out.data, out.dest)
         .map_err(|source| SendError::Io {
             dest: out.dest,
             source,
@@ -599,7 +630,7 @@ pub(crate) fn try_send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, TryS
     let stream = matches!(proto, Protocol::Tcp | Protocol::Tls);
     if out.conn.is_none() && !stream {
         return if proto == Protocol::Udp && !shared.udp_std.is_empty() {
-            send_udp_blocking(shared, &out, None).map_err(TrySendError::Failed)
+            send_udp_blocking(shared, out.datagram(), None).map_err(TrySendError::Failed)
         } else {
             // UDP on the runtime's sockets, QUIC: async only.
             Err(TrySendError::WouldWait(out))
@@ -661,7 +692,9 @@ pub(crate) async fn send(shared: &Arc<Shared>, out: Outgoing) -> Result<Sent, Se
         });
     }
     match proto {
-        Protocol::Udp if !shared.udp_std.is_empty() => send_udp_blocking(shared, &out, None),
+        Protocol::Udp if !shared.udp_std.is_empty() => {
+            send_udp_blocking(shared, out.datagram(), None)
+        }
         Protocol::Udp => {
             if len > MAX_UDP_PAYLOAD {
                 return Err(SendError::TooLarge(len));
@@ -825,5 +858,29 @@ enum Fresh<P> {
 pub(crate) fn remove(shared: &Shared, id: ConnId) {
     if let Ok(mut t) = shared.conns.lock() {
         t.remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{recv_datagram, recv_from, wake_receivers};
+    use std::net::UdpSocket;
+
+    /// A receive on a socket shut down for reading ends with no source address and no
+    /// datagram, right after one that had both (whose address is what std's `recv_from`
+    /// could find again in its memory and misread).
+    #[cfg(unix)]
+    #[test]
+    fn a_shut_down_socket_gives_no_source_and_no_datagram() {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = sock.local_addr().expect("address");
+        peer.send_to(b"OPTIONS", to).expect("send");
+        let mut buf = [0u8; 64];
+        let from = peer.local_addr().expect("address");
+        assert_eq!(recv_datagram(&sock, &mut buf), Some((7, from)));
+        wake_receivers(&sock);
+        assert_eq!(recv_from(&sock, &mut buf).expect("receive"), (0, None));
+        assert_eq!(recv_datagram(&sock, &mut buf), None);
     }
 }

@@ -232,7 +232,7 @@ async fn udp_threads_receive_blocking_and_send_without_the_runtime() {
                     continue; // shut down or a keep-alive
                 };
                 let out = Outgoing::new(buf[..n].to_vec(), from, Protocol::Udp);
-                h.send_udp_from(l.id, &sock, &out).unwrap();
+                h.send_udp_from(l.id, &sock, out.datagram()).unwrap();
             }
             let _ = ended.send(n);
         });
