@@ -57,6 +57,13 @@ pub struct EditBuffers {
     arena: Vec<u8>,
 }
 
+impl EditBuffers {
+    /// The most edits whose room is kept.
+    const KEPT_LUMPS: usize = 64;
+    /// The most octets of edit text whose room is kept.
+    const KEPT_TEXT: usize = 16 * 1024;
+}
+
 /// Collects edits against a parsed message and builds the edited message.
 #[derive(Debug)]
 pub struct Editor<'m, 'a> {
@@ -520,7 +527,7 @@ impl<'m, 'a> Editor<'m, 'a> {
 
     /// [`Editor::finish`] into `out` (emptied first; it grows only when the message does
     /// not fit), giving the memory of the edits to `bufs` for the next
-    /// [`Editor::reusing`].
+    /// [`Editor::reusing`] (unless it has grown past a few dozen edits or 16 KiB of text).
     pub fn finish_reusing(mut self, bufs: &mut EditBuffers, mut out: Vec<u8>) -> Vec<u8> {
         if self.body_delta != 0 {
             let n = self.msg.body().len().saturating_add_signed(self.body_delta);
@@ -567,8 +574,44 @@ impl<'m, 'a> Editor<'m, 'a> {
         if cursor < end {
             out.extend_from_slice(&buf[cursor..end]);
         }
-        bufs.lumps = self.lumps;
-        bufs.arena = self.arena;
+        // Room grown past the bounds (a script's many or long edits) is freed, not kept.
+        if self.lumps.capacity() <= EditBuffers::KEPT_LUMPS {
+            bufs.lumps = self.lumps;
+        }
+        if self.arena.capacity() <= EditBuffers::KEPT_TEXT {
+            bufs.arena = self.arena;
+        }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EditBuffers, Editor};
+    use crate::Message;
+
+    #[test]
+    fn edit_buffers_are_kept_unless_they_grew_past_the_bounds() {
+        let text = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n";
+        let m = Message::parse(text).expect("parses");
+        let mut bufs = EditBuffers::default();
+        let mut ed = Editor::reusing(&m, &mut bufs);
+        ed.add_header("X-A", "1").expect("a header");
+        let _ = ed.finish_reusing(&mut bufs, Vec::new());
+        assert!(bufs.lumps.capacity() > 0 && bufs.arena.capacity() > 0);
+        // Long text: its room is freed, the lumps' kept.
+        let long = "x".repeat(EditBuffers::KEPT_TEXT);
+        let mut ed = Editor::reusing(&m, &mut bufs);
+        ed.add_header("X-Long", &long).expect("a header");
+        let _ = ed.finish_reusing(&mut bufs, Vec::new());
+        assert_eq!(bufs.arena.capacity(), 0);
+        assert!(bufs.lumps.capacity() > 0);
+        // Many edits: the lumps' room is freed.
+        let mut ed = Editor::reusing(&m, &mut bufs);
+        for i in 0..=EditBuffers::KEPT_LUMPS {
+            ed.add_header("X-N", &i.to_string()).expect("a header");
+        }
+        let _ = ed.finish_reusing(&mut bufs, Vec::new());
+        assert_eq!(bufs.lumps.capacity(), 0);
     }
 }

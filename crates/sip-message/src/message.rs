@@ -143,6 +143,11 @@ pub struct Message<'a> {
 #[derive(Debug, Default)]
 pub struct HeaderIndex(Vec<Header<'static>>);
 
+impl HeaderIndex {
+    /// The most headers whose room is kept (6 KiB).
+    pub const KEPT: usize = 128;
+}
+
 /// `v` emptied and typed for headers of another lifetime, in the same memory (an in-place
 /// collect of nothing: the standard library keeps the allocation when the element type has
 /// the same size and alignment, which `tests/allocations.rs` of core-routing holds).
@@ -253,9 +258,13 @@ impl<'a> Message<'a> {
     }
 
     /// Gives the memory of this message's header index to `index`, for the next
-    /// [`Message::parse_reusing`].
+    /// [`Message::parse_reusing`]. An index grown past [`HeaderIndex::KEPT`] headers (a
+    /// peer's message of thousands of header lines) is freed instead, so that one such
+    /// message does not hold memory for good.
     pub fn recycle(self, index: &mut HeaderIndex) {
-        index.0 = relabel(self.headers);
+        if self.headers.capacity() <= HeaderIndex::KEPT {
+            index.0 = relabel(self.headers);
+        }
     }
 
     pub(crate) fn parse_mode(
@@ -868,10 +877,40 @@ impl<'a> Message<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::Message;
+    use super::{HeaderIndex, Message};
     use crate::error::ErrorKind;
     use crate::scan::trim_lws;
     use proptest::prelude::*;
+
+    /// An OPTIONS request with `n` extra header lines.
+    fn with_headers(n: usize) -> Vec<u8> {
+        let mut m = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n".to_vec();
+        for i in 0..n {
+            m.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+        }
+        m.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        m
+    }
+
+    #[test]
+    fn a_recycled_index_is_kept_unless_it_grew_past_the_bound() {
+        let mut index = HeaderIndex::default();
+        let small = with_headers(10);
+        let m = Message::parse_reusing(&small, &mut index).expect("parses");
+        m.recycle(&mut index);
+        let kept = index.0.capacity();
+        assert!(kept >= 12, "{kept}");
+        // Parsing in it again keeps the same room.
+        let m = Message::parse_reusing(&small, &mut index).expect("parses");
+        m.recycle(&mut index);
+        assert_eq!(index.0.capacity(), kept);
+        // A message of many header lines: its index is freed, not kept.
+        let large = with_headers(HeaderIndex::KEPT + 50);
+        let m = Message::parse_reusing(&large, &mut index).expect("parses");
+        assert_eq!(m.headers().len(), HeaderIndex::KEPT + 52);
+        m.recycle(&mut index);
+        assert_eq!(index.0.capacity(), 0);
+    }
 
     /// A header value that is not UTF-8 is reported once its header has ended, so an error
     /// in the line that follows it comes first, as when each header was read whole.
