@@ -394,14 +394,27 @@ impl Router {
     ) {
         if msg.is_request() {
             if let Some(idx) = self.program.request {
-                let mut ctx = Ctx::new(self, msg, inc, out);
-                ctx.scratch = std::mem::take(scratch);
-                let _ = ctx.run_route(idx);
-                *scratch = std::mem::take(&mut ctx.scratch);
+                let _ = self.run_lent(idx, msg, inc, out, scratch);
             }
         } else {
             self.handle_reply(msg, inc, out, scratch);
         }
+    }
+
+    /// Runs route `idx` on `msg` with `scratch`'s memory lent to it for the edits.
+    fn run_lent(
+        &self,
+        idx: usize,
+        msg: &Message<'_>,
+        inc: &Incoming<'_>,
+        out: &mut Vec<Output>,
+        scratch: &mut Scratch,
+    ) -> Flow {
+        let mut ctx = Ctx::new(self, msg, inc, out);
+        ctx.scratch = std::mem::take(scratch);
+        let flow = ctx.run_route(idx);
+        *scratch = std::mem::take(&mut ctx.scratch);
+        flow
     }
 
     /// Runs `event_route[core:worker-one-init]`, if the script has one.
@@ -432,11 +445,7 @@ impl Router {
         scratch: &mut Scratch,
     ) {
         if let Some(idx) = self.program.reply {
-            let mut ctx = Ctx::new(self, msg, inc, out);
-            ctx.scratch = std::mem::take(scratch);
-            let flow = ctx.run_route(idx);
-            *scratch = std::mem::take(&mut ctx.scratch);
-            if matches!(flow, Flow::Drop) {
+            if matches!(self.run_lent(idx, msg, inc, out, scratch), Flow::Drop) {
                 return;
             }
         }
