@@ -3,7 +3,10 @@
 //! The last stage of siprouter's pipeline (… transports → **router**), built sans-IO as
 //! quinn-proto is to quinn: [`Router::handle`] takes one received message with its receive
 //! information and appends what to do to a list of [`Output`]s (send these bytes there, log
-//! this). It owns no socket and no clock; the binary wires it to the transport.
+//! this). It owns no socket and no clock; the binary wires it to the transport. A receive
+//! loop that keeps a [`Scratch`] and calls [`Router::handle_reusing`] relays a message
+//! without allocating once warm (it gives each sent buffer back with
+//! [`Scratch::recycle`]).
 //!
 //! The script is compiled once ([`Router::new`]): routes are resolved to indexes, variables to
 //! accessors, calls to their implementation with their arguments checked, constant regular

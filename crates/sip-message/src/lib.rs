@@ -11,6 +11,10 @@
 //! * [`Editor`] collects edits ("lumps") against the original buffer and writes the
 //!   result in one pass into one allocation; untouched parts are copied, never
 //!   re-serialised.
+//! * A receive loop can keep the memory of one message for the next: the header index
+//!   ([`HeaderIndex`], [`Message::parse_reusing`], [`Message::recycle`]), the editor's
+//!   buffers ([`EditBuffers`], [`Editor::reusing`]) and the output
+//!   ([`Editor::finish_reusing`]), so that parsing and editing allocate nothing once warm.
 //! * [`validate::validate_request`] checks a request the way a proxy must before
 //!   forwarding (RFC 3261 §16.3, RFC 4475) and names the response code to send.
 //! * [`HostPort`] is the one type that renders addresses into SIP text; its `Display`
