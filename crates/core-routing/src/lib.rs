@@ -344,7 +344,10 @@ impl Router {
     /// receive loop that keeps one `Scratch` and gives each sent message's buffer back to
     /// it relays a message without allocating once the buffers are large enough.
     pub fn handle_reusing(&self, inc: &Incoming<'_>, out: &mut Vec<Output>, scratch: &mut Scratch) {
-        let msg = match Message::parse_reusing(inc.data, &mut scratch.headers) {
+        // The message is read where the parse left it (a `Message` is a few hundred
+        // octets: not moved out of the `Result`).
+        let parsed = Message::parse_reusing(inc.data, &mut scratch.headers);
+        let msg = match &parsed {
             Ok(m) => m,
             Err(e) => {
                 // A request that can still be answered gets a 400 (RFC 4475 §3.1.2), sent
@@ -376,8 +379,10 @@ impl Router {
                 return;
             }
         };
-        self.route(&msg, inc, out, scratch);
-        msg.recycle(&mut scratch.headers);
+        self.route(msg, inc, out, scratch);
+        if let Ok(m) = parsed {
+            m.recycle(&mut scratch.headers);
+        }
     }
 
     /// [`Router::handle`] for a message the caller has parsed already (`msg` is
