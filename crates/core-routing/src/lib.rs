@@ -392,6 +392,19 @@ impl Router {
         self.route(msg, inc, out, &mut Scratch::default());
     }
 
+    /// [`Router::handle_parsed`] in memory kept from the messages before (the editor's
+    /// buffers and given-back outputs of `scratch`; the header index is the caller's, whose
+    /// parse made `msg`).
+    pub fn handle_parsed_reusing(
+        &self,
+        msg: &Message<'_>,
+        inc: &Incoming<'_>,
+        out: &mut Vec<Output>,
+        scratch: &mut Scratch,
+    ) {
+        self.route(msg, inc, out, scratch);
+    }
+
     /// The request route or the reply path, with `scratch`'s memory for the edits.
     fn route(
         &self,

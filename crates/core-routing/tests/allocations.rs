@@ -17,7 +17,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 #[path = "common/relay.rs"]
 mod fixture;
-use core_routing::Scratch;
+use core_routing::{Incoming, Output, Scratch, Transport};
 use fixture::{relay, relay_reusing, router, router_for, CFG_DU, INVITE, OK};
 
 #[test]
@@ -67,5 +67,34 @@ fn the_relay_path_allocates_only_the_index_the_edit_and_the_output() {
             n, 0,
             "relaying the {what} in kept memory allocated {n} times"
         );
+    }
+    // As siprouter's TCP connections relay: the framing has parsed the message, the
+    // editor's buffers are kept, the output is queued (not given back). Left: the output
+    // and `$du`'s string.
+    let msg = sip_message::Message::parse(INVITE.as_bytes()).expect("parses");
+    let inc = Incoming {
+        data: INVITE.as_bytes(),
+        source: "127.0.0.1:5061".parse().expect("address"),
+        proto: Transport::Tcp,
+        local: 1,
+        conn: Some(7),
+    };
+    let mut scratch = Scratch::default();
+    for round in 0..2 {
+        let region = Region::new(GLOBAL);
+        du.handle_parsed_reusing(&msg, &inc, &mut out, &mut scratch);
+        let change = region.change();
+        assert!(
+            out.iter().any(|o| matches!(o, Output::Send(_))),
+            "INVITE to $du relayed"
+        );
+        out.clear();
+        let n = change.allocations + change.reallocations;
+        if round == 1 {
+            assert!(
+                n <= 2,
+                "relaying the INVITE to $du over TCP allocated {n} times"
+            );
+        }
     }
 }

@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use core_routing::{Dest, Incoming, Output};
+use core_routing::{Dest, Incoming, Output, Scratch};
 use tokio::sync::mpsc;
 use transport::{
     HandlerWait, Outgoing, StreamHandler, StreamMessage, TransportHandle, TrySendError,
@@ -46,6 +46,11 @@ pub(crate) struct InlineRoutes {
     pub(crate) waiting: Arc<AtomicUsize>,
     /// The router's outputs, reused from message to message.
     pub(crate) out: Mutex<Vec<Output>>,
+    /// The editor's buffers, kept from message to message ([`Router::handle_parsed_reusing`];
+    /// the sends are queued as `Bytes`, so no output buffer comes back).
+    ///
+    /// [`Router::handle_parsed_reusing`]: core_routing::Router::handle_parsed_reusing
+    pub(crate) scratch: Mutex<Scratch>,
 }
 
 impl InlineRoutes {
@@ -72,12 +77,16 @@ impl StreamHandler for InlineRoutes {
         };
         // Only the runtime's thread routes here: the lock is never contended.
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         match msg.parsed {
             // Parsed once, by the framing.
-            Some(m) => live.router.handle_parsed(m, &inc, &mut out),
+            Some(m) => live
+                .router
+                .handle_parsed_reusing(m, &inc, &mut out, &mut scratch),
             // Malformed: the router answers 400 where it can.
-            None => live.router.handle(&inc, &mut out),
+            None => live.router.handle_reusing(&inc, &mut out, &mut scratch),
         }
+        drop(scratch);
         let mut outputs = out.drain(..);
         while let Some(o) = outputs.next() {
             if self.waiting.load(Ordering::Acquire) > 0 {

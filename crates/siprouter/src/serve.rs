@@ -239,6 +239,7 @@ async fn serve(
         deferred: deferred_tx,
         waiting: waiting.clone(),
         out: Mutex::new(Vec::new()),
+        scratch: Mutex::new(Scratch::default()),
     });
     handle.handle_streams(&inline);
     let mut out = Vec::new();
