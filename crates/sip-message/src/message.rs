@@ -259,7 +259,7 @@ impl<'a> Message<'a> {
 
     /// Gives the memory of this message's header index to `index`, for the next
     /// [`Message::parse_reusing`]. An index grown past [`HeaderIndex::KEPT`] headers (a
-    /// peer's message of thousands of header lines) is freed instead, so that one such
+    /// peer's message of hundreds of header lines) is freed instead, so that one such
     /// message does not hold memory for good.
     pub fn recycle(self, index: &mut HeaderIndex) {
         if self.headers.capacity() <= HeaderIndex::KEPT {
