@@ -8,7 +8,7 @@
 //! stream goes on. After an error the stream cannot be resynchronised: close the connection.
 
 use crate::error::{ErrorKind, ParseError};
-use crate::message::{Limits, Message, Mode};
+use crate::message::{HeaderIndex, Limits, Message, Mode};
 
 /// Which keep-alive this side expects (RFC 5626 §3.5.1): servers receive the CRLFCRLF
 /// ping, clients receive the CRLF pong.
@@ -71,6 +71,27 @@ pub fn frame<'a>(
     limits: &Limits,
     role: KeepAliveRole,
 ) -> Result<Frame<'a>, ParseError> {
+    frame_in(buf, limits, role, &mut HeaderIndex::default())
+}
+
+/// [`frame`] with a message's header index built in `index`'s memory, as
+/// [`Message::parse_reusing`] does: give a framed message's index back with
+/// [`Message::recycle`]. (A message not complete yet takes the memory with its error.)
+pub fn frame_reusing<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+    role: KeepAliveRole,
+    index: &mut HeaderIndex,
+) -> Result<Frame<'a>, ParseError> {
+    frame_in(buf, limits, role, index)
+}
+
+fn frame_in<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+    role: KeepAliveRole,
+    index: &mut HeaderIndex,
+) -> Result<Frame<'a>, ParseError> {
     match buf {
         [] | [b'\r'] | [b'\r', b'\n', b'\r'] => return Ok(Frame::Incomplete),
         [b'\r', b'\n', b'\r', b'\n', ..] => return Ok(Frame::Ping),
@@ -85,7 +106,7 @@ pub fn frame<'a>(
         [b'\r', ..] => return Err(ParseError::at(buf, 0, ErrorKind::UnexpectedChar('\r'))),
         _ => {}
     }
-    match Message::parse_mode(buf, limits, Mode::Stream) {
+    match Message::parse_mode_reusing(buf, limits, Mode::Stream, index) {
         Ok(m) => Ok(Frame::Message(m)),
         Err(e)
             if matches!(

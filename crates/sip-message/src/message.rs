@@ -253,8 +253,7 @@ impl<'a> Message<'a> {
     /// [`Message::recycle`] allocates none once it is large enough. A message that does not
     /// parse leaves `index` empty (its memory is freed with the error).
     pub fn parse_reusing(buf: &'a [u8], index: &mut HeaderIndex) -> Result<Self, ParseError> {
-        let spare = relabel(std::mem::take(&mut index.0));
-        Self::parse_in(buf, &Limits::default(), Mode::Datagram, spare)
+        Self::parse_mode_reusing(buf, &Limits::default(), Mode::Datagram, index)
     }
 
     /// Gives the memory of this message's header index to `index`, for the next
@@ -273,6 +272,17 @@ impl<'a> Message<'a> {
         mode: Mode,
     ) -> Result<Self, ParseError> {
         Self::parse_in(buf, limits, mode, Vec::new())
+    }
+
+    /// [`Message::parse_mode`] in `index`'s memory (see [`Message::parse_reusing`]).
+    pub(crate) fn parse_mode_reusing(
+        buf: &'a [u8],
+        limits: &Limits,
+        mode: Mode,
+        index: &mut HeaderIndex,
+    ) -> Result<Self, ParseError> {
+        let spare = relabel(std::mem::take(&mut index.0));
+        Self::parse_in(buf, limits, mode, spare)
     }
 
     /// The parser; `headers` is the (empty) vector the header index is built in.

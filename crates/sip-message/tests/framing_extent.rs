@@ -1,11 +1,12 @@
 //! `frame_extent` (which measures a well-shaped message without parsing it) gives the same
 //! verdict as `frame` (which parses): incomplete, a message of the same length, the same
 //! keep-alive, or an error. Over the RFC 4475/5118 torture messages, every prefix of them,
-//! two of them back to back, tight limits, and generated streams.
+//! two of them back to back, tight limits, and generated streams. And `frame_reusing`
+//! (the same in a kept header index) frames all of them as `frame` does.
 
 use proptest::prelude::*;
-use sip_message::framing::{frame, frame_extent, Extent, Frame, KeepAliveRole};
-use sip_message::Limits;
+use sip_message::framing::{frame, frame_extent, frame_reusing, Extent, Frame, KeepAliveRole};
+use sip_message::{HeaderIndex, Limits};
 
 const CORPORA: [&str; 2] = [
     concat!(
@@ -109,6 +110,30 @@ fn the_torture_messages_and_all_their_prefixes_frame_alike() {
     }
     // Most of them are measured without a parse (else the fast path is not being tested).
     assert!(fast > messages.len() / 2, "{fast} of {}", messages.len());
+}
+
+#[test]
+fn framing_in_a_kept_index_frames_as_framing_afresh() {
+    let mut index = HeaderIndex::default();
+    for m in corpus() {
+        for end in (0..=m.len()).step_by(7).chain([m.len()]) {
+            let buf = &m[..end];
+            for limits in [Limits::default(), tight()] {
+                let role = KeepAliveRole::Server;
+                let fresh = frame(buf, &limits, role);
+                let reused = frame_reusing(buf, &limits, role, &mut index);
+                assert_eq!(
+                    format!("{fresh:?}"),
+                    format!("{reused:?}"),
+                    "{:?}",
+                    String::from_utf8_lossy(buf)
+                );
+                if let Ok(Frame::Message(m)) = reused {
+                    m.recycle(&mut index);
+                }
+            }
+        }
+    }
 }
 
 #[test]

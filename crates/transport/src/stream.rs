@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use sip_message::framing::{frame, frame_extent, Extent, Frame, KeepAliveRole};
+use sip_message::framing::{frame_extent, frame_reusing, Extent, Frame, KeepAliveRole};
+use sip_message::HeaderIndex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -177,6 +178,8 @@ pub(crate) async fn run<R, W>(
 {
     let cfg = &ctx.shared.cfg;
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    // The header index of the messages framed here, kept from one to the next.
+    let mut index = HeaderIndex::default();
     let mut last = Instant::now();
     let mut partial_since: Option<Instant> = None;
     let mut reading = true;
@@ -207,7 +210,7 @@ pub(crate) async fn run<R, W>(
                     }
                     Ok(_) => {
                         last = Instant::now();
-                        match drain(&ctx, &mut buf, &mut w, &mut rx).await {
+                        match drain(&ctx, &mut buf, &mut index, &mut w, &mut rx).await {
                             Ok(consumed) => {
                                 if buf.is_empty() {
                                     partial_since = None;
@@ -291,11 +294,13 @@ fn log_malformed(ctx: &StreamCtx, error: &sip_message::ParseError) {
     tracing::debug!(conn = ctx.id.0, peer = %ctx.peer, "malformed message: {error}");
 }
 
-/// Hands out every complete frame at the front of `buf`. `Ok(true)` when something was
-/// consumed; `Err` closes the connection.
+/// Hands out every complete frame at the front of `buf` (a message parsed here is built in
+/// `index`'s memory and gives it back). `Ok(true)` when something was consumed; `Err`
+/// closes the connection.
 async fn drain<W: AsyncWrite + Unpin>(
     ctx: &StreamCtx,
     buf: &mut BytesMut,
+    index: &mut HeaderIndex,
     w: &mut Writer<W>,
     queue: &mut mpsc::Receiver<Bytes>,
 ) -> Result<bool, &'static str> {
@@ -312,13 +317,12 @@ async fn drain<W: AsyncWrite + Unpin>(
         // `None`: not enough data yet.
         let framed = match &handler {
             // The handler routes on this task: the message is parsed here, once, and lent.
-            Some(h) => frame(buf, limits, ctx.role).map(|f| match f {
+            Some(h) => frame_reusing(buf, limits, ctx.role, index).map(|f| match f {
                 Frame::Message(m) => {
                     let len = m.consumed();
-                    Some(Step::Handled(
-                        len,
-                        h.handle(lend(ctx, &buf[..len], Some(&m))),
-                    ))
+                    let wait = h.handle(lend(ctx, &buf[..len], Some(&m)));
+                    m.recycle(index);
+                    Some(Step::Handled(len, wait))
                 }
                 Frame::Malformed { len, error } => {
                     log_malformed(ctx, &error);
