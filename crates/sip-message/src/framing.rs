@@ -71,22 +71,13 @@ pub fn frame<'a>(
     limits: &Limits,
     role: KeepAliveRole,
 ) -> Result<Frame<'a>, ParseError> {
-    frame_in(buf, limits, role, &mut HeaderIndex::default())
+    frame_reusing(buf, limits, role, &mut HeaderIndex::default())
 }
 
 /// [`frame`] with a message's header index built in `index`'s memory, as
 /// [`Message::parse_reusing`] does: give a framed message's index back with
 /// [`Message::recycle`]. (A message not complete yet takes the memory with its error.)
 pub fn frame_reusing<'a>(
-    buf: &'a [u8],
-    limits: &Limits,
-    role: KeepAliveRole,
-    index: &mut HeaderIndex,
-) -> Result<Frame<'a>, ParseError> {
-    frame_in(buf, limits, role, index)
-}
-
-fn frame_in<'a>(
     buf: &'a [u8],
     limits: &Limits,
     role: KeepAliveRole,

@@ -271,27 +271,18 @@ impl<'a> Message<'a> {
         limits: &Limits,
         mode: Mode,
     ) -> Result<Self, ParseError> {
-        Self::parse_in(buf, limits, mode, Vec::new())
+        Self::parse_mode_reusing(buf, limits, mode, &mut HeaderIndex::default())
     }
 
-    /// [`Message::parse_mode`] in `index`'s memory (see [`Message::parse_reusing`]).
+    /// [`Message::parse_mode`] with the header index built in `index`'s memory (see
+    /// [`Message::parse_reusing`]).
     pub(crate) fn parse_mode_reusing(
         buf: &'a [u8],
         limits: &Limits,
         mode: Mode,
         index: &mut HeaderIndex,
     ) -> Result<Self, ParseError> {
-        let spare = relabel(std::mem::take(&mut index.0));
-        Self::parse_in(buf, limits, mode, spare)
-    }
-
-    /// The parser; `headers` is the (empty) vector the header index is built in.
-    fn parse_in(
-        buf: &'a [u8],
-        limits: &Limits,
-        mode: Mode,
-        mut headers: Vec<Header<'a>>,
-    ) -> Result<Self, ParseError> {
+        let mut headers = relabel(std::mem::take(&mut index.0));
         let mut start = 0;
         while start < buf.len() && matches!(buf[start], b'\r' | b'\n') {
             start += 1;
@@ -336,8 +327,7 @@ impl<'a> Message<'a> {
         // 20 headers of 48 bytes: under glibc's 1 KiB "large request" line, which would
         // consolidate the freed small chunks first (seen at 2% of the TCP relay's CPU), and
         // within its per-thread cache. A longer message grows the index once. (A recycled
-        // index keeps the room it has.)
-        headers.clear();
+        // index keeps the room it has; `relabel` emptied it.)
         headers.reserve(20);
         // Where the last header's value starts, for a folded line that continues it.
         let mut value_start = 0;
