@@ -309,3 +309,51 @@ fn working_directory_change_root_and_pid_files() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The scheduling policy (field 41) of every thread of a process, from /proc.
+fn thread_policies(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the task list");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .map(|stat| {
+            let rest = &stat[stat.rfind(')').expect("a command name") + 1..];
+            let field = rest.split_ascii_whitespace().nth(41 - 3).expect("field 41");
+            field.parse().expect("a policy number")
+        })
+        .collect()
+}
+
+/// `--sched`: a server started with the default policy runs every thread (the runtime's
+/// and each UDP worker's, `children=2`) as SCHED_BATCH (3) and relays as before; with
+/// `--sched keep` they keep the policy they were started with.
+#[test]
+fn serving_threads_run_as_sched_batch_unless_kept() {
+    let dir = std::env::temp_dir().join(format!("siprouter-sched-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    let cfg = dir.join("sched.cfg");
+    std::fs::write(
+        &cfg,
+        format!("children=2\n{}", config_on(29068, "Scheduled")),
+    )
+    .expect("config");
+    let cfg_arg = cfg.to_str().expect("UTF-8 path");
+    let ours = thread_policies(std::process::id())[0];
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
+    for (args, want) in [
+        (&[][..], if ours == 0 { 3 } else { ours }),
+        (&["--sched", "keep"][..], ours),
+    ] {
+        let log = dir.join("stderr.log");
+        let all: Vec<&str> = [&["-E", "-f", cfg_arg][..], args].concat();
+        let server = Server(start(&all, Stdio::null(), &log));
+        wait_for_on(&sock, 29068, "Scheduled");
+        let policies = thread_policies(server.pid());
+        assert!(policies.len() >= 3, "{policies:?}");
+        assert!(
+            policies.iter().all(|&p| p == want),
+            "{args:?}: {policies:?}, want {want}"
+        );
+        assert!(server.stop().success());
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

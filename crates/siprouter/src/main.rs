@@ -35,6 +35,7 @@ mod compat;
 mod inline;
 mod logging;
 mod privileges;
+mod sched;
 mod serve;
 
 use std::path::PathBuf;
@@ -79,6 +80,10 @@ struct Cli {
     /// How log lines are written.
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     log_format: logging::LogFormat,
+    /// The serving threads' scheduling: `batch` runs them as SCHED_BATCH (less CPU a
+    /// message, see docs/performance.md), `keep` keeps the policy the process started with.
+    #[arg(long, value_name = "POLICY", default_value = "batch")]
+    sched: sched::Sched,
     /// Write the process id to this file (removed again at a clean exit).
     #[arg(short = 'P', value_name = "FILE")]
     pid_file: Option<PathBuf>,
@@ -454,7 +459,7 @@ fn main() -> ExitCode {
         parsed,
         &sockets,
         reload,
-        overrides,
+        (overrides, cli.sched),
         &logger,
         (&confine, run_as.as_ref()),
     )

@@ -50,10 +50,15 @@ pub(crate) fn run(
     parsed: Parsed,
     sockets: &socket_info::Sockets,
     reload: Reload,
-    overrides: Overrides,
+    (overrides, sched): (Overrides, crate::sched::Sched),
     logger: &Arc<Logger>,
     (confine, run_as): (&Confine, Option<&RunAs>),
 ) -> ExitCode {
+    // Before any thread the server keeps is started: they all inherit the policy.
+    match crate::sched::apply(sched) {
+        Ok(applied) => tracing::info!("{applied}"),
+        Err(e) => tracing::warn!("{e}; the threads keep their scheduling policy"),
+    }
     // One runtime thread for the streams (TCP, TLS, QUIC) and signals; UDP is received and
     // routed on threads of its own (one per UDP socket worker, blocking receives), as
     // Kamailio's receiver processes do: a datagram costs a receive and a send, not the
