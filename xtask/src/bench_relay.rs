@@ -56,7 +56,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         Some("relay") => relay(root, &args[1..]),
         Some("cfg") => cfg(root, &args[1..]),
         _ => Err(
-            "bench: `relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search] [--floor] [--bin PATH]` or `cfg [--bin PATH]`"
+            "bench: `relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search] [--floor] [--all-batch] [--bin PATH]` or `cfg [--bin PATH]`"
                 .into(),
         ),
     }
@@ -106,6 +106,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     let (mut proto, mut rate, mut calls) = ("udp".to_string(), 2000u64, 10_000u64);
     let mut search = false;
     let mut floor = false;
+    let mut all_batch = false;
     let mut repeat = 1u64;
     let mut bin = None;
     let mut it = args.iter();
@@ -117,6 +118,7 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
             "--calls" => calls = value()?.parse().map_err(|_| "--calls: not a number")?,
             "--search" => search = true,
             "--floor" => floor = true,
+            "--all-batch" => all_batch = true,
             "--bin" => bin = Some(PathBuf::from(value()?)),
             "--repeat" => {
                 repeat = value()?.parse().map_err(|_| "--repeat: not a number")?;
@@ -207,6 +209,13 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
             env: vec![],
         });
     }
+    if all_batch {
+        if !have("chrt") {
+            return Err("--all-batch needs chrt (util-linux)".into());
+        }
+        println!("kamailio and the floor relay run as SCHED_BATCH (chrt -b 0), as siprouter's threads do by default");
+        servers = servers.into_iter().map(under_batch).collect();
+    }
     if search {
         if repeat > 1 {
             return Err("--search runs its own steps: no --repeat with it".into());
@@ -225,6 +234,26 @@ fn relay(root: &Path, args: &[String]) -> Result<(), String> {
     print_over_rounds("CPU per message ratios", &mut ratios);
     print_over_rounds("floor/kamailio CPU per message", &mut floors);
     Ok(())
+}
+
+/// `--all-batch`: the other servers (Kamailio, the floor relay) started through `chrt -b 0`
+/// so that every thread of theirs runs as SCHED_BATCH, the policy siprouter gives its own
+/// threads unless `--sched keep`; siprouter is left as it is.
+fn under_batch(s: ServerCmd) -> ServerCmd {
+    if s.name == "siprouter" {
+        return s;
+    }
+    let mut args = vec![
+        "-b".to_string(),
+        "0".to_string(),
+        s.program.display().to_string(),
+    ];
+    args.extend(s.args);
+    ServerCmd {
+        program: PathBuf::from("chrt"),
+        args,
+        ..s
+    }
 }
 
 /// Prints the ratios of several rounds and their median (nothing for one round).
@@ -832,9 +861,30 @@ fn peak_rss(program: &Path, args: &[&str]) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::{
-        alternating_plan, block_plan, cfg, quantile, relay, siprouter_binary, Run, Who, CHECK_RUNS,
+        alternating_plan, block_plan, cfg, quantile, relay, siprouter_binary, under_batch, Run,
+        ServerCmd, Who, CHECK_RUNS,
     };
     use std::path::{Path, PathBuf};
+
+    #[test]
+    fn all_batch_starts_the_others_through_chrt_and_leaves_siprouter() {
+        let cmd = |name| ServerCmd {
+            name,
+            program: PathBuf::from("/usr/sbin/kamailio"),
+            args: vec!["-f".into(), "x.cfg".into()],
+            env: vec![("K".into(), "V".into())],
+        };
+        let theirs = under_batch(cmd("kamailio"));
+        assert_eq!(theirs.program, PathBuf::from("chrt"));
+        assert_eq!(
+            theirs.args,
+            ["-b", "0", "/usr/sbin/kamailio", "-f", "x.cfg"]
+        );
+        assert_eq!((theirs.name, theirs.env.len()), ("kamailio", 1));
+        let ours = under_batch(cmd("siprouter"));
+        assert_eq!(ours.program, PathBuf::from("/usr/sbin/kamailio"));
+        assert_eq!(ours.args, ["-f", "x.cfg"]);
+    }
 
     #[test]
     fn bin_names_the_binary_measured() {

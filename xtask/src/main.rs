@@ -2,7 +2,8 @@
 //!
 //! - `ci`: every check CI runs, in order, stopping at the first failure with a clear message.
 //! - `bench`: generates the large benchmark config and runs the criterion benchmarks;
-//!   `bench relay` and `bench cfg` compare siprouter with Kamailio (see [`bench_relay`]).
+//!   `bench relay` and `bench cfg` compare siprouter with Kamailio (see [`bench_relay`]);
+//!   `bench rtt` times a request's round trip through the relay (see [`bench_rtt`]).
 //! - `gen-cfg [--lines N] [-o FILE]`: writes the large, deterministic benchmark config.
 //! - `pgo`: a profile-guided release build of siprouter, trained on `-c` and the relay
 //!   (see [`pgo`]).
@@ -14,6 +15,7 @@
 //! Standard library only, so that `cargo xtask` builds in seconds on a fresh machine.
 
 mod bench_relay;
+mod bench_rtt;
 mod floor_relay;
 mod fuzz;
 mod gen_cfg;
@@ -29,6 +31,9 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") if matches!(args.get(1).map(String::as_str), Some("relay" | "cfg")) => {
             bench_relay::run(&root(), &args[1..])
+        }
+        Some("bench") if args.get(1).map(String::as_str) == Some("rtt") => {
+            bench_rtt::run(&root(), &args[2..])
         }
         Some("bench") => bench(&args[1..]),
         Some("gen-cfg") => gen_cfg_cmd(&args[1..]),
@@ -58,8 +63,13 @@ commands:
                               cargo-deny (what CI runs)
   bench [criterion args]      generate the large config and run the criterion benchmarks
   bench relay [--proto udp|tcp] [--rate R] [--calls N] [--repeat K] [--search] [--floor]
-              [--bin PATH]    sipp relay benchmark: siprouter and (if installed) Kamailio;
-                              --floor adds the floor relay; --bin measures that siprouter
+              [--all-batch] [--bin PATH]
+                              sipp relay benchmark: siprouter and (if installed) Kamailio;
+                              --floor adds the floor relay; --all-batch runs Kamailio and
+                              the floor as SCHED_BATCH; --bin measures that siprouter
+  bench rtt [--count N] [--rounds R] [--hogs K] [--bin PATH]
+                              a request's round trip through the relay, --sched batch and
+                              keep taking turns, K busy processes beside it
   floor-relay [--threads N] [--tcp]
                               the floor relay alone on 127.0.0.1:5060 (to :5080)
   bench cfg [--bin PATH]      -c on 1k/10k/20k-line configs: siprouter vs Kamailio
