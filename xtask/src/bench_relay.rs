@@ -482,7 +482,8 @@ fn sipp(args: &[&str], dir: &Path) -> Command {
     c
 }
 
-struct Killed(Child);
+/// A child started in a process group of its own, killed with its group when dropped.
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {

@@ -12,24 +12,14 @@
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::bench_relay::Killed;
 
 /// The relay's port and the responder's, as in `configs/bench-relay.cfg`.
 const RELAY: &str = "127.0.0.1:5060";
 const RESPONDER: &str = "127.0.0.1:5080";
-
-/// A child process killed (with its group) when dropped.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.0.id())])
-            .status();
-        let _ = self.0.wait();
-    }
-}
 
 /// The round trips of one run, in µs, sorted; and how many requests got no answer.
 struct Run {
@@ -65,7 +55,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     );
     for round in 1..=rounds {
         for sched in ["batch", "keep"] {
-            let _hogs: Vec<Reaped> = (0..hogs).map(|_| hog()).collect::<Result<_, _>>()?;
+            let _hogs: Vec<Killed> = (0..hogs).map(|_| hog()).collect::<Result<_, _>>()?;
             let r = one_run(&bin, &cfg, sched, count)?;
             println!("round {round}, --sched {sched:5}: {}", summary(&r));
         }
@@ -74,14 +64,14 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
 }
 
 /// A process that keeps one CPU busy until it is killed.
-fn hog() -> Result<Reaped, String> {
+fn hog() -> Result<Killed, String> {
     use std::os::unix::process::CommandExt;
     Command::new("sh")
         .args(["-c", "while :; do :; done"])
         .process_group(0)
         .stdin(Stdio::null())
         .spawn()
-        .map(Reaped)
+        .map(Killed)
         .map_err(|e| format!("cannot start a busy process: {e}"))
 }
 
@@ -90,7 +80,7 @@ fn hog() -> Result<Reaped, String> {
 fn one_run(bin: &Path, cfg: &Path, sched: &str, count: usize) -> Result<Run, String> {
     use std::os::unix::process::CommandExt;
     let responder = UdpSocket::bind(RESPONDER).map_err(|e| format!("{RESPONDER}: {e}"))?;
-    let _server = Reaped(
+    let _server = Killed(
         Command::new(bin)
             .args(["-E", "--sched", sched, "-f"])
             .arg(cfg)
