@@ -310,22 +310,26 @@ fn working_directory_change_root_and_pid_files() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The scheduling policy (field 41) of every thread of a process, from /proc.
-fn thread_policies(pid: u32) -> Vec<u32> {
+/// The nice value (field 19) and scheduling policy (field 41) of every thread of a process,
+/// from /proc (fields counted after the parenthesised command name).
+fn thread_scheduling(pid: u32) -> Vec<(i32, u32)> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the task list");
     tasks
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
         .map(|stat| {
             let rest = &stat[stat.rfind(')').expect("a command name") + 1..];
-            let field = rest.split_ascii_whitespace().nth(41 - 3).expect("field 41");
-            field.parse().expect("a policy number")
+            let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+            let nice = fields[19 - 3].parse().expect("a nice value");
+            let policy = fields[41 - 3].parse().expect("a policy number");
+            (nice, policy)
         })
         .collect()
 }
 
 /// `--sched`: a server started with the default policy runs every thread (the runtime's
-/// and each UDP worker's, `children=2`) as SCHED_BATCH (3) and relays as before; with
-/// `--sched keep` they keep the policy they were started with.
+/// and each UDP worker's, `children=2`) as SCHED_BATCH (3), keeps the nice value it was
+/// started with (`nice -n 3`), and relays as before; with `--sched keep` the threads keep
+/// the policy they were started with.
 #[test]
 fn serving_threads_run_as_sched_batch_unless_kept() {
     let dir = std::env::temp_dir().join(format!("siprouter-sched-{}", std::process::id()));
@@ -337,21 +341,47 @@ fn serving_threads_run_as_sched_batch_unless_kept() {
     )
     .expect("config");
     let cfg_arg = cfg.to_str().expect("UTF-8 path");
-    let ours = thread_policies(std::process::id())[0];
+    // This test's own thread: what the server inherits through `nice`.
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("own stat");
+    let (our_nice, our_policy) = {
+        let rest = &stat[stat.rfind(')').expect("a command name") + 1..];
+        let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+        let nice: i32 = fields[19 - 3].parse().expect("nice");
+        let policy: u32 = fields[41 - 3].parse().expect("policy");
+        (nice, policy)
+    };
+    if our_policy != 0 {
+        eprintln!("skipped: the tests run under policy {our_policy}, not the default");
+        return;
+    }
+    let nice = (our_nice + 3).min(19);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
-    for (args, want) in [
-        (&[][..], if ours == 0 { 3 } else { ours }),
-        (&["--sched", "keep"][..], ours),
-    ] {
+    for (args, want) in [(&[][..], 3), (&["--sched", "keep"][..], 0)] {
         let log = dir.join("stderr.log");
-        let all: Vec<&str> = [&["-E", "-f", cfg_arg][..], args].concat();
-        let server = Server(start(&all, Stdio::null(), &log));
+        let bin = siprouter_bin().to_str().expect("UTF-8 path");
+        let all: Vec<&str> = [&["-n", "3", bin, "-E", "-f", cfg_arg][..], args].concat();
+        let server = Server(
+            Command::new("nice")
+                .args(&all)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"))
+                .spawn()
+                .expect("start siprouter under nice"),
+        );
         wait_for_on(&sock, 29068, "Scheduled");
-        let policies = thread_policies(server.pid());
-        assert!(policies.len() >= 3, "{policies:?}");
+        // The main thread and both UDP workers (the second may start just after the first
+        // answers).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut threads = thread_scheduling(server.pid());
+        while threads.len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            threads = thread_scheduling(server.pid());
+        }
+        assert!(threads.len() >= 3, "{threads:?}");
         assert!(
-            policies.iter().all(|&p| p == want),
-            "{args:?}: {policies:?}, want {want}"
+            threads.iter().all(|&t| t == (nice, want)),
+            "{args:?}: {threads:?}, want nice {nice} and policy {want}"
         );
         assert!(server.stop().success());
     }

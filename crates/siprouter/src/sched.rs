@@ -6,10 +6,11 @@
 //! sends; on a machine that runs the peers too (a B2BUA, a media server, sipp) the woken
 //! thread otherwise preempts the sender in the middle of its work, and the two ping-pong
 //! between the CPUs. Measured at UDP 500 calls/s (docs/performance.md, relay lever 26):
-//! siprouter 34% less CPU a message, sipp's two processes 4–9% less, the median round trip
-//! through the relay 110 → 25 µs. The price is paid when every CPU is busy with other
-//! work: a woken thread then waits for the running task's slice (a round trip's 90th
-//! percentile 0.09 → 2.9 ms with both CPUs of the test machine spinning). `--sched keep`
+//! siprouter 33% less CPU a message, sipp's two processes 4–9% less; the median round trip
+//! through the relay on an idle machine 114 → 18–50 µs (`cargo xtask bench rtt`). The price
+//! is paid when every CPU is busy with other work: a woken thread then waits for the
+//! running task's slice, and a round trip's 99th percentile grows from 1.0–2.3 to 3.1–3.6
+//! ms with both CPUs of the test machine spinning (`bench rtt --hogs 2`). `--sched keep`
 //! leaves the policy the process was started with.
 //!
 //! The policy is set on the main thread before the runtime and the UDP threads start, so
@@ -35,25 +36,33 @@ pub(crate) enum Sched {
     Keep,
 }
 
-/// Linux's policy numbers, as `/proc/…/stat` shows them.
+/// Linux's number for the default policy, as `/proc/…/stat` shows it.
 const SCHED_OTHER: u32 = 0;
+/// Linux's number for `SCHED_BATCH`.
 const SCHED_BATCH: u32 = 3;
 
 /// Why the policy could not be set (the server then runs with the one it has).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SchedError {
     /// `/proc/thread-self/stat` could not be read or has no policy or nice value.
-    #[error("cannot read this thread's scheduling from /proc/thread-self/stat: {0}")]
+    #[error(
+        "cannot read this thread's scheduling from /proc/thread-self/stat ({0}): the threads keep their scheduling policy"
+    )]
     Proc(String),
     /// No priority value of the crate maps to the current nice value.
-    #[error("cannot keep the nice value {0} under SCHED_BATCH")]
+    #[error(
+        "cannot keep the nice value {0} under SCHED_BATCH: the threads keep their scheduling policy"
+    )]
     Nice(i32),
-    /// The system call failed.
-    #[error("cannot set SCHED_BATCH: {0}")]
-    Set(String),
-    /// The call succeeded but the thread's policy or nice value is not what was asked.
-    #[error("SCHED_BATCH was set but the thread now has policy {policy} and nice {nice}")]
-    Mismatch {
+    /// The call failed, or the thread's policy or nice value read back is not what was
+    /// asked (the crate sets the policy, then the nice value, and can fail between them).
+    #[error(
+        "cannot set SCHED_BATCH ({reason}): the threads run under policy {policy} ({}) with nice {nice}",
+        policy_name(*policy)
+    )]
+    NotApplied {
+        /// Why: the call's error, or what was asked and not read back.
+        reason: String,
         /// The policy number read back.
         policy: u32,
         /// The nice value read back.
@@ -67,8 +76,8 @@ pub(crate) enum Applied {
     /// The threads now run as `SCHED_BATCH`.
     Batch,
     /// The policy was left as it was (`--sched keep`, or the process was started with a
-    /// policy other than the default: the number is Linux's).
-    Kept(u32),
+    /// policy other than the default): Linux's number for it, when /proc could be read.
+    Kept(Option<u32>),
 }
 
 impl fmt::Display for Applied {
@@ -77,12 +86,16 @@ impl fmt::Display for Applied {
             Applied::Batch => f.write_str(
                 "threads run as SCHED_BATCH (`--sched keep` to keep the default policy)",
             ),
-            Applied::Kept(p) => write!(
-                f,
-                "threads keep scheduling policy {} ({})",
-                p,
-                policy_name(*p)
-            ),
+            Applied::Kept(Some(p)) => {
+                write!(
+                    f,
+                    "threads keep scheduling policy {p} ({})",
+                    policy_name(*p)
+                )
+            }
+            Applied::Kept(None) => {
+                f.write_str("threads keep the scheduling policy they started with")
+            }
         }
     }
 }
@@ -122,9 +135,12 @@ fn parse_stat(stat: &str) -> Option<(u32, i32)> {
 /// Applies `sched` to the calling thread (call it before any thread the server keeps is
 /// started: threads inherit the policy of the thread that starts them).
 pub(crate) fn apply(sched: Sched) -> Result<Applied, SchedError> {
+    if sched == Sched::Keep {
+        return Ok(Applied::Kept(current().ok().map(|(policy, _)| policy)));
+    }
     let (policy, nice) = current()?;
-    if sched == Sched::Keep || policy != SCHED_OTHER {
-        return Ok(Applied::Kept(policy));
+    if policy != SCHED_OTHER {
+        return Ok(Applied::Kept(Some(policy)));
     }
     let batch = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
     // The crate sets the nice value along with the policy, from a value on its own
@@ -134,11 +150,21 @@ pub(crate) fn apply(sched: Sched) -> Result<Applied, SchedError> {
         .map(ThreadPriority::Crossplatform)
         .find(|p| p.to_posix(batch).ok() == Some(nice))
         .ok_or(SchedError::Nice(nice))?;
-    set_thread_priority_and_policy(thread_native_id(), priority, batch)
-        .map_err(|e| SchedError::Set(e.to_string()))?;
-    match current()? {
-        (SCHED_BATCH, n) if n == nice => Ok(Applied::Batch),
-        (policy, nice) => Err(SchedError::Mismatch { policy, nice }),
+    let set = set_thread_priority_and_policy(thread_native_id(), priority, batch);
+    // Whatever the call returned, what the thread now has is what the log must say.
+    let (policy, now) = current()?;
+    match set {
+        Ok(()) if policy == SCHED_BATCH && now == nice => Ok(Applied::Batch),
+        Ok(()) => Err(SchedError::NotApplied {
+            reason: format!("asked for nice {nice}"),
+            policy,
+            nice: now,
+        }),
+        Err(e) => Err(SchedError::NotApplied {
+            reason: e.to_string(),
+            policy,
+            nice: now,
+        }),
     }
 }
 
@@ -159,9 +185,9 @@ mod tests {
     }
 
     #[test]
-    fn this_thread_reads_as_a_normal_policy() {
+    fn this_thread_reads_as_a_policy_and_a_nice_value() {
         let (policy, nice) = current().expect("readable /proc/thread-self/stat");
-        assert!(policy == SCHED_OTHER || policy == SCHED_BATCH, "{policy}");
+        assert_ne!(policy_name(policy), "unknown", "{policy}");
         assert!((-20..=19).contains(&nice), "{nice}");
     }
 
@@ -189,13 +215,13 @@ mod tests {
         .join()
         .expect("thread");
         let (before, kept, after_keep, batch, after) = got;
-        assert_eq!(kept, Applied::Kept(before.0));
+        assert_eq!(kept, Applied::Kept(Some(before.0)));
         assert_eq!(after_keep, before);
         if before.0 == SCHED_OTHER {
             assert_eq!(batch, Applied::Batch);
             assert_eq!(after, (SCHED_BATCH, before.1));
         } else {
-            assert_eq!(batch, Applied::Kept(before.0));
+            assert_eq!(batch, Applied::Kept(Some(before.0)));
         }
     }
 }

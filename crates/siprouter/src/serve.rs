@@ -57,7 +57,7 @@ pub(crate) fn run(
     // Before any thread the server keeps is started: they all inherit the policy.
     match crate::sched::apply(sched) {
         Ok(applied) => tracing::info!("{applied}"),
-        Err(e) => tracing::warn!("{e}; the threads keep their scheduling policy"),
+        Err(e) => tracing::warn!("{e}"),
     }
     // One runtime thread for the streams (TCP, TLS, QUIC) and signals; UDP is received and
     // routed on threads of its own (one per UDP socket worker, blocking receives), as
