@@ -86,7 +86,7 @@ fn siprouter_binary(root: &Path, given: Option<PathBuf>) -> Result<PathBuf, Stri
 
 /// `--bin`'s file as an absolute path: `Command::new` would look a bare name up on `PATH`
 /// and run another program than the file this checked.
-fn existing_file(p: &Path) -> Result<PathBuf, String> {
+pub(crate) fn existing_file(p: &Path) -> Result<PathBuf, String> {
     match p.canonicalize() {
         Ok(abs) if abs.is_file() => Ok(abs),
         _ => Err(format!("--bin {}: no such file", p.display())),
@@ -805,7 +805,7 @@ impl Checks {
 
 /// The `q`-quantile of `sorted` (ascending), interpolated between the two nearest values
 /// (so the median of an even count is the mean of the middle two); NaN when it is empty.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let Some(last) = sorted.len().checked_sub(1) else {
         return f64::NAN;
     };
