@@ -12,7 +12,8 @@
 //! log (text or JSON, stderr or syslog, see [`logging`]) with `thiserror` for its errors;
 //! `nix` (its `user` and `process` features only) for the safe setuid/setgid/initgroups
 //! wrappers and NSS lookups behind `-u`/`-g`, and `getpgrp` for `-G` (the workspace forbids
-//! `unsafe`); `mimalloc` as the global allocator (see [`GLOBAL`]).
+//! `unsafe`); `mimalloc` as the global allocator (see [`GLOBAL`]); `thread-priority` to run
+//! the serving threads as SCHED_BATCH without `unsafe` of our own (see [`sched`]).
 
 /// `eprintln!` that never panics: a closed or full stderr loses the line, where
 /// `eprintln!` would end the process with a panic (exit 101) instead of its own status.
