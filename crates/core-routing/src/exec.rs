@@ -1740,7 +1740,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
 
     fn build_forward(&mut self, local: usize) -> Result<Vec<u8>, sip_message::EditError> {
         let sock = self.router.local(local);
-        let mut ed = sip_message::Editor::reusing(self.msg, self.scratch.edit());
+        let mut ed = sip_message::Editor::reusing(self.msg, &mut self.scratch.edit);
         // RFC 3261 §18.2.1 / RFC 3581 on the Via we received.
         if let Ok(Some(via)) = self.msg.top_via() {
             let src = self.inc.source;
@@ -1817,7 +1817,7 @@ impl<'r, 'm, 'a> Ctx<'r, 'm, 'a> {
             ed.replace_range(range.clone(), text.as_bytes())?;
         }
         let out = self.scratch.spare_output();
-        Ok(ed.finish_reusing(self.scratch.edit(), out))
+        Ok(ed.finish_reusing(&mut self.scratch.edit, out))
     }
 
     /// The Record-Route URIs to prepend, bottom first: rr's

@@ -299,11 +299,6 @@ impl Scratch {
     pub(crate) fn spare_output(&mut self) -> Vec<u8> {
         self.spare.pop().unwrap_or_default()
     }
-
-    /// The editor's buffers, for an edit of the message being routed.
-    pub(crate) fn edit(&mut self) -> &mut sip_message::EditBuffers {
-        &mut self.edit
-    }
 }
 
 impl Router {
@@ -379,7 +374,7 @@ impl Router {
                 return;
             }
         };
-        self.route(msg, inc, out, scratch);
+        self.handle_parsed_reusing(msg, inc, out, scratch);
         if let Ok(m) = parsed {
             m.recycle(&mut scratch.headers);
         }
@@ -389,24 +384,13 @@ impl Router {
     /// `inc.data` parsed, e.g. by a stream's framing): runs the request route or the reply
     /// path on it.
     pub fn handle_parsed(&self, msg: &Message<'_>, inc: &Incoming<'_>, out: &mut Vec<Output>) {
-        self.route(msg, inc, out, &mut Scratch::default());
+        self.handle_parsed_reusing(msg, inc, out, &mut Scratch::default());
     }
 
     /// [`Router::handle_parsed`] in memory kept from the messages before (the editor's
     /// buffers and given-back outputs of `scratch`; the header index is the caller's, whose
     /// parse made `msg`).
     pub fn handle_parsed_reusing(
-        &self,
-        msg: &Message<'_>,
-        inc: &Incoming<'_>,
-        out: &mut Vec<Output>,
-        scratch: &mut Scratch,
-    ) {
-        self.route(msg, inc, out, scratch);
-    }
-
-    /// The request route or the reply path, with `scratch`'s memory for the edits.
-    fn route(
         &self,
         msg: &Message<'_>,
         inc: &Incoming<'_>,
