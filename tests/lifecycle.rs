@@ -310,19 +310,22 @@ fn working_directory_change_root_and_pid_files() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The nice value (field 19) and scheduling policy (field 41) of every thread of a process,
-/// from /proc (fields counted after the parenthesised command name).
+/// The nice value (field 19) and scheduling policy (field 41) of a thread's
+/// `/proc/…/stat` line (fields counted after the parenthesised command name).
+fn scheduling(stat: &str) -> (i32, u32) {
+    let rest = &stat[stat.rfind(')').expect("a command name") + 1..];
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let nice = fields[19 - 3].parse().expect("a nice value");
+    let policy = fields[41 - 3].parse().expect("a policy number");
+    (nice, policy)
+}
+
+/// [`scheduling`] of every thread of a process.
 fn thread_scheduling(pid: u32) -> Vec<(i32, u32)> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the task list");
     tasks
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
-        .map(|stat| {
-            let rest = &stat[stat.rfind(')').expect("a command name") + 1..];
-            let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-            let nice = fields[19 - 3].parse().expect("a nice value");
-            let policy = fields[41 - 3].parse().expect("a policy number");
-            (nice, policy)
-        })
+        .map(|stat| scheduling(&stat))
         .collect()
 }
 
@@ -342,14 +345,8 @@ fn serving_threads_run_as_sched_batch_unless_kept() {
     .expect("config");
     let cfg_arg = cfg.to_str().expect("UTF-8 path");
     // This test's own thread: what the server inherits through `nice`.
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("own stat");
-    let (our_nice, our_policy) = {
-        let rest = &stat[stat.rfind(')').expect("a command name") + 1..];
-        let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-        let nice: i32 = fields[19 - 3].parse().expect("nice");
-        let policy: u32 = fields[41 - 3].parse().expect("policy");
-        (nice, policy)
-    };
+    let (our_nice, our_policy) =
+        scheduling(&std::fs::read_to_string("/proc/thread-self/stat").expect("own stat"));
     if our_policy != 0 {
         eprintln!("skipped: the tests run under policy {our_policy}, not the default");
         return;

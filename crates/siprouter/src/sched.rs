@@ -132,6 +132,18 @@ fn parse_stat(stat: &str) -> Option<(u32, i32)> {
     Some((policy, nice))
 }
 
+/// SCHED_BATCH as the crate names it.
+const BATCH: ThreadSchedulePolicy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+
+/// The crate's priority that sets `nice` under SCHED_BATCH: it sets the nice value along
+/// with the policy, from a value on its own 0–99 scale.
+fn priority_for(nice: i32) -> Option<ThreadPriority> {
+    (0..=99u8)
+        .filter_map(|p| ThreadPriorityValue::try_from(p).ok())
+        .map(ThreadPriority::Crossplatform)
+        .find(|p| p.to_posix(BATCH).ok() == Some(nice))
+}
+
 /// Applies `sched` to the calling thread (call it before any thread the server keeps is
 /// started: threads inherit the policy of the thread that starts them).
 pub(crate) fn apply(sched: Sched) -> Result<Applied, SchedError> {
@@ -142,15 +154,8 @@ pub(crate) fn apply(sched: Sched) -> Result<Applied, SchedError> {
     if policy != SCHED_OTHER {
         return Ok(Applied::Kept(Some(policy)));
     }
-    let batch = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
-    // The crate sets the nice value along with the policy, from a value on its own
-    // 0–99 scale: find the one that stands for the nice value the thread has.
-    let priority = (0..=99u8)
-        .filter_map(|p| ThreadPriorityValue::try_from(p).ok())
-        .map(ThreadPriority::Crossplatform)
-        .find(|p| p.to_posix(batch).ok() == Some(nice))
-        .ok_or(SchedError::Nice(nice))?;
-    let set = set_thread_priority_and_policy(thread_native_id(), priority, batch);
+    let priority = priority_for(nice).ok_or(SchedError::Nice(nice))?;
+    let set = set_thread_priority_and_policy(thread_native_id(), priority, BATCH);
     // Whatever the call returned, what the thread now has is what the log must say.
     let (policy, now) = current()?;
     match set {
@@ -193,12 +198,8 @@ mod tests {
 
     #[test]
     fn every_nice_value_has_a_priority_under_batch() {
-        let batch = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
         for nice in -20..=19 {
-            let found = (0..=99u8)
-                .filter_map(|p| ThreadPriorityValue::try_from(p).ok())
-                .any(|p| ThreadPriority::Crossplatform(p).to_posix(batch).ok() == Some(nice));
-            assert!(found, "nice {nice}");
+            assert!(priority_for(nice).is_some(), "nice {nice}");
         }
     }
 
